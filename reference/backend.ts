@@ -1,7 +1,7 @@
 // The hot operations, behind one interface. The reference kernels (reference/kernels.ts)
 // are the default; src/backends/ provides faster ones with the same signatures. Layers
 // call `ops()` so that a test can run one model on any backend and compare.
-import type { Tensor } from './tensor.ts';
+import { zeros, type Tensor } from './tensor.ts';
 import { referenceBackend } from './kernels.ts';
 
 /** Square kernels only; `padding` zeros on every side. */
@@ -56,4 +56,13 @@ export function convOutputSize(inputSize: number, k: number, spec: Conv2dSpec): 
   const out = Math.floor((inputSize + 2 * spec.padding - k) / spec.stride) + 1;
   if (out < 1) throw new Error(`conv2d: a ${k}×${k} kernel with padding ${spec.padding} does not fit an input of size ${inputSize}`);
   return out;
+}
+
+/** A new tensor holding op(A)·op(B). */
+export function multiply(A: Tensor, B: Tensor, transA = false, transB = false): Tensor {
+  const M = transA ? A.shape[1] : A.shape[0];
+  const N = transB ? B.shape[0] : B.shape[1];
+  const C = zeros([M, N]);
+  current.matmul(C, A, B, transA, transB);
+  return C;
 }

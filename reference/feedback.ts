@@ -44,3 +44,10 @@ export const throughLowRankKernel = (P: Tensor, Q: Tensor, spec: Conv2dSpec): Fe
   ops().conv2dBackwardInput(z, dy, P, { stride: 1, padding: 0 });
   ops().conv2dBackwardInput(dx, z, Q, spec);
 };
+
+/** The signal sent down, clamped elementwise to [−c, c] (the v1 code's hook, spec §2.4). */
+export const clipFeedback = (feedback: Feedback, c: number): Feedback => (dx, dy) => {
+  feedback(dx, dy);
+  const x = dx.data;
+  for (let i = 0; i < x.length; i++) x[i] = Math.min(c, Math.max(-c, x[i]));
+};

@@ -1,0 +1,95 @@
+// Tensor bundles: one file holding named float64 tensors and a JSON header. Used for
+// checkpoints and golden fixtures. Layout (all little-endian):
+//
+//   bytes 0..7    magic "LDFABNDL"
+//   bytes 8..11   uint32 format version (BUNDLE_VERSION)
+//   bytes 12..15  uint32 header length H in bytes
+//   bytes 16..    H bytes of UTF-8 JSON: { meta: {...}, tensors: [{ name, shape, offset }] }
+//                 offset = index (in float64 elements) into the data section
+//   then          zero padding to a multiple of 8 bytes, then the data section: float64 values
+//
+// In Python:  h = json.loads(b[16:16+H]);  data = np.frombuffer(b, '<f8', offset=align8(16+H))
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from './report/atomic.ts';
+import { tensor, type Tensor } from '../reference/tensor.ts';
+
+export const BUNDLE_MAGIC = 'LDFABNDL';
+export const BUNDLE_VERSION = 1;
+
+export interface Bundle {
+  meta: Record<string, unknown>;
+  tensors: Map<string, Tensor>;
+}
+
+export function encodeBundle(meta: Record<string, unknown>, tensors: Map<string, Tensor> | Record<string, Tensor>): Buffer {
+  const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
+  let offset = 0;
+  const index = entries.map(([name, t]) => {
+    const entry = { name, shape: t.shape, offset };
+    offset += t.size;
+    return entry;
+  });
+  const header = Buffer.from(JSON.stringify({ meta, tensors: index }), 'utf8');
+  const dataStart = align8(16 + header.length);
+  const out = Buffer.alloc(dataStart + 8 * offset);
+  out.write(BUNDLE_MAGIC, 0, 'latin1');
+  out.writeUInt32LE(BUNDLE_VERSION, 8);
+  out.writeUInt32LE(header.length, 12);
+  header.copy(out, 16);
+  for (const [i, [, t]] of entries.entries()) {
+    const at = dataStart + 8 * index[i].offset;
+    for (let j = 0; j < t.size; j++) out.writeDoubleLE(t.data[j], at + 8 * j);
+  }
+  return out;
+}
+
+export function decodeBundle(bytes: Buffer, what: string): Bundle {
+  const fail = (why: string): never => { throw new Error(`${what}: not a valid tensor bundle: ${why}`); };
+  if (bytes.length < 16) fail(`the file is ${bytes.length} bytes, shorter than the 16-byte preamble`);
+  if (bytes.toString('latin1', 0, 8) !== BUNDLE_MAGIC) fail(`bad magic '${bytes.toString('latin1', 0, 8)}' (expected '${BUNDLE_MAGIC}')`);
+  const version = bytes.readUInt32LE(8);
+  if (version !== BUNDLE_VERSION) fail(`format version ${version} is not supported (this ldfa reads version ${BUNDLE_VERSION}); regenerate the file with this version`);
+  const headerLength = bytes.readUInt32LE(12);
+  if (16 + headerLength > bytes.length) fail(`the header claims ${headerLength} bytes but the file ends after ${bytes.length - 16}: truncated`);
+  let header: { meta?: unknown; tensors?: unknown };
+  try {
+    header = JSON.parse(bytes.toString('utf8', 16, 16 + headerLength));
+  } catch (e) {
+    return fail(`the JSON header does not parse (${(e as Error).message})`);
+  }
+  if (typeof header.meta !== 'object' || header.meta === null || !Array.isArray(header.tensors)) fail('the header must hold "meta" (object) and "tensors" (array)');
+  const dataStart = align8(16 + headerLength);
+  const available = Math.max(0, Math.floor((bytes.length - dataStart) / 8));
+  const tensors = new Map<string, Tensor>();
+  for (const entry of header.tensors as { name?: unknown; shape?: unknown; offset?: unknown }[]) {
+    const { name, shape, offset } = entry;
+    if (typeof name !== 'string' || !Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0) || !Number.isInteger(offset)) {
+      fail(`tensor entry ${JSON.stringify(entry)} needs a string name, an integer shape and an integer offset`);
+    }
+    const size = (shape as number[]).reduce((a, b) => a * b, 1);
+    if ((offset as number) + size > available) fail(`tensor '${name as string}' needs values ${offset}..${(offset as number) + size} but the data section holds ${available}: truncated`);
+    const t = tensor(shape as number[]);
+    const at = dataStart + 8 * (offset as number);
+    for (let j = 0; j < size; j++) t.data[j] = bytes.readDoubleLE(at + 8 * j);
+    tensors.set(name as string, t);
+  }
+  return { meta: header.meta as Record<string, unknown>, tensors };
+}
+
+export function writeBundle(path: string, meta: Record<string, unknown>, tensors: Map<string, Tensor> | Record<string, Tensor>): void {
+  writeFileAtomic(path, encodeBundle(meta, tensors));
+}
+
+export function readBundle(path: string): Bundle {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch {
+    throw new Error(`tensor bundle not found: ${path}`);
+  }
+  return decodeBundle(bytes, path);
+}
+
+function align8(n: number): number {
+  return Math.ceil(n / 8) * 8;
+}

@@ -1,0 +1,85 @@
+// The `ldfa train` flags (a contract other tools rely on) and their mapping to TrainConfig.
+import { Command, Option } from 'commander';
+import { DEFAULT_CONFIG, parseRank, type TrainConfig } from '../config.ts';
+
+const list = (text: string): number[] => text.split(',').filter((s) => s.trim() !== '').map((s) => Number(s));
+const num = (text: string): number => Number(text);
+
+/** Adds every model/rule/optimiser flag to a command (train and experiment share them). */
+export function addTrainFlags(cmd: Command): Command {
+  const d = DEFAULT_CONFIG;
+  return cmd
+    .addOption(new Option('--data <name>', 'mnist | fashion | synthetic | cifar10 | cifar100').default(d.data))
+    .option('--data-dir <dir>', 'directory of the CIFAR binary files (cifar10/cifar100)')
+    .option('--classes <C>', 'keep only the first C classes', num)
+    .option('--limit-train <N>', 'use only the first N training samples', num)
+    .option('--limit-test <N>', 'use only the first N test samples', num)
+    .addOption(new Option('--arch <name>', 'linear | mlp | cnn | vit').default(d.arch))
+    .option('--hidden <widths>', 'hidden widths, comma separated', d.hidden.join(','))
+    .addOption(new Option('--activation <f>', 'relu | tanh | identity').default(d.activation))
+    .option('--batch-norm', 'batch norm after each hidden linear/conv layer', d.batchNorm)
+    .option('--init <name>', 'weight initialiser: uniform | kaiming-linear | xavier | normal', d.init)
+    .addOption(new Option('--rule <name>', 'bp | fa | dfa | ldfa').default(d.rule))
+    .option('--rank <R>', "LDFA rank: one number for every layer, 'full', or one per layer (e.g. full,full,10)", String(d.rank))
+    .option('--feedback <mode>', 'LDFA feedback learning: fixed | normative | oja | factorised', d.feedback)
+    .option('--learn <which>', "LDFA: learn 'pq' (both) or 'q' only", d.learn)
+    .option('--direct', 'LDFA: the DFA-style variant (spec §4.4)', d.direct)
+    .option('--feedback-init <how>', 'LDFA: svd | random | auto (svd for normative/factorised)', d.feedbackInit)
+    .option('--svd-every <K>', 'LDFA normative: re-factorise from the SVD of W every K steps (0 = never)', num, d.svdEvery)
+    .option('--oja-normalisation <how>', 'max-std | max-second-moment | none', d.ojaNormalisation)
+    .option('--epochs <E>', 'epochs', num, d.epochs)
+    .option('--batch <B>', 'batch size', num, d.batch)
+    .option('--optimizer <name>', 'sgd | adam | adamw', d.optimizer)
+    .option('--lr <LR>', 'learning rate', num, d.lr)
+    .option('--weight-decay <wd>', 'weight decay', num, d.weightDecay)
+    .option('--momentum <m>', 'SGD momentum', num, d.momentum)
+    .option('--amsgrad', 'Adam: AMSGrad variant', d.amsgrad)
+    .option('--lr-decay <gamma>', 'multiply the learning rate by gamma after each epoch', num, d.lrDecay)
+    .option('--feedback-optimizer <name>', 'optimiser of P̂, Q̂: sgd | adam | adamw', d.feedbackOptimizer)
+    .option('--feedback-lr <LR>', 'learning rate of P̂, Q̂', num, d.feedbackLr)
+    .option('--feedback-weight-decay <wd>', 'weight decay of P̂, Q̂', num, d.feedbackWeightDecay)
+    .option('--clip-signal <c>', 'clamp the signal each layer sends down to [-c, c]', num)
+    .option('--clip-grad <c>', 'clamp every parameter gradient to [-c, c]', num)
+    .option('--seed <S>', 'random seed', num, d.seed)
+    .option('--backend <name>', 'auto | reference | wasm | gpujs | gpujs-cpu | gpujs-webasm | gpujs-webgpu | gpujs-headlessgl', d.backend);
+}
+
+type Flags = Record<string, unknown>;
+
+export function configFromFlags(o: Flags): TrainConfig {
+  return {
+    data: o.data as TrainConfig['data'],
+    dataDir: (o.dataDir as string | undefined) ?? null,
+    classes: (o.classes as number | undefined) ?? null,
+    limitTrain: (o.limitTrain as number | undefined) ?? null,
+    limitTest: (o.limitTest as number | undefined) ?? null,
+    arch: o.arch as TrainConfig['arch'],
+    hidden: list(o.hidden as string),
+    activation: o.activation as TrainConfig['activation'],
+    batchNorm: Boolean(o.batchNorm),
+    init: o.init as TrainConfig['init'],
+    rule: o.rule as TrainConfig['rule'],
+    rank: parseRank(o.rank as string),
+    feedback: o.feedback as TrainConfig['feedback'],
+    learn: o.learn as TrainConfig['learn'],
+    direct: Boolean(o.direct),
+    feedbackInit: o.feedbackInit as TrainConfig['feedbackInit'],
+    svdEvery: o.svdEvery as number,
+    ojaNormalisation: o.ojaNormalisation as TrainConfig['ojaNormalisation'],
+    epochs: o.epochs as number,
+    batch: o.batch as number,
+    optimizer: o.optimizer as TrainConfig['optimizer'],
+    lr: o.lr as number,
+    weightDecay: o.weightDecay as number,
+    momentum: o.momentum as number,
+    amsgrad: Boolean(o.amsgrad),
+    lrDecay: o.lrDecay as number,
+    feedbackOptimizer: o.feedbackOptimizer as TrainConfig['feedbackOptimizer'],
+    feedbackLr: o.feedbackLr as number,
+    feedbackWeightDecay: o.feedbackWeightDecay as number,
+    clipSignal: (o.clipSignal as number | undefined) ?? null,
+    clipGrad: (o.clipGrad as number | undefined) ?? null,
+    seed: o.seed as number,
+    backend: o.backend as string,
+  };
+}

@@ -1,0 +1,130 @@
+// A training run's configuration: what `ldfa train` flags map to, validated in one place
+// so every bad value gets one clear message naming the flag and what is allowed.
+import { ACTIVATION_NAMES, type ActivationName } from '../reference/layers/activation.ts';
+import { OPTIMIZER_NAMES, type OptimizerName } from '../reference/optim.ts';
+import { DEFAULT_LDFA, FEEDBACK_MODES, OJA_NORMALISATIONS, defaultInit, type FeedbackMode, type OjaNormalisation, type RankSpec } from '../reference/rules/ldfa.ts';
+import { RULE_NAMES, type RuleName } from '../reference/rules/rule.ts';
+import { INIT_NAMES, type InitName } from '../reference/rng.ts';
+
+export const ARCH_NAMES = ['linear', 'mlp', 'cnn', 'vit'] as const;
+export type ArchName = (typeof ARCH_NAMES)[number];
+export const DATA_NAMES = ['mnist', 'fashion', 'synthetic', 'cifar10', 'cifar100'] as const;
+export type DataName = (typeof DATA_NAMES)[number];
+
+export interface TrainConfig {
+  data: DataName;
+  /** Directory of CIFAR binary files (data cifar10/cifar100). */
+  dataDir: string | null;
+  /** Keep only the first C classes (task-dimension experiments); null keeps all. */
+  classes: number | null;
+  limitTrain: number | null;
+  limitTest: number | null;
+
+  arch: ArchName;
+  hidden: number[];
+  activation: ActivationName;
+  batchNorm: boolean;
+  init: InitName;
+
+  rule: RuleName;
+  rank: RankSpec;
+  feedback: FeedbackMode;
+  learn: 'pq' | 'q';
+  direct: boolean;
+  feedbackInit: 'svd' | 'random' | 'auto';
+  svdEvery: number;
+  ojaNormalisation: OjaNormalisation;
+
+  epochs: number;
+  batch: number;
+  optimizer: OptimizerName;
+  lr: number;
+  weightDecay: number;
+  momentum: number;
+  amsgrad: boolean;
+  /** Multiply the learning rate by this after every epoch (ExponentialLR). */
+  lrDecay: number;
+  feedbackOptimizer: OptimizerName;
+  feedbackLr: number;
+  feedbackWeightDecay: number;
+  /** Clamp the signal each layer sends down to [−c, c] (v1 code); null: off. */
+  clipSignal: number | null;
+  /** Clamp every parameter gradient to [−c, c] (v4 code); null: off. */
+  clipGrad: number | null;
+
+  seed: number;
+  backend: string;
+}
+
+export const DEFAULT_CONFIG: TrainConfig = {
+  data: 'mnist', dataDir: null, classes: null, limitTrain: null, limitTest: null,
+  arch: 'mlp', hidden: [256, 256], activation: 'relu', batchNorm: false, init: 'uniform',
+  rule: 'bp', rank: DEFAULT_LDFA.rank, feedback: 'normative', learn: 'pq', direct: false, feedbackInit: 'auto',
+  svdEvery: 0, ojaNormalisation: DEFAULT_LDFA.ojaNormalisation,
+  epochs: 3, batch: 64, optimizer: 'adam', lr: 1e-3, weightDecay: 0, momentum: 0.9, amsgrad: false, lrDecay: 1,
+  feedbackOptimizer: 'adam', feedbackLr: 1e-3, feedbackWeightDecay: 0, clipSignal: null, clipGrad: null,
+  seed: 1, backend: 'auto',
+};
+
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): void {
+  if (!allowed.includes(value as T)) throw new Error(`${flag} '${value}' is not allowed: allowed are ${allowed.join(', ')}`);
+}
+
+function positiveInteger(flag: string, value: number): void {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${flag} must be a positive integer, got ${value}`);
+}
+
+function finiteAtLeast(flag: string, value: number, min: number): void {
+  if (!Number.isFinite(value) || value < min) throw new Error(`${flag} must be a finite number ≥ ${min}, got ${value}`);
+}
+
+export function validateConfig(c: TrainConfig): TrainConfig {
+  oneOf('--data', c.data, DATA_NAMES);
+  oneOf('--arch', c.arch, ARCH_NAMES);
+  oneOf('--rule', c.rule, RULE_NAMES);
+  oneOf('--feedback', c.feedback, FEEDBACK_MODES);
+  oneOf('--activation', c.activation, ACTIVATION_NAMES);
+  oneOf('--init', c.init, INIT_NAMES);
+  oneOf('--optimizer', c.optimizer, OPTIMIZER_NAMES);
+  oneOf('--feedback-optimizer', c.feedbackOptimizer, OPTIMIZER_NAMES);
+  oneOf('--oja-normalisation', c.ojaNormalisation, OJA_NORMALISATIONS);
+  oneOf('--learn', c.learn, ['pq', 'q']);
+  oneOf('--feedback-init', c.feedbackInit, ['svd', 'random', 'auto']);
+  positiveInteger('--epochs', c.epochs);
+  positiveInteger('--batch', c.batch);
+  for (const w of c.hidden) positiveInteger('--hidden (each width)', w);
+  if (c.limitTrain !== null) positiveInteger('--limit-train', c.limitTrain);
+  if (c.limitTest !== null) positiveInteger('--limit-test', c.limitTest);
+  if (c.classes !== null) positiveInteger('--classes', c.classes);
+  finiteAtLeast('--lr', c.lr, 0);
+  finiteAtLeast('--feedback-lr', c.feedbackLr, 0);
+  finiteAtLeast('--weight-decay', c.weightDecay, 0);
+  finiteAtLeast('--feedback-weight-decay', c.feedbackWeightDecay, 0);
+  if (!Number.isFinite(c.lrDecay) || c.lrDecay <= 0 || c.lrDecay > 1) throw new Error(`--lr-decay must be in (0, 1], got ${c.lrDecay}`);
+  if (!(c.momentum >= 0 && c.momentum < 1)) throw new Error(`--momentum must be in [0, 1), got ${c.momentum}`);
+  if (c.clipSignal !== null && !(c.clipSignal > 0 && Number.isFinite(c.clipSignal))) throw new Error(`--clip-signal must be a finite number > 0, got ${c.clipSignal}`);
+  if (c.clipGrad !== null && !(c.clipGrad > 0 && Number.isFinite(c.clipGrad))) throw new Error(`--clip-grad must be a finite number > 0, got ${c.clipGrad}`);
+  if (!Number.isInteger(c.svdEvery) || c.svdEvery < 0) throw new Error(`--svd-every must be an integer ≥ 0, got ${c.svdEvery}`);
+  if (!Number.isInteger(c.seed) || c.seed < 0 || c.seed > 0xffffffff) throw new Error(`--seed must be an integer in [0, 4294967295], got ${c.seed}`);
+  if (c.arch === 'linear' && c.activation !== 'relu' && c.activation !== 'identity') {
+    throw new Error(`--arch linear has no nonlinearity; drop --activation ${c.activation}`);
+  }
+  return c;
+}
+
+/** The feedback initialisation that 'auto' means for this mode. */
+export function resolvedFeedbackInit(c: TrainConfig): 'svd' | 'random' {
+  return c.feedbackInit === 'auto' ? defaultInit(c.feedback) : c.feedbackInit;
+}
+
+/** Parses "10" or "full,10,4" for --rank. */
+export function parseRank(text: string): RankSpec {
+  const parts = text.split(',').map((p) => p.trim());
+  const parsed = parts.map((p) => {
+    if (p === 'full') return 'full' as const;
+    const r = Number(p);
+    if (!Number.isInteger(r)) throw new Error(`--rank '${text}': each rank must be an integer or 'full'`);
+    return r;
+  });
+  return parsed.length === 1 ? parsed[0] : parsed;
+}

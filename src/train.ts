@@ -1,0 +1,232 @@
+// The training loop shared by every architecture and rule: forward, loss, backward with
+// the rule's feedback, the rule's feedback learning, optimiser steps, a divergence guard,
+// per-epoch evaluation and atomic checkpoints that a later run can resume from.
+import { existsSync } from 'node:fs';
+import { countCorrect, softmaxCrossEntropy } from '../reference/layers/losses.ts';
+import type { Model } from '../reference/models/network.ts';
+import { Optimizer, type OptimizerConfig, type OptimizerState } from '../reference/optim.ts';
+import type { Param } from '../reference/params.ts';
+import { Rng } from '../reference/rng.ts';
+import type { Rule } from '../reference/rules/rule.ts';
+import { clipFeedback } from '../reference/feedback.ts';
+import { createRule } from '../reference/rules/index.ts';
+import { firstNonFinite, tensor, type Tensor } from '../reference/tensor.ts';
+import { readBundle, writeBundle } from './bundle.ts';
+import { resolvedFeedbackInit, validateConfig, type TrainConfig } from './config.ts';
+import { batches, type Dataset } from './data/dataset.ts';
+import { buildModel } from './models.ts';
+
+export interface EpochRecord {
+  epoch: number;
+  trainLoss: number;
+  testAccuracy: number;
+  seconds: number;
+}
+
+export interface TrainResult {
+  config: TrainConfig;
+  testAccuracy: number;
+  bestTestAccuracy: number;
+  trainLoss: number[];
+  testAccuracyPerEpoch: number[];
+  epochs: EpochRecord[];
+  rule: Record<string, unknown>;
+  parameters: number;
+  seconds: number;
+}
+
+export interface TrainHooks {
+  /** Called after every optimiser step (progress bars). */
+  onStep?: (info: { epoch: number; step: number; stepsPerEpoch: number; loss: number }) => void;
+  onEpoch?: (record: EpochRecord) => void;
+  /** Where to write a checkpoint after every epoch; with resume, training continues from it. */
+  checkpoint?: string;
+  resume?: boolean;
+}
+
+export class DivergenceError extends Error {}
+
+export interface Trainer {
+  model: Model;
+  rule: Rule;
+  /** One training step on a batch; returns the loss. */
+  step(x: Tensor, y: Int32Array, lrScale?: number): number;
+  evaluate(data: Dataset): number;
+  /** Optimiser steps taken (schedules such as the SVD re-factorisation count these). */
+  steps: number;
+  /** The forward-weight optimiser and the feedback optimiser. */
+  readonly optimizers: readonly Optimizer[];
+}
+
+/** Builds the model and rule and returns a stepper (the loop body of `train`). */
+export function createTrainer(config: TrainConfig, inputShape: readonly number[], classes: number): Trainer {
+  validateConfig(config);
+  const root = new Rng(config.seed);
+  const model = buildModel(config, inputShape, classes, root.fork());
+  const rule = createRule(config.rule, {
+    ldfa: {
+      rank: config.rank, mode: config.feedback, learn: config.learn, direct: config.direct,
+      svdEvery: config.svdEvery, ojaNormalisation: config.ojaNormalisation, init: resolvedFeedbackInit(config),
+    },
+  });
+  rule.attach(model, root.fork());
+  if (config.clipSignal !== null) for (const site of model.sites) site.feedback = clipFeedback(site.feedback, config.clipSignal);
+
+  const optimizer = new Optimizer(optimizerConfig(config.optimizer, config.lr, config.weightDecay, config), model.params());
+  const feedbackOptimizer = new Optimizer(
+    optimizerConfig(config.feedbackOptimizer, config.feedbackLr, config.feedbackWeightDecay, config), rule.feedbackParams());
+  const allParams: Param[] = [...model.params(), ...rule.feedbackParams()];
+
+  const trainer: Trainer = {
+    model, rule, optimizers: [optimizer, feedbackOptimizer], steps: 0,
+    step(x, y, lrScale = 1) {
+      const steps = trainer.steps;
+      const logits = model.forward(x, true);
+      const de = tensor(logits.shape);
+      const loss = softmaxCrossEntropy(de, logits, y);
+      if (!Number.isFinite(loss)) throw divergence(steps + 1, model, `the loss is ${loss}`);
+      model.backward(de);
+      rule.feedbackGradients();
+      for (const p of allParams) {
+        if (config.clipGrad !== null) clamp(p.grad, config.clipGrad);
+        const bad = firstNonFinite(p.grad);
+        if (bad >= 0) throw divergence(steps + 1, model, `the gradient of ${p.name} is ${p.grad.data[bad]} at index ${bad}`);
+      }
+      optimizer.step(config.lr * lrScale);
+      feedbackOptimizer.step(config.feedbackLr * lrScale);
+      trainer.steps = steps + 1;
+      rule.afterStep(trainer.steps);
+      return loss;
+    },
+    evaluate(data) {
+      let correct = 0;
+      for (const batch of batches(data, 500, null)) correct += countCorrect(model.forward(batch.x, false), batch.y);
+      return correct / data.n;
+    },
+  };
+  return trainer;
+}
+
+export function train(config: TrainConfig, data: { train: Dataset; test: Dataset }, hooks: TrainHooks = {}): TrainResult {
+  const started = performance.now();
+  const trainer = createTrainer(config, data.train.shape, data.train.classes);
+  const epochs: EpochRecord[] = [];
+  let firstEpoch = 1;
+  let stepsDone = 0;
+  if (hooks.resume && hooks.checkpoint && existsSync(hooks.checkpoint)) {
+    const restored = restoreCheckpoint(hooks.checkpoint, trainer, config);
+    epochs.push(...restored.epochs);
+    firstEpoch = restored.epochs.length + 1;
+    stepsDone = restored.steps;
+    trainer.steps = restored.steps;
+  }
+  const stepsPerEpoch = Math.ceil(data.train.n / config.batch);
+  for (let epoch = firstEpoch; epoch <= config.epochs; epoch++) {
+    const epochStart = performance.now();
+    const lrScale = config.lrDecay ** (epoch - 1);
+    let lossSum = 0, count = 0, step = 0;
+    for (const batch of batches(data.train, config.batch, epochRng(config.seed, epoch))) {
+      let loss: number;
+      try {
+        loss = trainer.step(batch.x, batch.y, lrScale);
+      } catch (e) {
+        if (e instanceof DivergenceError) e.message = `${e.message} (epoch ${epoch}, step ${stepsDone + step + 1} overall)`;
+        throw e;
+      }
+      lossSum += loss * batch.y.length;
+      count += batch.y.length;
+      step++;
+      hooks.onStep?.({ epoch, step, stepsPerEpoch, loss });
+    }
+    stepsDone += step;
+    const record: EpochRecord = {
+      epoch, trainLoss: lossSum / count, testAccuracy: trainer.evaluate(data.test),
+      seconds: (performance.now() - epochStart) / 1000,
+    };
+    epochs.push(record);
+    if (hooks.checkpoint) saveCheckpoint(hooks.checkpoint, trainer, config, epochs, stepsDone);
+    hooks.onEpoch?.(record);
+  }
+  const accuracies = epochs.map((e) => e.testAccuracy);
+  return {
+    config,
+    testAccuracy: accuracies[accuracies.length - 1],
+    bestTestAccuracy: Math.max(...accuracies),
+    trainLoss: epochs.map((e) => e.trainLoss),
+    testAccuracyPerEpoch: accuracies,
+    epochs,
+    rule: trainer.rule.summary(),
+    parameters: trainer.model.params().reduce((a, p) => a + p.value.size, 0),
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** The shuffling stream of one epoch depends only on (seed, epoch), so a resumed run sees the same batches. */
+function epochRng(seed: number, epoch: number): Rng {
+  return new Rng((Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) + epoch * 0x6a09e667) >>> 0);
+}
+
+function optimizerConfig(kind: OptimizerConfig['kind'], lr: number, weightDecay: number, c: TrainConfig): OptimizerConfig {
+  return { kind, lr, weightDecay, momentum: c.momentum, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: c.amsgrad };
+}
+
+function clamp(t: Tensor, c: number): void {
+  const x = t.data;
+  for (let i = 0; i < x.length; i++) x[i] = Math.min(c, Math.max(-c, x[i]));
+}
+
+/** Names the first layer whose forward output is not finite, or the reason given. */
+function divergence(step: number, model: Model, reason: string): DivergenceError {
+  const bad = model.activations().find((a) => firstNonFinite(a.value) >= 0);
+  const where = bad
+    ? `the output of layer ${bad.name} holds ${bad.value.data[firstNonFinite(bad.value)]} (first at index ${firstNonFinite(bad.value)})`
+    : reason;
+  return new DivergenceError(`training diverged at step ${step}: ${where}; ${reason === where ? '' : `${reason}; `}try a smaller --lr`);
+}
+
+// ---- checkpoints: a tensor bundle with every parameter, feedback tensor and optimiser moment
+
+const CHECKPOINT_KIND = 'ldfa-checkpoint';
+
+function saveCheckpoint(path: string, trainer: Trainer, config: TrainConfig, epochs: EpochRecord[], steps: number): void {
+  const tensors = new Map<string, Tensor>();
+  for (const p of trainer.model.params()) tensors.set(`param/${p.name}`, p.value);
+  for (const b of trainer.model.buffers()) tensors.set(`buffer/${b.name}`, b.value);
+  for (const [name, t] of Object.entries(trainer.rule.feedbackTensors())) tensors.set(`feedback/${name}`, t);
+  const optimizerSteps: number[] = [];
+  trainer.optimizers.forEach((opt, i) => {
+    const state = opt.state();
+    optimizerSteps.push(state.step);
+    for (const [name, buffers] of Object.entries(state.buffers)) {
+      buffers.forEach((b, j) => tensors.set(`optim${i}/${name}/${j}`, tensor([b.length], b)));
+    }
+  });
+  writeBundle(path, { kind: CHECKPOINT_KIND, config, epochs, steps, optimizerSteps }, tensors);
+}
+
+function restoreCheckpoint(path: string, trainer: Trainer, config: TrainConfig): { epochs: EpochRecord[]; steps: number } {
+  const { meta, tensors } = readBundle(path);
+  if (meta.kind !== CHECKPOINT_KIND) throw new Error(`${path} is not an ldfa checkpoint (kind '${String(meta.kind)}')`);
+  const saved = JSON.stringify({ ...(meta.config as object), epochs: 0 });
+  if (saved !== JSON.stringify({ ...config, epochs: 0 })) {
+    throw new Error(`cannot resume from ${path}: it was written by a run with a different configuration (only --epochs may change)`);
+  }
+  const load = (key: string, into: Tensor) => {
+    const t = tensors.get(key);
+    if (!t || t.size !== into.size) throw new Error(`checkpoint ${path} lacks ${key} or its shape differs`);
+    into.data.set(t.data);
+  };
+  for (const p of trainer.model.params()) load(`param/${p.name}`, p.value);
+  for (const b of trainer.model.buffers()) load(`buffer/${b.name}`, b.value);
+  for (const [name, t] of Object.entries(trainer.rule.feedbackTensors())) load(`feedback/${name}`, t);
+  const optimizerSteps = meta.optimizerSteps as number[];
+  trainer.optimizers.forEach((opt, i) => {
+    const state: OptimizerState = { step: optimizerSteps[i], buffers: {} };
+    for (const [key, t] of tensors) {
+      const m = /^optim(\d+)\/(.+)\/(\d+)$/.exec(key);
+      if (m && Number(m[1]) === i) (state.buffers[m[2]] ??= [])[Number(m[3])] = Array.from(t.data);
+    }
+    opt.restore(state);
+  });
+  return { epochs: meta.epochs as EpochRecord[], steps: meta.steps as number };
+}
