@@ -63,6 +63,17 @@ function permuteColumns(A: Tensor, order: readonly number[]): Tensor {
   return out;
 }
 
+/** 2^e with 2^e ≤ max|x_i| < 2^(e+1), or 1 for an all-zero x: dividing by it is exact. */
+function powerOfTwoScale(data: Float64Array): number {
+  let max = 0;
+  for (const v of data) max = Math.max(max, Math.abs(v));
+  if (max === 0) return 1;
+  let scale = 2 ** Math.floor(Math.log2(max));
+  if (scale > max) scale /= 2; // guard against rounding in log2
+  if (2 * scale <= max) scale *= 2;
+  return scale;
+}
+
 function frobenius(data: Float64Array): number {
   // scaled to avoid overflow/underflow of the squares
   let scale = 0;
@@ -135,8 +146,11 @@ export function symmetricEigen(A: Tensor /* (n, n) */): SymmetricEigen {
     }
   }
 
-  const a = new Float64Array(n * n); // working copy, symmetrised
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) a[i * n + j] = 0.5 * (src[i * n + j] + src[j * n + i]);
+  // working copy, symmetrised and divided by a power of two (exact) so that max|a| ∈ [1, 2):
+  // the squares in off(A) then neither underflow nor overflow; λ is scaled back at the end
+  const scale = powerOfTwoScale(src);
+  const a = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) a[i * n + j] = 0.5 * (src[i * n + j] / scale + src[j * n + i] / scale);
   const v = new Float64Array(n * n); // accumulated rotations, starts as I
   for (let i = 0; i < n; i++) v[i * n + i] = 1;
 
@@ -182,7 +196,7 @@ export function symmetricEigen(A: Tensor /* (n, n) */): SymmetricEigen {
   }
 
   const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => a[j * n + j] - a[i * n + i] || i - j);
-  const values = Float64Array.from(order, (i) => a[i * n + i]);
+  const values = Float64Array.from(order, (i) => a[i * n + i] * scale);
   const vectors = permuteColumns(tensor([n, n], v), order);
   for (let j = 0; j < n; j++) if (vectors.data[argMaxAbsInColumn(vectors, j) * n + j] < 0) negateColumn(vectors, j);
   return { values, vectors };
@@ -210,7 +224,10 @@ export interface Svd {
  * Jacobi rotation that diagonalises [[α, γ], [γ, β]] (the 2×2 block of GᵀG), applied to the
  * columns of both G and V; so A·V = G holds throughout and GᵀG becomes diagonal. The method has
  * converged when a sweep rotates nothing, i.e. all columns are mutually orthogonal to relative
- * precision m·ε (the rounding level of the dot product γ); after JACOBI_MAX_SWEEPS sweeps it throws. Then σ_j = ‖g_j‖ and
+ * precision m·ε (the rounding level of the dot product γ); after JACOBI_MAX_SWEEPS sweeps it
+ * throws. A pair is skipped when either column has norm ≤ ε·‖A‖_F: such a column is rounding
+ * noise, and rotating it against a large one only shrinks it further without ever making it
+ * relatively orthogonal (its σ_j ≤ n·ε·σ_max, so it is completed below). Then σ_j = ‖g_j‖ and
  * u_j = g_j/σ_j. Columns with σ_j ≤ n·ε·σ_max (numerically zero; rank-deficient A) do not
  * determine u_j, so those u_j are completed to an orthonormal set by Gram–Schmidt on the
  * standard basis. The triplets are sorted by σ descending.
@@ -221,11 +238,18 @@ export interface Svd {
 export function svd(A: Tensor /* (m, n) */): Svd {
   const [m, n] = assertMatrix('svd', A);
   for (const x of A.data) if (!Number.isFinite(x)) throw new Error('svd: A has a non-finite entry (NaN or ±Infinity); only finite values are allowed');
+  let result: Svd;
   if (m < n) {
-    const t = svdTall(transposeCopy(A));
-    return { U: t.V, S: t.S, V: t.U };
+    const t = svdTall(transposeCopy(A)); // Aᵀ = U' S V'ᵀ  ⇒  A = V' S U'ᵀ
+    result = { U: t.V, S: t.S, V: t.U };
+  } else {
+    result = svdTall(A);
   }
-  return svdTall(A);
+  const { U, V } = result;
+  for (let j = 0; j < U.shape[1]; j++) {
+    if (U.data[argMaxAbsInColumn(U, j) * U.shape[1] + j] < 0) { negateColumn(U, j); negateColumn(V, j); }
+  }
+  return result;
 }
 
 function transposeCopy(A: Tensor): Tensor {
@@ -238,11 +262,15 @@ function transposeCopy(A: Tensor): Tensor {
 /** One-sided Jacobi for m ≥ n (see `svd`). */
 function svdTall(A: Tensor): Svd {
   const [m, n] = A.shape;
-  const g = Float64Array.from(A.data); // (m, n), columns get orthogonalised
+  // Work on A / 2^e with max|entry| in [1, 2): exact, and keeps the squared norms below from
+  // underflowing (tiny A) or overflowing (huge A). The singular values are scaled back at the end.
+  const scale = powerOfTwoScale(A.data);
+  const g = Float64Array.from(A.data, (x) => x / scale); // (m, n), columns get orthogonalised
   const v = new Float64Array(n * n);
   for (let i = 0; i < n; i++) v[i * n + i] = 1;
 
   const orthogonalityTol = m * Number.EPSILON;
+  const negligible = Number.EPSILON * frobenius(g); // columns this small are rounding noise of A
   let sweep = 0;
   for (;;) {
     let rotated = false;
@@ -253,7 +281,9 @@ function svdTall(A: Tensor): Svd {
           const gp = g[i * n + p], gq = g[i * n + q];
           alpha += gp * gp; beta += gq * gq; gamma += gp * gq;
         }
-        if (gamma === 0 || Math.abs(gamma) <= orthogonalityTol * Math.sqrt(alpha) * Math.sqrt(beta)) continue;
+        const normP = Math.sqrt(alpha), normQ = Math.sqrt(beta);
+        if (normP <= negligible || normQ <= negligible) continue; // a rounding-level column: leave it
+        if (gamma === 0 || Math.abs(gamma) <= orthogonalityTol * normP * normQ) continue;
         rotated = true;
         const [c, s] = jacobiRotation(alpha, beta, gamma);
         for (let i = 0; i < m; i++) {
@@ -282,7 +312,7 @@ function svdTall(A: Tensor): Svd {
     sigma[j] = Math.sqrt(s);
   }
   const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => sigma[j] - sigma[i] || i - j);
-  const S = Float64Array.from(order, (j) => sigma[j]);
+  const S = Float64Array.from(order, (j) => sigma[j]); // of A / scale
   const G = permuteColumns(tensor([m, n], g), order);
   const V = permuteColumns(tensor([n, n], v), order);
 
@@ -295,29 +325,26 @@ function svdTall(A: Tensor): Svd {
     if (determined[j]) for (let i = 0; i < m; i++) U.data[i * n + j] = G.data[i * n + j] / S[j];
   }
   completeOrthonormalColumns(U, determined);
-
-  for (let j = 0; j < n; j++) {
-    if (U.data[argMaxAbsInColumn(U, j) * n + j] < 0) { negateColumn(U, j); negateColumn(V, j); }
-  }
+  for (let j = 0; j < n; j++) S[j] *= scale;
   return { U, S, V };
 }
 
 /**
  * Fills the columns j of U (m, k) with determined[j] = false so that all k columns are
- * orthonormal: candidates are the standard basis vectors e_1, e_2, …, each orthogonalised twice
- * (modified Gram–Schmidt) against the columns already fixed, and kept if ≥ 1/2 of it remains.
- * The determined columns must already be orthonormal.
+ * orthonormal. For each missing column every standard basis vector e_1 … e_m is orthogonalised
+ * twice (modified Gram–Schmidt) against the columns already fixed, and the one with the largest
+ * remainder is normalised and taken (the first on ties). Some remainder has norm ≥ 1/√m, since
+ * their squares sum to m − (number fixed) ≥ 1. The determined columns must be orthonormal.
  */
 function completeOrthonormalColumns(U: Tensor, determined: readonly boolean[]): void {
   const [m, k] = U.shape;
   const fixed = determined.map((d, j) => (d ? j : -1)).filter((j) => j >= 0);
-  let candidate = 0;
   for (let j = 0; j < k; j++) {
     if (determined[j]) continue;
-    for (;;) {
-      if (candidate >= m) throw new Error('svd: internal error: could not complete an orthonormal basis');
+    let best: Float64Array | null = null, bestNorm = -1;
+    for (let candidate = 0; candidate < m; candidate++) {
       const w = new Float64Array(m);
-      w[candidate++] = 1;
+      w[candidate] = 1;
       for (let pass = 0; pass < 2; pass++) {
         for (const f of fixed) {
           let d = 0;
@@ -328,11 +355,11 @@ function completeOrthonormalColumns(U: Tensor, determined: readonly boolean[]): 
       let norm = 0;
       for (const x of w) norm += x * x;
       norm = Math.sqrt(norm);
-      if (norm < 0.5) continue;
-      for (let i = 0; i < m; i++) U.data[i * k + j] = w[i] / norm;
-      fixed.push(j);
-      break;
+      if (norm > bestNorm) { best = w; bestNorm = norm; }
     }
+    if (best === null || bestNorm <= 0) throw new Error('svd: internal error: could not complete an orthonormal basis');
+    for (let i = 0; i < m; i++) U.data[i * k + j] = best[i] / bestNorm;
+    fixed.push(j);
   }
 }
 
