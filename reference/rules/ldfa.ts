@@ -139,9 +139,9 @@ export function ldfa(options: LdfaOptions): Rule {
       if (options.mode === 'fixed') return;
       for (const s of layers) {
         switch (options.mode) {
-          case 'normative': normativeGradients(s); break;
+          case 'normative': normativeGradients(s.gP2, s.gQ2, s.P2, s.Q2, reshape(s.site.weight.value, weightMatrixShape(s.site))); break;
           case 'oja': ojaGradients(s, s.fedByOutputInput ? outputInputError() : null, options); break;
-          case 'factorised': factorisedGradients(s); break;
+          case 'factorised': factorisedGradients(s.gP2, s.gQ2, s.P2, s.Q2, reshape(s.site.weight.grad, weightMatrixShape(s.site))); break;
         }
         if (options.learn === 'q') s.P.grad.data.fill(0);
       }
@@ -165,38 +165,41 @@ export function ldfa(options: LdfaOptions): Rule {
   };
 }
 
-/** normative (§2.3 B): E = P̂Q̂ − W;  gP̂ = E·Q̂ᵀ;  gQ̂ = P̂ᵀ·E. */
-function normativeGradients(s: LowRankSite): void {
-  const E = multiply(s.P2, s.Q2);
-  const W = s.site.weight.value.data;
-  for (let i = 0; i < E.data.length; i++) E.data[i] -= W[i];
-  ops().matmul(s.gP2, E, s.Q2, false, true);
-  ops().matmul(s.gQ2, s.P2, E, true, false);
+/** normative (§2.3 B): E = P̂Q̂ − W;  gP̂ = E·Q̂ᵀ;  gQ̂ = P̂ᵀ·E.   P̂: (out, r)  Q̂: (r, in)  W: (out, in) */
+export function normativeGradients(gP: Tensor, gQ: Tensor, P: Tensor, Q: Tensor, W: Tensor): void {
+  const E = multiply(P, Q);
+  for (let i = 0; i < E.data.length; i++) E.data[i] -= W.data[i];
+  ops().matmul(gP, E, Q, false, true);
+  ops().matmul(gQ, P, E, true, false);
 }
 
-/** factorised (§2.3 C2): gP̂ = dW·Q̂ᵀ;  gQ̂ = P̂ᵀ·dW. */
-function factorisedGradients(s: LowRankSite): void {
-  const dW = reshape(s.site.weight.grad, weightMatrixShape(s.site));
-  ops().matmul(s.gP2, dW, s.Q2, false, true);
-  ops().matmul(s.gQ2, s.P2, dW, true, false);
+/** factorised (§2.3 C2): gP̂ = dW·Q̂ᵀ;  gQ̂ = P̂ᵀ·dW.   dW: (out, in) */
+export function factorisedGradients(gP: Tensor, gQ: Tensor, P: Tensor, Q: Tensor, dW: Tensor): void {
+  ops().matmul(gP, dW, Q, false, true);
+  ops().matmul(gQ, P, dW, true, false);
 }
 
 /**
- * oja (§2.3 C1):  gP̂ = −(C·P̂ − P̂·(P̂ᵀ·C·P̂)),  C = δ̃ᵀδ̃  (never formed: C·P̂ = δ̃ᵀ(δ̃·P̂))
- *                 gQ̂ = zᵀ·x,  z = δ·P̂   (conv: the filter gradient of Q̂ from x and z)
- * δ is the layer's dy, or E for the direct variant.
+ * Oja's subspace rule (§2.3 C1):  gP̂ = −(C·P̂ − P̂·(P̂ᵀ·C·P̂)),  C = δ̃ᵀδ̃, never formed: C·P̂ = δ̃ᵀ(δ̃·P̂).
+ *   gP, P: (out, r)   normalised: δ̃ (samples, out)
+ */
+export function ojaGradient(gP: Tensor, P: Tensor, normalised: Tensor): void {
+  const CP = multiply(normalised, multiply(normalised, P), true, false); // (out, r)
+  const P_PtCP = multiply(P, multiply(P, CP, true, false)); // (out, r)
+  for (let i = 0; i < gP.data.length; i++) gP.data[i] = -(CP.data[i] - P_PtCP.data[i]);
+}
+
+/**
+ * oja (§2.3 C1): P̂ by Oja's subspace rule on the normalised error; gQ̂ = zᵀ·x with z = δ·P̂
+ * (conv: the filter gradient of Q̂ from x and the r-channel map z). δ is the layer's dy,
+ * or E for the direct variant.
  */
 function ojaGradients(s: LowRankSite, directSignal: Tensor | null, options: LdfaOptions): void {
   const dy = directSignal ?? s.site.outputGrad;
   const x = s.site.input;
   if (!dy || !x) throw new Error(`ldfa oja: ${s.site.name} has no recorded signals; call backward first`);
   const rows = s.site.kind === 'conv' && !directSignal ? channelRows(dy) : dy; // (samples, out)
-  const normalised = normaliseError(rows, options.ojaNormalisation, options.ojaEps);
-  const CP = multiply(normalised, multiply(normalised, s.P2), true, false); // (out, r)
-  const PtCP = multiply(s.P2, CP, true, false); // (r, r)
-  const P_PtCP = multiply(s.P2, PtCP); // (out, r)
-  for (let i = 0; i < s.gP2.data.length; i++) s.gP2.data[i] = -(CP.data[i] - P_PtCP.data[i]);
-
+  ojaGradient(s.gP2, s.P2, normaliseError(rows, options.ojaNormalisation, options.ojaEps));
   if (s.site.kind === 'linear') {
     ops().matmul(s.gQ2, multiply(dy, s.P2), x, true, false);
   } else {
