@@ -1,0 +1,166 @@
+// One place that turns a backend name (`--backend NAME`) into a Backend.
+import type { Backend } from '../../reference/backend.ts';
+import { referenceBackend } from '../../reference/kernels.ts';
+import { Rng, uniformTensor } from '../../reference/rng.ts';
+import { tensor } from '../../reference/tensor.ts';
+import { createGpujsBackend, type GpujsMode } from './gpujs.ts';
+import { createWasmBackend } from './wasm.ts';
+
+export const BACKEND_NAMES = [
+  'auto',
+  'reference',
+  'wasm',
+  'gpujs',
+  'gpujs-cpu',
+  'gpujs-webasm',
+  'gpujs-headlessgl',
+  'gpujs-webgpu',
+] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+export function isBackendName(name: string): name is BackendName {
+  return (BACKEND_NAMES as readonly string[]).includes(name);
+}
+
+/**
+ * - reference: float64 loops (reference/kernels.ts), the ground truth.
+ * - wasm: tfjs-backend-wasm (XNNPACK, float32), the fast CPU backend.
+ * - gpujs-MODE: gpu.js in exactly that mode; throws (naming the mode, what ran, the set-up
+ *   needed) when the mode is not really available.
+ * - gpujs: gpu.js on a real GPU kernel when one works here, else its WebAssembly kernel
+ *   (kernelInfo() says which).
+ * - auto: the fastest backend that passes a tolerance self-check against the reference.
+ */
+export async function createBackend(name: string): Promise<Backend> {
+  if (!isBackendName(name)) {
+    throw new Error(`unknown backend '${name}': allowed are ${BACKEND_NAMES.join(', ')}`);
+  }
+  switch (name) {
+    case 'reference': return referenceBackend;
+    case 'wasm': return createWasmBackend();
+    case 'gpujs-cpu': case 'gpujs-webasm': case 'gpujs-headlessgl': case 'gpujs-webgpu':
+      return createGpujsBackend({ mode: name.slice('gpujs-'.length) as GpujsMode });
+    case 'gpujs': {
+      try {
+        return await createGpujsBackend({ mode: 'gpu' });
+      } catch (e) {
+        const fallback = await createGpujsBackend({ mode: 'webasm' });
+        const why = (e as Error).message.split('. Set-up needed')[0];
+        return { ...fallback, name: 'gpujs', kernelInfo: () => `${fallback.kernelInfo()}; no GPU kernel: ${why}` };
+      }
+    }
+    case 'auto': return (await selectAuto()).backend;
+  }
+}
+
+export interface AutoCandidate {
+  name: BackendName;
+  /** Why it was not usable (creation failed or the self-check failed). */
+  skipped?: string;
+  /** Largest |got − ref| / (atol + rtol·|ref|) over the self-check; ≤ 1 passes. */
+  worstRatio?: number;
+  /** Matmul throughput in the tiny timing, GFLOP/s. */
+  gflops?: number;
+}
+
+export interface AutoChoice {
+  backend: Backend;
+  candidates: AutoCandidate[];
+}
+
+/** Candidates tried by 'auto', in order of expected speed on a CPU-only machine. */
+const AUTO_CANDIDATES: readonly BackendName[] = ['wasm', 'gpujs-headlessgl', 'gpujs-webasm', 'reference'];
+
+/**
+ * Self-check: matmul with K = 1100 (> gpu.js's default loop cut-off of 1000) in all
+ * transposed forms and a strided, padded conv forward/backward, against the float64
+ * reference. Float32 tolerance: per-product rounding is ≤ 2⁻²⁴ relative, and a K-term
+ * sum of rounded terms has error ≲ √K·2⁻²⁴·max|a|·max|b|·√K in the worst random-walk
+ * case; with inputs in [−1, 1] and K ≤ 1100, atol = 1e-4·√K/32 ≈ 1e-4 is generous yet
+ * catches any structural error (a truncated loop is off by O(1)).
+ * Timing: best of 3 square matmuls at n = 192.
+ */
+export async function selectAuto(): Promise<AutoChoice> {
+  const candidates: AutoCandidate[] = [];
+  let best: { backend: Backend; gflops: number } | null = null;
+  for (const name of AUTO_CANDIDATES) {
+    let backend: Backend;
+    try {
+      backend = await createBackend(name);
+    } catch (e) {
+      candidates.push({ name, skipped: (e as Error).message });
+      continue;
+    }
+    try {
+      const worstRatio = selfCheck(backend);
+      if (worstRatio > 1) {
+        candidates.push({ name, worstRatio, skipped: `self-check against the reference failed (worst error ${worstRatio.toFixed(2)}× the tolerance)` });
+        continue;
+      }
+      const gflops = timeMatmul(backend, 192, 3);
+      candidates.push({ name, worstRatio, gflops });
+      if (best === null || gflops > best.gflops) best = { backend, gflops };
+    } catch (e) {
+      candidates.push({ name, skipped: `self-check threw: ${(e as Error).message}` });
+    }
+  }
+  if (best === null) throw new Error(`auto: no backend passed the self-check: ${candidates.map((c) => `${c.name}: ${c.skipped}`).join('; ')}`);
+  const chosen = best.backend;
+  const summary = candidates.map((c) => (c.skipped !== undefined ? `${c.name} skipped` : `${c.name} ${c.gflops!.toFixed(2)} GFLOP/s`)).join(', ');
+  return {
+    backend: { ...chosen, kernelInfo: () => `auto chose ${chosen.name}: ${chosen.kernelInfo()} [${summary}]` },
+    candidates,
+  };
+}
+
+function selfCheck(backend: Backend): number {
+  const rng = new Rng(20250226);
+  const atol = 1e-4, rtol = 1e-4;
+  let worst = 0;
+  const compare = (got: Float64Array, ref: Float64Array) => {
+    for (let i = 0; i < ref.length; i++) {
+      const r = Math.abs(got[i] - ref[i]) / (atol + rtol * Math.abs(ref[i]));
+      worst = Number.isNaN(r) ? Infinity : Math.max(worst, r);
+    }
+  };
+  const M = 5, N = 7, K = 1100;
+  for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+    const A = uniformTensor(rng, ta ? [K, M] : [M, K], 1);
+    const B = uniformTensor(rng, tb ? [N, K] : [K, N], 1);
+    const got = tensor([M, N]), ref = tensor([M, N]);
+    backend.matmul(got, A, B, ta, tb);
+    referenceBackend.matmul(ref, A, B, ta, tb);
+    compare(got.data, ref.data);
+  }
+  const spec = { stride: 2, padding: 1 };
+  const x = uniformTensor(rng, [2, 3, 7, 6], 1), w = uniformTensor(rng, [4, 3, 3, 3], 1);
+  const yShape = [2, 4, 4, 3];
+  const y = tensor(yShape), yRef = tensor(yShape);
+  backend.conv2dForward(y, x, w, spec);
+  referenceBackend.conv2dForward(yRef, x, w, spec);
+  compare(y.data, yRef.data);
+  const dy = uniformTensor(rng, yShape, 1);
+  const dx = tensor(x.shape), dxRef = tensor(x.shape);
+  backend.conv2dBackwardInput(dx, dy, w, spec);
+  referenceBackend.conv2dBackwardInput(dxRef, dy, w, spec);
+  compare(dx.data, dxRef.data);
+  const dw = tensor(w.shape), dwRef = tensor(w.shape);
+  backend.conv2dBackwardFilter(dw, dy, x, spec);
+  referenceBackend.conv2dBackwardFilter(dwRef, dy, x, spec);
+  compare(dw.data, dwRef.data);
+  return worst;
+}
+
+/** Best-of-`reps` GFLOP/s of an n×n×n matmul (after one warm-up call). */
+export function timeMatmul(backend: Backend, n: number, reps: number): number {
+  const rng = new Rng(n);
+  const A = uniformTensor(rng, [n, n], 1), B = uniformTensor(rng, [n, n], 1), C = tensor([n, n]);
+  backend.matmul(C, A, B);
+  let best = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    backend.matmul(C, A, B);
+    best = Math.min(best, performance.now() - t0);
+  }
+  return (2 * n ** 3) / (best / 1000) / 1e9;
+}
