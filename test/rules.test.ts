@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { buildMlp } from '../reference/models/mlp.ts';
 import { Rng } from '../reference/rng.ts';
 import { createRule } from '../reference/rules/index.ts';
