@@ -149,3 +149,18 @@ export function authorsInit(rng: Rng, sizes: { n: number; k: number; m: number; 
   const { P, Q } = balancedFactors(W2, r);
   return { W1, W2, P, Q };
 }
+
+/**
+ * A teacher Σ_yx = Σ_i s_i u_i v_iᵀ (m, n) with the given singular values (at most min(m, n),
+ * the rest 0) and random orthonormal u_i, v_i: the tests' way to control the spectral gaps the
+ * theory's time-scales depend on.
+ */
+export function spectrumTeacher(rng: Rng, m: number, n: number, s: readonly number[]): Tensor {
+  if (s.length > Math.min(m, n)) throw new Error(`spectrumTeacher: ${s.length} singular values do not fit an (${m}, ${n}) matrix`);
+  const U = orthonormalBasis(normalTensor(rng, [m, m], 1)), V = orthonormalBasis(normalTensor(rng, [n, n], 1));
+  const out = tensor([m, n]);
+  for (let i = 0; i < s.length; i++) {
+    for (let a = 0; a < m; a++) for (let b = 0; b < n; b++) out.data[a * n + b] += s[i] * U.data[a * m + i] * V.data[b * n + i];
+  }
+  return out;
+}
