@@ -15,12 +15,15 @@ import { readBundle, writeBundle } from './bundle.ts';
 import { resolvedFeedbackInit, validateConfig, type TrainConfig } from './config.ts';
 import { batches, type Dataset } from './data/dataset.ts';
 import { buildModel } from './models.ts';
+import { measureAlignment, type LayerAlignment } from './alignment.ts';
 
 export interface EpochRecord {
   epoch: number;
   trainLoss: number;
   testAccuracy: number;
   seconds: number;
+  /** Per-layer alignment with BP on the probe batch (when a probe is given). */
+  alignment?: Record<string, LayerAlignment>;
 }
 
 export interface TrainResult {
@@ -42,6 +45,8 @@ export interface TrainHooks {
   /** Where to write a checkpoint after every epoch; with resume, training continues from it. */
   checkpoint?: string;
   resume?: boolean;
+  /** A fixed batch on which to measure alignment with BP after every epoch. */
+  alignmentProbe?: { x: Tensor; y: Int32Array };
 }
 
 export class DivergenceError extends Error {}
@@ -143,6 +148,7 @@ export function train(config: TrainConfig, data: { train: Dataset; test: Dataset
       epoch, trainLoss: lossSum / count, testAccuracy: trainer.evaluate(data.test),
       seconds: (performance.now() - epochStart) / 1000,
     };
+    if (hooks.alignmentProbe) record.alignment = measureAlignment(trainer.model, trainer.rule, hooks.alignmentProbe.x, hooks.alignmentProbe.y);
     epochs.push(record);
     if (hooks.checkpoint) saveCheckpoint(hooks.checkpoint, trainer, config, epochs, stepsDone);
     hooks.onEpoch?.(record);
