@@ -45,8 +45,8 @@ async function loadTf(): Promise<Tf> {
 }
 
 export interface WasmBackend extends Backend {
-  /** Number of live tfjs tensors (should stay constant across calls; used by the leak test). */
-  liveTensors(): number;
+  /** tfjs's live tensor count and bytes (constant across calls when nothing leaks). */
+  tfMemory(): { numTensors: number; numBytes: number };
 }
 
 export async function createWasmBackend(): Promise<WasmBackend> {
@@ -191,7 +191,7 @@ export async function createWasmBackend(): Promise<WasmBackend> {
     name: 'wasm',
     precision: 'float32',
     kernelInfo: info,
-    liveTensors: () => tf.memory().numTensors,
+    tfMemory: () => { const m = tf.memory(); return { numTensors: m.numTensors, numBytes: m.numBytes }; },
     matmul,
     batchMatmul,
     conv2dForward,
