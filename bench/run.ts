@@ -51,7 +51,8 @@ const round = (x: number, digits = 3) => +x.toPrecision(digits);
 
 // ---- matmul ----
 
-export interface MatmulRow { backend: string; n: number; gflops?: number; ms?: number; reps?: number; skipped?: string }
+/** `skipped`: not run, predicted too slow; `note`: ran, but took longer than the limit. */
+export interface MatmulRow { backend: string; n: number; gflops?: number; ms?: number; reps?: number; skipped?: string; note?: string }
 
 export function benchMatmul(backends: Backend[], sizes = [128, 256, 512, 1024]): MatmulRow[] {
   const rows: MatmulRow[] = [];
@@ -69,9 +70,13 @@ export function benchMatmul(backends: Backend[], sizes = [128, 256, 512, 1024]):
       // skip the warm-up when one call is already long (the reference at n=1024 takes seconds)
       const slow = predictedS > 2;
       const { ms, reps } = timeIt(() => be.matmul(C, A, B), slow ? 1 : 10, !slow);
-      lastMs = ms; lastN = n;
       const gflops = (2 * n ** 3) / (ms / 1000) / 1e9;
-      rows.push({ backend: be.name, n, gflops: round(gflops), ms: round(ms), reps });
+      const row: MatmulRow = { backend: be.name, n, gflops: round(gflops), ms: round(ms), reps };
+      if (ms > MAX_CALL_S * 1000) {
+        row.note = `ran because n=${lastN} predicted ${predictedS.toFixed(0)} s (n³ scaling), but took ${(ms / 1000).toFixed(1)} s, over the ${MAX_CALL_S} s limit (cache effects grow faster than n³)`;
+      }
+      lastMs = ms; lastN = n;
+      rows.push(row);
       log(`matmul ${be.name} n=${n}: ${gflops.toFixed(2)} GFLOP/s (${ms.toFixed(1)} ms, ${reps} reps)`);
     }
   }
