@@ -15,6 +15,7 @@ import { readBundle, writeBundle } from './bundle.ts';
 import { resolvedFeedbackInit, validateConfig, type TrainConfig } from './config.ts';
 import { batches, type Dataset } from './data/dataset.ts';
 import { buildModel } from './models.ts';
+import { stepFlops, type StepFlops } from './flops.ts';
 import { measureAlignment, type LayerAlignment } from './alignment.ts';
 
 export interface EpochRecord {
@@ -35,6 +36,8 @@ export interface TrainResult {
   epochs: EpochRecord[];
   rule: Record<string, unknown>;
   parameters: number;
+  /** FLOPs of one training step at the configured batch size, per layer and in total. */
+  flopsPerStep: StepFlops;
   seconds: number;
 }
 
@@ -163,6 +166,7 @@ export function train(config: TrainConfig, data: { train: Dataset; test: Dataset
     epochs,
     rule: trainer.rule.summary(),
     parameters: trainer.model.params().reduce((a, p) => a + p.value.size, 0),
+    flopsPerStep: stepFlops(trainer.model, trainer.rule, config.batch),
     seconds: (performance.now() - started) / 1000,
   };
 }

@@ -55,3 +55,21 @@ describe('alignment with BP on a probe batch', () => {
     expect(report.fc2.errorSubspaceAngleDeg).not.toBeNull();
   });
 });
+
+describe('FLOPs of a training step', () => {
+  it('LDFA saves exactly the input-gradient difference 2N·(in·out − r·(in + out)) on each sending layer', async () => {
+    const { stepFlops } = await import('../src/flops.ts');
+    const bpModel = model(), ldfaModel = model();
+    const bpRule = createRule('bp'), ldfaRule = createRule('ldfa', { ldfa: { rank: 2, mode: 'fixed', init: 'random' } });
+    bpRule.attach(bpModel, new Rng(1));
+    ldfaRule.attach(ldfaModel, new Rng(1));
+    const N = 32;
+    const bp = stepFlops(bpModel, bpRule, N), ldfa = stepFlops(ldfaModel, ldfaRule, N);
+    expect(bp.layers.fc1.inputGradient).toBe(0); // the first layer sends nothing down
+    expect(bp.layers.fc2.inputGradient).toBe(2 * N * 8 * 7);
+    expect(ldfa.layers.fc2.inputGradient).toBe(2 * N * 2 * (8 + 7));
+    expect(ldfa.layers.fc3.inputGradient).toBe(2 * N * 2 * (7 + 4));
+    expect(bp.total.forward).toBe(ldfa.total.forward);
+    expect(bp.total.all - ldfa.total.all).toBe(2 * N * (8 * 7 - 2 * 15) + 2 * N * (7 * 4 - 2 * 11));
+  });
+});
