@@ -12,6 +12,7 @@ import { encodeIdx, parseIdx, readIdx, readIdxLabels, readIdxPair, writeIdx } fr
 import { loadMnist } from '../src/data/mnist.ts';
 import { loadCifar, readCifarFile, writeCifarLike } from '../src/data/cifar.ts';
 import { classificationTask, linearTeacher } from '../src/data/synthetic.ts';
+import { trainTest } from '../src/data/index.ts';
 import { expectClose } from './helpers/close.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ldfa-data-'));
@@ -386,5 +387,19 @@ describe('synthetic classification', () => {
     }
     expect(() => classificationTask({ kind: 'spirals' as never, dim: 2, classes: 2, nTrain: 1, seed: 1 })).toThrow("unknown classification task kind 'spirals': allowed are clusters, teacher");
     expect(() => classificationTask({ dim: 2, classes: 1, nTrain: 1, seed: 1 })).toThrow('classes 1 is not allowed: it must be an integer in [2, ∞]');
+  });
+});
+
+describe('trainTest by name', () => {
+  it('dispatches and names unknown sets and missing directories', () => {
+    expect(() => trainTest('svhn')).toThrow("unknown data set 'svhn': allowed are mnist, fashion-mnist, cifar10, cifar100");
+    expect(() => trainTest('cifar10')).toThrow(/data set cifar10 needs a directory: pass the extracted cifar-10-batches-bin directory/);
+    const dir = join(tmp, 'cifar-named');
+    writeCifarLike(dir, 20, 10, new Rng(21));
+    const { train, test } = trainTest('cifar10', { dir, grayscale: true, classSubset: 2 });
+    expect(train.shape).toEqual([1, 32, 32]);
+    expect(train.classes).toBe(2);
+    expect(test.n).toBe(2);
+    expect(trainTest('mnist', { limitTrain: 3, limitTest: 2 }).train.n).toBe(3);
   });
 });

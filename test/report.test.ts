@@ -80,6 +80,8 @@ describe('SVG line plot', () => {
     expect(attr(svg, 'data-hline')).toEqual(['chance']);
     expect(svg).toContain('stroke="#123456"');
     expect(svg).toMatch(/data-series="LDFA r=8 &lt;low&gt;"[^>]*stroke-dasharray/);
+    const clip = /clip-path="url\(#([^)]+)\)"/.exec(svg)![1];
+    expect(attr(svg, 'id')).toContain(clip);
   });
 
   it('NaN values break the line instead of crashing', () => {

@@ -129,10 +129,14 @@ export function linePlot(opts: LinePlotOptions): string {
   const px = (x: number) => left + pw * tx(x);
   const py = (y: number) => top + ph * (1 - ty(y));
 
+  // A clip-path id unique per plot content, so several plots can be inlined in one HTML page.
+  let hash = 0x811c9dc5;
+  for (const ch of `${opts.title}|${names.join('|')}|${width}x${height}`) hash = Math.imul(hash ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+  const clipId = `plot-area-${hash.toString(16)}`;
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
   out.push(`<title>${escapeXml(opts.title)}</title>`);
-  out.push(`<defs><clipPath id="plot-area"><rect x="${left}" y="${top}" width="${pw}" height="${ph}"/></clipPath></defs>`);
+  out.push(`<defs><clipPath id="${clipId}"><rect x="${left}" y="${top}" width="${pw}" height="${ph}"/></clipPath></defs>`);
   out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="white"/>`);
   out.push(`<text x="${fmt(left + pw / 2)}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(opts.title)}</text>`);
 
@@ -159,7 +163,7 @@ export function linePlot(opts: LinePlotOptions): string {
 
   // Data.
   const colorOf = (i: number, c?: string) => escapeXml(c ?? PALETTE[i % PALETTE.length]);
-  out.push('<g class="data" clip-path="url(#plot-area)" fill="none" stroke-width="1.8" stroke-linejoin="round">');
+  out.push(`<g class="data" clip-path="url(#${clipId})" fill="none" stroke-width="1.8" stroke-linejoin="round">`);
   hlines.forEach((h) => {
     if (!yOk(h.y)) return;
     const col = h.color !== undefined ? escapeXml(h.color) : '#555555';
