@@ -403,3 +403,17 @@ describe('trainTest by name', () => {
     expect(trainTest('mnist', { limitTrain: 3, limitTest: 2 }).train.n).toBe(3);
   });
 });
+
+describe('finishTrainTest', () => {
+  it('standardises per channel with train statistics and leaves caller data alone', () => {
+    const x = Float64Array.from([0, 1, 0.5, 0.5, 1, 0, 0.5, 0.5]); // 2 samples × 2 channels × 2 pixels
+    const train: Dataset = { name: 'tr', x, y: new Int32Array(2), n: 2, shape: [2, 1, 2], classes: 1 };
+    const test: Dataset = { name: 'te', x: Float64Array.from([1, 1, 1, 1]), y: new Int32Array(1), n: 1, shape: [2, 1, 2], classes: 1 };
+    const out = finishTrainTest(train, test, { normalize: 'standardize' });
+    expect(out.train.norm).toEqual({ mean: [0.5, 0.5], std: [0.5, 1] });
+    expect(Array.from(out.train.x)).toEqual([-1, 1, 0, 0, 1, -1, 0, 0]);
+    expect(Array.from(out.test.x)).toEqual([1, 1, 0.5, 0.5]);
+    expect(Array.from(test.x)).toEqual([1, 1, 1, 1]);
+    expect(Array.from(x)).toEqual([0, 1, 0.5, 0.5, 1, 0, 0.5, 0.5]);
+  });
+});
