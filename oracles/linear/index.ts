@@ -2,3 +2,4 @@
 export * from './setup.ts';
 export * from './simulate.ts';
 export * from './predictions.ts';
+export * from './experiment.ts';

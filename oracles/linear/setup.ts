@@ -115,6 +115,27 @@ export function teacherStatistics(Wstar: Tensor /* (m, n) */, X: Tensor /* (P, n
   return { Sxx, Syx, Syy };
 }
 
+/**
+ * teacherStatistics for P fresh inputs x ~ N(0, I) drawn one at a time (the sample is never
+ * stored): Σ_xx accumulated as Σ_μ x_μx_μᵀ / P over the upper triangle, O(P·n²/2).
+ * Draws rng.normal() in the same order as normalTensor(rng, [P, n], 1).
+ */
+export function gaussianTeacherStatistics(rng: Rng, Wstar: Tensor /* (m, n) */, P: number): LinearStatistics {
+  const n = Wstar.shape[1];
+  const acc = new Float64Array(n * n), x = new Float64Array(n);
+  for (let mu = 0; mu < P; mu++) {
+    for (let i = 0; i < n; i++) x[i] = rng.normal();
+    for (let i = 0; i < n; i++) {
+      const xi = x[i], row = i * n;
+      for (let j = i; j < n; j++) acc[row + j] += xi * x[j];
+    }
+  }
+  const Sxx = tensor([n, n]);
+  for (let i = 0; i < n; i++) for (let j = i; j < n; j++) Sxx.data[i * n + j] = Sxx.data[j * n + i] = acc[i * n + j] / P;
+  const Syx = multiply(Wstar, Sxx);
+  return { Sxx, Syx, Syy: multiply(Syx, Wstar, false, true) };
+}
+
 /** Statistics of exactly whitened inputs (Σ_xx = I) and a noiseless teacher: Σ_yx = W*, Σ_yy = W*W*ᵀ. */
 export function whitenedStatistics(Syx: Tensor /* (m, n) */): LinearStatistics {
   const n = Syx.shape[1];
