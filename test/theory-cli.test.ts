@@ -1,0 +1,63 @@
+// `ldfa theory` at a tiny scale: the JSON fields, the SVG series, and theory ≈ simulation.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { EXPERIMENT_RULES, TINY_SETUP, type TheoryExperimentResult } from '../oracles/linear/experiment.ts';
+import { runTheoryCommand, theoryConfig, THEORY_FILES } from '../src/cli/theory.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'ldfa-theory-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('ldfa theory --scale tiny', () => {
+  const result = runTheoryCommand({ out: dir, scale: 'tiny' });
+  const json = JSON.parse(readFileSync(join(dir, 'theory.json'), 'utf8')) as TheoryExperimentResult;
+
+  it('writes theory.json with the set-up, the σ̂ curves per rule and the rank sweep', () => {
+    expect(json.config).toEqual(TINY_SETUP);
+    expect(json.singularValues).toHaveLength(Math.min(TINY_SETUP.m, TINY_SETUP.n));
+    const records = Math.floor(TINY_SETUP.steps / TINY_SETUP.recordEvery) + 1;
+    for (const rule of EXPERIMENT_RULES) {
+      const c = json.rules[rule];
+      expect(c.t).toHaveLength(records);
+      expect(c.simulation.sigma).toHaveLength(records);
+      expect(c.theory.sigma[0]).toHaveLength(TINY_SETUP.modes);
+      expect(c.final.simulationSigma).toEqual(c.simulation.sigma.at(-1));
+      expect(Number.isFinite(c.final.theoryLoss)).toBe(true);
+    }
+    expect(json.sweep.map((p) => p.r)).toEqual(TINY_SETUP.sweepRanks);
+    for (const p of json.sweep) {
+      for (const v of [p.fixed, p.normative, p.eckartYoung, p.fixedPointPrediction]) expect(Number.isFinite(v)).toBe(true);
+      expect(p.fixedPointPrediction).toBeGreaterThanOrEqual(p.eckartYoung - 1e-12);
+    }
+    expect(json.seconds).toBe(result.seconds);
+  });
+
+  it('the theory iteration tracks the sampled simulation within O(‖Σ_xx − I‖)', () => {
+    // 400 samples in n = 8: ‖Σ_xx − I‖ ≈ 2√(8/400) ≈ 0.3; σ̂ differences stay below that.
+    for (const rule of EXPERIMENT_RULES) {
+      const { simulationSigma, theorySigma } = json.rules[rule].final;
+      for (let i = 0; i < simulationSigma.length; i++) expect(Math.abs(simulationSigma[i] - theorySigma[i])).toBeLessThan(0.3);
+    }
+  });
+
+  it('writes one σ̂ figure per rule with a solid simulation and a dashed theory series per mode, and the sweep figure', () => {
+    for (const file of THEORY_FILES) expect(readFileSync(join(dir, file), 'utf8').length).toBeGreaterThan(0);
+    for (const rule of EXPERIMENT_RULES) {
+      const svg = readFileSync(join(dir, `sigma-${rule}.svg`), 'utf8');
+      expect(svg.startsWith('<svg') || svg.startsWith('<?xml')).toBe(true);
+      for (let i = 1; i <= TINY_SETUP.modes; i++) {
+        expect(svg).toContain(`data-series="mode ${i} simulation"`);
+        expect(svg).toContain(`data-series="mode ${i} theory"`);
+      }
+      expect(svg).toContain('stroke-dasharray');
+    }
+    const sweep = readFileSync(join(dir, 'loss-vs-rank.svg'), 'utf8');
+    for (const name of ['fixed low-rank feedback', 'normative LDFA', 'Eckart–Young bound']) expect(sweep).toContain(name);
+  });
+
+  it('rejects a rank outside [1, min(m, k)] and an unknown scale', () => {
+    expect(() => runTheoryCommand({ out: dir, scale: 'tiny', ranks: [0] })).toThrow(/rank 0 is not allowed/);
+    expect(() => theoryConfig({ scale: 'huge' as 'tiny' })).toThrow(/unknown scale 'huge'/);
+  });
+});
