@@ -13,7 +13,7 @@ import {
   authorsInit, closedFormGradients, decoupledBalancedInit, eckartYoungLoss, normativePlateau, predictFixedFeedback,
   predictFixedFeedbackFromCode, rotatedFrame, rotateState, saxeStrength, saxeStrengthDiscrete, saxeTolerance,
   simulateSamples, simulateStatistics, simulateTheory, spectrumTeacher, teacherStatistics, topErrorSubspace,
-  whitenedInputs, whitenedStatistics, type LinearFeedback, type LinearRunOptions, type LinearState,
+  matmulIkj, whitenedInputs, whitenedStatistics, type LinearFeedback, type LinearRunOptions, type LinearState,
 } from '../oracles/linear/index.ts';
 
 const run = (feedback: LinearFeedback, o: Partial<LinearRunOptions>): LinearRunOptions => ({
@@ -362,5 +362,19 @@ describe('adaptive feedback (spec §3.4)', () => {
       const PtP = multiply(tr.final.P, tr.final.P, true, false);
       expectNear('PPᵀ = I', PtP.data, multiply(Ur, Ur, true, false).data, 0.02);
     }), { numRuns: 10 });
+  });
+});
+
+describe("the experiment's float64 kernel", () => {
+  it('matmulIkj equals the reference matmul to rounding, for every transpose combination', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }), fc.boolean(), fc.boolean(), fc.nat(1e6), (M, N, K, tA, tB, seed) => {
+      const rng = new Rng(seed);
+      const A = normalTensor(rng, tA ? [K, M] : [M, K], 1), B = normalTensor(rng, tB ? [N, K] : [K, N], 1);
+      const expected = multiply(A, B, tA, tB);
+      const C = tensor([M, N]);
+      C.data.fill(7); // overwritten, not accumulated
+      matmulIkj(C, A, B, tA, tB);
+      expectNear('C', C.data, expected.data, 1e-12 * (1 + K));
+    }), { numRuns: 60 });
   });
 });

@@ -3,7 +3,9 @@
 // simulated (sampled inputs, exact full-batch GD via the sample's statistics) and iterated in
 // the rotated theory frame; plus a sweep of the final loss against r for fixed and normative
 // feedback (theory iteration), against the Eckart–Young bound and the fixed-point prediction.
+import { withBackend } from '../../reference/backend.ts';
 import { balancedFactors } from '../../reference/linalg.ts';
+import { fastFloat64Backend } from './kernel.ts';
 import { Rng } from '../../reference/rng.ts';
 import { eckartYoungLoss, predictFixedFeedbackFromCode } from './predictions.ts';
 import { authorsInit, authorsTeacher, gaussianTeacherStatistics, rotatedFrame, rotateState, type LinearState } from './setup.ts';
@@ -86,6 +88,11 @@ export function checkExperimentConfig(c: TheoryExperimentConfig): void {
  */
 export function runTheoryExperiment(config: TheoryExperimentConfig, log: (line: string) => void = () => {}): TheoryExperimentResult {
   checkExperimentConfig(config);
+  // the same arithmetic as the reference kernels in a faster loop order (oracles/linear/kernel.ts)
+  return withBackend(fastFloat64Backend, () => experiment(config, log));
+}
+
+function experiment(config: TheoryExperimentConfig, log: (line: string) => void): TheoryExperimentResult {
   const started = Date.now();
   const { n, k, m, r } = config;
   const rng = new Rng(config.seed);

@@ -3,3 +3,4 @@ export * from './setup.ts';
 export * from './simulate.ts';
 export * from './predictions.ts';
 export * from './experiment.ts';
+export * from './kernel.ts';
