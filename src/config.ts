@@ -25,6 +25,15 @@ export interface TrainConfig {
   activation: ActivationName;
   batchNorm: boolean;
   init: InitName;
+  /** cnn: conv kernel size (odd); channels come from `hidden`. */
+  kernel: number;
+  /** vit: patch size, width, depth, heads, MLP ratio, fused q/k/v projection. */
+  patch: number;
+  dim: number;
+  depth: number;
+  heads: number;
+  mlpRatio: number;
+  fusedQkv: boolean;
 
   rule: RuleName;
   rank: RankSpec;
@@ -59,6 +68,7 @@ export interface TrainConfig {
 export const DEFAULT_CONFIG: TrainConfig = {
   data: 'mnist', dataDir: null, classes: null, limitTrain: null, limitTest: null,
   arch: 'mlp', hidden: [256, 256], activation: 'relu', batchNorm: false, init: 'uniform',
+  kernel: 3, patch: 7, dim: 32, depth: 2, heads: 4, mlpRatio: 2, fusedQkv: true,
   rule: 'bp', rank: DEFAULT_LDFA.rank, feedback: 'normative', learn: 'pq', direct: false, feedbackInit: 'auto',
   svdEvery: 0, ojaNormalisation: DEFAULT_LDFA.ojaNormalisation,
   epochs: 3, batch: 64, optimizer: 'adam', lr: 1e-3, weightDecay: 0, momentum: 0.9, amsgrad: false, lrDecay: 1,
@@ -91,6 +101,7 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   oneOf('--learn', c.learn, ['pq', 'q']);
   oneOf('--feedback-init', c.feedbackInit, ['svd', 'random', 'auto']);
   positiveInteger('--epochs', c.epochs);
+  for (const [flag, v] of [['--kernel', c.kernel], ['--patch', c.patch], ['--dim', c.dim], ['--depth', c.depth], ['--heads', c.heads], ['--mlp-ratio', c.mlpRatio]] as const) positiveInteger(flag, v);
   positiveInteger('--batch', c.batch);
   for (const w of c.hidden) positiveInteger('--hidden (each width)', w);
   if (c.limitTrain !== null) positiveInteger('--limit-train', c.limitTrain);

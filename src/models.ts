@@ -1,5 +1,7 @@
 // Builds the model named by --arch for a data set's input shape and class count.
+import { buildCnn } from '../reference/models/cnn.ts';
 import { buildLinearNet, buildMlp } from '../reference/models/mlp.ts';
+import { buildVit } from '../reference/models/vit.ts';
 import type { Model } from '../reference/models/network.ts';
 import type { Rng } from '../reference/rng.ts';
 import type { TrainConfig } from './config.ts';
@@ -10,8 +12,18 @@ export function buildModel(config: TrainConfig, inputShape: readonly number[], c
     case 'linear':
       return buildLinearNet({ inputSize, inputShape, hidden: config.hidden, outputSize: classes, init: config.init }, rng);
     case 'mlp':
-      return buildMlp({ inputSize, inputShape, hidden: config.hidden, outputSize: classes, activation: config.activation, bias: true, init: config.init }, rng);
+      return buildMlp({ inputSize, inputShape, hidden: config.hidden, outputSize: classes, activation: config.activation, batchNorm: config.batchNorm, bias: true, init: config.init }, rng);
+    case 'cnn':
+      return buildCnn({
+        inputShape, channels: config.hidden, kernel: config.kernel, outputSize: classes,
+        activation: config.activation, batchNorm: config.batchNorm, pool: true, init: config.init,
+      }, rng);
+    case 'vit':
+      return buildVit({
+        inputShape, patch: config.patch, dim: config.dim, depth: config.depth, heads: config.heads,
+        mlpRatio: config.mlpRatio, outputSize: classes, fusedQkv: config.fusedQkv, init: config.init,
+      }, rng);
     default:
-      throw new Error(`--arch ${config.arch} is not available in this build: allowed are linear, mlp`);
+      throw new Error(`unknown --arch '${config.arch as string}': allowed are linear, mlp, cnn, vit`);
   }
 }

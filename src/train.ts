@@ -15,12 +15,16 @@ import { readBundle, writeBundle } from './bundle.ts';
 import { resolvedFeedbackInit, validateConfig, type TrainConfig } from './config.ts';
 import { batches, type Dataset } from './data/dataset.ts';
 import { buildModel } from './models.ts';
+import { stepFlops, type StepFlops } from './flops.ts';
+import { measureAlignment, type LayerAlignment } from './alignment.ts';
 
 export interface EpochRecord {
   epoch: number;
   trainLoss: number;
   testAccuracy: number;
   seconds: number;
+  /** Per-layer alignment with BP on the probe batch (when a probe is given). */
+  alignment?: Record<string, LayerAlignment>;
 }
 
 export interface TrainResult {
@@ -32,6 +36,8 @@ export interface TrainResult {
   epochs: EpochRecord[];
   rule: Record<string, unknown>;
   parameters: number;
+  /** FLOPs of one training step at the configured batch size, per layer and in total. */
+  flopsPerStep: StepFlops;
   seconds: number;
 }
 
@@ -42,6 +48,8 @@ export interface TrainHooks {
   /** Where to write a checkpoint after every epoch; with resume, training continues from it. */
   checkpoint?: string;
   resume?: boolean;
+  /** A fixed batch on which to measure alignment with BP after every epoch. */
+  alignmentProbe?: { x: Tensor; y: Int32Array };
 }
 
 export class DivergenceError extends Error {}
@@ -143,6 +151,7 @@ export function train(config: TrainConfig, data: { train: Dataset; test: Dataset
       epoch, trainLoss: lossSum / count, testAccuracy: trainer.evaluate(data.test),
       seconds: (performance.now() - epochStart) / 1000,
     };
+    if (hooks.alignmentProbe) record.alignment = measureAlignment(trainer.model, trainer.rule, hooks.alignmentProbe.x, hooks.alignmentProbe.y);
     epochs.push(record);
     if (hooks.checkpoint) saveCheckpoint(hooks.checkpoint, trainer, config, epochs, stepsDone);
     hooks.onEpoch?.(record);
@@ -157,6 +166,7 @@ export function train(config: TrainConfig, data: { train: Dataset; test: Dataset
     epochs,
     rule: trainer.rule.summary(),
     parameters: trainer.model.params().reduce((a, p) => a + p.value.size, 0),
+    flopsPerStep: stepFlops(trainer.model, trainer.rule, config.batch),
     seconds: (performance.now() - started) / 1000,
   };
 }

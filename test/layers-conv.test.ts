@@ -117,6 +117,8 @@ describe('conv2d', () => {
     expect(() => conv2dForward(tensor([1, 3, 2, 2]), x, tensor([3, 1, 3, 3]), null, spec)).toThrow('conv2d W is [3, 1, 3, 3] but [3, 2, 3, 3] is required');
     expect(() => conv2dForward(tensor([1, 3, 2, 2]), x, W, tensor([2]), spec)).toThrow('conv2d b is [2] but [3] is required');
     expect(() => conv2dBackward(null, tensor([3, 2, 3, 3]), null, tensor([1, 3, 3, 2]), x, spec, () => {})).toThrow('conv2d dy is [1, 3, 3, 2] but [1, 3, 2, 2] is required');
+    expect(() => conv2dBackward(null, tensor([3, 1, 3, 3]), null, tensor([1, 3, 2, 2]), x, spec, () => {})).toThrow('conv2d dW is [3, 1, 3, 3] but [3, 2, 3, 3] is required');
+    expect(() => conv2dBackward(tensor([1, 2, 4, 3]), tensor([3, 2, 3, 3]), null, tensor([1, 3, 2, 2]), x, spec, () => {})).toThrow('conv2d dx is [1, 2, 4, 3] but [1, 2, 4, 4] is required');
     expect(() => conv2dForward(tensor([1, 3, 2, 2]), x, W, null, { stride: 0, padding: 0 })).toThrow('stride must be an integer ≥ 1');
   });
 });

@@ -12,12 +12,12 @@ function checkSpec(spec: Conv2dSpec): void {
 }
 
 /** The output shape [N, Cout, Ho, Wo] of a conv with weight W on input x; checks W against x. */
-export function conv2dOutputShape(x: Tensor, W: Tensor, spec: Conv2dSpec): [number, number, number, number] {
+export function conv2dOutputShape(x: Tensor, W: Tensor, spec: Conv2dSpec, weightName = 'conv2d W'): [number, number, number, number] {
   checkSpec(spec);
   if (x.shape.length !== 4) assertShape('conv2d x', x, [-1, -1, -1, -1]);
   const [N, Cin, H, Wd] = x.shape;
   const [Cout, , k] = W.shape;
-  assertShape('conv2d W', W, [Cout, Cin, k, k]);
+  assertShape(weightName, W, [Cout, Cin, k, k]);
   return [N, Cout, convOutputSize(H, k, spec), convOutputSize(Wd, k, spec)];
 }
 
@@ -55,7 +55,7 @@ export function conv2dBackward(
   dx: Tensor | null, dW: Tensor, db: Tensor | null,
   dy: Tensor, x: Tensor, spec: Conv2dSpec, feedback: Feedback,
 ): void {
-  const [N, Cout, Ho, Wo] = conv2dOutputShape(x, dW, spec);
+  const [N, Cout, Ho, Wo] = conv2dOutputShape(x, dW, spec, 'conv2d dW');
   assertShape('conv2d dy', dy, [N, Cout, Ho, Wo]);
   ops().conv2dBackwardFilter(dW, dy, x, spec);
   if (db !== null) {

@@ -4,6 +4,7 @@ import { param } from '../params.ts';
 import { initWeight, type InitName, type Rng } from '../rng.ts';
 import { zeros } from '../tensor.ts';
 import { ActivationNode, FlattenNode, LinearNode, Sequential, type Node } from './network.ts';
+import { BatchNormNode } from './nodes.ts';
 
 export interface MlpConfig {
   inputSize: number;
@@ -12,6 +13,8 @@ export interface MlpConfig {
   hidden: number[];
   outputSize: number;
   activation: ActivationName;
+  /** Batch norm after each hidden linear layer (spec §4.1). */
+  batchNorm?: boolean;
   bias: boolean;
   init: InitName;
 }
@@ -33,6 +36,7 @@ export function buildMlp(config: MlpConfig, rng: Rng): Sequential {
     const W = param(`${name}.W`, initWeight(rng, [widths[l], widths[l - 1]], config.init));
     const b = config.bias ? param(`${name}.b`, zeros([widths[l]]), false) : null;
     nodes.push(new LinearNode(name, W, b, { isOutput: l === layers, needsInputGrad: l > 1 }));
+    if (l < layers && config.batchNorm) nodes.push(new BatchNormNode(`bn${l}`, widths[l]));
     if (l < layers && config.activation !== 'identity') nodes.push(new ActivationNode(`act${l}`, config.activation));
   }
   return new Sequential(nodes, config.inputShape ?? [config.inputSize], config.outputSize);

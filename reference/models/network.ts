@@ -17,6 +17,8 @@ export interface FeedbackSite {
   readonly conv: Conv2dSpec | null;
   /** Per-sample shape of the layer's input (for DFA's D and LDFA's Q̂). */
   readonly inputShape: readonly number[];
+  /** The rank of this layer is the rule's r times this (3 for a fused q/k/v projection, spec §4.3). */
+  readonly rankScale?: number;
   /** True for the output layer, whose dy is the output error e. */
   readonly isOutput: boolean;
   /** False for the first layer: nothing below it needs an error. */
@@ -74,11 +76,11 @@ export class LinearNode implements Node {
     readonly name: string,
     readonly weight: Param, // (out, in)
     readonly bias: Param | null, // (out)
-    options: { isOutput: boolean; needsInputGrad: boolean },
+    options: { isOutput: boolean; needsInputGrad: boolean; inputShape?: readonly number[]; rankScale?: number },
   ) {
     this.site = {
-      name, kind: 'linear', weight, conv: null, inputShape: [weight.value.shape[1]],
-      isOutput: options.isOutput, needsInputGrad: options.needsInputGrad,
+      name, kind: 'linear', weight, conv: null, inputShape: options.inputShape ?? [weight.value.shape[1]],
+      isOutput: options.isOutput, needsInputGrad: options.needsInputGrad, rankScale: options.rankScale,
       feedback: throughMatrix(weight.value), input: null, outputGrad: null, inputGrad: null,
     };
   }

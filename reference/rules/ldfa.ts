@@ -110,7 +110,7 @@ export function ldfa(options: LdfaOptions): Rule {
       const ranks = resolveRanks(options.rank, sites, options.direct ? outputSite : null);
       sites.forEach((site, i) => {
         const fedByOutputInput = options.direct && !site.isOutput;
-        if (fedByOutputInput && site.kind !== 'linear') throw new Error(`ldfa --direct is defined for linear layers only (spec §4.4); ${site.name} is a conv layer`);
+        if (options.direct && site.inputShape.length !== 1) throw new Error(`ldfa --direct is defined for MLPs only (spec §4.4); ${site.name} is not a linear layer on flat inputs`);
         const [rows, cols] = fedByOutputInput ? [weightMatrixShape(outputSite!)[1], weightMatrixShape(site)[1]] : weightMatrixShape(site);
         const r = ranks[i];
         const pShape = site.kind === 'conv' ? [rows, r, 1, 1] : [rows, r];
@@ -259,7 +259,7 @@ function resolveRanks(rank: RankSpec, sites: FeedbackSite[], directOutput: Feedb
     if (!Number.isInteger(rank) || rank < 1 || rank > largest) {
       throw new Error(`rank ${rank} is not allowed: rank must be an integer in [1, ${largest}] (the largest min(out, in) of this network's layers)`);
     }
-    return sites.map((s) => Math.min(rank, limit(s)));
+    return sites.map((s) => Math.min(rank * (s.rankScale ?? 1), limit(s)));
   }
   if (rank.length !== sites.length) {
     throw new Error(`${rank.length} ranks given for ${sites.length} layers that send error down (${sites.map((s) => s.name).join(', ')})`);

@@ -83,6 +83,7 @@ const AUTO_CANDIDATES: readonly BackendName[] = ['wasm', 'gpujs-headlessgl', 'gp
 export async function selectAuto(): Promise<AutoChoice> {
   const candidates: AutoCandidate[] = [];
   let best: { backend: Backend; gflops: number } | null = null;
+  const tried: Backend[] = [];
   for (const name of AUTO_CANDIDATES) {
     let backend: Backend;
     try {
@@ -91,6 +92,7 @@ export async function selectAuto(): Promise<AutoChoice> {
       candidates.push({ name, skipped: (e as Error).message });
       continue;
     }
+    tried.push(backend);
     try {
       const worstRatio = selfCheck(backend);
       if (worstRatio > 1) {
@@ -104,6 +106,8 @@ export async function selectAuto(): Promise<AutoChoice> {
       candidates.push({ name, skipped: `self-check threw: ${(e as Error).message}` });
     }
   }
+  // release the gpu.js contexts of the candidates not chosen
+  for (const be of tried) if (be !== best?.backend && 'destroy' in be && typeof be.destroy === 'function') (be.destroy as () => void)();
   if (best === null) throw new Error(`auto: no backend passed the self-check: ${candidates.map((c) => `${c.name}: ${c.skipped}`).join('; ')}`);
   const chosen = best.backend;
   const summary = candidates.map((c) => (c.skipped !== undefined ? `${c.name} skipped` : `${c.name} ${c.gflops!.toFixed(2)} GFLOP/s`)).join(', ');

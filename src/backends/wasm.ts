@@ -45,8 +45,8 @@ async function loadTf(): Promise<Tf> {
 }
 
 export interface WasmBackend extends Backend {
-  /** Number of live tfjs tensors (should stay constant across calls; used by the leak test). */
-  liveTensors(): number;
+  /** tfjs's live tensor count and bytes (constant across calls when nothing leaks). */
+  tfMemory(): { numTensors: number; numBytes: number };
 }
 
 export async function createWasmBackend(): Promise<WasmBackend> {
@@ -57,6 +57,9 @@ export async function createWasmBackend(): Promise<WasmBackend> {
 
   /** out (M, N) f32 = a (M, K) · b (K, N), all row-major. */
   function gemm(a: Float32Array, b: Float32Array, M: number, N: number, K: number): Float32Array {
+    if (tf.getBackend() !== 'wasm') {
+      throw new Error(`wasm backend: tfjs's active backend was switched to '${tf.getBackend()}' by other code; the 'wasm' backend needs tf.setBackend('wasm')`);
+    }
     const ta = tf.tensor2d(a, [M, K], 'float32');
     const tb = tf.tensor2d(b, [K, N], 'float32');
     const tc = tf.matMul(ta, tb);
@@ -87,6 +90,7 @@ export async function createWasmBackend(): Promise<WasmBackend> {
       packF32(a, i * M * K, A.data, A.offset + i * M * K, M, K, transA);
       packF32(b, i * K * N, B.data, B.offset + i * K * N, K, N, transB);
     }
+    if (tf.getBackend() !== 'wasm') gemm(a, b, 1, 1, 1); // throws the message above
     const ta = tf.tensor3d(a, [batch, M, K], 'float32');
     const tb = tf.tensor3d(b, [batch, K, N], 'float32');
     const tc = tf.matMul(ta, tb);
@@ -191,7 +195,7 @@ export async function createWasmBackend(): Promise<WasmBackend> {
     name: 'wasm',
     precision: 'float32',
     kernelInfo: info,
-    liveTensors: () => tf.memory().numTensors,
+    tfMemory: () => { const m = tf.memory(); return { numTensors: m.numTensors, numBytes: m.numBytes }; },
     matmul,
     batchMatmul,
     conv2dForward,

@@ -13,6 +13,7 @@ addTrainFlags(program.command('train').description('train one model with one rul
   .option('--out <file>', 'write the result JSON here (atomically)')
   .option('--checkpoint <file>', 'write a checkpoint after every epoch')
   .option('--resume', 'continue from --checkpoint if it exists')
+  .option('--metrics', 'measure per-layer alignment with BP (angles, norm ratio, effective rank) after every epoch')
   .option('--quiet', 'no per-epoch lines')
   .action(async (opts: Record<string, unknown>) => {
     const config = validateConfig(configFromFlags(opts));
@@ -20,6 +21,7 @@ addTrainFlags(program.command('train').description('train one model with one rul
       out: opts.out as string | undefined,
       checkpoint: opts.checkpoint as string | undefined,
       resume: Boolean(opts.resume),
+      metrics: Boolean(opts.metrics),
       log: opts.quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
     });
     process.stderr.write(`test accuracy ${(100 * result.testAccuracy).toFixed(2)}% in ${result.seconds.toFixed(1)} s on ${result.backend.kernel}\n`);

@@ -18,6 +18,13 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--hidden <widths>', 'hidden widths, comma separated', d.hidden.join(','))
     .addOption(new Option('--activation <f>', 'relu | tanh | identity').default(d.activation))
     .option('--batch-norm', 'batch norm after each hidden linear/conv layer', d.batchNorm)
+    .option('--kernel <k>', 'cnn: conv kernel size (odd); --hidden gives the channels', num, d.kernel)
+    .option('--patch <p>', 'vit: patch size', num, d.patch)
+    .option('--dim <D>', 'vit: token width', num, d.dim)
+    .option('--depth <L>', 'vit: number of blocks', num, d.depth)
+    .option('--heads <H>', 'vit: attention heads', num, d.heads)
+    .option('--mlp-ratio <m>', 'vit: MLP hidden width = m·D', num, d.mlpRatio)
+    .option('--separate-qkv', 'vit: separate q, k, v projections of rank r each (default: one fused qkv of rank 3r)')
     .option('--init <name>', 'weight initialiser: uniform | kaiming-linear | xavier | normal', d.init)
     .addOption(new Option('--rule <name>', 'bp | fa | dfa | ldfa').default(d.rule))
     .option('--rank <R>', "LDFA rank: one number for every layer, 'full', or one per layer (e.g. full,full,10)", String(d.rank))
@@ -58,6 +65,13 @@ export function configFromFlags(o: Flags): TrainConfig {
     activation: o.activation as TrainConfig['activation'],
     batchNorm: Boolean(o.batchNorm),
     init: o.init as TrainConfig['init'],
+    kernel: o.kernel as number,
+    patch: o.patch as number,
+    dim: o.dim as number,
+    depth: o.depth as number,
+    heads: o.heads as number,
+    mlpRatio: o.mlpRatio as number,
+    fusedQkv: !o.separateQkv,
     rule: o.rule as TrainConfig['rule'],
     rank: parseRank(o.rank as string),
     feedback: o.feedback as TrainConfig['feedback'],

@@ -27,14 +27,18 @@ export function projection(R: Tensor, y: Tensor): number {
   return s;
 }
 
-/** ‖a − b‖ / max(‖a‖, ‖b‖), 0 when both are zero. */
+/**
+ * ‖a − b‖ / max(‖a‖, ‖b‖, 1). The floor of 1 keeps a gradient that happens to be tiny from
+ * being judged by central differences' round-off alone (about 1e-16·Σ|R⊙y| / h per entry,
+ * 1e-8 or so here), like the atol of torch.autograd.gradcheck (whose atol 1e-5, rtol 1e-3 are
+ * far looser than the 1e-6 used here).
+ */
 export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let diff = 0, na = 0, nb = 0;
   for (let i = 0; i < a.length; i++) {
     diff += (a[i] - b[i]) ** 2; na += a[i] ** 2; nb += b[i] ** 2;
   }
-  const scale = Math.sqrt(Math.max(na, nb));
-  return scale === 0 ? 0 : Math.sqrt(diff) / scale;
+  return Math.sqrt(diff) / Math.max(Math.sqrt(na), Math.sqrt(nb), 1);
 }
 
 /** Fails with the name, the relative error and the first entries when the gradients disagree. */

@@ -1,0 +1,226 @@
+// Backend benchmarks. `npm run bench` (tsx bench/run.ts [--backends a,b,...]).
+// JSON result on stdout, progress on stderr. Compare ratios measured in one run; absolute
+// times depend on the machine (reported under `machine`).
+//
+// Every time is measured through the Backend interface, so it includes the float64 ↔ float32
+// conversions (and, for wasm, the copies into the wasm heap) that a caller pays.
+import os from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { withBackend, type Backend, type Conv2dSpec } from '../reference/backend.ts';
+import { throughLowRank, throughMatrix, type Feedback } from '../reference/feedback.ts';
+import { linearBackward } from '../reference/layers/linear.ts';
+import { Rng, uniformTensor } from '../reference/rng.ts';
+import { tensor } from '../reference/tensor.ts';
+import { createBackend, isBackendName, BACKEND_NAMES, type BackendName } from '../src/backends/registry.ts';
+
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+/** Longest single call we are willing to run; sizes predicted to take longer are skipped. */
+const MAX_CALL_S = 20;
+/** Time budget per measured cell (repetitions stop after this, at least one runs). */
+const CELL_BUDGET_S = 3;
+
+export function machine() {
+  const cpus = os.cpus();
+  return {
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    memoryGiB: +(os.totalmem() / 2 ** 30).toFixed(1),
+    node: process.version,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    date: new Date().toISOString(),
+  };
+}
+
+/** Median wall time in ms of fn over up to maxReps runs (after one warm-up), within the cell budget. */
+function timeIt(fn: () => void, maxReps = 10, warmup = true): { ms: number; reps: number } {
+  if (warmup) fn();
+  const times: number[] = [];
+  const start = performance.now();
+  while (times.length < maxReps) {
+    const t0 = performance.now();
+    fn();
+    times.push(performance.now() - t0);
+    if (performance.now() - start > CELL_BUDGET_S * 1000) break;
+  }
+  times.sort((a, b) => a - b);
+  return { ms: times[Math.floor(times.length / 2)], reps: times.length };
+}
+
+const round = (x: number, digits = 3) => +x.toPrecision(digits);
+
+// ---- matmul ----
+
+/** `skipped`: not run, predicted too slow; `note`: ran, but took longer than the limit. */
+export interface MatmulRow { backend: string; n: number; gflops?: number; ms?: number; reps?: number; skipped?: string; note?: string }
+
+export function benchMatmul(backends: Backend[], sizes = [128, 256, 512, 1024]): MatmulRow[] {
+  const rows: MatmulRow[] = [];
+  for (const be of backends) {
+    let lastMs = 0, lastN = 0;
+    for (const n of sizes) {
+      const predictedS = lastN > 0 ? (lastMs * (n / lastN) ** 3) / 1000 : 0;
+      if (predictedS > MAX_CALL_S) {
+        rows.push({ backend: be.name, n, skipped: `predicted ${predictedS.toFixed(0)} s per call from n=${lastN} (n³ scaling) exceeds the ${MAX_CALL_S} s limit` });
+        log(`matmul ${be.name} n=${n}: skipped (predicted ${predictedS.toFixed(0)} s)`);
+        continue;
+      }
+      const rng = new Rng(n);
+      const A = uniformTensor(rng, [n, n], 1), B = uniformTensor(rng, [n, n], 1), C = tensor([n, n]);
+      // skip the warm-up when one call is already long (the reference at n=1024 takes seconds)
+      const slow = predictedS > 2;
+      const { ms, reps } = timeIt(() => be.matmul(C, A, B), slow ? 1 : 10, !slow);
+      const gflops = (2 * n ** 3) / (ms / 1000) / 1e9;
+      const row: MatmulRow = { backend: be.name, n, gflops: round(gflops), ms: round(ms), reps };
+      if (ms > MAX_CALL_S * 1000) {
+        row.note = `ran because n=${lastN} predicted ${predictedS.toFixed(0)} s (n³ scaling), but took ${(ms / 1000).toFixed(1)} s, over the ${MAX_CALL_S} s limit (cache effects grow faster than n³)`;
+      }
+      lastMs = ms; lastN = n;
+      rows.push(row);
+      log(`matmul ${be.name} n=${n}: ${gflops.toFixed(2)} GFLOP/s (${ms.toFixed(1)} ms, ${reps} reps)`);
+    }
+  }
+  return rows;
+}
+
+// ---- conv ----
+
+export interface ConvShape { N: number; Cin: number; Cout: number; H: number; W: number; k: number; stride: number; padding: number }
+export interface ConvRow { backend: string; shape: string; op: 'forward' | 'backwardInput' | 'backwardFilter'; gflops: number; ms: number; reps: number }
+
+export const CONV_SHAPES: ConvShape[] = [
+  { N: 32, Cin: 3, Cout: 16, H: 32, W: 32, k: 3, stride: 1, padding: 1 }, // first layer of a small CNN
+  { N: 32, Cin: 16, Cout: 32, H: 16, W: 16, k: 3, stride: 1, padding: 1 }, // a deeper layer
+  { N: 32, Cin: 32, Cout: 64, H: 16, W: 16, k: 3, stride: 2, padding: 1 }, // strided down-sampling
+];
+
+export function benchConv(backends: Backend[], shapes = CONV_SHAPES): ConvRow[] {
+  const rows: ConvRow[] = [];
+  for (const s of shapes) {
+    const spec: Conv2dSpec = { stride: s.stride, padding: s.padding };
+    const Ho = Math.floor((s.H + 2 * s.padding - s.k) / s.stride) + 1, Wo = Math.floor((s.W + 2 * s.padding - s.k) / s.stride) + 1;
+    const flops = 2 * s.N * s.Cout * Ho * Wo * s.Cin * s.k * s.k; // multiply-adds of the dense sum, padding taps included
+    const label = `N${s.N} ${s.Cin}→${s.Cout} ${s.H}×${s.W} k${s.k} s${s.stride} p${s.padding}`;
+    const rng = new Rng(1);
+    const x = uniformTensor(rng, [s.N, s.Cin, s.H, s.W], 1), w = uniformTensor(rng, [s.Cout, s.Cin, s.k, s.k], 1);
+    const dy = uniformTensor(rng, [s.N, s.Cout, Ho, Wo], 1);
+    const y = tensor(dy.shape), dx = tensor(x.shape), dw = tensor(w.shape);
+    for (const be of backends) {
+      const ops = {
+        forward: () => be.conv2dForward(y, x, w, spec),
+        backwardInput: () => be.conv2dBackwardInput(dx, dy, w, spec),
+        backwardFilter: () => be.conv2dBackwardFilter(dw, dy, x, spec),
+      } as const;
+      for (const op of ['forward', 'backwardInput', 'backwardFilter'] as const) {
+        const { ms, reps } = timeIt(ops[op], 10);
+        const gflops = flops / (ms / 1000) / 1e9;
+        rows.push({ backend: be.name, shape: label, op, gflops: round(gflops), ms: round(ms), reps });
+        log(`conv ${label} ${op} ${be.name}: ${gflops.toFixed(2)} GFLOP/s (${ms.toFixed(1)} ms)`);
+      }
+    }
+  }
+  return rows;
+}
+
+// ---- LDFA backward cost at the layer level (issue target: LDFA r=10 backward ≤ 0.6× BP's) ----
+
+export interface LdfaRatioRow {
+  backend: string; width: number; batch: number; rank: number;
+  /** t(dx under throughLowRank) / t(dx under throughMatrix): the part LDFA shrinks. */
+  inputGradientRatio: number;
+  /** t(full linearBackward: dW + db + dx) LDFA / BP; dW = dyᵀ·x costs the same under both rules. */
+  fullLinearBackwardRatio: number;
+  ms: { bpInputGradient: number; ldfaInputGradient: number; bpFullBackward: number; ldfaFullBackward: number };
+}
+
+export function benchLdfaBackwardRatio(backends: Backend[], width = 1024, batch = 128, rank = 10): LdfaRatioRow[] {
+  const rows: LdfaRatioRow[] = [];
+  const rng = new Rng(2);
+  const x = uniformTensor(rng, [batch, width], 1), dy = uniformTensor(rng, [batch, width], 1);
+  const W = uniformTensor(rng, [width, width], 1 / Math.sqrt(width));
+  const P = uniformTensor(rng, [width, rank], 1 / Math.sqrt(width)), Q = uniformTensor(rng, [rank, width], 1 / Math.sqrt(rank));
+  const dx = tensor([batch, width]), dW = tensor([width, width]), db = tensor([width]);
+  const bp: Feedback = throughMatrix(W), ldfa: Feedback = throughLowRank(P, Q);
+  for (const be of backends) {
+    // The four timings are interleaved rep by rep (so machine noise hits all of them alike),
+    // with one warm-up each, at least 3 and at most 15 reps within ~4 cell budgets; medians.
+    const fns = [() => bp(dx, dy), () => ldfa(dx, dy), () => linearBackward(dx, dW, db, dy, x, bp), () => linearBackward(dx, dW, db, dy, x, ldfa)];
+    const times: number[][] = fns.map(() => []);
+    withBackend(be, () => {
+      for (const f of fns) f();
+      const start = performance.now();
+      for (let rep = 0; rep < 15; rep++) {
+        fns.forEach((f, i) => {
+          const t0 = performance.now();
+          f();
+          times[i].push(performance.now() - t0);
+        });
+        if (rep >= 2 && performance.now() - start > 4 * CELL_BUDGET_S * 1000) break;
+      }
+    });
+    const [bpIn, ldfaIn, bpFull, ldfaFull] = times.map((ts) => ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)]);
+    const row: LdfaRatioRow = {
+      backend: be.name, width, batch, rank,
+      inputGradientRatio: round(ldfaIn / bpIn),
+      fullLinearBackwardRatio: round(ldfaFull / bpFull),
+      ms: { bpInputGradient: round(bpIn), ldfaInputGradient: round(ldfaIn), bpFullBackward: round(bpFull), ldfaFullBackward: round(ldfaFull) },
+    };
+    rows.push(row);
+    log(`ldfa r=${rank} width ${width} batch ${batch} ${be.name}: input-gradient ratio ${row.inputGradientRatio}, full linear-backward ratio ${row.fullLinearBackwardRatio}`);
+  }
+  return rows;
+}
+
+// ---- mlpStep (placeholder) ----
+
+/**
+ * MLP_STEP_BENCHMARK: a full training step of the MLP (forward + backward + update) per
+ * backend and rule goes here once the model code lands (src/model). It is deliberately not
+ * written yet; until then the JSON says so.
+ */
+export async function benchMlpStep(_backends: Backend[]): Promise<{ pending: string }> {
+  return { pending: 'mlpStep benchmark not implemented yet: waits for the MLP model code (see benchMlpStep in bench/run.ts)' };
+}
+
+// ---- main ----
+
+const DEFAULT_BACKENDS: BackendName[] = ['reference', 'wasm', 'gpujs-webasm', 'gpujs-cpu', 'gpujs-headlessgl', 'gpujs-webgpu'];
+
+async function main(): Promise<void> {
+  const arg = process.argv.indexOf('--backends');
+  const names = arg >= 0 ? (process.argv[arg + 1] ?? '').split(',').filter(Boolean) : DEFAULT_BACKENDS;
+  for (const n of names) if (!isBackendName(n)) throw new Error(`unknown backend '${n}': allowed are ${BACKEND_NAMES.join(', ')}`);
+  const backends: Backend[] = [];
+  const unavailable: { backend: string; reason: string }[] = [];
+  for (const name of names) {
+    try {
+      const be = await createBackend(name);
+      backends.push(be);
+      log(`${name}: ${be.kernelInfo()}`);
+    } catch (e) {
+      unavailable.push({ backend: name, reason: (e as Error).message });
+      log(`${name}: unavailable (${(e as Error).message.split('. Set-up needed')[0]})`);
+    }
+  }
+  const auto = await createBackend('auto');
+  log(auto.kernelInfo());
+  const result = {
+    machine: machine(),
+    note: 'times are medians through the Backend interface (float64 in/out; float32 backends convert); compare ratios within this run',
+    backends: backends.map((b) => ({ name: b.name, precision: b.precision, kernel: b.kernelInfo() })),
+    unavailable,
+    auto: auto.kernelInfo(),
+    matmul: benchMatmul(backends),
+    conv: benchConv(backends),
+    ldfaBackwardRatio: benchLdfaBackwardRatio(backends),
+    mlpStep: await benchMlpStep(backends),
+  };
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().then(() => process.exit(0), (e: unknown) => {
+    process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,33 @@
+// FLOPs of one training step of a model under its rule (reference/flops.ts per layer).
+import { layerFlops, totalFlops, type FlopRule, type LayerFlops } from '../reference/flops.ts';
+import type { FeedbackSite, Model } from '../reference/models/network.ts';
+import type { Rule } from '../reference/rules/rule.ts';
+
+export interface StepFlops {
+  layers: Record<string, LayerFlops>;
+  total: LayerFlops & { all: number };
+}
+
+function siteRule(site: FeedbackSite, rule: Rule, model: Model): FlopRule {
+  if (rule.name === 'dfa') return { rule: 'dfa', outputWidth: model.outputSize };
+  if (rule.name === 'ldfa') {
+    const ranks = rule.summary().ranks as Record<string, number>;
+    return { rule: 'ldfa', rank: ranks[site.name] };
+  }
+  return { rule: rule.name };
+}
+
+/** Per-layer and total FLOPs of a step on a batch of `batch` samples. */
+export function stepFlops(model: Model, rule: Rule, batch: number): StepFlops {
+  const layers: Record<string, LayerFlops> = {};
+  for (const site of model.sites) {
+    const [out, inChannels, k] = site.weight.value.shape;
+    const shape = site.kind === 'conv'
+      ? { kind: 'conv2d' as const, N: batch, Cin: inChannels, Cout: out, H: site.inputShape[1], W: site.inputShape[2], k, stride: site.conv!.stride, padding: site.conv!.padding }
+      : { kind: 'linear' as const, N: batch * (site.inputShape.length > 1 ? site.inputShape[0] : 1), inDim: inChannels, outDim: out };
+    const flops = layerFlops(shape, site.needsInputGrad ? siteRule(site, rule, model) : { rule: 'bp' });
+    layers[site.name] = site.needsInputGrad ? flops : { ...flops, inputGradient: 0 };
+  }
+  const total = totalFlops(Object.values(layers));
+  return { layers, total: { ...total, all: total.forward + total.inputGradient + total.weightGradient } };
+}
