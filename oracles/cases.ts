@@ -9,7 +9,9 @@
 // Rng and must return a Model whose layers with weights expose FeedbackSites); every rule
 // in RULE_CASES then runs on it, and `npm run fixtures` writes the new files.
 import type { Model } from '../reference/models/network.ts';
+import { buildCnn } from '../reference/models/cnn.ts';
 import { buildLinearNet, buildMlp } from '../reference/models/mlp.ts';
+import { buildVit } from '../reference/models/vit.ts';
 import { DEFAULT_LDFA, type LdfaOptions } from '../reference/rules/ldfa.ts';
 import type { RuleName } from '../reference/rules/rule.ts';
 import { normalTensor, type Rng } from '../reference/rng.ts';
@@ -60,7 +62,20 @@ export const ARCHITECTURES: readonly ArchitectureCase[] = [
     build: (rng) => buildMlp({ inputSize: 6, hidden: [8, 7], outputSize: 4, activation: 'tanh', bias: true, init: 'uniform' }, rng),
     data(rng) { return gaussianBatch(rng, this.batch, this.inputShape, this.classes); },
   },
-  // conv net and transformer block: added when reference/models/cnn.ts and vit.ts land.
+  {
+    name: 'cnn',
+    description: 'conv net on 2×6×6 images: conv1 3×3 2→3 (stride 1, padding 1), tanh, max-pool 2×2, conv2 3×3 3→6, tanh, max-pool 2×2, flatten, head 6 → 4; with biases, no batch norm',
+    inputShape: [2, 6, 6], classes: 4, batch: 3, seed: 4242,
+    build: (rng) => buildCnn({ inputShape: [2, 6, 6], channels: [3, 6], kernel: 3, outputSize: 4, activation: 'tanh', batchNorm: false, pool: true, init: 'uniform' }, rng),
+    data(rng) { return gaussianBatch(rng, this.batch, this.inputShape, this.classes); },
+  },
+  {
+    name: 'transformer',
+    description: 'one pre-norm transformer block on 3×4×4 images cut into T = 4 patches of 2×2: embed 12 → 8 (+ learned positions), LN, fused qkv 8 → 24, 2-head softmax attention, proj 8 → 8, residual, LN, fc1 8 → 16, GELU (tanh form), fc2 16 → 8, residual, final LN, mean over tokens, head 8 → 4',
+    inputShape: [3, 4, 4], classes: 4, batch: 3, seed: 7171,
+    build: (rng) => buildVit({ inputShape: [3, 4, 4], patch: 2, dim: 8, depth: 1, heads: 2, mlpRatio: 2, outputSize: 4, fusedQkv: true, init: 'uniform' }, rng),
+    data(rng) { return gaussianBatch(rng, this.batch, this.inputShape, this.classes); },
+  },
 ];
 
 /** LDFA rank of every fixture (clamped per layer to min(out, in)). */

@@ -9,13 +9,14 @@ import { join } from 'node:path';
 import { withBackend } from '../reference/backend.ts';
 import { referenceBackend } from '../reference/kernels.ts';
 import { softmaxCrossEntropy } from '../reference/layers/losses.ts';
-import { ActivationNode, FlattenNode, LinearNode, Sequential, weightMatrixShape, type Model } from '../reference/models/network.ts';
+import { ActivationNode, FlattenNode, LinearNode, Sequential, weightMatrixShape, type FeedbackSite, type Model } from '../reference/models/network.ts';
+import { ConvNode, MaxPoolNode } from '../reference/models/nodes.ts';
 import { Optimizer, type OptimizerConfig } from '../reference/optim.ts';
 import type { Param } from '../reference/params.ts';
 import { Rng } from '../reference/rng.ts';
 import { createRule } from '../reference/rules/index.ts';
 import type { LdfaOptions } from '../reference/rules/ldfa.ts';
-import { clone, tensor, type Tensor } from '../reference/tensor.ts';
+import { clone, reshape, tensor, type Tensor } from '../reference/tensor.ts';
 import { encodeBundle } from '../src/bundle.ts';
 import { writeFileAtomic } from '../src/report/atomic.ts';
 import { FIXTURE_TRAINING, fixtureCases, type FixtureCase } from './cases.ts';
@@ -57,7 +58,7 @@ export const FIXTURE_NAMES = {
   'stepK/<site>.signal': 'dx that layer sends down in step K',
   'stepK/<layer>.dW, .db': 'the gradient of each parameter in step K (name: d before the last component)',
   'stepK/<site>.dP, .dQ': 'the gradients of the learned feedback tensors in step K',
-  'stepK/<param>, stepK/<site>.P|Q': 'every parameter and learned feedback tensor after the update of step K',
+  'step3/<param>, step3/<site>.P|Q': 'the state after 3 steps: every parameter and learned feedback tensor after the last update (intermediate states are init − lr·(the gradients of the steps so far))',
 } as const;
 
 export interface Fixture {
@@ -71,6 +72,17 @@ export function gradName(paramName: string): string {
   return `${paramName.slice(0, dot + 1)}d${paramName.slice(dot + 1)}`;
 }
 
+/**
+ * dy and dx of a site as (N, ...per-sample shape): token layers of the transformer run on
+ * (N·T, features) rows inside the reference, but are stored as (N, T, features).
+ */
+function perSampleShapes(site: FeedbackSite, N: number): [number[], number[]] {
+  const dy = site.outputGrad!, dx = site.inputGrad;
+  if (site.kind !== 'linear' || site.inputShape.length === 1) return [dy.shape, dx?.shape ?? []];
+  const lead = site.inputShape.slice(0, -1);
+  return [[N, ...lead, dy.shape[dy.shape.length - 1]], [N, ...site.inputShape]];
+}
+
 /** Layer list for the header, for Sequential models of known node types. */
 function describeLayers(model: Model): unknown[] | null {
   if (!(model instanceof Sequential)) return null;
@@ -81,6 +93,11 @@ function describeLayers(model: Model): unknown[] | null {
     }
     if (node instanceof ActivationNode) return { name: node.name, type: node.f };
     if (node instanceof FlattenNode) return { name: node.name, type: 'flatten' };
+    if (node instanceof ConvNode) {
+      const [out, inn, k] = node.weight.value.shape;
+      return { name: node.name, type: 'conv2d', in: inn, out, kernel: k, stride: node.spec.stride, padding: node.spec.padding, bias: node.bias !== null };
+    }
+    if (node instanceof MaxPoolNode) return { name: node.name, type: 'maxpool2d', kernel: node.spec.k, stride: node.spec.stride };
     const site = node.site;
     return site
       ? { name: node.name, type: site.kind, weightShape: site.weight.value.shape, conv: site.conv }
@@ -126,14 +143,15 @@ export function generateFixture(c: FixtureCase): Fixture {
       put(`${at}/loss`, tensor([], [loss]));
       for (const site of model.sites) {
         if (!site.outputGrad) throw new Error(`fixture ${c.name}: ${site.name} received no error in step ${step}`);
-        put(`${at}/${site.name}.delta`, site.outputGrad);
-        if (site.inputGrad) put(`${at}/${site.name}.signal`, site.inputGrad);
+        const [deltaShape, signalShape] = perSampleShapes(site, x.shape[0]);
+        put(`${at}/${site.name}.delta`, reshape(site.outputGrad, deltaShape));
+        if (site.inputGrad) put(`${at}/${site.name}.signal`, reshape(site.inputGrad, signalShape));
       }
       for (const p of [...params, ...feedbackParams]) put(`${at}/${gradName(p.name)}`, p.grad);
       optimizer.step();
       feedbackOptimizer.step();
       rule.afterStep(step);
-      for (const p of [...params, ...feedbackParams]) put(`${at}/${p.name}`, p.value);
+      if (step === steps) for (const p of [...params, ...feedbackParams]) put(`${at}/${p.name}`, p.value);
     }
 
     const summary = rule.summary();
@@ -148,7 +166,7 @@ export function generateFixture(c: FixtureCase): Fixture {
         inputShape: c.arch.inputShape,
         classes: c.arch.classes,
         batch: c.arch.batch,
-        layers: describeLayers(model),
+        layers: describeLayers(model) ?? c.arch.description,
         sites: model.sites.map((s) => ({
           name: s.name, kind: s.kind, weightShape: s.weight.value.shape, weightMatrix: weightMatrixShape(s),
           conv: s.conv, isOutput: s.isOutput, sendsSignal: s.needsInputGrad,
