@@ -7,7 +7,12 @@ import { fixtureCases } from '../../oracles/cases.ts';
 
 export const DEFAULT_FIXTURE_DIR = 'oracles/fixtures';
 
-export function registerFixturesCommand(program: Command): void {
+/** out and exit are replaceable so tests can run the command in-process. */
+export function registerFixturesCommand(
+  program: Command,
+  out: (text: string) => void = (t) => { process.stdout.write(t); },
+  exit: (code: number) => void = (code) => { process.exitCode = code; },
+): void {
   program.command('fixtures')
     .description('regenerate the golden fixtures for cross-implementation checks (docs/fixture-format.md)')
     .option('--out <dir>', 'where to write the fixtures and MANIFEST.json', DEFAULT_FIXTURE_DIR)
@@ -16,18 +21,18 @@ export function registerFixturesCommand(program: Command): void {
     .option('--list', 'list the cases and exit')
     .action((opts: { out: string; case: string[]; check?: boolean; list?: boolean }) => {
       if (opts.list) {
-        for (const c of fixtureCases()) process.stdout.write(`${c.name}\n`);
+        for (const c of fixtureCases()) out(`${c.name}\n`);
         return;
       }
       if (opts.check) {
         const problems = checkFixtures(opts.out);
-        for (const p of problems) process.stdout.write(`${p.file}: ${p.problem}\n`);
-        process.stdout.write(problems.length ? `${problems.length} fixture(s) out of date: run \`npm run fixtures\`\n` : `all ${fixtureCases().length} fixtures match the current reference\n`);
-        process.exitCode = problems.length ? 1 : 0;
+        for (const p of problems) out(`${p.file}: ${p.problem}\n`);
+        out(problems.length ? `${problems.length} fixture(s) out of date: run \`npm run fixtures\`\n` : `all ${fixtureCases().length} fixtures match the current reference\n`);
+        exit(problems.length ? 1 : 0);
         return;
       }
       const entries = writeFixtures(opts.out, opts.case);
-      for (const e of entries) process.stdout.write(`${e.file.padEnd(32)} ${String(e.bytes).padStart(7)} bytes  ${e.tensors} tensors\n`);
-      process.stdout.write(`wrote ${entries.length} fixture(s), ${entries.reduce((a, e) => a + e.bytes, 0)} bytes, to ${opts.out}\n`);
+      for (const e of entries) out(`${e.file.padEnd(32)} ${String(e.bytes).padStart(7)} bytes  ${e.tensors} tensors\n`);
+      out(`wrote ${entries.length} fixture(s), ${entries.reduce((a, e) => a + e.bytes, 0)} bytes, to ${opts.out}\n`);
     });
 }

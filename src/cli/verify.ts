@@ -60,7 +60,8 @@ function count(text: string): number {
   return n;
 }
 
-export function registerVerifyCommand(program: Command): void {
+/** io and exit are replaceable so tests can run the command in-process. */
+export function registerVerifyCommand(program: Command, io: Io = processIo, exit: (code: number) => void = (code) => { process.exitCode = code; }): void {
   program.command('verify')
     .description('check another implementation\'s tensor dump against a golden fixture (docs/fixture-format.md); exit 0 pass, 1 mismatch, 2 unusable input')
     .requiredOption('--fixture <file>', 'golden fixture, e.g. oracles/fixtures/mlp_ldfa-oja.bin')
@@ -72,6 +73,6 @@ export function registerVerifyCommand(program: Command): void {
     .option('--quiet', 'list only the tensors that fail')
     .option('--json <file>', 'also write the full report as JSON')
     .action((opts: VerifyCliOptions) => {
-      process.exitCode = runVerify(opts);
+      exit(runVerify(opts, io));
     });
 }
