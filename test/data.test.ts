@@ -12,6 +12,7 @@ import { encodeIdx, parseIdx, readIdx, readIdxLabels, readIdxPair, writeIdx } fr
 import { loadMnist } from '../src/data/mnist.ts';
 import { loadCifar, readCifarFile, writeCifarLike } from '../src/data/cifar.ts';
 import { classificationTask, linearTeacher } from '../src/data/synthetic.ts';
+import { trainTest } from '../src/data/index.ts';
 import { expectClose } from './helpers/close.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ldfa-data-'));
@@ -386,5 +387,33 @@ describe('synthetic classification', () => {
     }
     expect(() => classificationTask({ kind: 'spirals' as never, dim: 2, classes: 2, nTrain: 1, seed: 1 })).toThrow("unknown classification task kind 'spirals': allowed are clusters, teacher");
     expect(() => classificationTask({ dim: 2, classes: 1, nTrain: 1, seed: 1 })).toThrow('classes 1 is not allowed: it must be an integer in [2, ∞]');
+  });
+});
+
+describe('trainTest by name', () => {
+  it('dispatches and names unknown sets and missing directories', () => {
+    expect(() => trainTest('svhn')).toThrow("unknown data set 'svhn': allowed are mnist, fashion-mnist, cifar10, cifar100");
+    expect(() => trainTest('cifar10')).toThrow(/data set cifar10 needs a directory: pass the extracted cifar-10-batches-bin directory/);
+    const dir = join(tmp, 'cifar-named');
+    writeCifarLike(dir, 20, 10, new Rng(21));
+    const { train, test } = trainTest('cifar10', { dir, grayscale: true, classSubset: 2 });
+    expect(train.shape).toEqual([1, 32, 32]);
+    expect(train.classes).toBe(2);
+    expect(test.n).toBe(2);
+    expect(trainTest('mnist', { limitTrain: 3, limitTest: 2 }).train.n).toBe(3);
+  });
+});
+
+describe('finishTrainTest', () => {
+  it('standardises per channel with train statistics and leaves caller data alone', () => {
+    const x = Float64Array.from([0, 1, 0.5, 0.5, 1, 0, 0.5, 0.5]); // 2 samples × 2 channels × 2 pixels
+    const train: Dataset = { name: 'tr', x, y: new Int32Array(2), n: 2, shape: [2, 1, 2], classes: 1 };
+    const test: Dataset = { name: 'te', x: Float64Array.from([1, 1, 1, 1]), y: new Int32Array(1), n: 1, shape: [2, 1, 2], classes: 1 };
+    const out = finishTrainTest(train, test, { normalize: 'standardize' });
+    expect(out.train.norm).toEqual({ mean: [0.5, 0.5], std: [0.5, 1] });
+    expect(Array.from(out.train.x)).toEqual([-1, 1, 0, 0, 1, -1, 0, 0]);
+    expect(Array.from(out.test.x)).toEqual([1, 1, 0.5, 0.5]);
+    expect(Array.from(test.x)).toEqual([1, 1, 1, 1]);
+    expect(Array.from(x)).toEqual([0, 1, 0.5, 0.5, 1, 0, 0.5, 0.5]);
   });
 });

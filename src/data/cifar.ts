@@ -173,7 +173,7 @@ export function loadCifar(dir: string, opts: CifarOptions = {}): TrainTest {
   const suffix = `${classes < all ? `-c${classes}` : ''}${gray ? '-gray' : ''}`;
   const train = buildSplit(`${tag}-train${suffix}`, info.train.map((f) => join(root, f)), variant, labelKind, classes, opts.limitTrain, 'limitTrain', gray);
   const test = buildSplit(`${tag}-test${suffix}`, [join(root, info.test)], variant, labelKind, classes, opts.limitTest, 'limitTest', gray);
-  return finishTrainTest(train, test, { normalize: opts.normalize });
+  return finishTrainTest(train, test, { normalize: opts.normalize }, true);
 }
 
 /**

@@ -132,16 +132,18 @@ export function applyStandardization(d: Dataset, stats: { mean: number[]; std: n
 /**
  * Applies the common options to a loaded train/test pair: limits (first N) and normalisation.
  * Inputs are expected in [0, 1] already; 'standardize' computes statistics on the (limited) train split.
+ * The inputs are not modified unless `ownsData` is true (loaders that just built the arrays pass true
+ * to standardise in place and avoid a copy).
  */
-export function finishTrainTest(train: Dataset, test: Dataset, opts: LoadOptions = {}): TrainTest {
+export function finishTrainTest(train: Dataset, test: Dataset, opts: LoadOptions = {}, ownsData = false): TrainTest {
   const mode = checkNormalize(opts.normalize);
   const tr = takeFirst(train, resolveLimit('limitTrain', opts.limitTrain, train.n));
   const te = takeFirst(test, resolveLimit('limitTest', opts.limitTest, test.n));
   if (mode === 'standardize') {
     const stats = channelStats(tr);
     // takeFirst may return the original object: copy x before modifying in place.
-    const trc = tr === train ? { ...tr, x: tr.x.slice() } : tr;
-    const tec = te === test ? { ...te, x: te.x.slice() } : te;
+    const trc = tr === train && !ownsData ? { ...tr, x: tr.x.slice() } : tr;
+    const tec = te === test && !ownsData ? { ...te, x: te.x.slice() } : te;
     return { train: applyStandardization(trc, stats), test: applyStandardization(tec, stats) };
   }
   return { train: tr, test: te };

@@ -34,5 +34,5 @@ export function loadFashionMnist(opts: LoadOptions & { dir?: string } = {}): Tra
   const tr = fashionFiles('train', dir), te = fashionFiles('t10k', dir);
   const train = loadIdxDataset('fashion-mnist-train', tr.images, tr.labels, opts.limitTrain, idxOpts, 'limitTrain');
   const test = loadIdxDataset('fashion-mnist-test', te.images, te.labels, opts.limitTest, idxOpts, 'limitTest');
-  return finishTrainTest(train, test, { normalize: opts.normalize });
+  return finishTrainTest(train, test, { normalize: opts.normalize }, true);
 }

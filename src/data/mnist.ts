@@ -45,5 +45,5 @@ export function loadMnist(opts: LoadOptions & { dir?: string } = {}): TrainTest 
   const train = loadIdxDataset('mnist-train', tr.images, tr.labels, opts.limitTrain, idxOpts, 'limitTrain');
   const test = loadIdxDataset('mnist-test', te.images, te.labels, opts.limitTest, idxOpts, 'limitTest');
   // Limits were applied while converting; finishTrainTest applies normalisation.
-  return finishTrainTest(train, test, { normalize: opts.normalize });
+  return finishTrainTest(train, test, { normalize: opts.normalize }, true);
 }
