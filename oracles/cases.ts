@@ -83,7 +83,7 @@ export const FIXTURE_RANK = 2;
 
 const ldfaCase = (mode: LdfaOptions['mode'], init: LdfaOptions['init']): LdfaOptions => ({
   ...DEFAULT_LDFA, rank: FIXTURE_RANK, mode, init, learn: 'pq', direct: false, svdEvery: 0,
-  ojaNormalisation: 'max-std', ojaEps: 1e-8,
+  ojaNormalisation: 'max-std', ojaEps: 1e-8, svd: 'exact',
 });
 
 export const RULE_CASES: readonly RuleCase[] = [

@@ -127,7 +127,7 @@ describe('fixture contents', () => {
     expect(training).toMatchObject({ steps: 3, optimiser: 'sgd', momentum: 0, weightDecay: 0 });
     const rule = meta.rule as Record<string, unknown>;
     expect(rule.name).toBe(findCase(name).rule.name);
-    if (rule.rule === 'ldfa') expect(rule).toMatchObject({ svdEvery: 0, learn: 'pq', direct: false, ojaNormalisation: 'max-std', ojaEps: 1e-8, rank: 2 });
+    if (rule.rule === 'ldfa') expect(rule).toMatchObject({ svdEvery: 0, learn: 'pq', direct: false, ojaNormalisation: 'max-std', ojaEps: 1e-8, rank: 2, svd: 'exact' });
   });
 
   it.each(fixtureCases().map((c) => c.name))('%s: holds inputs, every W/B/D/P/Q, per-step δ, signals, gradients and loss, and the state after 3 steps', (name) => {
