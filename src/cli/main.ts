@@ -38,6 +38,9 @@ program.command('demo')
     await runDemo({ quick: Boolean(opts.quick), out: opts.out, backend: opts.backend, seed: opts.seed });
   });
 
+(await import('./verify.ts')).registerVerifyCommand(program);
+(await import('./fixtures.ts')).registerFixturesCommand(program);
+
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`ldfa: error: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(1);
