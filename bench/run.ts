@@ -6,11 +6,15 @@
 // conversions (and, for wasm, the copies into the wasm heap) that a caller pays.
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { withBackend, type Backend, type Conv2dSpec } from '../reference/backend.ts';
+import { setBackend, withBackend, type Backend, type Conv2dSpec } from '../reference/backend.ts';
 import { throughLowRank, throughMatrix, type Feedback } from '../reference/feedback.ts';
 import { linearBackward } from '../reference/layers/linear.ts';
-import { Rng, uniformTensor } from '../reference/rng.ts';
-import { tensor } from '../reference/tensor.ts';
+import { referenceBackend } from '../reference/kernels.ts';
+import { softmaxCrossEntropy } from '../reference/layers/losses.ts';
+import { Rng, normalTensor, uniformTensor } from '../reference/rng.ts';
+import { tensor, type Tensor } from '../reference/tensor.ts';
+import { DEFAULT_CONFIG, type TrainConfig } from '../src/config.ts';
+import { createTrainer } from '../src/train.ts';
 import { createBackend, isBackendName, BACKEND_NAMES, type BackendName } from '../src/backends/registry.ts';
 
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
@@ -171,15 +175,133 @@ export function benchLdfaBackwardRatio(backends: Backend[], width = 1024, batch 
   return rows;
 }
 
-// ---- mlpStep (placeholder) ----
+// ---- mlpStep: one whole training step of the MLP 784-1024-1024-10, batch 128 ----
+
+/** The rules timed; LDFA at r = 10 with fixed and with normative feedback learning. */
+export const MLP_STEP_RULES: { rule: string; rank: number | null; config: Partial<TrainConfig> }[] = [
+  { rule: 'bp', rank: null, config: { rule: 'bp' } },
+  { rule: 'fa', rank: null, config: { rule: 'fa' } },
+  { rule: 'ldfa fixed', rank: 10, config: { rule: 'ldfa', feedback: 'fixed', rank: 10, svdEvery: 0 } },
+  // feedbackInit 'random': normative's default SVD init factorises each 1024×1024 W with
+  // reference/linalg.ts's full float64 SVD, which takes minutes per layer on this machine;
+  // the cost of a step does not depend on the init.
+  { rule: 'ldfa normative', rank: 10, config: { rule: 'ldfa', feedback: 'normative', rank: 10, svdEvery: 0, feedbackInit: 'random' } },
+];
+
+export const MLP_STEP_SHAPE = { input: [1, 28, 28], hidden: [1024, 1024], classes: 10, batch: 128 } as const;
+
+/** Backends the mlpStep is timed on (the others are far slower than gpujs-webasm or not CPU-runnable here). */
+const MLP_STEP_BACKENDS = ['reference', 'wasm', 'gpujs-webasm', 'gpujs-headlessgl', 'gpujs', 'auto'];
+
+export interface MlpStepRow {
+  backend: string; rule: string; rank: number | null;
+  /** Median ms of trainer.step (forward + loss + backward + feedback learning + Adam steps). */
+  ms: number; reps: number; warmup: boolean; note?: string;
+}
+
+function mlpConfig(backend: string, rule: Partial<TrainConfig>): TrainConfig {
+  return { ...DEFAULT_CONFIG, arch: 'mlp', hidden: [...MLP_STEP_SHAPE.hidden], batch: MLP_STEP_SHAPE.batch, backend, ...rule };
+}
+
+function mlpBatch(): { x: Tensor; y: Int32Array } {
+  const rng = new Rng(3);
+  const x = normalTensor(rng, [MLP_STEP_SHAPE.batch, ...MLP_STEP_SHAPE.input], 1);
+  return { x, y: new Int32Array(MLP_STEP_SHAPE.batch).map(() => rng.int(MLP_STEP_SHAPE.classes)) };
+}
 
 /**
- * MLP_STEP_BENCHMARK: a full training step of the MLP (forward + backward + update) per
- * backend and rule goes here once the model code lands (src/model). It is deliberately not
- * written yet; until then the JSON says so.
+ * trainer.step time per backend and rule, the backend installed with setBackend. Fast
+ * backends: one warm-up step, then up to 10 within the cell budget (median). Slow ones
+ * (a step > 2 s: reference, gpu.js on the CPU) run 2 timed steps without a separate warm-up
+ * on the reference (nothing to compile) and after one warm-up on gpu.js (kernel compilation).
  */
-export async function benchMlpStep(_backends: Backend[]): Promise<{ pending: string }> {
-  return { pending: 'mlpStep benchmark not implemented yet: waits for the MLP model code (see benchMlpStep in bench/run.ts)' };
+export function benchMlpStep(backends: Backend[]): MlpStepRow[] {
+  const rows: MlpStepRow[] = [];
+  const { x, y } = mlpBatch();
+  for (const be of backends) {
+    if (!MLP_STEP_BACKENDS.includes(be.name)) continue;
+    setBackend(be);
+    try {
+      for (const r of MLP_STEP_RULES) {
+        const trainer = createTrainer(mlpConfig(be.name, r.config), MLP_STEP_SHAPE.input, MLP_STEP_SHAPE.classes);
+        const needsWarmup = be.name !== 'reference';
+        if (needsWarmup) trainer.step(x, y);
+        const t0 = performance.now();
+        trainer.step(x, y);
+        const first = performance.now() - t0;
+        const slow = first > 2000;
+        const times = [first];
+        const start = performance.now();
+        while (times.length < (slow ? 2 : 10) && (slow || performance.now() - start < CELL_BUDGET_S * 1000)) {
+          const t = performance.now();
+          trainer.step(x, y);
+          times.push(performance.now() - t);
+        }
+        times.sort((a, b) => a - b);
+        const ms = times[Math.floor(times.length / 2)];
+        const row: MlpStepRow = { backend: be.name, rule: r.rule, rank: r.rank, ms: round(ms), reps: times.length, warmup: needsWarmup };
+        if (slow) row.note = `slow (${(first / 1000).toFixed(1)} s per step): only ${times.length} timed steps`;
+        rows.push(row);
+        log(`mlpStep ${be.name} ${r.rule}${r.rank !== null ? ` r=${r.rank}` : ''}: ${ms.toFixed(1)} ms (${times.length} reps)`);
+      }
+    } finally {
+      setBackend(referenceBackend);
+    }
+  }
+  return rows;
+}
+
+/** The backward pass of the whole MLP (model.backward: every layer's dW, db and the signal sent down), LDFA r = 10 against BP. */
+export interface ModelBackwardRatio {
+  backend: string; kernel: string; rank: number; width: number; batch: number;
+  /** median t(model.backward) LDFA fixed r=10 / median t(model.backward) BP. */
+  backwardRatio: number;
+  /** The same for the whole trainer.step (adds forward, loss, feedback learning, optimiser). */
+  stepRatio: number;
+  ms: { bpBackward: number; ldfaBackward: number; bpStep: number; ldfaStep: number };
+  reps: number;
+}
+
+/**
+ * On one backend (auto), BP and LDFA r=10 (fixed feedback; model.backward does not depend on
+ * how the feedback learns) trainers are stepped alternately: each repetition runs, for each
+ * rule, forward + loss (untimed), model.backward (timed), then a whole trainer.step (timed).
+ * One warm-up repetition, then up to 15 within ~4 cell budgets (at least 5); medians.
+ */
+export function benchModelBackwardRatio(be: Backend): ModelBackwardRatio {
+  const { x, y } = mlpBatch();
+  setBackend(be);
+  try {
+    const trainers = [MLP_STEP_RULES[0], MLP_STEP_RULES[2]].map((r) => createTrainer(mlpConfig(be.name, r.config), MLP_STEP_SHAPE.input, MLP_STEP_SHAPE.classes));
+    const backward: number[][] = [[], []], step: number[][] = [[], []];
+    const start = performance.now();
+    for (let rep = -1; rep < 15; rep++) {
+      trainers.forEach((tr, i) => {
+        const logits = tr.model.forward(x, true);
+        const de = tensor(logits.shape);
+        softmaxCrossEntropy(de, logits, y);
+        const t0 = performance.now();
+        tr.model.backward(de);
+        const t1 = performance.now();
+        tr.step(x, y);
+        const t2 = performance.now();
+        if (rep >= 0) { backward[i].push(t1 - t0); step[i].push(t2 - t1); }
+      });
+      if (rep >= 4 && performance.now() - start > 4 * CELL_BUDGET_S * 1000) break;
+    }
+    const med = (ts: number[]) => [...ts].sort((a, b) => a - b)[Math.floor(ts.length / 2)];
+    const [bpB, ldfaB, bpS, ldfaS] = [med(backward[0]), med(backward[1]), med(step[0]), med(step[1])];
+    const row: ModelBackwardRatio = {
+      backend: be.name, kernel: be.kernelInfo(), rank: 10, width: MLP_STEP_SHAPE.hidden[0], batch: MLP_STEP_SHAPE.batch,
+      backwardRatio: round(ldfaB / bpB), stepRatio: round(ldfaS / bpS),
+      ms: { bpBackward: round(bpB), ldfaBackward: round(ldfaB), bpStep: round(bpS), ldfaStep: round(ldfaS) },
+      reps: backward[0].length,
+    };
+    log(`model backward LDFA r=10 / BP on ${be.name}: ${row.backwardRatio} (step ${row.stepRatio}, ${row.reps} reps)`);
+    return row;
+  } finally {
+    setBackend(referenceBackend);
+  }
 }
 
 // ---- main ----
@@ -204,6 +326,11 @@ async function main(): Promise<void> {
   }
   const auto = await createBackend('auto');
   log(auto.kernelInfo());
+  const mlpStep = benchMlpStep([...backends, { ...auto, name: 'auto' }]);
+  const layerRatios = benchLdfaBackwardRatio(backends);
+  const modelRatio = benchModelBackwardRatio({ ...auto, name: 'auto' });
+  const bpMs = (backend: string) => mlpStep.find((r) => r.backend === backend && r.rule === 'bp')?.ms;
+  const refMs = bpMs('reference'), autoMs = bpMs('auto');
   const result = {
     machine: machine(),
     note: 'times are medians through the Backend interface (float64 in/out; float32 backends convert); compare ratios within this run',
@@ -212,8 +339,16 @@ async function main(): Promise<void> {
     auto: auto.kernelInfo(),
     matmul: benchMatmul(backends),
     conv: benchConv(backends),
-    ldfaBackwardRatio: benchLdfaBackwardRatio(backends),
-    mlpStep: await benchMlpStep(backends),
+    ldfaBackwardRatio: {
+      meaning: 'value = model.ratio: median time of the whole MLP 784-1024-1024-10 backward pass (model.backward, batch 128) under LDFA r=10 divided by BP\'s, on the auto backend, interleaved repetitions; issue target ≤ 0.6. model.stepRatio: the same for the whole training step. layer: one 1024×1024 linear layer, batch 128, per backend: inputGradientRatio = t(dx via P̂, Q̂) / t(dx via W), fullLinearBackwardRatio = t(dW + db + dx) LDFA / BP.',
+      value: modelRatio.backwardRatio,
+      model: modelRatio,
+      layer: layerRatios,
+    },
+    mlpStep,
+    mlpStepNote: 'mlpStep rows: median ms of one trainer.step (forward + loss + backward + feedback learning + Adam) of the MLP 784-1024-1024-10, batch 128, per backend (setBackend) and rule; backend "auto" is what --backend auto picks. ldfa normative uses feedbackInit random (the SVD init of a 1024×1024 W takes minutes in reference/linalg.ts; a step costs the same). The reference and gpu.js steps take seconds: 2 timed steps only (see reps, note).',
+    autoSpeedupNote: 'autoSpeedupOverReference = mlpStep ms of reference / of auto, rule bp (issue target ≥ 5)',
+    autoSpeedupOverReference: refMs !== undefined && autoMs !== undefined ? round(refMs / autoMs) : null,
   };
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }

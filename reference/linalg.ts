@@ -9,6 +9,8 @@
 // values to high relative accuracy, which matters for the Eckart–Young residual
 // ‖W − P̂Q̂‖_F² = Σ_{i>r} σ_i² that the LDFA initialisation is tested against.
 import { matmul } from './kernels.ts';
+import { multiply } from './backend.ts';
+import { normalTensor, type Rng } from './rng.ts';
 import { assertContiguous, tensor, type Tensor } from './tensor.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -394,10 +396,10 @@ export interface BalancedFactors {
  * and the split is balanced: P̂ᵀP̂ = Q̂Q̂ᵀ = diag(S_r). Throws unless r is an integer in
  * [1, min(out, in)].
  */
-export function balancedFactors(W: Tensor /* (out, in) */, r: number): BalancedFactors {
+export function balancedFactors(W: Tensor /* (out, in) */, r: number, method: SvdMethod = 'exact'): BalancedFactors {
   const [out, inn] = assertMatrix('balancedFactors', W);
   checkRank('balancedFactors', r, out, inn);
-  const { U, S, V } = truncatedSvd(W, r);
+  const { U, S, V } = method === 'exact' ? truncatedSvd(W, r) : randomizedSvd(W, r, method.randomized);
   const P = tensor([out, r]);
   const Q = tensor([r, inn]);
   for (let j = 0; j < r; j++) {
@@ -406,6 +408,28 @@ export function balancedFactors(W: Tensor /* (out, in) */, r: number): BalancedF
     for (let i = 0; i < inn; i++) Q.data[j * inn + i] = V.data[i * r + j] * root;
   }
   return { P, Q, S };
+}
+
+/** 'exact': Jacobi SVD; randomized: `randomizedSvd` with this generator. */
+export type SvdMethod = 'exact' | { randomized: Rng };
+
+/**
+ * Randomised truncated SVD (Halko, Martinsson & Tropp 2011, Alg. 4.3/4.4), the analogue of
+ * torch.svd_lowrank that the authors' code uses for re-factorisation (niter = 2):
+ *   Ω (n, r + p) standard normal,  Y = A·Ω,  then q times Y ← A·(Aᵀ·Y) with re-orthonormalisation,
+ *   Qy = orth(Y),  B = Qyᵀ·A = Û S Vᵀ (small exact SVD),  U = Qy·Û.
+ * Exact when rank(A) ≤ r + p; otherwise the error shrinks like (σ_{r+p+1}/σ_r)^{2q+1}.
+ * Products go through the current backend (they are the expensive part on wide layers).
+ */
+export function randomizedSvd(A: Tensor /* (m, n) */, r: number, rng: Rng, options: { oversample?: number; powerIterations?: number } = {}): Svd {
+  const [m, n] = assertMatrix('randomizedSvd', A);
+  checkRank('randomizedSvd', r, m, n);
+  const k = Math.min(r + (options.oversample ?? 5), m, n);
+  let Y = orthonormalBasis(multiply(A, normalTensor(rng, [n, k], 1)));
+  for (let q = 0; q < (options.powerIterations ?? 2); q++) Y = orthonormalBasis(multiply(A, orthonormalBasis(multiply(A, Y, true, false))));
+  if (Y.shape[1] < r) return truncatedSvd(A, r); // A has rank < r: nothing random to gain
+  const small = svd(multiply(Y, A, true, false)); // (k', n)
+  return { U: multiply(Y, leadingColumns(small.U, r)), S: small.S.slice(0, r), V: leadingColumns(small.V, r) };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ export interface TrainConfig {
   direct: boolean;
   feedbackInit: 'svd' | 'random' | 'auto';
   svdEvery: number;
+  svd: 'exact' | 'randomized' | 'auto';
   ojaNormalisation: OjaNormalisation;
 
   epochs: number;
@@ -70,7 +71,7 @@ export const DEFAULT_CONFIG: TrainConfig = {
   arch: 'mlp', hidden: [256, 256], activation: 'relu', batchNorm: false, init: 'uniform',
   kernel: 3, patch: 7, dim: 32, depth: 2, heads: 4, mlpRatio: 2, fusedQkv: true,
   rule: 'bp', rank: DEFAULT_LDFA.rank, feedback: 'normative', learn: 'pq', direct: false, feedbackInit: 'auto',
-  svdEvery: 0, ojaNormalisation: DEFAULT_LDFA.ojaNormalisation,
+  svdEvery: 0, svd: 'auto', ojaNormalisation: DEFAULT_LDFA.ojaNormalisation,
   epochs: 3, batch: 64, optimizer: 'adam', lr: 1e-3, weightDecay: 0, momentum: 0.9, amsgrad: false, lrDecay: 1,
   feedbackOptimizer: 'adam', feedbackLr: 1e-3, feedbackWeightDecay: 0, clipSignal: null, clipGrad: null,
   seed: 1, backend: 'auto',
@@ -99,6 +100,7 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   oneOf('--feedback-optimizer', c.feedbackOptimizer, OPTIMIZER_NAMES);
   oneOf('--oja-normalisation', c.ojaNormalisation, OJA_NORMALISATIONS);
   oneOf('--learn', c.learn, ['pq', 'q']);
+  oneOf('--svd', c.svd, ['exact', 'randomized', 'auto']);
   oneOf('--feedback-init', c.feedbackInit, ['svd', 'random', 'auto']);
   positiveInteger('--epochs', c.epochs);
   for (const [flag, v] of [['--kernel', c.kernel], ['--patch', c.patch], ['--dim', c.dim], ['--depth', c.depth], ['--heads', c.heads], ['--mlp-ratio', c.mlpRatio]] as const) positiveInteger(flag, v);

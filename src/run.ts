@@ -1,11 +1,12 @@
 // One training run as the CLI does it: pick the backend, load the data, train with a
 // progress display, and describe the run (backend actually used, FLOPs) in the result.
-import { setBackend } from '../reference/backend.ts';
+import { setBackend, type Backend } from '../reference/backend.ts';
 import { createBackend } from './backends/registry.ts';
 import { validateConfig, type TrainConfig } from './config.ts';
 import { batches } from './data/dataset.ts';
 import { loadData } from './data/index.ts';
 import { writeJsonAtomic } from './report/atomic.ts';
+import { createProgress } from './report/progress.ts';
 import { train, type TrainHooks, type TrainResult } from './train.ts';
 
 export interface RunResult extends TrainResult {
@@ -21,19 +22,36 @@ export interface RunOptions extends Omit<TrainHooks, 'onStep' | 'onEpoch' | 'ali
   onStep?: TrainHooks['onStep'];
 }
 
+const backends = new Map<string, Promise<Backend>>();
+
+/** One backend per name and process: 'auto' measures the candidates only once. */
+export function backendNamed(name: string): Promise<Backend> {
+  if (!backends.has(name)) backends.set(name, createBackend(name));
+  return backends.get(name)!;
+}
+
 export async function runTraining(config: TrainConfig, options: RunOptions = {}): Promise<RunResult> {
   validateConfig(config);
-  const backend = await createBackend(config.backend);
+  const backend = await backendNamed(config.backend);
   setBackend(backend);
   const data = loadData(config);
-  const log = options.log ?? (() => {});
   const label = `${config.rule}${config.rule === 'ldfa' ? ` r=${String(config.rank)} ${config.feedback}` : ''}`;
+  // A bar with an ETA on a terminal; otherwise only the per-epoch lines.
+  const progress = options.log ? createProgress({ stream: process.stderr }) : null;
+  const log = options.log ? (line: string) => (progress!.tty ? progress!.log(line) : options.log!(line)) : () => {};
   const result = train(config, data, {
     checkpoint: options.checkpoint,
     resume: options.resume,
-    onStep: options.onStep,
     alignmentProbe: options.metrics ? batches(data.test, 256, null).next().value : undefined,
-    onEpoch: (e) => log(`${label} epoch ${e.epoch}/${config.epochs}: train loss ${e.trainLoss.toFixed(4)}, test accuracy ${(100 * e.testAccuracy).toFixed(2)}% (${e.seconds.toFixed(1)} s)`),
+    onStep: (s) => {
+      if (s.step === 1) progress?.start(s.stepsPerEpoch, {}, `${label} epoch ${s.epoch}/${config.epochs}`);
+      progress?.update(s.step, { loss: s.loss });
+      options.onStep?.(s);
+    },
+    onEpoch: (e) => {
+      progress?.stop();
+      log(`${label} epoch ${e.epoch}/${config.epochs}: train loss ${e.trainLoss.toFixed(4)}, test accuracy ${(100 * e.testAccuracy).toFixed(2)}% (${e.seconds.toFixed(1)} s)`);
+    },
   });
   const full: RunResult = { ...result, backend: { name: backend.name, precision: backend.precision, kernel: backend.kernelInfo() } };
   if (options.out) writeJsonAtomic(options.out, full);

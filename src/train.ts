@@ -74,7 +74,7 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
   const rule = createRule(config.rule, {
     ldfa: {
       rank: config.rank, mode: config.feedback, learn: config.learn, direct: config.direct,
-      svdEvery: config.svdEvery, ojaNormalisation: config.ojaNormalisation, init: resolvedFeedbackInit(config),
+      svdEvery: config.svdEvery, svd: config.svd, ojaNormalisation: config.ojaNormalisation, init: resolvedFeedbackInit(config),
     },
   });
   rule.attach(model, root.fork());

@@ -9,41 +9,14 @@ import { linearBackward, linearForward } from '../reference/layers/linear.ts';
 import { Rng, uniformTensor } from '../reference/rng.ts';
 import { fill, tensor, type Tensor } from '../reference/tensor.ts';
 import { createGpujsBackend } from '../src/backends/gpujs.ts';
-import { BACKEND_NAMES, createBackend, type BackendName } from '../src/backends/registry.ts';
+import { BACKEND_NAMES, createBackend } from '../src/backends/registry.ts';
 import { createWasmBackend } from '../src/backends/wasm.ts';
+import { createTestBackends } from './helpers/backends.ts';
 import { compareArrays, type Tolerance } from './helpers/close.ts';
 
-// ---- which backends, and the declared skip list ----
+// ---- which backends, and the declared skip list (shared with backends-step.test.ts) ----
 
-interface Row { name: BackendName; kernel: RegExp }
-const ROWS: Row[] = [
-  { name: 'reference', kernel: /reference float64/ },
-  { name: 'wasm', kernel: /tfjs-backend-wasm .*tfjs backend now 'wasm'/ },
-  { name: 'gpujs', kernel: /gpu\.js .* (HeadlessGLKernel|WebGLKernel|WebGL2Kernel|WebAssemblyKernel.*no GPU kernel: .*actually ran)/ },
-  { name: 'gpujs-cpu', kernel: /gpu\.js .* CPUKernel/ },
-  { name: 'gpujs-webasm', kernel: /gpu\.js .* WebAssemblyKernel/ },
-  { name: 'gpujs-headlessgl', kernel: /gpu\.js .* HeadlessGLKernel/ },
-  { name: 'gpujs-webgpu', kernel: /gpu\.js .* WebGPUKernel/ },
-];
-
-/** Declared skips: these may be unavailable on a machine; any other backend must be created. */
-const MAY_BE_UNAVAILABLE: Partial<Record<BackendName, string>> = {
-  'gpujs-headlessgl': "needs the 'gl' addon built and an X display (xvfb-run)",
-  'gpujs-webgpu': 'needs navigator.gpu (webgpu@0.6.2 shim); gpu.js WebGPU kernels are async, the Backend interface is sync',
-};
-
-const created: { row: Row; backend: Backend | null; skip: string | null }[] = [];
-for (const row of ROWS) {
-  try {
-    created.push({ row, backend: await createBackend(row.name), skip: null });
-  } catch (e) {
-    const declared = MAY_BE_UNAVAILABLE[row.name];
-    if (declared === undefined) throw e; // not on the skip list: must work here
-    const reason = `${declared}: ${(e as Error).message}`;
-    console.log(`[backends.test] skipping ${row.name}: ${reason}`);
-    created.push({ row, backend: null, skip: reason });
-  }
-}
+const created = await createTestBackends('backends.test');
 
 // ---- tolerance ----
 

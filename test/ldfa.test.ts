@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { multiply } from '../reference/backend.ts';
-import { matrixRank, principalAngles, svd } from '../reference/linalg.ts';
+import { balancedFactors, matrixRank, principalAngles, svd } from '../reference/linalg.ts';
 import { buildMlp } from '../reference/models/mlp.ts';
 import { Rng, normalTensor } from '../reference/rng.ts';
 import { createRule } from '../reference/rules/index.ts';
@@ -57,6 +57,19 @@ describe('LDFA reductions', () => {
         expect(Math.abs(residual - discarded)).toBeLessThanOrEqual(1e-10 * (1 + discarded));
       }
     }), { numRuns: 30 });
+  });
+});
+
+describe('randomised SVD (re-factorisation of wide layers)', () => {
+  it('is exact when rank(W) ≤ r + oversampling, and matches the exact balanced factors', () => {
+    fc.assert(fc.property(fc.integer({ min: 3, max: 12 }), fc.integer({ min: 3, max: 12 }), fc.integer({ min: 1, max: 3 }), fc.nat(1e6), (m, n, rank, seed) => {
+      const rng = new Rng(seed);
+      const r = Math.min(rank, m, n);
+      const W = multiply(normalTensor(rng, [m, r], 1), normalTensor(rng, [r, n], 1)); // rank r
+      const exact = balancedFactors(W, r), approx = balancedFactors(W, r, { randomized: new Rng(seed + 1) });
+      expectClose('P̂Q̂ (randomised) against W', multiply(approx.P, approx.Q).data, W.data, { atol: 1e-9, rtol: 1e-9 });
+      expectClose('singular values', approx.S, exact.S, { atol: 1e-9, rtol: 1e-9 });
+    }), { numRuns: 40 });
   });
 });
 

@@ -10,7 +10,7 @@ import { Rng, normalTensor } from '../reference/rng.ts';
 import { createRule } from '../reference/rules/index.ts';
 import { clone, type Tensor } from '../reference/tensor.ts';
 import { expectClose } from './helpers/close.ts';
-import { crossEntropyLoss, gradients } from './helpers/nets.ts';
+import { expectBackpropMatchesFiniteDifferences, gradients } from './helpers/nets.ts';
 
 type Builder = (seed: number) => Model;
 
@@ -33,19 +33,7 @@ describe.each(architectures)('%s', (_, build) => {
     fc.assert(fc.property(fc.nat(1e6), (seed) => {
       const model = build(seed);
       const { x, y } = batchFor(model, seed + 1);
-      const { grads } = gradients(model, x, y);
-      const h = 1e-6;
-      for (const p of model.params()) {
-        const numeric = new Float64Array(p.value.size);
-        for (let i = 0; i < p.value.size; i++) {
-          const keep = p.value.data[i];
-          p.value.data[i] = keep + h; const up = crossEntropyLoss(model, x, y);
-          p.value.data[i] = keep - h; const down = crossEntropyLoss(model, x, y);
-          p.value.data[i] = keep;
-          numeric[i] = (up - down) / (2 * h);
-        }
-        expectClose(`d${p.name}`, grads[p.name].data, numeric, { atol: 1e-7, rtol: 1e-5 });
-      }
+      expectBackpropMatchesFiniteDifferences(model, x, y);
     }), { numRuns: 3 });
   });
 

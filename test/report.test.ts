@@ -255,3 +255,10 @@ describe('asciiTable', () => {
     expect(new Set(lines.filter((l) => l !== '').map((l) => l.length)).size).toBe(1);
   });
 });
+
+describe('linePlot x ticks', () => {
+  it('puts explicit ticks where they are asked for (ranks of a sweep)', () => {
+    const svg = linePlot({ title: 't', xLabel: 'r', yLabel: 'acc', xLog: true, xTicks: [1, 2, 4, 10, 32], series: [{ name: 's', x: [1, 32], y: [0.5, 0.9] }] });
+    for (const t of ['1', '2', '4', '10', '32']) expect(svg).toMatch(new RegExp(`>${t}</text>`));
+  });
+});

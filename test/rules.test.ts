@@ -5,7 +5,7 @@ import { Rng } from '../reference/rng.ts';
 import { createRule } from '../reference/rules/index.ts';
 import { clone, type Tensor } from '../reference/tensor.ts';
 import { expectClose } from './helpers/close.ts';
-import { crossEntropyLoss, gradients, randomBatch } from './helpers/nets.ts';
+import { expectBackpropMatchesFiniteDifferences, gradients, randomBatch } from './helpers/nets.ts';
 
 const shapes = fc.record({
   inputSize: fc.integer({ min: 1, max: 6 }),
@@ -25,19 +25,7 @@ describe('BP gradients of a whole MLP', () => {
     fc.assert(fc.property(shapes.filter((s) => s.activation !== 'relu'), (s) => {
       const model = mlp(s);
       const { x, y } = randomBatch(s.seed + 1, s.batch, s.inputSize, s.classes);
-      const { grads } = gradients(model, x, y);
-      const h = 1e-6;
-      for (const p of model.params()) {
-        const numeric = new Float64Array(p.value.size);
-        for (let i = 0; i < p.value.size; i++) {
-          const keep = p.value.data[i];
-          p.value.data[i] = keep + h; const up = crossEntropyLoss(model, x, y);
-          p.value.data[i] = keep - h; const down = crossEntropyLoss(model, x, y);
-          p.value.data[i] = keep;
-          numeric[i] = (up - down) / (2 * h);
-        }
-        expectClose(`d${p.name}`, grads[p.name].data, numeric, { atol: 1e-7, rtol: 1e-5 });
-      }
+      expectBackpropMatchesFiniteDifferences(model, x, y);
     }), { numRuns: 40 });
   });
 });

@@ -70,24 +70,20 @@ export interface Model {
   activations(): { name: string; value: Tensor }[];
 }
 
-export class LinearNode implements Node {
-  readonly site: FeedbackSite;
-  constructor(
-    readonly name: string,
-    readonly weight: Param, // (out, in)
-    readonly bias: Param | null, // (out)
-    options: { isOutput: boolean; needsInputGrad: boolean; inputShape?: readonly number[]; rankScale?: number },
-  ) {
-    this.site = {
-      name, kind: 'linear', weight, conv: null, inputShape: options.inputShape ?? [weight.value.shape[1]],
-      isOutput: options.isOutput, needsInputGrad: options.needsInputGrad, rankScale: options.rankScale,
-      feedback: throughMatrix(weight.value), input: null, outputGrad: null, inputGrad: null,
-    };
-  }
+/** A node with a weight (and bias) whose backward pass sends dx = site.feedback(dy) down. */
+export abstract class WeightedNode implements Node {
+  abstract readonly site: FeedbackSite;
+  constructor(readonly name: string, readonly weight: Param, readonly bias: Param | null) {}
+
+  protected abstract outputShape(x: Tensor): number[];
+  /** The layer's forward function, writing y. */
+  protected abstract forwardInto(y: Tensor, x: Tensor): void;
+  /** The layer's backward function: dW, db exact, dx = feedback(dy) (dx null for the first layer). */
+  protected abstract backwardInto(dx: Tensor | null, dy: Tensor, x: Tensor): void;
 
   forward(x: Tensor): Tensor {
-    const y = tensor([x.shape[0], this.weight.value.shape[0]]);
-    linearForward(y, x, this.weight.value, this.bias?.value ?? null);
+    const y = tensor(this.outputShape(x));
+    this.forwardInto(y, x);
     this.site.input = x;
     return y;
   }
@@ -96,7 +92,7 @@ export class LinearNode implements Node {
     const x = this.site.input;
     if (x === null) throw new Error(`${this.name}: backward called before forward`);
     const dx = this.site.needsInputGrad ? tensor(x.shape) : null;
-    linearBackward(dx, this.weight.grad, this.bias?.grad ?? null, dy, x, this.site.feedback);
+    this.backwardInto(dx, dy, x);
     this.site.outputGrad = dy;
     this.site.inputGrad = dx;
     return dx;
@@ -107,6 +103,35 @@ export class LinearNode implements Node {
   }
 
   buffers() { return []; }
+}
+
+export class LinearNode extends WeightedNode {
+  readonly site: FeedbackSite;
+  constructor(
+    name: string,
+    weight: Param, // (out, in)
+    bias: Param | null, // (out)
+    options: { isOutput: boolean; needsInputGrad: boolean; inputShape?: readonly number[]; rankScale?: number },
+  ) {
+    super(name, weight, bias);
+    this.site = {
+      name, kind: 'linear', weight, conv: null, inputShape: options.inputShape ?? [weight.value.shape[1]],
+      isOutput: options.isOutput, needsInputGrad: options.needsInputGrad, rankScale: options.rankScale,
+      feedback: throughMatrix(weight.value), input: null, outputGrad: null, inputGrad: null,
+    };
+  }
+
+  protected outputShape(x: Tensor): number[] {
+    return [x.shape[0], this.weight.value.shape[0]];
+  }
+
+  protected forwardInto(y: Tensor, x: Tensor): void {
+    linearForward(y, x, this.weight.value, this.bias?.value ?? null);
+  }
+
+  protected backwardInto(dx: Tensor | null, dy: Tensor, x: Tensor): void {
+    linearBackward(dx, this.weight.grad, this.bias?.grad ?? null, dy, x, this.site.feedback);
+  }
 }
 
 export class ActivationNode implements Node {

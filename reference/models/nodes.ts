@@ -7,18 +7,19 @@ import { conv2dBackward, conv2dForward, conv2dOutputShape } from '../layers/conv
 import { maxPool2dBackward, maxPool2dForward, pool2dOutputShape, type Pool2dSpec } from '../layers/pool.ts';
 import { param, type Param } from '../params.ts';
 import { tensor, type Tensor } from '../tensor.ts';
-import type { FeedbackSite, Node } from './network.ts';
+import { WeightedNode, type FeedbackSite, type Node } from './network.ts';
 
-export class ConvNode implements Node {
+export class ConvNode extends WeightedNode {
   readonly site: FeedbackSite;
   constructor(
-    readonly name: string,
-    readonly weight: Param, // (Cout, Cin, k, k)
-    readonly bias: Param | null, // (Cout)
+    name: string,
+    weight: Param, // (Cout, Cin, k, k)
+    bias: Param | null, // (Cout)
     readonly spec: Conv2dSpec,
     inputShape: readonly number[], // (Cin, H, W)
     options: { isOutput: boolean; needsInputGrad: boolean },
   ) {
+    super(name, weight, bias);
     this.site = {
       name, kind: 'conv', weight, conv: spec, inputShape,
       isOutput: options.isOutput, needsInputGrad: options.needsInputGrad,
@@ -26,28 +27,17 @@ export class ConvNode implements Node {
     };
   }
 
-  forward(x: Tensor): Tensor {
-    const y = tensor(conv2dOutputShape(x, this.weight.value, this.spec));
+  protected outputShape(x: Tensor): number[] {
+    return conv2dOutputShape(x, this.weight.value, this.spec);
+  }
+
+  protected forwardInto(y: Tensor, x: Tensor): void {
     conv2dForward(y, x, this.weight.value, this.bias?.value ?? null, this.spec);
-    this.site.input = x;
-    return y;
   }
 
-  backward(dy: Tensor): Tensor | null {
-    const x = this.site.input;
-    if (x === null) throw new Error(`${this.name}: backward called before forward`);
-    const dx = this.site.needsInputGrad ? tensor(x.shape) : null;
+  protected backwardInto(dx: Tensor | null, dy: Tensor, x: Tensor): void {
     conv2dBackward(dx, this.weight.grad, this.bias?.grad ?? null, dy, x, this.spec, this.site.feedback);
-    this.site.outputGrad = dy;
-    this.site.inputGrad = dx;
-    return dx;
   }
-
-  params(): Param[] {
-    return this.bias ? [this.weight, this.bias] : [this.weight];
-  }
-
-  buffers() { return []; }
 }
 
 /** Batch norm over the features of (N, F) or the channels of (N, C, H, W). */

@@ -50,14 +50,23 @@ export interface LdfaOptions {
   ojaEps: number;
   /** 'svd': P̂Q̂ starts as the best rank-r approximation of W; 'random': P̂ ~ U(±1/√out), Q̂ ~ U(±√3/√in). */
   init: 'svd' | 'random';
+  /**
+   * How the SVD of W is computed for initialisation and re-factorisation: 'exact' (Jacobi),
+   * 'randomized' (Halko et al., 2 power iterations, as the authors' torch.svd_lowrank), or
+   * 'auto': exact when min(out, in) ≤ 128, randomized above (exact Jacobi is O(n³) in plain JS).
+   */
+  svd: 'exact' | 'randomized' | 'auto';
   /** Feedback tensors to use instead of drawing them: `${site}.P`, `${site}.Q`. */
   inject?: Record<string, Tensor>;
 }
 
 export const DEFAULT_LDFA: LdfaOptions = {
   rank: 10, mode: 'normative', learn: 'pq', direct: false, svdEvery: 0,
-  ojaNormalisation: 'max-std', ojaEps: 1e-8, init: 'svd',
+  ojaNormalisation: 'max-std', ojaEps: 1e-8, init: 'svd', svd: 'auto',
 };
+
+/** Up to this min(out, in), svd 'auto' uses the exact SVD. */
+export const EXACT_SVD_LIMIT = 128;
 
 /** The spec's default init per mode: SVD for normative and factorised (v4 code), random otherwise (v1 code). */
 export function defaultInit(mode: FeedbackMode): 'svd' | 'random' {
@@ -95,8 +104,11 @@ export function ldfa(options: LdfaOptions): Rule {
     return s.site.kind === 'linear' ? throughLowRank(s.P2, s.Q2) : throughLowRankKernel(s.P.value, s.Q.value, s.site.conv!);
   };
 
+  let svdRng: Rng | null = null;
   const refactorise = (s: LowRankSite) => {
-    const { P, Q } = balancedFactors(reshape(s.site.weight.value, weightMatrixShape(s.site)), s.rank);
+    const shape = weightMatrixShape(s.site);
+    const exact = options.svd === 'exact' || (options.svd === 'auto' && Math.min(...shape) <= EXACT_SVD_LIMIT);
+    const { P, Q } = balancedFactors(reshape(s.site.weight.value, shape), s.rank, exact ? 'exact' : { randomized: svdRng! });
     s.P2.data.set(P.data);
     s.Q2.data.set(Q.data);
   };
@@ -106,6 +118,7 @@ export function ldfa(options: LdfaOptions): Rule {
 
     attach(model: Model, rng: Rng) {
       const sites = sendingSites(model);
+      svdRng = rng.fork();
       outputSite = model.sites.find((s) => s.isOutput) ?? null;
       const ranks = resolveRanks(options.rank, sites, options.direct ? outputSite : null);
       sites.forEach((site, i) => {
@@ -282,5 +295,6 @@ export function checkLdfaOptions(o: LdfaOptions): void {
     throw new Error(`ldfa --direct learns P̂ from the broadcast error: use --feedback fixed or oja, not ${o.mode}`);
   }
   if (!Number.isInteger(o.svdEvery) || o.svdEvery < 0) throw new Error(`svdEvery must be an integer ≥ 0, got ${o.svdEvery}`);
+  if (!['exact', 'randomized', 'auto'].includes(o.svd)) throw new Error(`svd '${o.svd as string}' is not allowed: allowed are exact, randomized, auto`);
   if (!(o.ojaEps >= 0) || !Number.isFinite(o.ojaEps)) throw new Error(`ojaEps must be a finite number ≥ 0, got ${o.ojaEps}`);
 }

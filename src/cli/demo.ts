@@ -48,12 +48,12 @@ export async function runDemo(options: { quick: boolean; out: string; backend: s
 
   const svg = linePlot({
     title: `MNIST MLP: test accuracy against feedback rank (seed ${base.seed})`,
-    xLabel: 'LDFA rank r', yLabel: 'test accuracy', xLog: true,
+    xLabel: 'LDFA rank r', yLabel: 'test accuracy', xLog: true, xTicks: DEMO_RANKS,
     series: [{ name: 'LDFA (normative)', x: DEMO_RANKS, y: DEMO_RANKS.map((r) => accuracy(`LDFA r=${r}`)) }],
     hlines: [
-      { name: 'BP', y: bp, dashed: true },
-      { name: 'FA', y: accuracy('FA'), dashed: true },
-      { name: 'DFA', y: accuracy('DFA'), dashed: true },
+      { name: 'BP', y: bp, dashed: true, color: '#000000' },
+      { name: 'FA', y: accuracy('FA'), dashed: true, color: '#d62728' },
+      { name: 'DFA', y: accuracy('DFA'), dashed: true, color: '#2ca02c' },
     ],
     width: 640, height: 420,
   });

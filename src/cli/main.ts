@@ -38,6 +38,8 @@ program.command('demo')
     await runDemo({ quick: Boolean(opts.quick), out: opts.out, backend: opts.backend, seed: opts.seed });
   });
 
+(await import('./verify.ts')).registerVerifyCommand(program);
+(await import('./fixtures.ts')).registerFixturesCommand(program);
 (await import('./theory.ts')).registerTheoryCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {

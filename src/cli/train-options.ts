@@ -33,6 +33,7 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--direct', 'LDFA: the DFA-style variant (spec §4.4)', d.direct)
     .option('--feedback-init <how>', 'LDFA: svd | random | auto (svd for normative/factorised)', d.feedbackInit)
     .option('--svd-every <K>', 'LDFA normative: re-factorise from the SVD of W every K steps (0 = never)', num, d.svdEvery)
+    .option('--svd <how>', 'LDFA: SVD for initialisation/re-factorisation: exact | randomized | auto (exact up to min(out,in) 128)', d.svd)
     .option('--oja-normalisation <how>', 'max-std | max-second-moment | none', d.ojaNormalisation)
     .option('--epochs <E>', 'epochs', num, d.epochs)
     .option('--batch <B>', 'batch size', num, d.batch)
@@ -79,6 +80,7 @@ export function configFromFlags(o: Flags): TrainConfig {
     direct: Boolean(o.direct),
     feedbackInit: o.feedbackInit as TrainConfig['feedbackInit'],
     svdEvery: o.svdEvery as number,
+    svd: o.svd as TrainConfig['svd'],
     ojaNormalisation: o.ojaNormalisation as TrainConfig['ojaNormalisation'],
     epochs: o.epochs as number,
     batch: o.batch as number,

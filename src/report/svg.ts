@@ -26,6 +26,8 @@ export interface LinePlotOptions {
   hlines?: PlotHLine[];
   xLog?: boolean;
   yLog?: boolean;
+  /** Explicit x tick positions (e.g. the ranks of a sweep) instead of automatic ones. */
+  xTicks?: number[];
   /** Fixed y range [lo, hi]; values outside are clipped to the plot area. */
   yRange?: [number, number];
   /** Fixed x range [lo, hi]. */
@@ -116,7 +118,7 @@ export function linePlot(opts: LinePlotOptions): string {
   if (tiny(ylo, yhi)) { if (opts.yLog) { ylo /= 2; yhi *= 2; } else { const d = Math.abs(ylo) * 0.1 || 0.5; ylo -= d; yhi += d; } }
   if (!opts.yRange && !opts.yLog) { const m = (yhi - ylo) * 0.04; ylo -= m; yhi += m; }
 
-  const xt = opts.xLog ? logTicks(xlo, xhi) : niceTicks(xlo, xhi, 6);
+  const xt = opts.xTicks ?? (opts.xLog ? logTicks(xlo, xhi) : niceTicks(xlo, xhi, 6));
   const yt = opts.yLog ? logTicks(ylo, yhi) : niceTicks(ylo, yhi, 5);
 
   // Layout: legend on the right, sized from the longest name.

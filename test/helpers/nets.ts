@@ -3,6 +3,7 @@ import { softmaxCrossEntropy } from '../../reference/layers/losses.ts';
 import type { Model } from '../../reference/models/network.ts';
 import { Rng, normalTensor } from '../../reference/rng.ts';
 import { clone, tensor, type Tensor } from '../../reference/tensor.ts';
+import { expectClose } from './close.ts';
 
 export function randomBatch(seed: number, n: number, inputSize: number, classes: number): { x: Tensor; y: Int32Array } {
   const rng = new Rng(seed);
@@ -27,4 +28,20 @@ export function gradients(model: Model, x: Tensor, y: Int32Array) {
 export function crossEntropyLoss(model: Model, x: Tensor, y: Int32Array): number {
   const logits = model.forward(x, true);
   return softmaxCrossEntropy(tensor(logits.shape), logits, y);
+}
+
+/** Every parameter's analytic gradient against central finite differences of the loss. */
+export function expectBackpropMatchesFiniteDifferences(model: Model, x: Tensor, y: Int32Array, h = 1e-6): void {
+  const { grads } = gradients(model, x, y);
+  for (const p of model.params()) {
+    const numeric = new Float64Array(p.value.size);
+    for (let i = 0; i < p.value.size; i++) {
+      const keep = p.value.data[i];
+      p.value.data[i] = keep + h; const up = crossEntropyLoss(model, x, y);
+      p.value.data[i] = keep - h; const down = crossEntropyLoss(model, x, y);
+      p.value.data[i] = keep;
+      numeric[i] = (up - down) / (2 * h);
+    }
+    expectClose(`d${p.name}`, grads[p.name].data, numeric, { atol: 1e-7, rtol: 1e-5 });
+  }
 }

@@ -1,0 +1,243 @@
+// Golden fixtures: one tensor bundle per case holding the batch, every initial weight and
+// feedback tensor, and what the reference computes in each of 3 plain-SGD steps (the
+// teaching signals, every gradient, the loss, the state after the step). The format and the
+// tensor names are specified in docs/fixture-format.md; this file is the one place that
+// writes them, so the two must change together (and FIXTURE_VERSION with them).
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { withBackend } from '../reference/backend.ts';
+import { referenceBackend } from '../reference/kernels.ts';
+import { softmaxCrossEntropy } from '../reference/layers/losses.ts';
+import { ActivationNode, FlattenNode, LinearNode, Sequential, weightMatrixShape, type FeedbackSite, type Model } from '../reference/models/network.ts';
+import { ConvNode, MaxPoolNode } from '../reference/models/nodes.ts';
+import { Optimizer, type OptimizerConfig } from '../reference/optim.ts';
+import type { Param } from '../reference/params.ts';
+import { Rng } from '../reference/rng.ts';
+import { createRule } from '../reference/rules/index.ts';
+import type { LdfaOptions } from '../reference/rules/ldfa.ts';
+import { clone, reshape, tensor, type Tensor } from '../reference/tensor.ts';
+import { encodeBundle } from '../src/bundle.ts';
+import { writeFileAtomic } from '../src/report/atomic.ts';
+import { FIXTURE_TRAINING, fixtureCases, type FixtureCase } from './cases.ts';
+
+/** The fixture layout version (tensor names, header fields, conventions); the bundle container has its own. */
+export const FIXTURE_VERSION = 1;
+export const FIXTURE_KIND = 'ldfa-fixture';
+export const FIXTURE_EXTENSION = '.bin';
+
+/** The conventions every fixture is computed under; written verbatim into each header. */
+export const FIXTURE_CONVENTIONS = {
+  dtype: 'float64 little-endian, row-major (C order)',
+  weightOrientation: 'linear W is (out, in) and y = x·Wᵀ + b (PyTorch); conv W is (Cout, Cin, k, k); batches are rows, images NCHW',
+  loss: 'softmax cross-entropy, batch-mean reduction: L = −(1/N) Σ_n log softmax(logits_n)[y_n]; the output error is e = ∂L/∂logits = (softmax(logits) − onehot(y)) / N (the 1/N is inside every δ, dW and dP below)',
+  labels: 'input/y holds integer class labels stored as float64',
+  delta: '<site>.delta is dy = ∂L/∂(layer output) as the rule computes it (pre-activation, i.e. after f′ of the activation above it has been applied); for the output layer it is e',
+  signal: '<site>.signal is dx, what the layer sends to the layer below (before that layer multiplies by f′): BP dx = dy·W; FA dx = dy·B; DFA dx = e·D; LDFA dx = (dy·P̂)·Q̂. The first layer sends nothing',
+  feedbackInjection: 'the rule replaces only the matrix a weighted layer sends its error down through; activations, norms, attention, pooling and residuals are backpropagated exactly. DFA: every weighted layer except the first sends dx = e·D instead of dy·W, D being (classes, per-sample input size), so the layer below receives Dᵀe (then multiplies by its f′)',
+  outputLayer: 'the output layer learns from the exact e (dW = eᵀ·h); under FA/DFA/LDFA what it sends down is replaced like any other layer',
+  weightGradient: 'dW = dyᵀ·x and db = Σ_n dy under every rule (the sum over the batch; the 1/N is already in e)',
+  bias: 'biases initialised to zero, learned with the same SGD step; linear2 has none',
+  feedbackShapes: 'FA B has W\'s shape (out, in); DFA D is (classes, in); LDFA P̂ = Pᵀ is (out, r) and Q̂ = Qᵀ is (r, in), so B_eff = P̂·Q̂ has W\'s shape. r = min(rank, out, in). Only layers that send a signal (all but the first) have feedback tensors',
+  feedbackLearning: 'gradients handed to SGD (p ← p − feedbackLr·g). normative: E = P̂Q̂ − W, dP = E·Q̂ᵀ, dQ = P̂ᵀ·E. factorised: dP = dW·Q̂ᵀ, dQ = P̂ᵀ·dW. oja: δ̃ = (dy − mean_n dy) / (max_j std_n(dy_j) + ε) with the unbiased (n−1) std, C = δ̃ᵀδ̃, dP = −(C·P̂ − P̂·(P̂ᵀ·C·P̂)), dQ = (dy·P̂)ᵀ·x. fixed: P̂, Q̂ do not learn. All computed from the step\'s forward/backward with the weights before the update',
+  ldfaInit: 'normative and factorised start from the balanced truncated SVD of W (P̂ = U_r S_r^½, Q̂ = S_r^½ V_rᵀ); the singular vectors\' signs are not unique, so take init/<site>.P and .Q from the fixture instead of recomputing them. fixed and oja start random (P̂ ~ U(±1/√out), Q̂ ~ U(±√3/√in)); take them from the fixture',
+  ojaNormalisation: 'max-std: δ̃ = (dy − mean over the batch) / (max over units of the unbiased batch std + ε), ε = ojaEps = 1e-8; one scalar scale per layer and step. Conv layers: every (sample, position) is a row, channels are the columns',
+  svd: 'svdEvery = 0: no SVD re-factorisation during the 3 steps',
+  optimiser: 'plain SGD, no momentum, no weight decay, no clipping: W ← W − lr·dW, b ← b − lr·db, P̂ ← P̂ − feedbackLr·dP, Q̂ ← Q̂ − feedbackLr·dQ',
+  conv: 'conv layers: W (Cout, Cin, k, k), stride 1, padding k//2, NCHW. FA: dx = conv_transpose(dy, B), B of W\'s shape. DFA: D (classes, Cin·H·W), dx = (e·D) reshaped to (N, Cin, H, W). LDFA: P̂ is a 1×1 kernel (Cout, r, 1, 1) and Q̂ a k×k kernel (r, Cin, k, k): z = conv_transpose(dy, P̂) with stride 1 and no padding, dx = conv_transpose(z, Q̂) with the layer\'s stride and padding. Seen as matrices P̂ (Cout, r), Q̂ (r, Cin·k²), W (Cout, Cin·k²), the normative and factorised formulas hold unchanged; oja: the rows of dy are its (sample, position) pairs, and dQ is the filter gradient of a conv with kernel Q̂ that maps x to z. Max-pool 2×2, stride 2, no padding (PyTorch MaxPool2d(2))',
+  transformer: 'token layers map x (N, T, in) to y (N, T, out) row by row; their δ and signals are stored (N, T, features), their weight gradients sum over samples and tokens, and oja treats every (sample, token) as a row. DFA D is (classes, T·in), dx = (e·D) reshaped to (N, T, in). The fused qkv layer (out = [q | k | v], 3·d) has rank 3r. Exact parts: patchify (patch index row-major over the grid, features in (C, p, p) order; with embed = the conv of timm\'s PatchEmbed), learned positions added, pre-norm LayerNorm (ε = 1e-5, biased variance), attention softmax(q_h·k_hᵀ/√(d/heads))·v_h with head h owning channels h·d/heads … (h+1)·d/heads − 1, GELU in its tanh form, residuals, a final LayerNorm, the mean over tokens, then the head',
+  stepOrder: 'forward (training mode), loss and e, backward with the rule\'s feedback, feedback gradients, then both SGD updates; the same batch is used in every step',
+} as const;
+
+/** What the tensor names mean; written into each header. */
+export const FIXTURE_NAMES = {
+  'input/x': 'the batch (N, ...input shape)',
+  'input/y': 'labels (N), integers stored as float64',
+  'init/<param>': 'every parameter before step 1: <layer>.W, <layer>.b, ...',
+  'init/<site>.B|D|P|Q': 'every feedback tensor before step 1 (FA B, DFA D, LDFA P̂ and Q̂)',
+  'stepK/logits': 'the forward output of step K (N, classes)',
+  'stepK/loss': 'the loss of step K, shape ()',
+  'stepK/<site>.delta': 'dy of that layer in step K',
+  'stepK/<site>.signal': 'dx that layer sends down in step K',
+  'stepK/<layer>.dW, .db': 'the gradient of each parameter in step K (name: d before the last component)',
+  'stepK/<site>.dP, .dQ': 'the gradients of the learned feedback tensors in step K',
+  'step3/<param>, step3/<site>.P|Q': 'the state after 3 steps: every parameter and learned feedback tensor after the last update (intermediate states are init − lr·(the gradients of the steps so far))',
+} as const;
+
+export interface Fixture {
+  meta: Record<string, unknown>;
+  tensors: Map<string, Tensor>;
+}
+
+/** `fc1.W` → `fc1.dW`: the name of a parameter's gradient. */
+export function gradName(paramName: string): string {
+  const dot = paramName.lastIndexOf('.');
+  return `${paramName.slice(0, dot + 1)}d${paramName.slice(dot + 1)}`;
+}
+
+/**
+ * dy and dx of a site as (N, ...per-sample shape): token layers of the transformer run on
+ * (N·T, features) rows inside the reference, but are stored as (N, T, features).
+ */
+function perSampleShapes(site: FeedbackSite, N: number): [number[], number[]] {
+  const dy = site.outputGrad!, dx = site.inputGrad;
+  if (site.kind !== 'linear' || site.inputShape.length === 1) return [dy.shape, dx?.shape ?? []];
+  const lead = site.inputShape.slice(0, -1);
+  return [[N, ...lead, dy.shape[dy.shape.length - 1]], [N, ...site.inputShape]];
+}
+
+/** Layer list for the header, for Sequential models of known node types. */
+function describeLayers(model: Model): unknown[] | null {
+  if (!(model instanceof Sequential)) return null;
+  return model.nodes.map((node) => {
+    if (node instanceof LinearNode) {
+      const [out, inn] = node.weight.value.shape;
+      return { name: node.name, type: 'linear', in: inn, out, bias: node.bias !== null };
+    }
+    if (node instanceof ActivationNode) return { name: node.name, type: node.f };
+    if (node instanceof FlattenNode) return { name: node.name, type: 'flatten' };
+    if (node instanceof ConvNode) {
+      const [out, inn, k] = node.weight.value.shape;
+      return { name: node.name, type: 'conv2d', in: inn, out, kernel: k, stride: node.spec.stride, padding: node.spec.padding, bias: node.bias !== null };
+    }
+    if (node instanceof MaxPoolNode) return { name: node.name, type: 'maxpool2d', kernel: node.spec.k, stride: node.spec.stride };
+    const site = node.site;
+    return site
+      ? { name: node.name, type: site.kind, weightShape: site.weight.value.shape, conv: site.conv }
+      : { name: node.name, type: node.constructor.name };
+  });
+}
+
+const sgd = (lr: number): OptimizerConfig => ({ kind: 'sgd', lr, weightDecay: 0, momentum: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: false });
+
+/** Runs one case on the float64 reference kernels and collects every tensor of the fixture. */
+export function generateFixture(c: FixtureCase): Fixture {
+  return withBackend(referenceBackend, () => {
+    const root = new Rng(c.arch.seed);
+    const model = c.arch.build(root.fork());
+    const { x, y } = c.arch.data(root.fork());
+    const rule = createRule(c.rule.rule, { ldfa: c.rule.ldfa });
+    rule.attach(model, root.fork());
+
+    const { steps, lr, feedbackLr } = FIXTURE_TRAINING;
+    const params = model.params();
+    const feedbackParams: Param[] = rule.feedbackParams();
+    const optimizer = new Optimizer(sgd(lr), params);
+    const feedbackOptimizer = new Optimizer(sgd(feedbackLr), feedbackParams);
+
+    const tensors = new Map<string, Tensor>();
+    const put = (name: string, t: Tensor) => {
+      if (tensors.has(name)) throw new Error(`fixture ${c.name}: tensor ${name} written twice`);
+      tensors.set(name, clone(t));
+    };
+    put('input/x', x);
+    put('input/y', tensor([y.length], y));
+    for (const p of params) put(`init/${p.name}`, p.value);
+    for (const [name, t] of Object.entries(rule.feedbackTensors())) put(`init/${name}`, t);
+
+    for (let step = 1; step <= steps; step++) {
+      const at = `step${step}`;
+      const logits = model.forward(x, true);
+      const e = tensor(logits.shape);
+      const loss = softmaxCrossEntropy(e, logits, y);
+      model.backward(e);
+      rule.feedbackGradients();
+      put(`${at}/logits`, logits);
+      put(`${at}/loss`, tensor([], [loss]));
+      for (const site of model.sites) {
+        if (!site.outputGrad) throw new Error(`fixture ${c.name}: ${site.name} received no error in step ${step}`);
+        const [deltaShape, signalShape] = perSampleShapes(site, x.shape[0]);
+        put(`${at}/${site.name}.delta`, reshape(site.outputGrad, deltaShape));
+        if (site.inputGrad) put(`${at}/${site.name}.signal`, reshape(site.inputGrad, signalShape));
+      }
+      for (const p of [...params, ...feedbackParams]) put(`${at}/${gradName(p.name)}`, p.grad);
+      optimizer.step();
+      feedbackOptimizer.step();
+      rule.afterStep(step);
+      if (step === steps) for (const p of [...params, ...feedbackParams]) put(`${at}/${p.name}`, p.value);
+    }
+
+    const summary = rule.summary();
+    const meta: Record<string, unknown> = {
+      kind: FIXTURE_KIND,
+      fixtureVersion: FIXTURE_VERSION,
+      case: c.name,
+      generator: 'ldfa TypeScript reference (reference/), float64 reference kernels; regenerate with `npm run fixtures`',
+      model: {
+        arch: c.arch.name,
+        description: c.arch.description,
+        inputShape: c.arch.inputShape,
+        classes: c.arch.classes,
+        batch: c.arch.batch,
+        layers: describeLayers(model) ?? c.arch.description,
+        sites: model.sites.map((s) => ({
+          name: s.name, kind: s.kind, weightShape: s.weight.value.shape, weightMatrix: weightMatrixShape(s),
+          conv: s.conv, isOutput: s.isOutput, sendsSignal: s.needsInputGrad,
+        })),
+      },
+      rule: c.rule.ldfa
+        ? { name: c.rule.name, rule: 'ldfa', ...stripInject(c.rule.ldfa), ranks: summary.ranks }
+        : { name: c.rule.name, rule: c.rule.rule },
+      training: {
+        steps, optimiser: 'sgd', lr, feedbackLr, momentum: 0, weightDecay: 0, clip: null,
+        learned: params.map((p) => p.name), learnedFeedback: feedbackParams.map((p) => p.name),
+      },
+      conventions: FIXTURE_CONVENTIONS,
+      names: FIXTURE_NAMES,
+      seed: c.arch.seed,
+    };
+    return { meta, tensors };
+  });
+}
+
+function stripInject(o: LdfaOptions): Omit<LdfaOptions, 'inject'> {
+  const { inject: _inject, ...rest } = o;
+  return rest;
+}
+
+export function encodeFixture(f: Fixture): Buffer {
+  return encodeBundle(f.meta, f.tensors);
+}
+
+export function fixtureFileName(caseName: string): string {
+  return `${caseName}${FIXTURE_EXTENSION}`;
+}
+
+export interface ManifestEntry { case: string; file: string; bytes: number; tensors: number; sha256: string }
+
+/** Generates the named cases (all by default) into dir, plus MANIFEST.json; returns the entries. */
+export function writeFixtures(dir: string, only: readonly string[] = []): ManifestEntry[] {
+  const cases = fixtureCases().filter((c) => only.length === 0 || only.includes(c.name));
+  const unknown = only.filter((n) => !fixtureCases().some((c) => c.name === n));
+  if (unknown.length) throw new Error(`unknown fixture case(s) ${unknown.join(', ')}: allowed are ${fixtureCases().map((c) => c.name).join(', ')}`);
+  const entries: ManifestEntry[] = [];
+  for (const c of cases) {
+    const f = generateFixture(c);
+    const bytes = encodeFixture(f);
+    const file = fixtureFileName(c.name);
+    writeFileAtomic(join(dir, file), bytes);
+    entries.push({ case: c.name, file, bytes: bytes.length, tensors: f.tensors.size, sha256: createHash('sha256').update(bytes).digest('hex') });
+  }
+  if (only.length === 0) {
+    const manifest = { kind: 'ldfa-fixture-manifest', fixtureVersion: FIXTURE_VERSION, format: 'docs/fixture-format.md', fixtures: entries };
+    writeFileAtomic(join(dir, 'MANIFEST.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  }
+  return entries;
+}
+
+/** Regenerates every case in memory and lists the files in dir that differ from it (or are missing). */
+export function checkFixtures(dir: string): { case: string; file: string; problem: string }[] {
+  const problems: { case: string; file: string; problem: string }[] = [];
+  for (const c of fixtureCases()) {
+    const file = join(dir, fixtureFileName(c.name));
+    let committed: Buffer;
+    try {
+      committed = readFileSync(file);
+    } catch {
+      problems.push({ case: c.name, file, problem: 'missing' });
+      continue;
+    }
+    if (!committed.equals(encodeFixture(generateFixture(c)))) problems.push({ case: c.name, file, problem: 'differs from the current reference' });
+  }
+  return problems;
+}

@@ -1,0 +1,245 @@
+// `ldfa verify`: compare another implementation's tensor dump (the candidate) with a golden
+// fixture, tensor by tensor, in the style of llm.c's test_gpt2.c check_tensor: OK / NOT OK per
+// tensor, the first mismatching entries, the largest absolute and relative differences.
+//
+// An element passes when |candidate − fixture| ≤ atol + rtol·|fixture| (numpy's allclose);
+// NaN or ±∞ in the candidate never passes. The relative difference is |c − f| / |f| over the
+// entries with f ≠ 0.
+//
+// Which fixture tensors are required:
+//   input/*, init/*   what the candidate was given; checked when present (to catch a
+//                     transposed or mis-loaded input), never reported missing
+//   everything else   required ("missing" is a failure) unless --only prefixes exclude it
+// Candidate tensors the fixture does not have are listed as warnings (a misspelt name shows
+// up there and as missing).
+import { decodeBundle, type Bundle } from '../src/bundle.ts';
+import { readFileSync } from 'node:fs';
+import type { Tensor } from '../reference/tensor.ts';
+import { FIXTURE_KIND, FIXTURE_VERSION } from './generate.ts';
+
+export interface VerifyOptions {
+  atol: number;
+  rtol: number;
+  /** Only fixture tensors whose name starts with one of these are checked ([] = all). */
+  only: readonly string[];
+  /** How many mismatching entries to list per tensor. */
+  show: number;
+}
+
+export const DEFAULT_VERIFY: VerifyOptions = { atol: 1e-10, rtol: 1e-8, only: [], show: 5 };
+
+export type TensorStatus = 'ok' | 'not-ok' | 'non-finite' | 'shape' | 'missing';
+
+export interface Mismatch { index: number[]; fixture: number; candidate: number; absDiff: number }
+
+export interface TensorCheck {
+  name: string;
+  status: TensorStatus;
+  shape: number[];
+  candidateShape?: number[];
+  size: number;
+  /** Entries outside the tolerance (non-finite ones included). */
+  bad: number;
+  nonFinite: number;
+  maxAbs: number;
+  maxAbsAt: number[] | null;
+  maxRel: number;
+  maxRelAt: number[] | null;
+  first: Mismatch[];
+  /** Why, in words, for shape and missing. */
+  note?: string;
+}
+
+export interface VerifyReport {
+  fixture: string;
+  candidate: string;
+  case: string;
+  options: VerifyOptions;
+  checks: TensorCheck[];
+  /** Inputs (input/*, init/*) the candidate did not include: fine. */
+  notGiven: string[];
+  /** Fixture tensors left out by --only. */
+  excluded: string[];
+  /** Candidate tensors the fixture does not have. */
+  extra: string[];
+  warnings: string[];
+  ok: boolean;
+}
+
+const isInput = (name: string) => name.startsWith('input/') || name.startsWith('init/');
+
+/** Reads and checks a fixture: a valid bundle, kind ldfa-fixture, a supported version, finite values. */
+export function loadFixture(path: string): Bundle {
+  const bundle = decodeBundle(readOrFail(path, 'fixture'), `fixture ${path}`);
+  const { kind, fixtureVersion } = bundle.meta;
+  if (kind !== FIXTURE_KIND) {
+    throw new Error(`fixture ${path}: not an ldfa fixture (header kind ${JSON.stringify(kind ?? null)}, expected '${FIXTURE_KIND}'); did you swap --fixture and --candidate?`);
+  }
+  if (fixtureVersion !== FIXTURE_VERSION) {
+    throw new Error(`fixture ${path}: fixture version ${JSON.stringify(fixtureVersion ?? null)} is not supported: this ldfa reads fixture version ${FIXTURE_VERSION}. HINT: regenerate the fixtures with \`npm run fixtures\`, or use the ldfa release that wrote them`);
+  }
+  for (const [name, t] of bundle.tensors) {
+    const bad = t.data.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new Error(`fixture ${path}: corrupt: tensor ${name} holds ${t.data[bad]} at ${fmtIndex(unravel(bad, t.shape))}`);
+  }
+  return bundle;
+}
+
+/** Reads a candidate dump: any valid tensor bundle. */
+export function loadCandidate(path: string): Bundle {
+  return decodeBundle(readOrFail(path, 'candidate'), `candidate ${path}`);
+}
+
+function readOrFail(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new Error(`${what} ${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+export function checkVerifyOptions(o: VerifyOptions): void {
+  if (!(Number.isFinite(o.atol) && o.atol >= 0)) throw new Error(`--atol must be a finite number ≥ 0, got ${o.atol}`);
+  if (!(Number.isFinite(o.rtol) && o.rtol >= 0)) throw new Error(`--rtol must be a finite number ≥ 0, got ${o.rtol}`);
+  if (!(Number.isInteger(o.show) && o.show >= 0)) throw new Error(`--show must be an integer ≥ 0, got ${o.show}`);
+}
+
+export function verifyBundles(
+  fixture: Bundle, candidate: Bundle, options: VerifyOptions = DEFAULT_VERIFY,
+  paths: { fixture: string; candidate: string } = { fixture: 'fixture', candidate: 'candidate' },
+): VerifyReport {
+  checkVerifyOptions(options);
+  const caseName = String(fixture.meta.case ?? '?');
+  const warnings: string[] = [];
+  if (candidate.meta.case !== undefined && candidate.meta.case !== caseName) {
+    warnings.push(`the candidate says it is case '${String(candidate.meta.case)}' but the fixture is case '${caseName}'`);
+  }
+  const selected = (name: string) => options.only.length === 0 || options.only.some((p) => name.startsWith(p));
+  const checks: TensorCheck[] = [], notGiven: string[] = [], excluded: string[] = [];
+  for (const [name, ref] of fixture.tensors) {
+    if (!selected(name)) { excluded.push(name); continue; }
+    const got = candidate.tensors.get(name);
+    if (!got) {
+      if (isInput(name)) notGiven.push(name);
+      else checks.push({ ...emptyCheck(name, ref), status: 'missing', note: 'not in the candidate' });
+      continue;
+    }
+    checks.push(compareTensor(name, ref, got, options));
+  }
+  const extra = [...candidate.tensors.keys()].filter((n) => !fixture.tensors.has(n));
+  if (options.only.length > 0 && checks.length === 0 && notGiven.length === 0) {
+    warnings.push(`--only ${options.only.join(', ')} matches no tensor of this fixture`);
+  }
+  return {
+    fixture: paths.fixture, candidate: paths.candidate, case: caseName, options,
+    checks, notGiven, excluded, extra, warnings,
+    ok: checks.length > 0 && checks.every((c) => c.status === 'ok'),
+  };
+}
+
+function emptyCheck(name: string, ref: Tensor): TensorCheck {
+  return {
+    name, status: 'ok', shape: [...ref.shape], size: ref.size, bad: 0, nonFinite: 0,
+    maxAbs: 0, maxAbsAt: null, maxRel: 0, maxRelAt: null, first: [],
+  };
+}
+
+/** Shapes agree when they are equal after dropping size-1 axes (a scalar loss may be () or (1,)). */
+export function sameSqueezedShape(a: readonly number[], b: readonly number[]): boolean {
+  const sa = a.filter((d) => d !== 1), sb = b.filter((d) => d !== 1);
+  return sa.length === sb.length && sa.every((d, i) => d === sb[i]);
+}
+
+export function compareTensor(name: string, ref: Tensor, got: Tensor, o: VerifyOptions): TensorCheck {
+  const check = emptyCheck(name, ref);
+  check.candidateShape = [...got.shape];
+  if (!sameSqueezedShape(ref.shape, got.shape)) {
+    const reversed = ref.shape.length === 2 && got.shape.length === 2 && ref.shape[0] === got.shape[1] && ref.shape[1] === got.shape[0];
+    check.status = 'shape';
+    check.note = `shape mismatch: the fixture has ${fmtShape(ref.shape)}, the candidate ${fmtShape(got.shape)}`
+      + (reversed ? ' (transposed? ldfa stores W, B as (out, in), D as (classes, in), P̂ as (out, r), Q̂ as (r, in); see docs/fixture-format.md)' : '');
+    return check;
+  }
+  const f = ref.data, c = got.data;
+  for (let i = 0; i < f.length; i++) {
+    const diff = Math.abs(c[i] - f[i]);
+    const finite = Number.isFinite(c[i]);
+    const pass = finite && diff <= o.atol + o.rtol * Math.abs(f[i]);
+    if (!finite) {
+      check.nonFinite++;
+      if (check.maxAbs !== Infinity) { check.maxAbs = Infinity; check.maxAbsAt = unravel(i, ref.shape); }
+    } else if (diff > check.maxAbs) {
+      check.maxAbs = diff; check.maxAbsAt = unravel(i, ref.shape);
+    }
+    if (f[i] !== 0) {
+      const rel = finite ? diff / Math.abs(f[i]) : Infinity;
+      if (rel > check.maxRel) { check.maxRel = rel; check.maxRelAt = unravel(i, ref.shape); }
+    }
+    if (!pass) {
+      check.bad++;
+      if (check.first.length < o.show) check.first.push({ index: unravel(i, ref.shape), fixture: f[i], candidate: c[i], absDiff: diff });
+    }
+  }
+  check.status = check.nonFinite > 0 ? 'non-finite' : check.bad > 0 ? 'not-ok' : 'ok';
+  if (check.nonFinite > 0) {
+    const at = c.findIndex((v) => !Number.isFinite(v));
+    check.note = `the candidate holds ${check.nonFinite} non-finite value(s), the first ${c[at]} at ${fmtIndex(unravel(at, ref.shape))}`;
+  }
+  return check;
+}
+
+export function unravel(flat: number, shape: readonly number[]): number[] {
+  const index = new Array<number>(shape.length).fill(0);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    index[d] = flat % shape[d];
+    flat = Math.floor(flat / shape[d]);
+  }
+  return index;
+}
+
+const fmtShape = (s: readonly number[]) => `(${s.join(', ')}${s.length === 1 ? ',' : ''})`;
+const fmtIndex = (i: readonly number[]) => `[${i.join(', ')}]`;
+const sci = (x: number) => (Number.isFinite(x) ? x.toExponential(3) : String(x));
+const num = (x: number) => (Number.isFinite(x) ? x.toPrecision(12) : String(x));
+
+const LABEL: Record<TensorStatus, string> = {
+  ok: 'OK', 'not-ok': 'NOT OK', 'non-finite': 'NOT OK', shape: 'NOT OK', missing: 'MISSING',
+};
+
+/** The report as text: one line per tensor (failures with their first mismatches), then a summary. */
+export function formatReport(r: VerifyReport, quiet = false): string {
+  const lines: string[] = [];
+  lines.push(`ldfa verify: case ${r.case}`);
+  lines.push(`  fixture   ${r.fixture}`);
+  lines.push(`  candidate ${r.candidate}`);
+  lines.push(`  pass when |candidate − fixture| ≤ atol ${r.options.atol} + rtol ${r.options.rtol}·|fixture|${r.options.only.length ? `; only ${r.options.only.join(', ')}` : ''}`);
+  for (const w of r.warnings) lines.push(`WARNING: ${w}`);
+  const width = Math.max(0, ...r.checks.map((c) => c.name.length));
+  for (const c of r.checks) {
+    if (quiet && c.status === 'ok') continue;
+    const head = `${LABEL[c.status].padEnd(8)}${c.name.padEnd(width + 2)}${fmtShape(c.shape).padEnd(10)}`;
+    if (c.status === 'missing' || c.status === 'shape') {
+      lines.push(`${head}${c.note}`);
+      continue;
+    }
+    const stats = `max abs diff ${sci(c.maxAbs)}${c.maxAbsAt && c.maxAbs > 0 ? ` at ${fmtIndex(c.maxAbsAt)}` : ''}, max rel diff ${sci(c.maxRel)}${c.maxRelAt && c.maxRel > 0 ? ` at ${fmtIndex(c.maxRelAt)}` : ''}`;
+    if (c.status === 'ok') {
+      lines.push(`${head}${stats}`);
+      continue;
+    }
+    lines.push(`${head}${c.bad} of ${c.size} outside tolerance; ${stats}`);
+    if (c.note) lines.push(`          ${c.note}`);
+    for (const m of c.first) {
+      lines.push(`          ${fmtIndex(m.index).padEnd(10)} fixture ${num(m.fixture).padStart(19)}  candidate ${num(m.candidate).padStart(19)}  |diff| ${sci(m.absDiff)}`);
+    }
+    if (c.bad > c.first.length) lines.push(`          … ${c.bad - c.first.length} more`);
+  }
+  if (r.extra.length) lines.push(`WARNING: ${r.extra.length} candidate tensor(s) not in the fixture (ignored): ${r.extra.join(', ')}`);
+  const count = (s: TensorStatus) => r.checks.filter((c) => c.status === s).length;
+  const notOk = count('not-ok') + count('non-finite') + count('shape');
+  lines.push(`summary: ${r.checks.length} checked: ${count('ok')} OK, ${notOk} NOT OK, ${count('missing')} missing`
+    + `; ${r.notGiven.length} input/init tensor(s) not given (optional); ${r.excluded.length} excluded by --only`);
+  if (r.checks.length === 0) lines.push('nothing was checked');
+  lines.push(r.ok ? 'PASS: every checked tensor agrees' : 'FAIL');
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,121 @@
+// One whole training step (forward, loss, backward with the rule's feedback, the rule's
+// feedback learning, optimiser steps) on every backend, against the same step on the
+// float64 reference backend: MLP, CNN and ViT under BP, FA and LDFA (normative, rank 2).
+// The backends and the skip list are the ones of test/backends.test.ts (test/helpers/backends.ts).
+import { describe, expect, it } from 'vitest';
+import { withBackend, type Backend } from '../reference/backend.ts';
+import { referenceBackend } from '../reference/kernels.ts';
+import { Rng, normalTensor } from '../reference/rng.ts';
+import { DEFAULT_CONFIG, type TrainConfig } from '../src/config.ts';
+import { createTrainer } from '../src/train.ts';
+import { createTestBackends } from './helpers/backends.ts';
+import { compareArrays, type Tolerance } from './helpers/close.ts';
+
+const created = await createTestBackends('backends-step.test');
+
+const INPUT = [1, 8, 8] as const, CLASSES = 4, BATCH = 6;
+
+/**
+ * SGD without momentum, for the forward weights and the feedback alike. With Adam the first
+ * update is lr·m̂/(√v̂ + ε) ≈ lr·sign(g): a gradient element that is ~0 in float64 (e.g. a
+ * dead ReLU unit's bias, 1e-12) and ~1e-8 of the other sign in float32 moves by ±lr, so
+ * Adam's normalisation turns float32 noise into O(lr) differences. SGD's update lr·g is
+ * linear in g, so the float32 error of the step is just lr times the gradient's error.
+ * lr = 0.5 makes the update large enough that a wrong gradient shows in the parameters.
+ */
+const base: TrainConfig = {
+  ...DEFAULT_CONFIG, data: 'synthetic', optimizer: 'sgd', feedbackOptimizer: 'sgd', momentum: 0,
+  lr: 0.5, feedbackLr: 0.5, batch: BATCH, seed: 7,
+};
+
+const ARCHS: [string, Partial<TrainConfig>][] = [
+  ['mlp', { arch: 'mlp', hidden: [16, 12] }],
+  ['cnn', { arch: 'cnn', hidden: [3, 4], kernel: 3 }],
+  ['vit', { arch: 'vit', patch: 4, dim: 8, depth: 1, heads: 2, mlpRatio: 2 }],
+];
+const RULES: [string, Partial<TrainConfig>][] = [
+  ['bp', { rule: 'bp' }],
+  ['fa', { rule: 'fa' }],
+  // SVD init (the default for normative): P̂Q̂ is W's best rank-2 approximation, so the
+  // feedback gradients E·Q̂ᵀ, P̂ᵀ·E (E = P̂Q̂ − W ⟂ the factors) are 0 up to rounding …
+  ['ldfa normative r=2 (svd init)', { rule: 'ldfa', feedback: 'normative', rank: 2, svdEvery: 0 }],
+  // … so also from a random init, where the feedback learning moves P̂, Q̂ by O(lr).
+  ['ldfa normative r=2 (random init)', { rule: 'ldfa', feedback: 'normative', rank: 2, svdEvery: 0, feedbackInit: 'random' }],
+];
+
+interface StepResult {
+  loss: number;
+  /** name → values after the step (model parameters and feedback tensors). */
+  after: Map<string, Float64Array>;
+  /** name → after − before. */
+  delta: Map<string, Float64Array>;
+}
+
+function oneStep(backend: Backend, config: TrainConfig): StepResult {
+  return withBackend(backend, () => {
+    const trainer = createTrainer(config, INPUT, CLASSES);
+    const rng = new Rng(11);
+    const x = normalTensor(rng, [BATCH, ...INPUT], 1);
+    const y = new Int32Array(BATCH).map(() => rng.int(CLASSES));
+    const tensors = () => [
+      ...trainer.model.params().map((p) => [p.name, p.value.data] as const),
+      ...Object.entries(trainer.rule.feedbackTensors()).map(([k, t]) => [`feedback ${k}`, t.data] as const),
+    ];
+    const before = new Map(tensors().map(([k, v]) => [k, Float64Array.from(v)]));
+    const loss = trainer.step(x, y);
+    const after = new Map(tensors().map(([k, v]) => [k, Float64Array.from(v)]));
+    const delta = new Map([...after].map(([k, v]) => [k, v.map((a, i) => a - before.get(k)![i])]));
+    return { loss, after, delta };
+  });
+}
+
+/**
+ * Float32 tolerance for a whole step. Every hot op rounds its inputs to float32 and sums in
+ * float32 (relative error ~u·√K per dot product, u = 2⁻²⁴ ≈ 6e-8, K ≤ 64 here), and the
+ * errors pass through a handful of chained layers. The error of a value is judged on the
+ * scale of its tensor, not of the element (near-zero entries of a gradient carry the
+ * absolute rounding error of their whole dot product): atol = 2e-5·max|update| + rtol 1e-4.
+ * An update that is 0 in exact arithmetic (normative LDFA from the SVD init) is pure
+ * rounding of products of O(|param|) operands, ≈ lr·u·√K·|param|²; the floor
+ * 1e-6·lr·max|param| covers it (observed ≤ 1.1e-8 against a floor ≥ 1e-7).
+ * Structural errors (a wrong transpose, a dropped term, a missing feedback path) change
+ * values by O(update) and are far outside this.
+ */
+function tolFor(refDelta: Float64Array, refAfter: Float64Array, lr: number): Tolerance {
+  const max = (a: Float64Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  return { atol: 2e-5 * max(refDelta) + 1e-6 * lr * max(refAfter) + 1e-12, rtol: 1e-4 };
+}
+
+const refCache = new Map<string, StepResult>();
+function referenceStep(key: string, config: TrainConfig): StepResult {
+  let r = refCache.get(key);
+  if (r === undefined) { r = oneStep(referenceBackend, config); refCache.set(key, r); }
+  return r;
+}
+
+describe.each(created)('training step on backend $row.name', ({ row, backend, skip }) => {
+  const test = skip === null ? it : it.skip;
+  describe.each(ARCHS)('%s', (arch, archConfig) => {
+    test.each(RULES)('under %s matches the reference step (loss, every parameter and its update)', (rule, ruleConfig) => {
+      const config = { ...base, ...archConfig, ...ruleConfig, backend: row.name };
+      const ref = referenceStep(`${arch} ${rule}`, config);
+      const got = oneStep(backend as Backend, config);
+      const failures: string[] = [];
+      const lossCheck = compareArrays(`${arch} ${rule} loss`, [got.loss], [ref.loss], { atol: 1e-6, rtol: 1e-5 });
+      if (!lossCheck.ok) failures.push(lossCheck.message);
+      expect([...got.after.keys()]).toEqual([...ref.after.keys()]);
+      for (const [name, refAfter] of ref.after) {
+        const refDelta = ref.delta.get(name)!;
+        const tol = tolFor(ref.delta.get(name)!, refAfter, config.lr);
+        for (const [what, g, r] of [
+          ['after the step', got.after.get(name)!, refAfter],
+          ['update (after − before)', got.delta.get(name)!, refDelta],
+        ] as const) {
+          const c = compareArrays(`${arch} ${rule} ${name} ${what}`, g, r, tol);
+          if (!c.ok) failures.push(c.message);
+        }
+      }
+      if (failures.length > 0) expect.fail(failures.join('\n'));
+    });
+  });
+});

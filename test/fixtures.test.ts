@@ -1,0 +1,201 @@
+// Golden fixtures (oracles/): regeneration is byte-identical, the committed files match the
+// current reference (so a change that moves any number fails here), and every fixture holds
+// the tensors and the pinned conventions docs/fixture-format.md promises.
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { afterAll, describe, expect, it } from 'vitest';
+import { decodeBundle } from '../src/bundle.ts';
+import { registerFixturesCommand } from '../src/cli/fixtures.ts';
+import { ARCHITECTURES, RULE_CASES, fixtureCases, findCase } from '../oracles/cases.ts';
+import {
+  FIXTURE_KIND, FIXTURE_VERSION, checkFixtures, encodeFixture, fixtureFileName, generateFixture, gradName, writeFixtures,
+} from '../oracles/generate.ts';
+import { formatReport, verifyBundles } from '../oracles/verify.ts';
+import { multiply } from '../reference/backend.ts';
+import type { Tensor } from '../reference/tensor.ts';
+import { expectClose } from './helpers/close.ts';
+
+const DIR = 'oracles/fixtures';
+const scratch = mkdtempSync(join(tmpdir(), 'ldfa-fixtures-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const committed = (name: string) => decodeBundle(readFileSync(join(DIR, fixtureFileName(name))), name);
+const get = (tensors: Map<string, Tensor>, name: string): Tensor => {
+  const t = tensors.get(name);
+  if (!t) expect.fail(`fixture lacks ${name}; it has ${[...tensors.keys()].join(', ')}`);
+  return t;
+};
+
+describe('fixture case table', () => {
+  it('covers {linear 2-layer, MLP, conv net, transformer block} × {BP, FA, DFA, LDFA fixed, normative, oja, factorised}', () => {
+    expect(ARCHITECTURES.map((a) => a.name)).toEqual(['linear2', 'mlp', 'cnn', 'transformer']);
+    expect(RULE_CASES.map((r) => r.name)).toEqual(['bp', 'fa', 'dfa', 'ldfa-fixed', 'ldfa-normative', 'ldfa-oja', 'ldfa-factorised']);
+    expect(fixtureCases()).toHaveLength(28);
+    expect(() => findCase('mlp_ldfa-hebbian')).toThrow(/unknown fixture case 'mlp_ldfa-hebbian': allowed are linear2_bp/);
+  });
+
+  it('names gradients with a d before the last component', () => {
+    expect(gradName('fc1.W')).toBe('fc1.dW');
+    expect(gradName('block0.ln1.gamma')).toBe('block0.ln1.dgamma');
+    expect(gradName('pos')).toBe('dpos');
+  });
+});
+
+describe('regeneration', () => {
+  it.each(fixtureCases().map((c) => c.name))('%s: generating twice gives identical bytes', (name) => {
+    const c = findCase(name);
+    expect(encodeFixture(generateFixture(c)).equals(encodeFixture(generateFixture(c)))).toBe(true);
+  });
+
+  it.each(fixtureCases().map((c) => c.name))('%s: the committed fixture matches the current reference byte for byte', (name) => {
+    const fresh = encodeFixture(generateFixture(findCase(name)));
+    const file = readFileSync(join(DIR, fixtureFileName(name)));
+    if (!fresh.equals(file)) {
+      const report = verifyBundles(decodeBundle(file, 'committed'), decodeBundle(fresh, 'regenerated'), { atol: 0, rtol: 0, only: [], show: 3 });
+      const headerChanged = JSON.stringify(decodeBundle(file, 'c').meta) !== JSON.stringify(decodeBundle(fresh, 'r').meta);
+      expect.fail(`${name}: the reference no longer reproduces the committed fixture${headerChanged ? ' (the header changed)' : ''}. `
+        + `If the change is intended, run \`npm run fixtures\` and commit (bump FIXTURE_VERSION if names or conventions changed).\n${formatReport(report, true)}`);
+    }
+  });
+
+  it('MANIFEST.json lists every fixture with its size and sha256; all of them are well under 2 MB', () => {
+    const manifest = JSON.parse(readFileSync(join(DIR, 'MANIFEST.json'), 'utf8')) as { fixtureVersion: number; fixtures: { case: string; file: string; bytes: number; sha256: string }[] };
+    expect(manifest.fixtureVersion).toBe(FIXTURE_VERSION);
+    expect(manifest.fixtures.map((f) => f.case)).toEqual(fixtureCases().map((c) => c.name));
+    let total = 0;
+    for (const f of manifest.fixtures) {
+      const bytes = readFileSync(join(DIR, f.file));
+      expect(bytes.length, f.file).toBe(f.bytes);
+      expect(createHash('sha256').update(bytes).digest('hex'), f.file).toBe(f.sha256);
+      total += bytes.length;
+    }
+    expect(total).toBeLessThan(1.5e6);
+  });
+
+  it('a change of one number by one ulp is caught (checkFixtures and an exact verify)', () => {
+    const dir = join(scratch, 'ulp');
+    writeFixtures(dir, ['mlp_ldfa-oja']);
+    for (const c of fixtureCases()) if (c.name !== 'mlp_ldfa-oja') copyFileSync(join(DIR, fixtureFileName(c.name)), join(dir, fixtureFileName(c.name)));
+    expect(checkFixtures(dir)).toEqual([]);
+
+    const path = join(dir, fixtureFileName('mlp_ldfa-oja'));
+    const bundle = decodeBundle(readFileSync(path), 'f');
+    const moved = decodeBundle(readFileSync(path), 'f');
+    const t = get(moved.tensors, 'step2/fc2.dQ');
+    t.data[3] = t.data[3] + Math.abs(t.data[3]) * Number.EPSILON;
+    writeFileSync(path, Uint8Array.from(encodeFixture(moved)));
+    expect(checkFixtures(dir)).toEqual([{ case: 'mlp_ldfa-oja', file: path, problem: 'differs from the current reference' }]);
+    const report = verifyBundles(bundle, moved, { atol: 0, rtol: 0, only: [], show: 5 });
+    expect(report.ok).toBe(false);
+    expect(report.checks.filter((c) => c.status !== 'ok').map((c) => c.name)).toEqual(['step2/fc2.dQ']);
+  });
+
+  it('`ldfa fixtures --check` passes on the committed fixtures and fails on a stale directory; --list names every case', async () => {
+    const run = async (args: string[]) => {
+      const program = new Command('ldfa').exitOverride();
+      let text = '', code = 0;
+      registerFixturesCommand(program, (t) => { text += t; }, (c) => { code = c; });
+      await program.parseAsync(['node', 'ldfa', 'fixtures', ...args]);
+      return { text, code };
+    };
+    expect(await run(['--check', '--out', DIR])).toEqual({ text: 'all 28 fixtures match the current reference\n', code: 0 });
+    const stale = await run(['--check', '--out', join(scratch, 'empty')]);
+    expect(stale.code).toBe(1);
+    expect(stale.text).toMatch(/linear2_bp\.bin: missing/);
+    expect(stale.text).toMatch(/28 fixture\(s\) out of date: run `npm run fixtures`/);
+    expect((await run(['--list'])).text.trim().split('\n')).toEqual(fixtureCases().map((c) => c.name));
+    const one = await run(['--out', join(scratch, 'one'), '--case', 'linear2_fa']);
+    expect(one.text).toMatch(/linear2_fa\.bin .* bytes {2}\d+ tensors\nwrote 1 fixture/);
+  });
+});
+
+describe('fixture contents', () => {
+  it.each(fixtureCases().map((c) => c.name))('%s: the header pins the format, the conventions and the rule', (name) => {
+    const { meta } = committed(name);
+    expect(meta.kind).toBe(FIXTURE_KIND);
+    expect(meta.fixtureVersion).toBe(FIXTURE_VERSION);
+    expect(meta.case).toBe(name);
+    const conventions = meta.conventions as Record<string, string>;
+    for (const key of ['weightOrientation', 'loss', 'feedbackInjection', 'outputLayer', 'bias', 'ojaNormalisation', 'feedbackLearning', 'optimiser', 'ldfaInit']) {
+      expect(typeof conventions[key], key).toBe('string');
+    }
+    expect(conventions.loss).toMatch(/batch-mean/);
+    const training = meta.training as Record<string, unknown>;
+    expect(training).toMatchObject({ steps: 3, optimiser: 'sgd', momentum: 0, weightDecay: 0 });
+    const rule = meta.rule as Record<string, unknown>;
+    expect(rule.name).toBe(findCase(name).rule.name);
+    if (rule.rule === 'ldfa') expect(rule).toMatchObject({ svdEvery: 0, learn: 'pq', direct: false, ojaNormalisation: 'max-std', ojaEps: 1e-8, rank: 2, svd: 'exact' });
+  });
+
+  it.each(fixtureCases().map((c) => c.name))('%s: holds inputs, every W/B/D/P/Q, per-step δ, signals, gradients and loss, and the state after 3 steps', (name) => {
+    const { meta, tensors } = committed(name);
+    const c = findCase(name);
+    const sites = (meta.model as { sites: { name: string; sendsSignal: boolean; weightShape: number[] }[] }).sites;
+    const training = meta.training as { learned: string[]; learnedFeedback: string[] };
+    expect(get(tensors, 'input/x').shape).toEqual([c.arch.batch, ...c.arch.inputShape]);
+    const y = get(tensors, 'input/y');
+    expect(y.shape).toEqual([c.arch.batch]);
+    expect([...y.data].every((v) => Number.isInteger(v) && v >= 0 && v < c.arch.classes)).toBe(true);
+    const feedbackName = { bp: null, fa: 'B', dfa: 'D', ldfa: null }[c.rule.rule];
+    for (const site of sites) {
+      if (!site.sendsSignal) continue;
+      if (feedbackName) expect(tensors.has(`init/${site.name}.${feedbackName}`), site.name).toBe(true);
+      if (c.rule.rule === 'ldfa') for (const f of ['P', 'Q']) expect(tensors.has(`init/${site.name}.${f}`), site.name).toBe(true);
+    }
+    for (const p of training.learned) get(tensors, `init/${p}`);
+    for (let step = 1; step <= 3; step++) {
+      const loss = get(tensors, `step${step}/loss`);
+      expect(loss.shape).toEqual([]);
+      expect(Number.isFinite(loss.data[0]) && loss.data[0] > 0).toBe(true);
+      expect(get(tensors, `step${step}/logits`).shape).toEqual([c.arch.batch, c.arch.classes]);
+      for (const site of sites) {
+        get(tensors, `step${step}/${site.name}.delta`);
+        expect(tensors.has(`step${step}/${site.name}.signal`), `${site.name}.signal`).toBe(site.sendsSignal);
+      }
+      for (const p of [...training.learned, ...training.learnedFeedback]) get(tensors, `step${step}/${gradName(p)}`);
+    }
+    for (const p of [...training.learned, ...training.learnedFeedback]) {
+      const before = get(tensors, `init/${p}`), after = get(tensors, `step3/${p}`);
+      expect(after.shape, p).toEqual(before.shape);
+    }
+    expect(training.learnedFeedback.length > 0).toBe(c.rule.rule === 'ldfa' && c.rule.ldfa!.mode !== 'fixed');
+    // BP descends on its one batch (the other rules need not in 3 steps: DFA on the conv net climbs).
+    if (c.rule.rule === 'bp') expect(get(tensors, 'step3/loss').data[0]).toBeLessThan(get(tensors, 'step1/loss').data[0]);
+  });
+
+  it('the stored numbers obey the documented formulas (spot checks on the MLP)', () => {
+    const lr = 0.2;
+    // FA: signal = delta·B; SGD: W₃ = W₀ − lr·(dW₁ + dW₂ + dW₃).
+    const fa = committed('mlp_fa').tensors;
+    expectClose('fa signal', get(fa, 'step1/fc3.signal').data, multiply(get(fa, 'step1/fc3.delta'), get(fa, 'init/fc3.B')).data);
+    const W = Float64Array.from(get(fa, 'init/fc2.W').data);
+    for (let s = 1; s <= 3; s++) get(fa, `step${s}/fc2.dW`).data.forEach((g, i) => { W[i] -= lr * g; });
+    expectClose('fa sgd', get(fa, 'step3/fc2.W').data, W);
+    // DFA: every signal is e·D, e being the output layer's delta.
+    const dfa = committed('mlp_dfa').tensors;
+    expectClose('dfa signal', get(dfa, 'step2/fc2.signal').data, multiply(get(dfa, 'step2/fc3.delta'), get(dfa, 'init/fc2.D')).data);
+    // LDFA: signal = (delta·P̂)·Q̂ with the P̂, Q̂ of that step (fixed mode: the initial ones).
+    const fixed = committed('mlp_ldfa-fixed').tensors;
+    expectClose('ldfa signal', get(fixed, 'step3/fc2.signal').data,
+      multiply(multiply(get(fixed, 'step3/fc2.delta'), get(fixed, 'init/fc2.P')), get(fixed, 'init/fc2.Q')).data);
+    // The loss-gradient e sums to zero over the classes of each sample.
+    const e = get(fixed, 'step1/fc3.delta');
+    for (let n = 0; n < 5; n++) expect(Math.abs(e.data.slice(4 * n, 4 * n + 4).reduce((a, b) => a + b, 0))).toBeLessThan(1e-15);
+  });
+
+  it('transformer token layers store δ and signals as (N, T, features); conv layers as NCHW', () => {
+    const vit = committed('transformer_ldfa-oja').tensors;
+    expect(get(vit, 'step1/block0.qkv.delta').shape).toEqual([3, 4, 24]);
+    expect(get(vit, 'step1/block0.qkv.signal').shape).toEqual([3, 4, 8]);
+    expect(get(vit, 'step1/head.delta').shape).toEqual([3, 4]);
+    expect(get(vit, 'init/block0.qkv.P').shape).toEqual([24, 6]); // fused qkv: rank 3r
+    const cnn = committed('cnn_ldfa-oja').tensors;
+    expect(get(cnn, 'step1/conv2.delta').shape).toEqual([3, 6, 3, 3]);
+    expect(get(cnn, 'step1/conv2.signal').shape).toEqual([3, 3, 3, 3]);
+    expect(get(cnn, 'init/conv2.P').shape).toEqual([6, 2, 1, 1]);
+    expect(get(cnn, 'init/conv2.Q').shape).toEqual([2, 3, 3, 3]);
+  });
+});

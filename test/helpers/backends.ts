@@ -1,0 +1,55 @@
+// The backends the test suites run over, and the declared skip list: shared by
+// test/backends.test.ts (kernel-level) and test/backends-step.test.ts (whole training step),
+// so both suites cover exactly the same backends and skip exactly the same ones.
+import type { Backend } from '../../reference/backend.ts';
+import { createBackend, type BackendName } from '../../src/backends/registry.ts';
+
+export interface BackendRow {
+  name: BackendName;
+  /** What kernelInfo() must say for this name (the kernel that really runs). */
+  kernel: RegExp;
+}
+
+export const BACKEND_ROWS: readonly BackendRow[] = [
+  { name: 'reference', kernel: /reference float64/ },
+  { name: 'wasm', kernel: /tfjs-backend-wasm .*tfjs backend now 'wasm'/ },
+  { name: 'gpujs', kernel: /gpu\.js .* (HeadlessGLKernel|WebGLKernel|WebGL2Kernel|WebAssemblyKernel.*no GPU kernel: .*actually ran)/ },
+  { name: 'gpujs-cpu', kernel: /gpu\.js .* CPUKernel/ },
+  { name: 'gpujs-webasm', kernel: /gpu\.js .* WebAssemblyKernel/ },
+  { name: 'gpujs-headlessgl', kernel: /gpu\.js .* HeadlessGLKernel/ },
+  { name: 'gpujs-webgpu', kernel: /gpu\.js .* WebGPUKernel/ },
+];
+
+/** Declared skips: these may be unavailable on a machine; any other backend must be created. */
+export const MAY_BE_UNAVAILABLE: Partial<Record<BackendName, string>> = {
+  'gpujs-headlessgl': "needs the 'gl' addon built and an X display (xvfb-run)",
+  'gpujs-webgpu': 'needs navigator.gpu (webgpu@0.6.2 shim); gpu.js WebGPU kernels are async, the Backend interface is sync',
+};
+
+export interface CreatedBackend {
+  row: BackendRow;
+  /** null when skipped. */
+  backend: Backend | null;
+  /** Why it is skipped (declared reason + the creation error), or null. */
+  skip: string | null;
+}
+
+/**
+ * Creates every backend of BACKEND_ROWS. A backend on the skip list that cannot be created
+ * is skipped (with the reason logged); any other creation failure throws, failing the suite.
+ */
+export async function createTestBackends(suite: string): Promise<CreatedBackend[]> {
+  const created: CreatedBackend[] = [];
+  for (const row of BACKEND_ROWS) {
+    try {
+      created.push({ row, backend: await createBackend(row.name), skip: null });
+    } catch (e) {
+      const declared = MAY_BE_UNAVAILABLE[row.name];
+      if (declared === undefined) throw e; // not on the skip list: must work here
+      const reason = `${declared}: ${(e as Error).message}`;
+      console.log(`[${suite}] skipping ${row.name}: ${reason}`);
+      created.push({ row, backend: null, skip: reason });
+    }
+  }
+  return created;
+}

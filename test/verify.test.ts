@@ -1,0 +1,268 @@
+// `ldfa verify`: pass/fail per tensor, first mismatches, largest differences, user tolerances,
+// --only, and a clear error with a non-zero exit for every kind of bad input.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { afterAll, describe, expect, it } from 'vitest';
+import { decodeBundle, encodeBundle } from '../src/bundle.ts';
+import { registerVerifyCommand, runVerify, type VerifyCliOptions } from '../src/cli/verify.ts';
+import { compareTensor, sameSqueezedShape, unravel, verifyBundles } from '../oracles/verify.ts';
+import { clone, tensor, type Tensor } from '../reference/tensor.ts';
+
+const FIXTURE = 'oracles/fixtures/mlp_ldfa-oja.bin';
+const scratch = mkdtempSync(join(tmpdir(), 'ldfa-verify-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const fixture = () => decodeBundle(readFileSync(FIXTURE), FIXTURE);
+
+/** A candidate holding the fixture's computed tensors (not its inputs), edited by `edit`. */
+function candidate(name: string, edit: (t: Map<string, Tensor>) => void = () => {}, meta: Record<string, unknown> = { case: 'mlp_ldfa-oja' }): string {
+  const tensors = new Map<string, Tensor>();
+  for (const [n, t] of fixture().tensors) if (!n.startsWith('input/') && !n.startsWith('init/')) tensors.set(n, clone(t));
+  edit(tensors);
+  const path = join(scratch, name);
+  writeFileSync(path, Uint8Array.from(encodeBundle(meta, tensors)));
+  return path;
+}
+
+function verify(options: Partial<VerifyCliOptions> & { candidate: string }) {
+  let out = '', err = '';
+  const code = runVerify({ fixture: FIXTURE, ...options }, { out: (t) => { out += t; }, err: (t) => { err += t; } });
+  return { code, out, err };
+}
+
+function scratchFile(name: string, bytes: Uint8Array): string {
+  const path = join(scratch, name);
+  writeFileSync(path, bytes);
+  return path;
+}
+
+describe('ldfa verify: comparisons', () => {
+  it('a faithful candidate passes: OK for every tensor, exit 0; inputs left out are not failures', () => {
+    const r = verify({ candidate: candidate('good.bin') });
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^OK {6}step1\/fc2\.signal {2}\(5, 8\) {4}max abs diff 0\.000e\+0/m);
+    expect(r.out).toMatch(/summary: 61 checked: 61 OK, 0 NOT OK, 0 missing; 12 input\/init tensor\(s\) not given \(optional\); 0 excluded by --only/);
+    expect(r.out.trim().split('\n').at(-1)).toBe('PASS: every checked tensor agrees');
+  });
+
+  it('a moved entry fails: NOT OK, the first mismatching indices, the largest absolute and relative difference, exit 1', () => {
+    const path = candidate('moved.bin', (t) => {
+      const s = t.get('step2/fc2.signal')!;
+      s.data[1 * 8 + 3] += 1e-3; // [1, 3]
+      s.data[4 * 8 + 7] -= 2e-3; // [4, 7]
+    });
+    const r = verify({ candidate: path });
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^NOT OK {2}step2\/fc2\.signal {2}\(5, 8\) {4}2 of 40 outside tolerance; max abs diff 2\.000e-3 at \[4, 7\], max rel diff [\d.e+-]+ at \[\d, \d\]/m);
+    expect(r.out).toMatch(/^ {10}\[1, 3\] +fixture +-?[\d.e-]+ +candidate +-?[\d.e-]+ +\|diff\| 1\.000e-3$/m);
+    expect(r.out).toMatch(/^ {10}\[4, 7\] /m);
+    expect(r.out).toMatch(/1 NOT OK/);
+    expect(r.out.trim().split('\n').at(-1)).toBe('FAIL');
+  });
+
+  it('tolerances are the user\'s: the same candidate passes with --atol 1e-2', () => {
+    const path = candidate('loose.bin', (t) => { t.get('step1/fc1.dW')!.data[0] += 1e-3; });
+    expect(verify({ candidate: path }).code).toBe(1);
+    expect(verify({ candidate: path, atol: 1e-2 }).code).toBe(0);
+    expect(verify({ candidate: path, rtol: 1e3 }).code).toBe(0); // |diff| ≤ 1e3·|ref| everywhere unless ref is 0
+  });
+
+  it('--show limits the listed entries; --quiet lists only failures', () => {
+    const path = candidate('many.bin', (t) => { t.get('step3/fc1.W')!.data.forEach((_, i, a) => { a[i] += 1; }); });
+    const r = verify({ candidate: path, show: 2, quiet: true });
+    expect(r.out).toMatch(/48 of 48 outside tolerance/);
+    expect(r.out.match(/^ {10}\[/gm)).toHaveLength(2);
+    expect(r.out).toMatch(/… 46 more/);
+    expect(r.out).not.toMatch(/^OK /m);
+  });
+
+  it('missing tensors fail unless --only excludes them; extra tensors are warned about', () => {
+    const path = candidate('partial.bin', (t) => {
+      for (const n of [...t.keys()]) if (!n.startsWith('step1/')) t.delete(n);
+      t.set('step1/fc2.dw', tensor([1]));
+    });
+    const r = verify({ candidate: path });
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^MISSING step2\/loss +\(\) +not in the candidate$/m);
+    expect(r.out).toMatch(/WARNING: 1 candidate tensor\(s\) not in the fixture \(ignored\): step1\/fc2\.dw/);
+    const only = verify({ candidate: path, only: ['step1/'] });
+    expect(only.code).toBe(0);
+    expect(only.out).toMatch(/summary: 17 checked: 17 OK, 0 NOT OK, 0 missing; 0 input\/init tensor\(s\) not given \(optional\); 56 excluded by --only/);
+  });
+
+  it('inputs the candidate does include are checked (a mis-loaded x fails)', () => {
+    const path = candidate('with-inputs.bin', (t) => {
+      const x = clone(fixture().tensors.get('input/x')!);
+      x.data[0] = 0;
+      t.set('input/x', x);
+    });
+    const r = verify({ candidate: path, only: ['input/'] });
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/NOT OK {2}input\/x/);
+  });
+
+  it('a candidate that names another case is warned about', () => {
+    const r = verify({ candidate: candidate('other-case.bin', () => {}, { case: 'mlp_bp' }) });
+    expect(r.out).toMatch(/WARNING: the candidate says it is case 'mlp_bp' but the fixture is case 'mlp_ldfa-oja'/);
+  });
+
+  it('an --only that matches nothing fails rather than passing vacuously', () => {
+    const r = verify({ candidate: candidate('vacuous.bin'), only: ['step7/'] });
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/WARNING: --only step7\/ matches no tensor of this fixture/);
+    expect(r.out).toMatch(/nothing was checked/);
+  });
+
+  it('--json writes the full report', () => {
+    const json = join(scratch, 'report.json');
+    const path = candidate('json.bin', (t) => { t.get('step1/loss')!.data[0] = Number.NaN; });
+    expect(verify({ candidate: path, json }).code).toBe(1);
+    const report = JSON.parse(readFileSync(json, 'utf8'));
+    expect(report.ok).toBe(false);
+    const loss = report.checks.find((c: { name: string }) => c.name === 'step1/loss');
+    expect(loss).toMatchObject({ status: 'non-finite', nonFinite: 1, maxAbs: 'Infinity' });
+  });
+});
+
+describe('ldfa verify: bad input gets a clear error and a non-zero exit', () => {
+  const good = readFileSync(FIXTURE);
+
+  it('a truncated fixture: exit 2, "truncated"', () => {
+    for (const cut of [good.length - 8, 200, 10]) {
+      const r = verify({ fixture: scratchFile(`cut${cut}.bin`, good.subarray(0, cut)), candidate: candidate('c.bin') });
+      expect(r.code, `cut at ${cut}`).toBe(2);
+      expect(r.err).toMatch(/^ldfa verify: error: fixture .*cut\d+\.bin: not a valid tensor bundle: .*(truncated|shorter than the 16-byte preamble)/);
+      expect(r.out).toBe('');
+    }
+  });
+
+  it('a corrupt fixture: bad magic, a header that does not parse, a NaN in the data: exit 2', () => {
+    const magic = Buffer.from(good);
+    magic.write('PK\x03\x04', 0, 'latin1');
+    expect(verify({ fixture: scratchFile('magic.bin', magic), candidate: candidate('c.bin') })).toMatchObject({
+      code: 2, err: expect.stringMatching(/bad magic 'PK\x03\x04.*' \(expected 'LDFABNDL'\)/),
+    });
+    const json = Buffer.from(good);
+    json.write('#', 16, 'latin1');
+    expect(verify({ fixture: scratchFile('json.bin', json), candidate: candidate('c.bin') })).toMatchObject({
+      code: 2, err: expect.stringMatching(/the JSON header does not parse/),
+    });
+    const nan = Buffer.from(good);
+    nan.writeDoubleLE(Number.NaN, nan.length - 8);
+    expect(verify({ fixture: scratchFile('nan.bin', nan), candidate: candidate('c.bin') })).toMatchObject({
+      code: 2, err: expect.stringMatching(/corrupt: tensor step3\/fc3\.Q holds NaN at \[1, 6\]/),
+    });
+  });
+
+  it('an unknown version: of the bundle container, or of the fixture layout: exit 2 with a hint', () => {
+    const container = Buffer.from(good);
+    container.writeUInt32LE(7, 8);
+    expect(verify({ fixture: scratchFile('v7.bin', container), candidate: candidate('c.bin') })).toMatchObject({
+      code: 2, err: expect.stringMatching(/format version 7 is not supported \(this ldfa reads version 1\)/),
+    });
+    const { meta, tensors } = decodeBundle(good, 'f');
+    const future = scratchFile('fixture-v99.bin', Uint8Array.from(encodeBundle({ ...meta, fixtureVersion: 99 }, tensors)));
+    expect(verify({ fixture: future, candidate: candidate('c.bin') })).toMatchObject({
+      code: 2, err: expect.stringMatching(/fixture version 99 is not supported: this ldfa reads fixture version 1\. HINT: regenerate the fixtures with `npm run fixtures`/),
+    });
+  });
+
+  it('swapped arguments (a candidate given as the fixture): exit 2, says so', () => {
+    const r = verify({ fixture: candidate('swapped.bin'), candidate: FIXTURE });
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/not an ldfa fixture \(header kind null, expected 'ldfa-fixture'\); did you swap --fixture and --candidate\?/);
+  });
+
+  it('a truncated or missing candidate: exit 2', () => {
+    const c = readFileSync(candidate('full.bin'));
+    expect(verify({ candidate: scratchFile('cut-cand.bin', c.subarray(0, c.length - 100)) })).toMatchObject({
+      code: 2, err: expect.stringMatching(/candidate .*cut-cand\.bin: not a valid tensor bundle: tensor '.*' needs values .* truncated/),
+    });
+    expect(verify({ candidate: join(scratch, 'nope.bin') })).toMatchObject({ code: 2, err: expect.stringMatching(/candidate .*nope\.bin cannot be read \(ENOENT\)/) });
+  });
+
+  it('a shape mismatch: NOT OK with both shapes and a hint for a transposed matrix, exit 1', () => {
+    const path = candidate('transposed.bin', (t) => {
+      const W = t.get('step1/fc2.dW')!; // (7, 8)
+      t.set('step1/fc2.dW', tensor([8, 7], W.data));
+      t.set('step2/fc1.delta', tensor([5, 4, 2], t.get('step2/fc1.delta')!.data));
+    });
+    const r = verify({ candidate: path });
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^NOT OK {2}step1\/fc2\.dW +\(7, 8\) +shape mismatch: the fixture has \(7, 8\), the candidate \(8, 7\) \(transposed\? ldfa stores W, B as \(out, in\)/m);
+    expect(r.out).toMatch(/^NOT OK {2}step2\/fc1\.delta +\(5, 8\) +shape mismatch: the fixture has \(5, 8\), the candidate \(5, 4, 2\)$/m);
+  });
+
+  it('NaN in a candidate: NOT OK naming the first non-finite entry, exit 1', () => {
+    const path = candidate('nan-cand.bin', (t) => {
+      t.get('step2/fc3.dP')!.data[3] = Number.NaN; // (4, 2): [1, 1]
+      t.get('step2/fc3.dP')!.data[5] = Number.POSITIVE_INFINITY;
+    });
+    const r = verify({ candidate: path });
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^NOT OK {2}step2\/fc3\.dP +\(4, 2\) +2 of 8 outside tolerance; max abs diff Infinity/m);
+    expect(r.out).toMatch(/the candidate holds 2 non-finite value\(s\), the first NaN at \[1, 1\]/);
+  });
+
+  it('bad options: exit 2 (runVerify) or a commander error naming the flag (CLI)', async () => {
+    expect(verify({ candidate: candidate('c.bin'), atol: -1 })).toMatchObject({ code: 2, err: expect.stringMatching(/--atol must be a finite number ≥ 0, got -1/) });
+    const program = new Command('ldfa').exitOverride().configureOutput({ writeErr: () => {} });
+    registerVerifyCommand(program, { out: () => {}, err: () => {} }, () => {});
+    await expect(program.parseAsync(['node', 'ldfa', 'verify', '--fixture', FIXTURE, '--candidate', 'x', '--rtol', 'abc'])).rejects.toThrow(/--rtol must be a finite number ≥ 0, got 'abc'/);
+    await expect(program.parseAsync(['node', 'ldfa', 'verify', '--fixture', FIXTURE])).rejects.toThrow(/required option '--candidate <file>' not specified/);
+  });
+});
+
+describe('ldfa verify: the command line', () => {
+  it('parses --fixture, --candidate, --atol, --rtol, repeatable --only and --show, and exits with the verdict', async () => {
+    const path = candidate('cli.bin', (t) => { t.get('step2/loss')!.data[0] += 1e-6; });
+    const run = async (...args: string[]) => {
+      let out = '', code = -1;
+      const program = new Command('ldfa').exitOverride();
+      registerVerifyCommand(program, { out: (t) => { out += t; }, err: (t) => { out += t; } }, (c) => { code = c; });
+      await program.parseAsync(['node', 'ldfa', 'verify', '--fixture', FIXTURE, '--candidate', path, ...args]);
+      return { out, code };
+    };
+    expect((await run()).code).toBe(1);
+    expect((await run('--atol', '1e-5')).code).toBe(0);
+    expect((await run('--rtol', '1e-5')).code).toBe(0);
+    const only = await run('--only', 'step1/', '--only', 'step3/');
+    expect(only.code).toBe(0);
+    expect(only.out).toMatch(/; only step1\/, step3\//);
+    expect((await run('--show', '0')).out).not.toMatch(/^ {10}\[/m);
+  });
+});
+
+describe('verify helpers', () => {
+  it('unravel turns flat indices into row-major indices', () => {
+    expect(unravel(0, [5, 8])).toEqual([0, 0]);
+    expect(unravel(11, [5, 8])).toEqual([1, 3]);
+    expect(unravel(23, [2, 3, 4])).toEqual([1, 2, 3]);
+    expect(unravel(0, [])).toEqual([]);
+  });
+
+  it('shapes agree up to size-1 axes only', () => {
+    expect(sameSqueezedShape([], [1])).toBe(true);
+    expect(sameSqueezedShape([5, 1, 4], [5, 4])).toBe(true);
+    expect(sameSqueezedShape([5, 4], [4, 5])).toBe(false);
+    expect(sameSqueezedShape([20], [5, 4])).toBe(false);
+  });
+
+  it('relative differences skip zero references; the tolerance is atol + rtol·|ref|', () => {
+    const ref = tensor([3], [0, 1, -2]);
+    const c = compareTensor('t', ref, tensor([3], [1e-9, 1.1, -2]), { atol: 1e-8, rtol: 0.05, only: [], show: 5 });
+    expect(c).toMatchObject({ status: 'not-ok', bad: 1, maxRelAt: [1], maxAbsAt: [1] });
+    expect(c.maxRel).toBeCloseTo(0.1, 12);
+    expect(compareTensor('t', ref, tensor([3], [1e-9, 1.1, -2]), { atol: 1e-8, rtol: 0.11, only: [], show: 5 }).status).toBe('ok');
+  });
+
+  it('verifyBundles reports the case, per-tensor results and the verdict', () => {
+    const f = fixture();
+    const report = verifyBundles(f, { meta: {}, tensors: new Map([['step1/loss', clone(f.tensors.get('step1/loss')!)]]) }, { atol: 0, rtol: 0, only: ['step1/loss'], show: 5 });
+    expect(report).toMatchObject({ case: 'mlp_ldfa-oja', ok: true, notGiven: [], extra: [] });
+    expect(report.checks.map((c) => c.name)).toEqual(['step1/loss']);
+  });
+});
