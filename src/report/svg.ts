@@ -88,7 +88,7 @@ const fmt = (v: number): string => (Math.round(v * 100) / 100).toString();
 
 /** An SVG line plot (axes, nice ticks, legend, title); returns the SVG document as a string. */
 export function linePlot(opts: LinePlotOptions): string {
-  const width = opts.width ?? 720, height = opts.height ?? 440;
+  const requestedWidth = opts.width ?? 720, height = opts.height ?? 440;
   const series = opts.series, hlines = opts.hlines ?? [];
   series.forEach((s, i) => {
     if (s.x.length !== s.y.length) throw new Error(`linePlot: series '${s.name}' (index ${i}) has ${s.x.length} x values but ${s.y.length} y values; they must be equal`);
@@ -123,8 +123,12 @@ export function linePlot(opts: LinePlotOptions): string {
 
   // Layout: legend on the right, sized from the longest name.
   const names = [...series.map((s) => s.name), ...hlines.map((h) => h.name)];
-  const legendW = names.length > 0 ? Math.min(260, 40 + 7 * Math.max(...names.map((n) => n.length))) : 0;
+  const legendW = names.length > 0 ? Math.min(420, 40 + 6.2 * Math.max(...names.map((n) => n.length))) : 0;
   const left = 70, right = 20 + legendW, top = 40, bottom = 55;
+  // A long legend widens the picture rather than squeezing the plot below 360 px.
+  const width = Math.max(requestedWidth, left + 360 + right);
+  // The title is shrunk to fit the width (about 0.6 em per character).
+  const titleSize = Math.min(15, Math.floor((width - 20) / (0.6 * Math.max(1, opts.title.length))));
   const pw = Math.max(10, width - left - right), ph = Math.max(10, height - top - bottom);
   const tx = (x: number) => opts.xLog ? (Math.log10(x) - Math.log10(xlo)) / (Math.log10(xhi) - Math.log10(xlo)) : (x - xlo) / (xhi - xlo);
   const ty = (y: number) => opts.yLog ? (Math.log10(y) - Math.log10(ylo)) / (Math.log10(yhi) - Math.log10(ylo)) : (y - ylo) / (yhi - ylo);
@@ -140,7 +144,7 @@ export function linePlot(opts: LinePlotOptions): string {
   out.push(`<title>${escapeXml(opts.title)}</title>`);
   out.push(`<defs><clipPath id="${clipId}"><rect x="${left}" y="${top}" width="${pw}" height="${ph}"/></clipPath></defs>`);
   out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="white"/>`);
-  out.push(`<text x="${fmt(left + pw / 2)}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(opts.title)}</text>`);
+  out.push(`<text x="${fmt(width / 2)}" y="24" text-anchor="middle" font-size="${titleSize}" font-weight="bold">${escapeXml(opts.title)}</text>`);
 
   // Grid and ticks.
   out.push('<g class="grid" stroke="#e0e0e0" stroke-width="1">');
