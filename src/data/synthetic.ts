@@ -3,7 +3,8 @@
 //     V (n_in × d) having orthonormal columns, x ~ N(0, I_{n_in}), ε ~ N(0, σ² I).
 // (b) C-class classification: Gaussian clusters (x = μ_c + σ·N(0, I)) or the argmax of a random
 //     one-hidden-layer tanh teacher network; classes are exactly balanced (counts differ by ≤ 1).
-import { Rng } from '../../reference/rng.ts';
+import { orthonormalBasis } from '../../reference/linalg.ts';
+import { Rng, normalTensor } from '../../reference/rng.ts';
 import { tensor, type Tensor } from '../../reference/tensor.ts';
 import type { Dataset, TrainTest } from './dataset.ts';
 
@@ -17,30 +18,11 @@ function checkNonNegative(what: string, v: number): void {
   if (!Number.isFinite(v) || v < 0) throw new Error(`${what} ${v} is not allowed: it must be a finite number ≥ 0`);
 }
 
-/**
- * A (rows × cols) matrix with orthonormal columns: Gaussian entries orthonormalised by
- * modified Gram–Schmidt, applied twice ("twice is enough") for float64-level orthogonality.
- * Requires cols ≤ rows.
- */
+/** A (rows × cols) matrix with orthonormal columns: Gaussian entries, orthonormalised. Requires cols ≤ rows. */
 export function randomOrthonormal(rng: Rng, rows: number, cols: number): Tensor {
   if (cols > rows) throw new Error(`randomOrthonormal: ${cols} orthonormal columns do not fit in dimension ${rows}: cols must be ≤ rows`);
-  const q = tensor([rows, cols]);
-  const a = q.data;
-  for (let i = 0; i < a.length; i++) a[i] = rng.normal();
-  for (let j = 0; j < cols; j++) {
-    for (let pass = 0; pass < 2; pass++) {
-      for (let k = 0; k < j; k++) {
-        let dotjk = 0;
-        for (let r = 0; r < rows; r++) dotjk += a[r * cols + j] * a[r * cols + k];
-        for (let r = 0; r < rows; r++) a[r * cols + j] -= dotjk * a[r * cols + k];
-      }
-    }
-    let norm = 0;
-    for (let r = 0; r < rows; r++) norm += a[r * cols + j] ** 2;
-    norm = Math.sqrt(norm);
-    if (norm < 1e-10) throw new Error('randomOrthonormal: degenerate Gaussian draw (probability zero); try another seed');
-    for (let r = 0; r < rows; r++) a[r * cols + j] /= norm;
-  }
+  const q = orthonormalBasis(normalTensor(rng, [rows, cols], 1));
+  if (q.shape[1] < cols) throw new Error('randomOrthonormal: degenerate Gaussian draw (probability zero); try another seed');
   return q;
 }
 
