@@ -341,26 +341,31 @@ function svdTall(A: Tensor): Svd {
 function completeOrthonormalColumns(U: Tensor, determined: readonly boolean[]): void {
   const [m, k] = U.shape;
   const fixed = determined.map((d, j) => (d ? j : -1)).filter((j) => j >= 0);
+  // ‖(I − U_f U_fᵀ) e_c‖² = 1 − Σ_f U[c, f]²: the canonical vector that sticks out most of the
+  // span so far is found from the row norms, which each new column updates.
+  const covered = new Float64Array(m);
+  for (const f of fixed) for (let i = 0; i < m; i++) covered[i] += U.data[i * k + f] ** 2;
   for (let j = 0; j < k; j++) {
     if (determined[j]) continue;
-    let best: Float64Array | null = null, bestNorm = -1;
-    for (let candidate = 0; candidate < m; candidate++) {
-      const w = new Float64Array(m);
-      w[candidate] = 1;
-      for (let pass = 0; pass < 2; pass++) {
-        for (const f of fixed) {
-          let d = 0;
-          for (let i = 0; i < m; i++) d += U.data[i * k + f] * w[i];
-          for (let i = 0; i < m; i++) w[i] -= d * U.data[i * k + f];
-        }
+    let candidate = 0;
+    for (let i = 1; i < m; i++) if (covered[i] < covered[candidate]) candidate = i;
+    const w = new Float64Array(m);
+    w[candidate] = 1;
+    for (let pass = 0; pass < 2; pass++) {
+      for (const f of fixed) {
+        let d = 0;
+        for (let i = 0; i < m; i++) d += U.data[i * k + f] * w[i];
+        for (let i = 0; i < m; i++) w[i] -= d * U.data[i * k + f];
       }
-      let norm = 0;
-      for (const x of w) norm += x * x;
-      norm = Math.sqrt(norm);
-      if (norm > bestNorm) { best = w; bestNorm = norm; }
     }
-    if (best === null || bestNorm <= 0) throw new Error('svd: internal error: could not complete an orthonormal basis');
-    for (let i = 0; i < m; i++) U.data[i * k + j] = best[i] / bestNorm;
+    let norm = 0;
+    for (const x of w) norm += x * x;
+    norm = Math.sqrt(norm);
+    if (!(norm > 0)) throw new Error('svd: internal error: could not complete an orthonormal basis');
+    for (let i = 0; i < m; i++) {
+      U.data[i * k + j] = w[i] / norm;
+      covered[i] += (w[i] / norm) ** 2;
+    }
     fixed.push(j);
   }
 }

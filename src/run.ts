@@ -7,6 +7,7 @@ import { batches } from './data/dataset.ts';
 import { loadData } from './data/index.ts';
 import { writeJsonAtomic } from './report/atomic.ts';
 import { createProgress } from './report/progress.ts';
+import type { LayerAlignment } from './alignment.ts';
 import { train, type TrainHooks, type TrainResult } from './train.ts';
 
 export interface RunResult extends TrainResult {
@@ -30,6 +31,12 @@ export function backendNamed(name: string): Promise<Backend> {
   return backends.get(name)!;
 }
 
+const degrees = (v: number | null) => (v === null ? '–' : `${v.toFixed(1)}°`);
+
+function alignmentLine(alignment: Record<string, LayerAlignment>): string {
+  return Object.entries(alignment).map(([layer, a]) => `${layer} ${degrees(a.signalAngleDeg)} / ${degrees(a.updateAngleDeg)}`).join(', ');
+}
+
 export async function runTraining(config: TrainConfig, options: RunOptions = {}): Promise<RunResult> {
   validateConfig(config);
   const backend = await backendNamed(config.backend);
@@ -51,6 +58,7 @@ export async function runTraining(config: TrainConfig, options: RunOptions = {})
     onEpoch: (e) => {
       progress?.stop();
       log(`${label} epoch ${e.epoch}/${config.epochs}: train loss ${e.trainLoss.toFixed(4)}, test accuracy ${(100 * e.testAccuracy).toFixed(2)}% (${e.seconds.toFixed(1)} s)`);
+      if (e.alignment) log(`  angle to BP (signal sent down / ΔW): ${alignmentLine(e.alignment)}`);
     },
   });
   const full: RunResult = { ...result, backend: { name: backend.name, precision: backend.precision, kernel: backend.kernelInfo() } };
