@@ -4,7 +4,7 @@ import { setBackend, type Backend } from '../reference/backend.ts';
 import { createBackend } from './backends/registry.ts';
 import { validateConfig, type TrainConfig } from './config.ts';
 import { batches } from './data/dataset.ts';
-import { loadData } from './data/index.ts';
+import { loadData, type TrainTest } from './data/index.ts';
 import { writeJsonAtomic } from './report/atomic.ts';
 import { createProgress } from './report/progress.ts';
 import type { LayerAlignment } from './alignment.ts';
@@ -21,6 +21,8 @@ export interface RunOptions extends Omit<TrainHooks, 'onStep' | 'onEpoch' | 'ali
   /** Prints a line per epoch (and a progress bar on a terminal). */
   log?: (line: string) => void;
   onStep?: TrainHooks['onStep'];
+  /** The data set, already loaded (a sweep loads it once for many runs); default: loadData(config). */
+  data?: TrainTest;
 }
 
 const backends = new Map<string, Promise<Backend>>();
@@ -41,7 +43,7 @@ export async function runTraining(config: TrainConfig, options: RunOptions = {})
   validateConfig(config);
   const backend = await backendNamed(config.backend);
   setBackend(backend);
-  const data = loadData(config);
+  const data = options.data ?? loadData(config);
   const label = `${config.rule}${config.rule === 'ldfa' ? ` r=${String(config.rank)} ${config.feedback}` : ''}`;
   // A bar with an ETA on a terminal; otherwise only the per-epoch lines.
   const progress = options.log ? createProgress({ stream: process.stderr }) : null;
@@ -49,6 +51,7 @@ export async function runTraining(config: TrainConfig, options: RunOptions = {})
   const result = train(config, data, {
     checkpoint: options.checkpoint,
     resume: options.resume,
+    onFinish: options.onFinish,
     alignmentProbe: options.metrics ? batches(data.test, 256, null).next().value : undefined,
     onStep: (s) => {
       if (s.step === 1) progress?.start(s.stepsPerEpoch, {}, `${label} epoch ${s.epoch}/${config.epochs}`);

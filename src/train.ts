@@ -36,6 +36,8 @@ export interface TrainResult {
   epochs: EpochRecord[];
   rule: Record<string, unknown>;
   parameters: number;
+  /** Training samples per epoch (steps per epoch = ⌈trainSamples / batch⌉). */
+  trainSamples: number;
   /** FLOPs of one training step at the configured batch size, per layer and in total. */
   flopsPerStep: StepFlops;
   seconds: number;
@@ -50,6 +52,8 @@ export interface TrainHooks {
   resume?: boolean;
   /** A fixed batch on which to measure alignment with BP after every epoch. */
   alignmentProbe?: { x: Tensor; y: Int32Array };
+  /** Called once after the last epoch with the trained model (post-training analyses). */
+  onFinish?: (trainer: Trainer) => void;
 }
 
 export class DivergenceError extends Error {}
@@ -156,6 +160,7 @@ export function train(config: TrainConfig, data: { train: Dataset; test: Dataset
     if (hooks.checkpoint) saveCheckpoint(hooks.checkpoint, trainer, config, epochs, stepsDone);
     hooks.onEpoch?.(record);
   }
+  hooks.onFinish?.(trainer);
   const accuracies = epochs.map((e) => e.testAccuracy);
   return {
     config,
@@ -166,6 +171,7 @@ export function train(config: TrainConfig, data: { train: Dataset; test: Dataset
     epochs,
     rule: trainer.rule.summary(),
     parameters: trainer.model.params().reduce((a, p) => a + p.value.size, 0),
+    trainSamples: data.train.n,
     flopsPerStep: stepFlops(trainer.model, trainer.rule, config.batch),
     seconds: (performance.now() - started) / 1000,
   };

@@ -41,6 +41,7 @@ program.command('demo')
 (await import('./verify.ts')).registerVerifyCommand(program);
 (await import('./fixtures.ts')).registerFixturesCommand(program);
 (await import('./theory.ts')).registerTheoryCommand(program);
+(await import('./experiment.ts')).registerExperimentCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`ldfa: error: ${e instanceof Error ? e.message : String(e)}\n`);
