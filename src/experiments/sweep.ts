@@ -104,8 +104,9 @@ function claimDirectory(manifest: SweepManifest, options: SweepOptions): void {
     }
     const { runs: _a, ...want } = manifest;
     const { runs: _b, ...have } = existing;
-    if (JSON.stringify(have) !== JSON.stringify(want)) {
-      throw new Error(`cannot resume in ${options.out}: it holds a different sweep (${JSON.stringify(have)}), not ${JSON.stringify(want)}`);
+    if (stableJson(have) !== stableJson(want)) {
+      const oneLine = (v: unknown) => stableJson(v).replace(/\s+/g, ' ').trim();
+      throw new Error(`cannot resume in ${options.out}: it holds a different sweep (${oneLine(have)}), not ${oneLine(want)}`);
     }
   }
   mkdirSync(join(options.out, 'runs'), { recursive: true });

@@ -2,7 +2,7 @@
 // are one fused projection of rank 3r; proj, fc1, fc2 rank r; the head min(r, C).
 import { linePlot } from '../../report/svg.ts';
 import { groupBySeed, groupWith, percent, points } from '../report.ts';
-import { clearlyAbove, configure, describeSetup, halfEpochSteps, scaleData, type Recipe } from './common.ts';
+import { clearlyAbove, configure, dataShape, describeSetup, halfEpochSteps, scaleData, type Recipe } from './common.ts';
 
 const RANKS = { tiny: [1, 4], quick: [1, 2, 4, 10, 32], full: [10, 16, 20, 24, 32, 36, 40, 48, 64] };
 
@@ -13,12 +13,15 @@ export const vit: Recipe = {
   defaultSeeds: { tiny: 1, quick: 3, full: 5 },
 
   runs(scale, overrides) {
+    const data = scaleData(scale, overrides, { train: 12000 });
+    // 7×7 patches for 28×28 images (MNIST, Fashion-MNIST), 4×4 for 32×32 (CIFAR).
+    const patch = dataShape(data.data!).inputShape[1] % 7 === 0 ? 7 : 4;
     const c = configure({
-      ...scaleData(scale, overrides, { train: 12000 }),
+      ...data,
       arch: 'vit', feedback: 'normative',
       ...{
-        tiny: { patch: 7, dim: 16, depth: 1, heads: 2, mlpRatio: 2, epochs: 1, batch: 32, lr: 3e-3 },
-        quick: { patch: 7, dim: 64, depth: 2, heads: 4, mlpRatio: 2, epochs: 2, batch: 64, lr: 1e-3, lrDecay: 0.7, feedbackLr: 1e-3 },
+        tiny: { patch, dim: 16, depth: 1, heads: 2, mlpRatio: 2, epochs: 1, batch: 32, lr: 3e-3 },
+        quick: { patch, dim: 64, depth: 2, heads: 4, mlpRatio: 2, epochs: 2, batch: 64, lr: 1e-3, lrDecay: 0.7, feedbackLr: 1e-3 },
         // The v4 CIFAR-10 recipe (no warm-up, cosine schedule, dropout or augmentation here).
         full: { patch: 4, dim: 384, depth: 8, heads: 8, mlpRatio: 2, epochs: 250, batch: 256, optimizer: 'adamw' as const, lr: 3e-4, weightDecay: 0.1, feedbackOptimizer: 'adamw' as const, feedbackLr: 0.015 },
       }[scale],

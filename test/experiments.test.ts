@@ -1,0 +1,216 @@
+// `ldfa experiment`: every recipe at tiny scale, the sweep's resume after an interruption,
+// the statistics and verdict helpers on hand-made cases, plots, the results page, bad flags.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { writeCifarLike } from '../src/data/cifar.ts';
+import { RECIPES, recipeNamed, runExperiment } from '../src/experiments/index.ts';
+import { knee } from '../src/experiments/recipes/task-dim.ts';
+import { epochsToReach, feedbackLearningFlops } from '../src/experiments/recipes/compute.ts';
+import { allHold, clearlyAbove, nearest, oneLayerRank, ratioRanks } from '../src/experiments/recipes/common.ts';
+import { cnnBase } from '../src/experiments/recipes/cnn.ts';
+import { mlpBase } from '../src/experiments/recipes/common.ts';
+import { groupBySeed, stat, type RecipeReport } from '../src/experiments/report.ts';
+import { writeResultsPage } from '../src/experiments/results-page.ts';
+import { runSweep, type FinishedRun } from '../src/experiments/sweep.ts';
+import { Rng } from '../reference/rng.ts';
+import { xmlProblems } from './helpers/xml.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'ldfa-experiments-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+const tiny = { scale: 'tiny' as const, resume: false, overrides: { backend: 'wasm' } };
+
+/** A run's JSON without its timings (which differ between any two runs). */
+function withoutTimings(run: FinishedRun): unknown {
+  const { result } = run;
+  return { ...run, result: { ...result, seconds: 0, epochs: result.epochs.map((e) => ({ ...e, seconds: 0 })) } };
+}
+
+const readRuns = (dir: string) => readdirSync(join(dir, 'runs')).sort()
+  .map((f) => withoutTimings(JSON.parse(readFileSync(join(dir, 'runs', f), 'utf8')) as FinishedRun));
+
+describe('every recipe at tiny scale', () => {
+  it.each(RECIPES.map((r) => r.name))('%s: runs, summary, results.md and valid plots', async (name) => {
+    const recipe = recipeNamed(name);
+    const out = join(root, 'all', name);
+    const report = await runExperiment(recipe, { ...tiny, out });
+    const planned = recipe.runs('tiny', tiny.overrides).length * recipe.defaultSeeds.tiny;
+    expect(report.runs).toBe(planned);
+    expect(readdirSync(join(out, 'runs'))).toHaveLength(planned);
+    expect(report.verdicts.length).toBeGreaterThan(0);
+    for (const v of report.verdicts) {
+      expect([true, false, null]).toContain(v.holds);
+      expect(v.evidence).toMatch(/\d/);
+    }
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as RecipeReport;
+    expect(summary).toMatchObject({ recipe: name, scale: 'tiny', seeds: recipe.defaultSeeds.tiny });
+    const md = readFileSync(join(out, 'results.md'), 'utf8');
+    expect(md).toContain(`(\`${name}\`, spec ${recipe.source})`);
+    for (const t of report.tables) {
+      expect(md).toContain(`| ${t.header.join(' | ')} |`);
+      for (const row of t.rows) expect(row).toHaveLength(t.header.length);
+    }
+    expect(report.plots.length).toBeGreaterThan(0);
+    for (const plot of report.plots) {
+      const svg = readFileSync(join(out, plot.file), 'utf8');
+      expect(xmlProblems(svg)).toEqual([]);
+      const series = [...svg.matchAll(/data-series="([^"]+)"/g)].map((m) => m[1]);
+      expect(series.length).toBeGreaterThan(0);
+      expect(md).toContain(`](./${plot.file})`);
+    }
+  });
+});
+
+describe('plots carry the expected series', () => {
+  it('rank-sweep draws one line per constrained layer and BP', () => {
+    const svg = readFileSync(join(root, 'all', 'rank-sweep', 'accuracy-vs-rank.svg'), 'utf8');
+    expect([...svg.matchAll(/data-series="([^"]+)"/g)].map((m) => m[1])).toEqual(['B1 constrained', 'B2 constrained', 'B3 constrained']);
+    expect([...svg.matchAll(/data-hline="([^"]+)"/g)].map((m) => m[1])).toEqual(['BP']);
+  });
+
+  it('the results page gathers every recipe, copies its plots and lists the verdicts', () => {
+    const page = join(root, 'docs', 'results.md');
+    const { missing } = writeResultsPage(join(root, 'all'), page);
+    expect(missing).toEqual([]);
+    const text = readFileSync(page, 'utf8');
+    for (const recipe of RECIPES) {
+      expect(text).toContain(`(\`${recipe.name}\`, spec ${recipe.source})`);
+      const report = JSON.parse(readFileSync(join(root, 'all', recipe.name, 'summary.json'), 'utf8')) as RecipeReport;
+      for (const plot of report.plots) {
+        expect(existsSync(join(root, 'docs', 'results', recipe.name, plot.file))).toBe(true);
+        expect(text).toContain(`](results/${recipe.name}/${plot.file})`);
+      }
+      for (const v of report.verdicts) expect(text).toContain(v.claim);
+    }
+  });
+
+  it('an empty directory gives a clear error', () => {
+    expect(() => writeResultsPage(join(root, 'nothing-here'), join(root, 'x.md'))).toThrow(/no experiment summaries under .*nothing-here: run `ldfa experiment all/);
+  });
+});
+
+describe('resume', () => {
+  // compute at tiny scale trains 2 epochs per run, so an interruption in epoch 2 leaves a checkpoint.
+  const recipe = recipeNamed('compute');
+  const options = { ...tiny, seeds: 2 };
+
+  it('an interrupted sweep, resumed, ends exactly as an uninterrupted one (apart from timings)', async () => {
+    const straight = join(root, 'straight');
+    await runSweep('compute', recipe, { ...options, out: straight });
+
+    const broken = join(root, 'broken');
+    const victim = recipe.runs('tiny', tiny.overrides)[1].id + '-s1';
+    await expect(runSweep('compute', recipe, {
+      ...options, out: broken,
+      onStep: ({ run, epoch, step }) => { if (run.id === victim && epoch === 2 && step === 3) throw new Error('simulated interruption'); },
+    })).rejects.toThrow('simulated interruption');
+    expect(existsSync(join(broken, 'runs', 'bp-s1.json'))).toBe(true);
+    expect(existsSync(join(broken, 'runs', `${victim}.json`))).toBe(false);
+    expect(existsSync(join(broken, 'checkpoints', `${victim}.bundle`))).toBe(true);
+
+    await expect(runSweep('compute', recipe, { ...options, out: broken })).rejects.toThrow(/already holds a 'compute' sweep \(1 of 4 runs finished\): pass --resume/);
+
+    const trainedEpochs = new Map<string, Set<number>>();
+    const resumed = await runSweep('compute', recipe, {
+      ...options, out: broken, resume: true,
+      onStep: ({ run, epoch }) => { if (!trainedEpochs.has(run.id)) trainedEpochs.set(run.id, new Set()); trainedEpochs.get(run.id)!.add(epoch); },
+    });
+    expect(trainedEpochs.has('bp-s1')).toBe(false); // finished: not redone
+    expect([...trainedEpochs.get(victim)!]).toEqual([2]); // continued from its epoch-1 checkpoint
+    expect(resumed).toHaveLength(4);
+    expect(readRuns(broken)).toEqual(readRuns(straight));
+  });
+
+  it('refuses to resume a different sweep in the same directory', async () => {
+    await expect(runSweep('compute', recipe, { ...options, seeds: 3, out: join(root, 'straight'), resume: true }))
+      .rejects.toThrow(/cannot resume in .*straight: it holds a different sweep/);
+  });
+});
+
+describe('statistics and verdict helpers', () => {
+  it('stat: mean and sample standard deviation', () => {
+    expect(stat([0.9, 0.92, 0.94])).toEqual({ mean: expect.closeTo(0.92, 12), std: expect.closeTo(0.02, 12), n: 3 });
+    expect(stat([0.5])).toEqual({ mean: 0.5, std: 0, n: 1 });
+    expect(() => stat([])).toThrow(/no values/);
+  });
+
+  it('clearlyAbove: beyond two standard errors and the margin, else null', () => {
+    const s = (mean: number, std = 0, n = 3) => ({ mean, std, n });
+    expect(clearlyAbove(s(0.95), s(0.90))).toBe(true);
+    expect(clearlyAbove(s(0.90), s(0.95))).toBe(false);
+    expect(clearlyAbove(s(0.9005), s(0.9))).toBeNull(); // within the 0.1-point margin
+    expect(clearlyAbove(s(0.95, 0.05), s(0.90, 0.05))).toBeNull(); // 2·SE = 2·√(2·0.05²/3) ≈ 0.082 > 0.05
+    expect(allHold([true, true])).toBe(true);
+    expect(allHold([true, null])).toBeNull();
+    expect(allHold([null, false])).toBe(false);
+    expect(nearest([1, 4, 16], 11)).toBe(16);
+    expect(nearest([1, 4, 16], 10)).toBe(4); // a tie goes to the smaller
+    expect(nearest([1, 4, 16], 2)).toBe(1);
+  });
+
+  it('knee: the first rank within half a point of BP', () => {
+    const acc: Record<number, number> = { 1: 0.80, 2: 0.90, 4: 0.956, 8: 0.96 };
+    const at = (r: number) => ({ mean: acc[r], std: 0, n: 1 });
+    expect(knee([1, 2, 4, 8], at, { mean: 0.96, std: 0, n: 1 })).toBe(4);
+    expect(knee([1, 2, 4, 8], at, { mean: 0.99, std: 0, n: 1 })).toBeNull();
+    expect(knee([1, 2, 4, 8], at, { mean: 0.80, std: 0, n: 1 })).toBe(1);
+  });
+
+  it('compute: epochs to reach a target, and the normative rule\'s feedback FLOPs by hand', () => {
+    const run = {
+      config: { rule: 'ldfa', feedback: 'normative', batch: 4 },
+      result: {
+        testAccuracyPerEpoch: [0.5, 0.8, 0.79, 0.9],
+        rule: { ranks: { fc2: 3, fc3: 2 } },
+        // forward = 2·N·out·in: fc2 is 5×7, fc3 is 10×5, N = 4
+        flopsPerStep: { layers: { fc2: { forward: 2 * 4 * 5 * 7 }, fc3: { forward: 2 * 4 * 10 * 5 } } },
+      },
+    } as unknown as FinishedRun;
+    expect(epochsToReach(run, 0.8)).toBe(2);
+    expect(epochsToReach(run, 0.95)).toBeNull();
+    expect(feedbackLearningFlops(run)).toBe(6 * 3 * 5 * 7 + 6 * 2 * 10 * 5);
+    expect(feedbackLearningFlops({ ...run, config: { ...run.config, feedback: 'oja' } } as FinishedRun)).toBe(0);
+  });
+
+  it('groupBySeed: one group per label, in plan order', () => {
+    const run = (label: string, seed: number, acc: number) => ({ label, seed, tags: { label }, result: { bestTestAccuracy: acc } }) as unknown as FinishedRun;
+    const groups = groupBySeed([run('BP', 1, 0.9), run('r=1', 1, 0.5), run('BP', 2, 0.94), run('r=1', 2, 0.7)]);
+    expect(groups.map((g) => [g.label, g.runs.length, g.accuracy.mean])).toEqual([['BP', 2, expect.closeTo(0.92, 12)], ['r=1', 2, expect.closeTo(0.6, 12)]]);
+  });
+
+  it('per-layer rank specs: one constrained layer, and c_out / ratio for convs', () => {
+    const mlp = mlpBase('tiny', {});
+    expect(oneLayerRank(mlp, 1, 4)).toEqual(['full', 4, 'full']);
+    const cnn = cnnBase('quick', {});
+    expect(ratioRanks(cnn, 4)).toEqual([32 / 4, 'full']); // conv2 has 32 output channels; the head stays full
+    expect(ratioRanks(cnn, 64)).toEqual([1, 'full']);
+  });
+});
+
+describe('CIFAR and bad input', () => {
+  const ldfa = (args: string[]) => spawnSync(process.execPath, ['bin/ldfa.mjs', 'experiment', ...args], { encoding: 'utf8', timeout: 60_000 });
+
+  it('reads CIFAR-10 from the binary files the user points to', async () => {
+    const dir = join(root, 'cifar');
+    writeCifarLike(dir, 120, 40, new Rng(3));
+    const report = await runExperiment(recipeNamed('vit'), { ...tiny, out: join(root, 'vit-cifar'), overrides: { ...tiny.overrides, data: 'cifar10', dataDir: dir } });
+    expect(report.setup).toMatch(/Data: cifar10/);
+    const run = JSON.parse(readFileSync(join(root, 'vit-cifar', 'runs', 'bp-s1.json'), 'utf8')) as FinishedRun;
+    expect(run.result.trainSamples).toBe(120);
+  });
+
+  it.each([
+    [['nope'], /unknown experiment 'nope': allowed are rank-sweep, .*, or 'all'/],
+    [['width', '--scale', 'huge'], /option '--scale <scale>' argument 'huge' is invalid. Allowed choices are tiny, quick, full/],
+    [['width', '--seeds', '0'], /--seeds must be a positive integer, got '0'/],
+    [['width', '--scale', 'full'], /--data cifar10 \(the data of --scale full\) needs --data-dir DIR/],
+    [['width', '--scale', 'tiny', '--data', 'cifar10', '--data-dir', '/no/such/dir'], /CIFAR-10 directory not found: \/no\/such\/dir/],
+    [['direct', '--scale', 'tiny', '--feedback', 'normative'], /ldfa --direct learns P̂ from the broadcast error: use --feedback fixed or oja, not normative/],
+  ])('%j fails with a clear message', (args, message) => {
+    const run = ldfa([...args, '--out', join(root, `bad-${args.join('-')}`), '--quiet', '--backend', 'wasm']);
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toMatch(message);
+  });
+});
