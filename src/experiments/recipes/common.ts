@@ -110,7 +110,7 @@ export function halfEpochSteps(c: Pick<TrainConfig, 'data' | 'limitTrain' | 'bat
 /**
  * The MLP experiments' set-up (spec §4.1, §5.1 E1–E4): full is the authors' CIFAR-10 MLP
  * (3072-512-512-512-10, batch norm, Adam(amsgrad) lr 6e-4, wd 4e-4, ×0.975 per epoch,
- * batch 32, 160 epochs; no augmentation here); quick is a 256-wide MLP on 12,000 MNIST images
+ * batch 32, 160 epochs; no augmentation here); quick is a 256-wide MLP on 8,000 MNIST images
  * for 2 epochs; tiny is a 16-wide one for tests.
  */
 export function mlpBase(scale: Scale, overrides: Overrides, hiddenLayers = 3): TrainConfig {
@@ -121,7 +121,7 @@ export function mlpBase(scale: Scale, overrides: Overrides, hiddenLayers = 3): T
     full: { epochs: 160, batch: 32, lr: 6e-4, weightDecay: 4e-4, lrDecay: 0.975, amsgrad: true },
   }[scale];
   const c = configure({
-    ...scaleData(scale, overrides, { train: 12000 }),
+    ...scaleData(scale, overrides, { train: 8000 }),
     arch: 'mlp', hidden: Array<number>(hiddenLayers).fill(width), activation: 'relu', batchNorm: scale !== 'tiny',
     optimizer: 'adam', feedback: 'normative', feedbackLr: 1e-3, ...schedule,
   }, overrides);

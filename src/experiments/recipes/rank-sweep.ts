@@ -4,7 +4,7 @@ import { linePlot, PALETTE } from '../../report/svg.ts';
 import { groupBySeed, groupWith, percent, points, type Verdict } from '../report.ts';
 import { allHold, clearlyAbove, describeSetup, mlpBase, nearest, oneLayerRank, type Recipe } from './common.ts';
 
-const RANKS = { tiny: [1, 4], quick: [1, 2, 4, 6, 10, 16, 32], full: [1, 2, 3, 4, 5, 6, 8, 10, 16, 32] };
+const RANKS = { tiny: [1, 4], quick: [1, 2, 4, 10, 32], full: [1, 2, 3, 4, 5, 6, 8, 10, 16, 32] };
 const LAYERS = ['B1', 'B2', 'B3'];
 
 export const rankSweep: Recipe = {

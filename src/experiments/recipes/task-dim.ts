@@ -6,7 +6,7 @@ import { groupBySeed, groupWith, percent, type Stat } from '../report.ts';
 import { describeSetup, mlpBase, type Recipe } from './common.ts';
 
 const CLASSES = { tiny: [2, 4], quick: [2, 5, 10], full: [20, 50, 100] };
-const RANKS = { tiny: [1, 2], quick: [1, 2, 3, 4, 6, 8, 10], full: [1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128] };
+const RANKS = { tiny: [1, 2], quick: [1, 2, 3, 4, 6, 10], full: [1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128] };
 /** A rank is "at the knee" once its mean accuracy is within this of BP's (fraction, i.e. 0.5 points). */
 export const KNEE_TOLERANCE = 0.005;
 
