@@ -28,6 +28,16 @@ export class Rng {
     this.s0 = next(); this.s1 = next(); this.s2 = next(); this.s3 = next();
   }
 
+  /** A generator at a given xoshiro128** state (not all zero), e.g. for known-answer tests against the C reference. */
+  static fromState(state: readonly [number, number, number, number]): Rng {
+    if (state.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffffffff) || state.every((w) => w === 0)) {
+      throw new Error(`xoshiro128** state must be four 32-bit unsigned integers, not all zero, got [${state.join(', ')}]`);
+    }
+    const rng = new Rng(0);
+    [rng.s0, rng.s1, rng.s2, rng.s3] = state;
+    return rng;
+  }
+
   /** Next 32-bit unsigned integer. */
   nextUint32(): number {
     const result = Math.imul(rotl(Math.imul(this.s1, 5) >>> 0, 7), 9) >>> 0;

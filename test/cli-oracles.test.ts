@@ -46,7 +46,9 @@ describe('ldfa verify and ldfa fixtures on the command line', () => {
     const run = ldfa('fixtures', '--out', out);
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(/wrote 28 fixture\(s\), \d+ bytes, to /);
-    for (const file of ['MANIFEST.json', 'mlp_ldfa-oja.bin', 'transformer_dfa.bin', 'cnn_ldfa-factorised.bin']) {
+    const manifest = JSON.parse(readFileSync('oracles/fixtures/MANIFEST.json', 'utf8')) as { fixtures: { file: string }[] };
+    expect(manifest.fixtures).toHaveLength(28);
+    for (const file of ['MANIFEST.json', ...manifest.fixtures.map((f) => f.file)]) {
       expect(readFileSync(join(out, file)).equals(readFileSync(join('oracles/fixtures', file))), file).toBe(true);
     }
     const check = ldfa('fixtures', '--check');

@@ -28,6 +28,28 @@ describe('ldfa train', () => {
   });
 
   it.each([
+    ['synthetic', 'linear', '12,8', 'ldfa', 'factorised'],
+    ['mnist', 'mlp', '16', 'dfa', 'normative'],
+  ])('honours the flag contract: --data %s --arch %s --hidden %s --rule %s --feedback %s …, one log line per epoch', (data, arch, hidden, rule, feedback) => {
+    const out = join(dir, `contract-${data}.json`);
+    const run = ldfa(['train', '--data', data, '--arch', arch, '--hidden', hidden, '--rule', rule, '--rank', '2', '--feedback', feedback,
+      '--epochs', '2', '--batch', '16', '--lr', '0.005', '--seed', '3', '--limit-train', '96', '--limit-test', '40', '--backend', 'reference', '--out', out]);
+    expect(run.status, run.stderr).toBe(0);
+    const r = JSON.parse(readFileSync(out, 'utf8'));
+    expect(r.config).toMatchObject({
+      data, arch, hidden: hidden.split(',').map(Number), rule, rank: 2, feedback, epochs: 2, batch: 16, lr: 0.005, seed: 3, limitTrain: 96, limitTest: 40,
+    });
+    expect(r.trainLoss).toHaveLength(2);
+    expect(r.trainLoss.every((l: number) => Number.isFinite(l) && l > 0)).toBe(true);
+    expect(r.testAccuracy).toBeGreaterThanOrEqual(0);
+    expect(r.testAccuracy).toBeLessThanOrEqual(1);
+    expect(r.seconds).toBeGreaterThan(0);
+    expect(r.backend).toMatchObject({ name: 'reference', precision: 'float64' });
+    const epochLines = run.stderr.split('\n').filter((l) => / epoch \d\/2: train loss /.test(l));
+    expect(epochLines.map((l) => /epoch (\d)\/2/.exec(l)![1])).toEqual(['1', '2']);
+  });
+
+  it.each([
     [['--rule', 'xyz'], /--rule 'xyz' is not allowed: allowed are bp, fa, dfa, ldfa/],
     [['--rule', 'ldfa', '--rank', '0'], /rank 0 is not allowed: rank must be an integer in \[1, 10\]/],
     [['--rule', 'ldfa', '--rank', '11'], /rank 11 is not allowed: rank must be an integer in \[1, 10\]/],

@@ -15,6 +15,7 @@ import {
 } from '../oracles/generate.ts';
 import { formatReport, verifyBundles } from '../oracles/verify.ts';
 import { multiply } from '../reference/backend.ts';
+import { Rng } from '../reference/rng.ts';
 import type { Tensor } from '../reference/tensor.ts';
 import { expectClose } from './helpers/close.ts';
 
@@ -145,6 +146,10 @@ describe('fixture contents', () => {
       if (feedbackName) expect(tensors.has(`init/${site.name}.${feedbackName}`), site.name).toBe(true);
       if (c.rule.rule === 'ldfa') for (const f of ['P', 'Q']) expect(tensors.has(`init/${site.name}.${f}`), site.name).toBe(true);
     }
+    // every parameter of the model (every W, b, norm parameter), and for learning LDFA every P̂ and Q̂
+    expect(training.learned).toEqual(c.arch.build(new Rng(c.arch.seed)).params().map((p) => p.name));
+    const learnsFeedback = c.rule.rule === 'ldfa' && c.rule.ldfa!.mode !== 'fixed';
+    expect(training.learnedFeedback).toEqual(learnsFeedback ? sites.filter((s) => s.sendsSignal).flatMap((s) => [`${s.name}.P`, `${s.name}.Q`]) : []);
     for (const p of training.learned) get(tensors, `init/${p}`);
     for (let step = 1; step <= 3; step++) {
       const loss = get(tensors, `step${step}/loss`);
@@ -167,7 +172,7 @@ describe('fixture contents', () => {
   });
 
   it('the stored numbers obey the documented formulas (spot checks on the MLP)', () => {
-    const lr = 0.2;
+    const lr = 0.2, feedbackLr = 0.1;
     // FA: signal = delta·B; SGD: W₃ = W₀ − lr·(dW₁ + dW₂ + dW₃).
     const fa = committed('mlp_fa').tensors;
     expectClose('fa signal', get(fa, 'step1/fc3.signal').data, multiply(get(fa, 'step1/fc3.delta'), get(fa, 'init/fc3.B')).data);
@@ -181,6 +186,21 @@ describe('fixture contents', () => {
     const fixed = committed('mlp_ldfa-fixed').tensors;
     expectClose('ldfa signal', get(fixed, 'step3/fc2.signal').data,
       multiply(multiply(get(fixed, 'step3/fc2.delta'), get(fixed, 'init/fc2.P')), get(fixed, 'init/fc2.Q')).data);
+    // LDFA normative: dP = (P̂Q̂ − W)·Q̂ᵀ, dQ = P̂ᵀ·(P̂Q̂ − W) with step 1's P̂, Q̂, W (the initial ones);
+    // factorised: dP = dW·Q̂ᵀ, dQ = P̂ᵀ·dW; after 3 steps P̂ = P̂₀ − feedbackLr·(dP₁ + dP₂ + dP₃).
+    const normative = committed('mlp_ldfa-normative').tensors;
+    const [P0, Q0, W0] = ['P', 'Q', 'W'].map((t) => get(normative, `init/fc2.${t}`));
+    const E = multiply(P0, Q0);
+    E.data.forEach((v, i) => { E.data[i] = v - W0.data[i]; });
+    expectClose('normative dP', get(normative, 'step1/fc2.dP').data, multiply(E, Q0, false, true).data);
+    expectClose('normative dQ', get(normative, 'step1/fc2.dQ').data, multiply(P0, E, true, false).data);
+    const factorised = committed('mlp_ldfa-factorised').tensors;
+    const [fP, fQ, fdW] = [get(factorised, 'init/fc3.P'), get(factorised, 'init/fc3.Q'), get(factorised, 'step1/fc3.dW')];
+    expectClose('factorised dP', get(factorised, 'step1/fc3.dP').data, multiply(fdW, fQ, false, true).data);
+    expectClose('factorised dQ', get(factorised, 'step1/fc3.dQ').data, multiply(fP, fdW, true, false).data);
+    const P = Float64Array.from(fP.data);
+    for (let s = 1; s <= 3; s++) get(factorised, `step${s}/fc3.dP`).data.forEach((g, i) => { P[i] -= feedbackLr * g; });
+    expectClose('factorised P̂ after 3 steps', get(factorised, 'step3/fc3.P').data, P);
     // The loss-gradient e sums to zero over the classes of each sample.
     const e = get(fixed, 'step1/fc3.delta');
     for (let n = 0; n < 5; n++) expect(Math.abs(e.data.slice(4 * n, 4 * n + 4).reduce((a, b) => a + b, 0))).toBeLessThan(1e-15);

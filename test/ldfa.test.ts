@@ -5,9 +5,12 @@ import { balancedFactors, matrixRank, principalAngles, svd } from '../reference/
 import { buildMlp } from '../reference/models/mlp.ts';
 import { Rng, normalTensor } from '../reference/rng.ts';
 import { createRule } from '../reference/rules/index.ts';
-import { DEFAULT_LDFA, normativeGradients, ojaGradient, type FeedbackMode } from '../reference/rules/ldfa.ts';
+import {
+  DEFAULT_LDFA, channelRows, factorisedGradients, normaliseError, normativeGradients, ojaGradient, type FeedbackMode,
+} from '../reference/rules/ldfa.ts';
 import { clone, tensor } from '../reference/tensor.ts';
 import { expectClose } from './helpers/close.ts';
+import { expectGradClose, numericGradient } from './helpers/gradcheck.ts';
 import { gradients, randomBatch } from './helpers/nets.ts';
 
 const net = fc.record({
@@ -150,5 +153,82 @@ describe('feedback learning', () => {
       }
       expectClose('P̂Q̂ against the rank-r truncation of W', multiply(P, Q).data, best.data, { atol: 1e-6, rtol: 0 });
     }), { numRuns: 20 });
+  });
+});
+
+describe('the feedback gradients are the gradients they claim to be (central differences)', () => {
+  const dims = fc.record({ m: fc.integer({ min: 1, max: 5 }), n: fc.integer({ min: 1, max: 5 }), r: fc.integer({ min: 1, max: 3 }), seed: fc.nat(1e6) });
+
+  it('normative: (gP̂, gQ̂) = ∇ ½‖W − P̂Q̂‖²', () => {
+    fc.assert(fc.property(dims, ({ m, n, r, seed }) => {
+      const rng = new Rng(seed);
+      const P = normalTensor(rng, [m, r], 1), Q = normalTensor(rng, [r, n], 1), W = normalTensor(rng, [m, n], 1);
+      const gP = tensor([m, r]), gQ = tensor([r, n]);
+      normativeGradients(gP, gQ, P, Q, W);
+      const J = () => 0.5 * multiply(P, Q).data.reduce((s, v, i) => s + (W.data[i] - v) ** 2, 0);
+      expectGradClose('gP̂', gP.data, numericGradient(J, P));
+      expectGradClose('gQ̂', gQ.data, numericGradient(J, Q));
+    }), { numRuns: 30 });
+  });
+
+  it('factorised: (gP̂, gQ̂) from dW = ∇_W L is ∇ L(P̂Q̂), the loss gradient if the weight were P̂Q̂', () => {
+    fc.assert(fc.property(dims, ({ m, n, r, seed }) => {
+      const rng = new Rng(seed);
+      const P = normalTensor(rng, [m, r], 1), Q = normalTensor(rng, [r, n], 1), R = normalTensor(rng, [m, n], 1);
+      const L = () => multiply(P, Q).data.reduce((s, v, i) => s + R.data[i] * Math.tanh(v), 0); // L(M) = Σ R⊙tanh(M)
+      const dW = tensor([m, n], multiply(P, Q).data.map((v, i) => R.data[i] * (1 - Math.tanh(v) ** 2)));
+      const gP = tensor([m, r]), gQ = tensor([r, n]);
+      factorisedGradients(gP, gQ, P, Q, dW);
+      expectGradClose('gP̂', gP.data, numericGradient(L, P));
+      expectGradClose('gQ̂', gQ.data, numericGradient(L, Q));
+    }), { numRuns: 30 });
+  });
+});
+
+describe("Oja's error normalisation (spec §2.3 C1)", () => {
+  // Columns (1, 3, 5) and (0, 1, 2): means 3 and 1, unbiased stds 2 and 1, mean squares 35/3 and 5/3.
+  const rows = () => tensor([3, 2], [1, 0, 3, 1, 5, 2]);
+
+  it('max-std: centred, divided by one scalar, the largest per-unit unbiased std + ε', () => {
+    expectClose('δ̃', normaliseError(rows(), 'max-std', 0).data, [-1, -0.5, 0, 0, 1, 0.5]);
+    expectClose('δ̃ with ε', normaliseError(rows(), 'max-std', 0.5).data, [-2, -1, 0, 0, 2, 1].map((v) => v / 2.5));
+  });
+
+  it('max-second-moment: not centred, divided by the largest per-unit mean square + ε; none: unchanged', () => {
+    expectClose('δ̃', normaliseError(rows(), 'max-second-moment', 0).data, [1, 0, 3, 1, 5, 2].map((v) => v / (35 / 3)));
+    expectClose('δ̃', normaliseError(rows(), 'none', 1e-8).data, [1, 0, 3, 1, 5, 2]);
+  });
+
+  it('conv layers: channelRows gives one row per (sample, position), channels as columns', () => {
+    const t = tensor([2, 3, 1, 2], Array.from({ length: 12 }, (_, i) => i)); // (N, C, H, W), value = flat index
+    const out = channelRows(t);
+    expect(out.shape).toEqual([4, 3]);
+    expect(Array.from(out.data)).toEqual([0, 2, 4, 1, 3, 5, 6, 8, 10, 7, 9, 11]);
+  });
+});
+
+describe('the direct (DFA-style) low-rank variant (spec §4.4)', () => {
+  it('every hidden layer sends E·P̂·Q̂, E being the error at the output layer\'s input; P̂ learns by Oja on E, gQ̂ = (E·P̂)ᵀ·x', () => {
+    const model = buildMlp({ inputSize: 6, hidden: [5, 4, 3], outputSize: 3, activation: 'tanh', bias: true, init: 'uniform' }, new Rng(4));
+    const rule = ldfa('oja', 2, { direct: true });
+    rule.attach(model, new Rng(5));
+    const { x, y } = randomBatch(6, 7, 6, 3);
+    gradients(model, x, y);
+    rule.feedbackGradients();
+    const site = (name: string) => model.sites.find((s) => s.name === name)!;
+    const E = site('fc4').inputGrad!; // (N, 3): what the output layer sends down
+    const t = rule.feedbackTensors();
+    const grads = Object.fromEntries(rule.feedbackParams().map((p) => [p.name, p.grad]));
+    for (const name of ['fc2', 'fc3']) {
+      const P = t[`${name}.P`], Q = t[`${name}.Q`];
+      expect(P.shape, `${name}.P`).toEqual([3, 2]); // rows: the output layer's input size, not this layer's output
+      expectClose(`${name} signal`, site(name).inputGrad!.data, multiply(multiply(E, P), Q).data);
+      const gP = tensor(P.shape);
+      ojaGradient(gP, P, normaliseError(E, 'max-std', DEFAULT_LDFA.ojaEps));
+      expectClose(`${name} gP̂`, grads[`${name}.P`].data, gP.data);
+      expectClose(`${name} gQ̂`, grads[`${name}.Q`].data, multiply(multiply(E, P), site(name).input!, true, false).data);
+    }
+    // the output layer itself is an ordinary LDFA layer: dy·P̂·Q̂ with its own dy = e
+    expectClose('fc4 signal', E.data, multiply(multiply(site('fc4').outputGrad!, t['fc4.P']), t['fc4.Q']).data);
   });
 });

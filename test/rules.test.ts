@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildMlp } from '../reference/models/mlp.ts';
 import { Rng } from '../reference/rng.ts';
 import { createRule } from '../reference/rules/index.ts';
@@ -75,5 +75,23 @@ describe('FA and DFA invariants', () => {
       site.feedback(dx, site.outputGrad!);
       expectClose(`signal sent down by ${site.name}`, dx.data, before[site.name].data);
     }
+  });
+});
+
+describe('bad input', () => {
+  it('an unknown rule or LDFA option is named with the allowed values', () => {
+    expect(() => createRule('sgd' as never)).toThrow("unknown rule 'sgd': allowed are bp, fa, dfa, ldfa");
+    expect(() => createRule('ldfa', { ldfa: { mode: 'hebb' as never } })).toThrow("unknown feedback mode 'hebb': allowed are fixed, normative, oja, factorised");
+    expect(() => createRule('ldfa', { ldfa: { ojaNormalisation: 'l2' as never } })).toThrow("unknown Oja normalisation 'l2': allowed are max-std, max-second-moment, none");
+  });
+
+  it('LDFA ranks: r < 1 or above every layer\'s min(out, in) is refused; larger ranks are clamped per layer', () => {
+    const s = { inputSize: 5, hidden: [6, 4], classes: 3, activation: 'tanh' as const, seed: 1 };
+    const attach = (rank: number | 'full') => { const rule = createRule('ldfa', { ldfa: { rank, mode: 'fixed', init: 'random' } }); rule.attach(mlp(s), new Rng(1)); return rule; };
+    expect(() => attach(0)).toThrow('rank 0 is not allowed: rank must be an integer in [1, 4]');
+    expect(() => attach(5)).toThrow('rank 5 is not allowed: rank must be an integer in [1, 4]');
+    expect(() => attach(1.5)).toThrow('rank 1.5 is not allowed');
+    expect(attach(4).summary().ranks).toEqual({ fc2: 4, fc3: 3 }); // fc2 is 6 → 4, fc3 is 4 → 3
+    expect(attach('full').summary().ranks).toEqual({ fc2: 4, fc3: 3 });
   });
 });

@@ -1,4 +1,5 @@
 // `ldfa theory` at a tiny scale: the JSON fields, the SVG series, and theory ≈ simulation.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,10 +51,27 @@ describe('ldfa theory --scale tiny', () => {
         expect(svg).toContain(`data-series="mode ${i} simulation"`);
         expect(svg).toContain(`data-series="mode ${i} theory"`);
       }
-      expect(svg).toContain('stroke-dasharray');
+      expect(svg).toMatch(/data-series="mode 1 theory"[^>]*stroke-dasharray/);
+      expect(svg).not.toMatch(/data-series="mode 1 simulation"[^>]*stroke-dasharray/);
     }
     const sweep = readFileSync(join(dir, 'loss-vs-rank.svg'), 'utf8');
     for (const name of ['fixed low-rank feedback', 'normative LDFA', 'Eckart–Young bound']) expect(sweep).toContain(name);
+  });
+
+  it("the default scale is the authors' set-up: n = 128, k = m = 64, r = 2, η = 2.5e-3, η_b = 1e-3, λ = 1e-5, 5000 iterations, top 8 modes", () => {
+    expect(theoryConfig({ scale: 'authors' })).toMatchObject({
+      n: 128, k: 64, m: 64, r: 2, samples: 100_000, steps: 5000, eta: 2.5e-3, etaB: 1e-3, etaBDecay: 0.999, lambda: 1e-5, recordEvery: 10, modes: 8,
+    });
+  });
+
+  it('`ldfa theory --out DIR` on the command line writes every file and exits 0', () => {
+    const out = join(dir, 'cli');
+    const run = spawnSync(process.execPath, ['bin/ldfa.mjs', 'theory', '--scale', 'tiny', '--steps', '40', '--ranks', '1,2', '--out', out, '--quiet'], { encoding: 'utf8', timeout: 60_000 });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(new RegExp(`wrote ${THEORY_FILES.join(', ')} to ${out}`));
+    const written = JSON.parse(readFileSync(join(out, 'theory.json'), 'utf8')) as TheoryExperimentResult;
+    expect(written.config).toMatchObject({ steps: 40, sweepRanks: [1, 2] });
+    for (const file of THEORY_FILES) expect(readFileSync(join(out, file), 'utf8').length, file).toBeGreaterThan(0);
   });
 
   it('rejects a rank outside [1, min(m, k)] and an unknown scale', () => {

@@ -93,6 +93,53 @@ describe('learning', () => {
   });
 });
 
+describe('gradient clamping and the feedback optimiser', () => {
+  const ldfaNormative: TrainConfig = { ...base, rule: 'ldfa', feedback: 'normative', rank: 2 };
+  const maxAbs = (t: { data: Float64Array }) => t.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+
+  it('--clip-signal c clamps the signal every layer sends down to [−c, c] (and only that signal)', () => {
+    const c = 1e-3;
+    const free = createTrainer(ldfaNormative, [8], 4), clipped = createTrainer({ ...ldfaNormative, clipSignal: c }, [8], 4);
+    free.step(...firstBatch());
+    clipped.step(...firstBatch());
+    const senders = clipped.model.sites.filter((s) => s.inputGrad);
+    expect(senders.map((s) => s.name)).toEqual(['fc2', 'fc3']);
+    for (const site of senders) expect(maxAbs(site.inputGrad!), site.name).toBeLessThanOrEqual(c);
+    // The output layer receives the same e in both runs: its signal is the free one, clamped.
+    const free3 = free.model.sites.find((s) => s.name === 'fc3')!.inputGrad!, clipped3 = senders[1].inputGrad!;
+    expect(maxAbs(free3), 'fc3 sends more than c without clamping').toBeGreaterThan(c);
+    expect(Array.from(clipped3.data)).toEqual(Array.from(free3.data, (v) => Math.min(c, Math.max(-c, v))));
+    // the output layer's own gradient is untouched by the clamp
+    expect(Array.from(clipped.model.params().find((p) => p.name === 'fc3.W')!.grad.data))
+      .toEqual(Array.from(free.model.params().find((p) => p.name === 'fc3.W')!.grad.data));
+  });
+
+  it('--clip-grad c clamps every parameter gradient, P̂ and Q̂ included, to [−c, c]', () => {
+    const c = 1e-3;
+    const trainer = createTrainer({ ...ldfaNormative, clipGrad: c }, [8], 4);
+    trainer.step(...firstBatch());
+    const all = [...trainer.model.params(), ...trainer.rule.feedbackParams()];
+    expect(all.map((p) => p.name)).toEqual(expect.arrayContaining(['fc1.W', 'fc2.P', 'fc2.Q', 'fc3.P', 'fc3.Q']));
+    for (const p of all) expect(maxAbs(p.grad), p.name).toBeLessThanOrEqual(c);
+    expect(all.filter((p) => maxAbs(p.grad) === c).length).toBeGreaterThan(0); // the clamp was active
+  });
+
+  it('P̂ and Q̂ have their own optimiser and learning rate: --lr 0 freezes W only, --feedback-lr 0 freezes P̂, Q̂ only', () => {
+    const sgd = { ...ldfaNormative, optimizer: 'sgd' as const, momentum: 0, feedbackOptimizer: 'adam' as const };
+    for (const [lr, feedbackLr] of [[0, 0.05], [0.05, 0]]) {
+      const trainer = createTrainer({ ...sgd, lr, feedbackLr }, [8], 4);
+      expect(trainer.optimizers.map((o) => [o.config.kind, o.config.lr])).toEqual([['sgd', lr], ['adam', feedbackLr]]);
+      const weights = snapshot(Object.fromEntries(trainer.model.params().map((p) => [p.name, p.value])));
+      const feedback = snapshot(trainer.rule.feedbackTensors());
+      trainer.step(...firstBatch());
+      const moved = (now: Record<string, { data: Float64Array }>, before: Record<string, number[]>) =>
+        Object.entries(now).filter(([name, t]) => t.data.some((v, i) => v !== before[name][i])).map(([name]) => name);
+      expect(moved(Object.fromEntries(trainer.model.params().map((p) => [p.name, p.value])), weights).length > 0, `W with lr ${lr}`).toBe(lr > 0);
+      expect(moved(trainer.rule.feedbackTensors(), feedback).length > 0, `P̂, Q̂ with feedback lr ${feedbackLr}`).toBe(feedbackLr > 0);
+    }
+  });
+});
+
 describe('bad input gets a clear error', () => {
   const cases: [Partial<TrainConfig>, RegExp][] = [
     [{ rule: 'sgd' as never }, /--rule 'sgd' is not allowed: allowed are bp, fa, dfa, ldfa/],
