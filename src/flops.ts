@@ -1,7 +1,7 @@
 // FLOPs of one training step of a model under its rule (reference/flops.ts per layer), for
-// every feedback site (linear and conv layers). Left out, because they cost the same under
-// every rule: the attention products QKᵀ and A·V (4·N·T²·D per block and pass), norms,
-// pooling, activations and biases; and the rule's own feedback learning (P̂, Q̂ updates).
+// every feedback site (linear and conv layers). Left out: the attention products QKᵀ and
+// A·V (4·N·T²·D per block in the forward pass, the same under every rule); norms, pooling,
+// activations and biases (lower order); LDFA's learning of P̂, Q̂ (not part of the pass).
 import { layerFlops, totalFlops, type FlopRule, type LayerFlops } from '../reference/flops.ts';
 import type { FeedbackSite, Model } from '../reference/models/network.ts';
 import type { Rule } from '../reference/rules/rule.ts';
