@@ -150,6 +150,23 @@ describe.each(created)('backend $row.name', ({ row, backend, skip }) => {
     checkConv(2, 2, 3, 24, 24, 3, { stride: 1, padding: 1 }, 11);
   });
 
+  // gpu.js silently cuts a loop whose bound is a kernel argument at loopMaxIterations (1000
+  // by default, in every mode); our kernels use constant bounds and set it per kernel. Every
+  // op gets one loop of 1100 iterations here (tiny tensors), so a kernel that regresses shows.
+  test('every op with one loop longer than 1000: batchMatmul K, conv forward Cin, backward-input Cout, backward-filter N', () => {
+    const rng = new Rng(13), L = 1100;
+    for (const [ta, tb] of [[false, false], [true, true]] as const) {
+      const A = uniformTensor(rng, ta ? [2, L, 3] : [2, 3, L], 1), B = uniformTensor(rng, tb ? [2, 2, L] : [2, L, 2], 1);
+      const got = fill(tensor([2, 3, 2]), NaN), ref = tensor([2, 3, 2]);
+      be().batchMatmul(got, A, B, ta, tb);
+      referenceBackend.batchMatmul(ref, A, B, ta, tb);
+      expectMatch(`batchMatmul K=${L} tA=${ta} tB=${tb}`, got, ref, f32Tol(L, 1, 1));
+    }
+    checkConv(1, L, 2, 2, 2, 1, { stride: 1, padding: 0 }, 14); // forward sums over Cin = 1100
+    checkConv(1, 2, L, 2, 2, 1, { stride: 1, padding: 0 }, 15); // backward-input sums over Cout = 1100
+    checkConv(L, 1, 2, 1, 1, 1, { stride: 1, padding: 0 }, 16); // backward-filter sums over N = 1100
+  });
+
   test('linear layer forward + backward under BP (throughMatrix(W)) and LDFA (throughLowRank(P, Q)) matches the reference', () => {
     const rng = new Rng(42);
     const N = 7, inDim = 33, outDim = 19, r = 5;
