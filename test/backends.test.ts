@@ -258,3 +258,20 @@ describe('registry', () => {
     expectMatch('auto matmul', got, ref, f32Tol(1100, 1, 1));
   });
 });
+
+describe('the comparison every backend test uses (test/helpers/close.ts)', () => {
+  it('passes within atol + rtol·|ref| and reports the first mismatching indices and the largest difference', () => {
+    const tol = { atol: 1e-3, rtol: 1e-2 };
+    expect(compareArrays('ok', [1.0105, -2, 0.0009], [1, -2, 0], tol).ok).toBe(true); // 0.0105 ≤ 1e-3 + 1e-2·1
+    const bad = compareArrays('C', [0, 1, 2.5, 3, 9], [0, 1.2, 2, 3, 4], tol, 2);
+    expect(bad.ok).toBe(false);
+    expect(bad.maxAbsDiff).toBe(5);
+    expect(bad.message).toBe([
+      'C: 3 of 5 values outside atol 0.001 + rtol 0.01·|ref|; first mismatches:',
+      '  [1] actual 1 expected 1.2 diff 2.000e-1',
+      '  [2] actual 2.5 expected 2 diff 5.000e-1',
+      '  max |diff| 5.000e+0 at [4]',
+    ].join('\n'));
+    expect(compareArrays('nan', [NaN], [1], tol).ok).toBe(false);
+  });
+});
