@@ -24,18 +24,22 @@ const inProcess: TrainConfig = { ...DEFAULT_CONFIG, data: 'mnist', limitTrain: 6
 
 function train(args: string[]) {
   const out = join(dir, `${args.join('_').replace(/[^\w.-]+/g, '')}.json`);
-  const run = spawnSync(process.execPath, ['bin/ldfa.mjs', 'train', ...small, ...args, '--out', out], { encoding: 'utf8', timeout: 60_000 });
-  return { run, result: () => JSON.parse(readFileSync(out, 'utf8')) };
+  return { run: spawnSync(process.execPath, ['bin/ldfa.mjs', 'train', ...small, ...args, '--out', out], { encoding: 'utf8', timeout: 60_000 }), out };
+}
+
+/** Runs `ldfa train`, expects exit status 0 and returns the result JSON. */
+function trainResult(args: string[]) {
+  const { run, out } = train(args);
+  expect(run.status, run.stderr).toBe(0);
+  return JSON.parse(readFileSync(out, 'utf8'));
 }
 
 describe('ldfa train --arch cnn', () => {
   it('takes the MLP flags (rule, rank, feedback, learn, optimiser, clipping, batch norm) and reports ranks, FLOPs and the kernel', () => {
-    const { run, result } = train([
+    const r = trainResult([
       '--arch', 'cnn', '--hidden', '2,3', '--kernel', '3', '--batch-norm', '--rule', 'ldfa', '--rank', '1', '--feedback', 'oja',
       '--learn', 'q', '--optimizer', 'sgd', '--lr', '0.05', '--clip-signal', '1', '--seed', '3',
     ]);
-    expect(run.status, run.stderr).toBe(0);
-    const r = result();
     expect(r.config).toMatchObject({ arch: 'cnn', hidden: [2, 3], batchNorm: true, rule: 'ldfa', feedback: 'oja', learn: 'q', optimizer: 'sgd', clipSignal: 1 });
     expect(r.rule).toEqual({ rule: 'ldfa', mode: 'oja', learn: 'q', direct: false, ranks: { conv2: 1, head: 1 } });
     // conv2 (2→3) on the pooled 14×14 map, batch 16: 1×1 step 2·16·196·3 + 3×3 step 2·16·196·1·18
@@ -58,12 +62,10 @@ describe('ldfa train --arch cnn', () => {
 
 describe('ldfa train --arch vit', () => {
   it('takes the same flags; separate q, k, v get rank r each and the head min(r, C)', () => {
-    const { run, result } = train([
+    const r = trainResult([
       '--arch', 'vit', '--patch', '7', '--dim', '8', '--depth', '1', '--heads', '2', '--mlp-ratio', '2', '--separate-qkv',
       '--rule', 'ldfa', '--rank', '2', '--feedback', 'normative', '--feedback-lr', '0.01', '--seed', '2',
     ]);
-    expect(run.status, run.stderr).toBe(0);
-    const r = result();
     expect(r.config).toMatchObject({ arch: 'vit', patch: 7, dim: 8, depth: 1, heads: 2, mlpRatio: 2, fusedQkv: false });
     expect(r.rule.ranks).toEqual({ 'block0.q': 2, 'block0.k': 2, 'block0.v': 2, 'block0.proj': 2, 'block0.fc1': 2, 'block0.fc2': 2, head: 2 });
     // 16 tokens per image, batch 16 → 256 rows: q is 8 → 8 at rank 2: 2·256·2·16

@@ -115,6 +115,18 @@ function composedKernel(P: Tensor, Q: Tensor): Tensor {
   return K;
 }
 
+/** (gP̂, gQ̂) against central differences of Σ_i term(K, i) with K = P̂∘Q̂, the composed kernel. */
+function expectGradientOfKernelObjective(P: Tensor, Q: Tensor, gP: Tensor, gQ: Tensor, term: (K: Float64Array, i: number) => number): void {
+  const objective = () => {
+    const K = composedKernel(P, Q).data;
+    let sum = 0;
+    for (let i = 0; i < K.length; i++) sum += term(K, i);
+    return sum;
+  };
+  expectGradClose('gP̂', gP.data, numericGradient(objective, P));
+  expectGradClose('gQ̂', gQ.data, numericGradient(objective, Q));
+}
+
 /** One step's gradients of conv2's P̂ and Q̂ under an LDFA mode at rank 2, from a random init. */
 function convFeedbackGradients(mode: FeedbackMode, seed: number) {
   const model = convNet(seed, 2);
@@ -133,29 +145,16 @@ describe('LDFA feedback learning on a stride-2 conv layer (P̂ 1×1 (Cout, r), Q
     fc.assert(fc.property(fc.nat(1e6), (seed) => {
       const { s, P, Q } = convFeedbackGradients('normative', seed);
       expect([P.value.shape, Q.value.shape]).toEqual([[4, 2, 1, 1], [2, 3, 3, 3]]);
-      const J = () => {
-        const K = composedKernel(P.value, Q.value);
-        let sum = 0;
-        for (let i = 0; i < K.size; i++) sum += 0.5 * (s.weight.value.data[i] - K.data[i]) ** 2;
-        return sum;
-      };
-      expectGradClose('gP̂', P.grad.data, numericGradient(J, P.value));
-      expectGradClose('gQ̂', Q.grad.data, numericGradient(J, Q.value));
+      const W = s.weight.value.data;
+      expectGradientOfKernelObjective(P.value, Q.value, P.grad, Q.grad, (K, i) => 0.5 * (W[i] - K[i]) ** 2);
     }), { numRuns: 5 });
   });
 
   it('factorised: (gP̂, gQ̂) is the loss gradient if the kernel were P̂∘Q̂: the gradient of ⟨dW, P̂∘Q̂⟩', () => {
     fc.assert(fc.property(fc.nat(1e6), (seed) => {
       const { s, P, Q } = convFeedbackGradients('factorised', seed);
-      const dW = s.weight.grad;
-      const F = () => {
-        const K = composedKernel(P.value, Q.value);
-        let sum = 0;
-        for (let i = 0; i < K.size; i++) sum += dW.data[i] * K.data[i];
-        return sum;
-      };
-      expectGradClose('gP̂', P.grad.data, numericGradient(F, P.value));
-      expectGradClose('gQ̂', Q.grad.data, numericGradient(F, Q.value));
+      const dW = s.weight.grad.data;
+      expectGradientOfKernelObjective(P.value, Q.value, P.grad, Q.grad, (K, i) => dW[i] * K[i]);
     }), { numRuns: 5 });
   });
 
