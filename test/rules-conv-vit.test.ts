@@ -12,6 +12,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { convOutputSize, type Conv2dSpec } from '../reference/backend.ts';
 import { referenceBackend } from '../reference/kernels.ts';
+import { svd } from '../reference/linalg.ts';
 import { conv2dForward } from '../reference/layers/conv2d.ts';
 import { ActivationNode, FlattenNode, LinearNode, Sequential, type FeedbackSite } from '../reference/models/network.ts';
 import { ConvNode } from '../reference/models/nodes.ts';
@@ -21,7 +22,7 @@ import { Rng, normalTensor } from '../reference/rng.ts';
 import { createRule } from '../reference/rules/index.ts';
 import type { FeedbackMode } from '../reference/rules/ldfa.ts';
 import type { Rule } from '../reference/rules/rule.ts';
-import { clone, tensor, type Tensor } from '../reference/tensor.ts';
+import { clone, reshape, tensor, type Tensor } from '../reference/tensor.ts';
 import { expectClose } from './helpers/close.ts';
 import { expectGradClose, numericGradient } from './helpers/gradcheck.ts';
 import { gradients } from './helpers/nets.ts';
@@ -147,6 +148,21 @@ describe('LDFA feedback learning on a stride-2 conv layer (P̂ 1×1 (Cout, r), Q
       expect([P.value.shape, Q.value.shape]).toEqual([[4, 2, 1, 1], [2, 3, 3, 3]]);
       const W = s.weight.value.data;
       expectGradientOfKernelObjective(P.value, Q.value, P.grad, Q.grad, (K, i) => 0.5 * (W[i] - K[i]) ** 2);
+    }), { numRuns: 5 });
+  });
+
+  it('normative SVD initialisation: P̂∘Q̂ is the best rank-2 approximation of W flattened to (Cout, Cin·k²)', () => {
+    fc.assert(fc.property(fc.nat(1e6), (seed) => {
+      const model = convNet(seed, 2);
+      const rule = createRule('ldfa', { ldfa: { rank: 2, mode: 'normative', init: 'svd', svd: 'exact' } });
+      rule.attach(model, new Rng(1));
+      const t = rule.feedbackTensors(), W = site(model, 'conv2').weight.value;
+      const K = composedKernel(t['conv2.P'], t['conv2.Q']);
+      let residual = 0;
+      for (let i = 0; i < K.size; i++) residual += (W.data[i] - K.data[i]) ** 2;
+      const sigma = svd(reshape(W, [4, 27])).S; // Eckart–Young: the discarded σ²
+      const discarded = sigma.slice(2).reduce((a, v) => a + v * v, 0);
+      expect(Math.abs(residual - discarded)).toBeLessThanOrEqual(1e-10 * (1 + discarded));
     }), { numRuns: 5 });
   });
 
