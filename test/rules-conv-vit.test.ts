@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { convOutputSize, type Conv2dSpec } from '../reference/backend.ts';
 import { referenceBackend } from '../reference/kernels.ts';
-import { svd } from '../reference/linalg.ts';
+import { matrixRank, svd } from '../reference/linalg.ts';
 import { conv2dForward } from '../reference/layers/conv2d.ts';
 import { ActivationNode, FlattenNode, LinearNode, Sequential, type FeedbackSite } from '../reference/models/network.ts';
 import { ConvNode } from '../reference/models/nodes.ts';
@@ -251,5 +251,35 @@ describe('the rank of each transformer layer (spec §4.3)', () => {
     const { ranks } = ranksOf(false, 2);
     expect(ranks).toMatchObject({ 'block0.q': 2, 'block0.k': 2, 'block0.v': 2, 'block0.proj': 2, head: 2 });
     expect(Object.keys(ranks)).not.toContain('block0.qkv');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('LDFA invariants on the conv net and the ViT (as for the MLP)', () => {
+  const models: [string, () => Sequential | ReturnType<typeof buildVit>][] = [
+    ['conv net (stride 2)', () => convNet(6, 2)],
+    ['vit', () => buildVit({ inputShape: [2, 4, 4], patch: 2, dim: 6, depth: 1, heads: 2, mlpRatio: 2, outputSize: CLASSES, fusedQkv: true, init: 'uniform' }, new Rng(6))],
+  ];
+
+  it.each(models)('%s: the forward pass does not read P̂ or Q̂; each P̂Q̂ has rank ≤ its r; signals have the input shape', (_, build) => {
+    const model = build();
+    const rule = createRule('ldfa', { ldfa: { rank: 1, mode: 'oja', init: 'random' } });
+    rule.attach(model, new Rng(3));
+    const rng = new Rng(4);
+    const x = normalTensor(rng, [BATCH, ...model.inputShape], 1), y = new Int32Array(BATCH).map(() => rng.int(CLASSES));
+    const before = clone(model.forward(x, true));
+    gradients(model, x, y);
+    const ranks = rule.summary().ranks as Record<string, number>;
+    for (const s of model.sites.filter((t) => t.needsInputGrad)) {
+      const P = rule.feedbackTensors()[`${s.name}.P`], Q = rule.feedbackTensors()[`${s.name}.Q`];
+      const [rows, cols] = [s.weight.value.shape[0], s.weight.value.size / s.weight.value.shape[0]];
+      const B = tensor([rows, cols]);
+      referenceBackend.matmul(B, reshape(P, [rows, ranks[s.name]]), reshape(Q, [ranks[s.name], cols]));
+      expect(matrixRank(B), s.name).toBeLessThanOrEqual(ranks[s.name]);
+      expect(s.inputGrad!.size, s.name).toBe(s.input!.size);
+    }
+    for (const t of Object.values(rule.feedbackTensors())) t.data.fill(123.5);
+    expectClose('logits', model.forward(x, true).data, before.data, { atol: 0, rtol: 0 });
   });
 });
