@@ -1,4 +1,7 @@
-// Backend benchmarks. `npm run bench` (tsx bench/run.ts [--backends a,b,...]).
+// Backend benchmarks. `npm run bench` (tsx bench/run.ts [--backends a,b,...] [--only parts]).
+// `--backend NAME` is `--backends NAME`; `auto` is always measured as well. `--only` takes a
+// comma-separated subset of matmul, conv, mlpStep, ldfaBackwardRatio (the JSON then holds
+// only those, and `parts` says which ran); without it everything runs (minutes on 2 cores).
 // JSON result on stdout, progress on stderr. Compare ratios measured in one run; absolute
 // times depend on the machine (reported under `machine`).
 //
@@ -188,7 +191,8 @@ export const MLP_STEP_RULES: { rule: string; rank: number | null; config: Partia
   { rule: 'ldfa normative', rank: 10, config: { rule: 'ldfa', feedback: 'normative', rank: 10, svdEvery: 0, feedbackInit: 'random' } },
 ];
 
-export const MLP_STEP_SHAPE = { input: [1, 28, 28], hidden: [1024, 1024], classes: 10, batch: 128 } as const;
+export interface MlpStepShape { input: readonly number[]; hidden: readonly number[]; classes: number; batch: number }
+export const MLP_STEP_SHAPE: MlpStepShape = { input: [1, 28, 28], hidden: [1024, 1024], classes: 10, batch: 128 };
 
 /** Backends the mlpStep is timed on (the others are far slower than gpujs-webasm or not CPU-runnable here). */
 const MLP_STEP_BACKENDS = ['reference', 'wasm', 'gpujs-webasm', 'gpujs-headlessgl', 'gpujs', 'auto'];
@@ -199,14 +203,14 @@ export interface MlpStepRow {
   ms: number; reps: number; warmup: boolean; note?: string;
 }
 
-function mlpConfig(backend: string, rule: Partial<TrainConfig>): TrainConfig {
-  return { ...DEFAULT_CONFIG, arch: 'mlp', hidden: [...MLP_STEP_SHAPE.hidden], batch: MLP_STEP_SHAPE.batch, backend, ...rule };
+function mlpConfig(backend: string, rule: Partial<TrainConfig>, shape: MlpStepShape): TrainConfig {
+  return { ...DEFAULT_CONFIG, arch: 'mlp', hidden: [...shape.hidden], batch: shape.batch, backend, ...rule };
 }
 
-function mlpBatch(): { x: Tensor; y: Int32Array } {
+function mlpBatch(shape: MlpStepShape): { x: Tensor; y: Int32Array } {
   const rng = new Rng(3);
-  const x = normalTensor(rng, [MLP_STEP_SHAPE.batch, ...MLP_STEP_SHAPE.input], 1);
-  return { x, y: new Int32Array(MLP_STEP_SHAPE.batch).map(() => rng.int(MLP_STEP_SHAPE.classes)) };
+  const x = normalTensor(rng, [shape.batch, ...shape.input], 1);
+  return { x, y: new Int32Array(shape.batch).map(() => rng.int(shape.classes)) };
 }
 
 /**
@@ -215,15 +219,15 @@ function mlpBatch(): { x: Tensor; y: Int32Array } {
  * (a step > 2 s: reference, gpu.js on the CPU) run 2 timed steps without a separate warm-up
  * on the reference (nothing to compile) and after one warm-up on gpu.js (kernel compilation).
  */
-export function benchMlpStep(backends: Backend[]): MlpStepRow[] {
+export function benchMlpStep(backends: Backend[], shape = MLP_STEP_SHAPE): MlpStepRow[] {
   const rows: MlpStepRow[] = [];
-  const { x, y } = mlpBatch();
+  const { x, y } = mlpBatch(shape);
   for (const be of backends) {
     if (!MLP_STEP_BACKENDS.includes(be.name)) continue;
     setBackend(be);
     try {
       for (const r of MLP_STEP_RULES) {
-        const trainer = createTrainer(mlpConfig(be.name, r.config), MLP_STEP_SHAPE.input, MLP_STEP_SHAPE.classes);
+        const trainer = createTrainer(mlpConfig(be.name, r.config, shape), shape.input, shape.classes);
         const needsWarmup = be.name !== 'reference';
         if (needsWarmup) trainer.step(x, y);
         const t0 = performance.now();
@@ -268,11 +272,11 @@ export interface ModelBackwardRatio {
  * rule, forward + loss (untimed), model.backward (timed), then a whole trainer.step (timed).
  * One warm-up repetition, then up to 15 within ~4 cell budgets (at least 5); medians.
  */
-export function benchModelBackwardRatio(be: Backend): ModelBackwardRatio {
-  const { x, y } = mlpBatch();
+export function benchModelBackwardRatio(be: Backend, shape = MLP_STEP_SHAPE): ModelBackwardRatio {
+  const { x, y } = mlpBatch(shape);
   setBackend(be);
   try {
-    const trainers = [MLP_STEP_RULES[0], MLP_STEP_RULES[2]].map((r) => createTrainer(mlpConfig(be.name, r.config), MLP_STEP_SHAPE.input, MLP_STEP_SHAPE.classes));
+    const trainers = [MLP_STEP_RULES[0], MLP_STEP_RULES[2]].map((r) => createTrainer(mlpConfig(be.name, r.config, shape), shape.input, shape.classes));
     const backward: number[][] = [[], []], step: number[][] = [[], []];
     const start = performance.now();
     for (let rep = -1; rep < 15; rep++) {
@@ -292,7 +296,7 @@ export function benchModelBackwardRatio(be: Backend): ModelBackwardRatio {
     const med = (ts: number[]) => [...ts].sort((a, b) => a - b)[Math.floor(ts.length / 2)];
     const [bpB, ldfaB, bpS, ldfaS] = [med(backward[0]), med(backward[1]), med(step[0]), med(step[1])];
     const row: ModelBackwardRatio = {
-      backend: be.name, kernel: be.kernelInfo(), rank: 10, width: MLP_STEP_SHAPE.hidden[0], batch: MLP_STEP_SHAPE.batch,
+      backend: be.name, kernel: be.kernelInfo(), rank: 10, width: shape.hidden[0], batch: shape.batch,
       backwardRatio: round(ldfaB / bpB), stepRatio: round(ldfaS / bpS),
       ms: { bpBackward: round(bpB), ldfaBackward: round(ldfaB), bpStep: round(bpS), ldfaStep: round(ldfaS) },
       reps: backward[0].length,
@@ -308,10 +312,30 @@ export function benchModelBackwardRatio(be: Backend): ModelBackwardRatio {
 
 const DEFAULT_BACKENDS: BackendName[] = ['reference', 'wasm', 'gpujs-webasm', 'gpujs-cpu', 'gpujs-headlessgl', 'gpujs-webgpu'];
 
-async function main(): Promise<void> {
-  const arg = process.argv.indexOf('--backends');
-  const names = arg >= 0 ? (process.argv[arg + 1] ?? '').split(',').filter(Boolean) : DEFAULT_BACKENDS;
+export const BENCH_PARTS = ['matmul', 'conv', 'mlpStep', 'ldfaBackwardRatio'] as const;
+export type BenchPart = (typeof BENCH_PARTS)[number];
+
+/** `--backends a,b` (or `--backend a`) and `--only part,part`, checked against what is allowed. */
+export function parseBenchArgs(argv: readonly string[]): { names: BackendName[]; parts: BenchPart[] } {
+  const value = (flag: string) => {
+    const i = argv.indexOf(flag);
+    if (i < 0) return null;
+    const v = argv[i + 1];
+    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
+    return v.split(',').filter(Boolean);
+  };
+  const names = value('--backends') ?? value('--backend') ?? DEFAULT_BACKENDS;
   for (const n of names) if (!isBackendName(n)) throw new Error(`unknown backend '${n}': allowed are ${BACKEND_NAMES.join(', ')}`);
+  const parts = value('--only') ?? [...BENCH_PARTS];
+  for (const p of parts) {
+    if (!(BENCH_PARTS as readonly string[]).includes(p)) throw new Error(`--only '${p}' is not allowed: allowed are ${BENCH_PARTS.join(', ')}`);
+  }
+  return { names: names as BackendName[], parts: parts as BenchPart[] };
+}
+
+async function main(): Promise<void> {
+  const { names, parts } = parseBenchArgs(process.argv.slice(2));
+  const runs = (part: BenchPart) => parts.includes(part);
   const backends: Backend[] = [];
   const unavailable: { backend: string; reason: string }[] = [];
   for (const name of names) {
@@ -326,29 +350,34 @@ async function main(): Promise<void> {
   }
   const auto = await createBackend('auto');
   log(auto.kernelInfo());
-  const mlpStep = benchMlpStep([...backends, { ...auto, name: 'auto' }]);
-  const layerRatios = benchLdfaBackwardRatio(backends);
-  const modelRatio = benchModelBackwardRatio({ ...auto, name: 'auto' });
-  const bpMs = (backend: string) => mlpStep.find((r) => r.backend === backend && r.rule === 'bp')?.ms;
+  const mlpStep = runs('mlpStep') ? benchMlpStep([...backends, { ...auto, name: 'auto' }]) : undefined;
+  const layerRatios = runs('ldfaBackwardRatio') ? benchLdfaBackwardRatio(backends) : undefined;
+  const modelRatio = runs('ldfaBackwardRatio') ? benchModelBackwardRatio({ ...auto, name: 'auto' }) : undefined;
+  const bpMs = (backend: string) => mlpStep?.find((r) => r.backend === backend && r.rule === 'bp')?.ms;
   const refMs = bpMs('reference'), autoMs = bpMs('auto');
   const result = {
     machine: machine(),
     note: 'times are medians through the Backend interface (float64 in/out; float32 backends convert); compare ratios within this run',
+    ...(parts.length < BENCH_PARTS.length ? { parts } : {}),
     backends: backends.map((b) => ({ name: b.name, precision: b.precision, kernel: b.kernelInfo() })),
     unavailable,
     auto: auto.kernelInfo(),
-    matmul: benchMatmul(backends),
-    conv: benchConv(backends),
-    ldfaBackwardRatio: {
-      meaning: 'value = model.ratio: median time of the whole MLP 784-1024-1024-10 backward pass (model.backward, batch 128) under LDFA r=10 divided by BP\'s, on the auto backend, interleaved repetitions; issue target ≤ 0.6. model.stepRatio: the same for the whole training step. layer: one 1024×1024 linear layer, batch 128, per backend: inputGradientRatio = t(dx via P̂, Q̂) / t(dx via W), fullLinearBackwardRatio = t(dW + db + dx) LDFA / BP.',
-      value: modelRatio.backwardRatio,
-      model: modelRatio,
-      layer: layerRatios,
-    },
-    mlpStep,
-    mlpStepNote: 'mlpStep rows: median ms of one trainer.step (forward + loss + backward + feedback learning + Adam) of the MLP 784-1024-1024-10, batch 128, per backend (setBackend) and rule; backend "auto" is what --backend auto picks. ldfa normative uses feedbackInit random (the SVD init of a 1024×1024 W takes minutes in reference/linalg.ts; a step costs the same). The reference and gpu.js steps take seconds: 2 timed steps only (see reps, note).',
-    autoSpeedupNote: 'autoSpeedupOverReference = mlpStep ms of reference / of auto, rule bp (issue target ≥ 5)',
-    autoSpeedupOverReference: refMs !== undefined && autoMs !== undefined ? round(refMs / autoMs) : null,
+    ...(runs('matmul') ? { matmul: benchMatmul(backends) } : {}),
+    ...(runs('conv') ? { conv: benchConv(backends) } : {}),
+    ...(modelRatio && layerRatios ? {
+      ldfaBackwardRatio: {
+        meaning: 'value = model.ratio: median time of the whole MLP 784-1024-1024-10 backward pass (model.backward, batch 128) under LDFA r=10 divided by BP\'s, on the auto backend, interleaved repetitions; issue target ≤ 0.6. model.stepRatio: the same for the whole training step. layer: one 1024×1024 linear layer, batch 128, per backend: inputGradientRatio = t(dx via P̂, Q̂) / t(dx via W), fullLinearBackwardRatio = t(dW + db + dx) LDFA / BP.',
+        value: modelRatio.backwardRatio,
+        model: modelRatio,
+        layer: layerRatios,
+      },
+    } : {}),
+    ...(mlpStep ? {
+      mlpStep,
+      mlpStepNote: 'mlpStep rows: median ms of one trainer.step (forward + loss + backward + feedback learning + Adam) of the MLP 784-1024-1024-10, batch 128, per backend (setBackend) and rule; backend "auto" is what --backend auto picks. ldfa normative uses feedbackInit random (the SVD init of a 1024×1024 W takes minutes in reference/linalg.ts; a step costs the same). The reference and gpu.js steps take seconds: 2 timed steps only (see reps, note).',
+      autoSpeedupNote: 'autoSpeedupOverReference = mlpStep ms of reference / of auto, rule bp (issue target ≥ 5)',
+      autoSpeedupOverReference: refMs !== undefined && autoMs !== undefined ? round(refMs / autoMs) : null,
+    } : {}),
   };
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }

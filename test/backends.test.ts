@@ -150,6 +150,23 @@ describe.each(created)('backend $row.name', ({ row, backend, skip }) => {
     checkConv(2, 2, 3, 24, 24, 3, { stride: 1, padding: 1 }, 11);
   });
 
+  // gpu.js silently cuts a loop whose bound is a kernel argument at loopMaxIterations (1000
+  // by default, in every mode); our kernels use constant bounds and set it per kernel. Every
+  // op gets one loop of 1100 iterations here (tiny tensors), so a kernel that regresses shows.
+  test('every op with one loop longer than 1000: batchMatmul K, conv forward Cin, backward-input Cout, backward-filter N', () => {
+    const rng = new Rng(13), L = 1100;
+    for (const [ta, tb] of [[false, false], [true, true]] as const) {
+      const A = uniformTensor(rng, ta ? [2, L, 3] : [2, 3, L], 1), B = uniformTensor(rng, tb ? [2, 2, L] : [2, L, 2], 1);
+      const got = fill(tensor([2, 3, 2]), NaN), ref = tensor([2, 3, 2]);
+      be().batchMatmul(got, A, B, ta, tb);
+      referenceBackend.batchMatmul(ref, A, B, ta, tb);
+      expectMatch(`batchMatmul K=${L} tA=${ta} tB=${tb}`, got, ref, f32Tol(L, 1, 1));
+    }
+    checkConv(1, L, 2, 2, 2, 1, { stride: 1, padding: 0 }, 14); // forward sums over Cin = 1100
+    checkConv(1, 2, L, 2, 2, 1, { stride: 1, padding: 0 }, 15); // backward-input sums over Cout = 1100
+    checkConv(L, 1, 2, 1, 1, 1, { stride: 1, padding: 0 }, 16); // backward-filter sums over N = 1100
+  });
+
   test('linear layer forward + backward under BP (throughMatrix(W)) and LDFA (throughLowRank(P, Q)) matches the reference', () => {
     const rng = new Rng(42);
     const N = 7, inDim = 33, outDim = 19, r = 5;
@@ -239,5 +256,22 @@ describe('registry', () => {
     be.matmul(got, A, B);
     referenceBackend.matmul(ref, A, B);
     expectMatch('auto matmul', got, ref, f32Tol(1100, 1, 1));
+  });
+});
+
+describe('the comparison every backend test uses (test/helpers/close.ts)', () => {
+  it('passes within atol + rtol·|ref| and reports the first mismatching indices and the largest difference', () => {
+    const tol = { atol: 1e-3, rtol: 1e-2 };
+    expect(compareArrays('ok', [1.0105, -2, 0.0009], [1, -2, 0], tol).ok).toBe(true); // 0.0105 ≤ 1e-3 + 1e-2·1
+    const bad = compareArrays('C', [0, 1, 2.5, 3, 9], [0, 1.2, 2, 3, 4], tol, 2);
+    expect(bad.ok).toBe(false);
+    expect(bad.maxAbsDiff).toBe(5);
+    expect(bad.message).toBe([
+      'C: 3 of 5 values outside atol 0.001 + rtol 0.01·|ref|; first mismatches:',
+      '  [1] actual 1 expected 1.2 diff 2.000e-1',
+      '  [2] actual 2.5 expected 2 diff 5.000e-1',
+      '  max |diff| 5.000e+0 at [4]',
+    ].join('\n'));
+    expect(compareArrays('nan', [NaN], [1], tol).ok).toBe(false);
   });
 });

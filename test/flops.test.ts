@@ -10,6 +10,10 @@ import { conv2dBackward, conv2dForward } from '../reference/layers/conv2d.ts';
 import { linearBackward, linearForward } from '../reference/layers/linear.ts';
 import { Rng, normalTensor } from '../reference/rng.ts';
 import { tensor, type Tensor } from '../reference/tensor.ts';
+import { buildCnn } from '../reference/models/cnn.ts';
+import { buildVit } from '../reference/models/vit.ts';
+import { createRule } from '../reference/rules/index.ts';
+import { stepFlops } from '../src/flops.ts';
 
 describe('hand-worked FLOP counts', () => {
   it('linear: N = 32, 784 → 256 (an MNIST hidden layer), r = 10, C = 10', () => {
@@ -153,5 +157,49 @@ describe('formulas match the multiply-adds the layers issue', () => {
           expect(counted.inputGradient).toBeLessThanOrEqual(expected.inputGradient);
         }
       }), { numRuns: 50 });
+  });
+});
+
+// ----------------------------------------------------------------------------
+// What `ldfa train` reports (result.flopsPerStep, src/flops.ts), for the CNN and the ViT.
+
+describe('flopsPerStep of whole models, against hand counts', () => {
+  it('CNN: conv1 (1→2, 6×6) → pool → conv2 (2→3, 3×3) → pool → head (3 → 4), batch 5', () => {
+    const N = 5;
+    const build = () => buildCnn({ inputShape: [1, 6, 6], channels: [2, 3], kernel: 3, outputSize: 4, activation: 'relu', batchNorm: false, pool: true, init: 'uniform' }, new Rng(1));
+    const flopsUnder = (name: 'bp' | 'dfa' | 'ldfa') => {
+      const model = build();
+      const rule = createRule(name, { ldfa: { rank: 1, mode: 'fixed', init: 'random' } });
+      rule.attach(model, new Rng(2));
+      return stepFlops(model, rule, N);
+    };
+    const bp = flopsUnder('bp'), ldfa = flopsUnder('ldfa'), dfa = flopsUnder('dfa');
+    // conv1: 36 positions × 2 channels × 9 taps × 2 = 1 296 per sample; it sends nothing down
+    expect(bp.layers.conv1).toEqual({ forward: 1296 * N, inputGradient: 0, weightGradient: 1296 * N });
+    // conv2 on the pooled 3×3 map: 9 × 3 × 18 × 2 = 972 per sample
+    expect(bp.layers.conv2).toEqual({ forward: 972 * N, inputGradient: 972 * N, weightGradient: 972 * N });
+    // LDFA r = 1: 1×1 step 2·9·3·1 = 54, 3×3 step 2·9·1·18 = 324
+    expect(ldfa.layers.conv2.inputGradient).toBe(378 * N);
+    // DFA: e (4 classes) through D (4, 2·3·3): 2·4·18 = 144
+    expect(dfa.layers.conv2.inputGradient).toBe(144 * N);
+    // head: 3 features (3 channels × 1×1 after the second pool) → 4: dense 24, LDFA min(r, C) = 1: 2·1·7 = 14, DFA 2·4·3 = 24
+    expect(bp.layers.head).toEqual({ forward: 24 * N, inputGradient: 24 * N, weightGradient: 24 * N });
+    expect(ldfa.layers.head.inputGradient).toBe(14 * N);
+    expect(dfa.layers.head.inputGradient).toBe(24 * N);
+    expect(ldfa.total).toEqual({ forward: 2292 * N, inputGradient: 392 * N, weightGradient: 2292 * N, all: 4976 * N });
+  });
+
+  it('ViT: tokens are rows (batch · T); the fused qkv gets 3r, the head min(r, C) on batch rows', () => {
+    // 4×4 image, patch 2 → T = 4 tokens of 4 features; width 6, MLP 12, 3 classes; batch 2 → 8 token rows
+    const model = buildVit({ inputShape: [1, 4, 4], patch: 2, dim: 6, depth: 1, heads: 2, mlpRatio: 2, outputSize: 3, fusedQkv: true, init: 'uniform' }, new Rng(1));
+    const rule = createRule('ldfa', { ldfa: { rank: 1, mode: 'fixed', init: 'random' } });
+    rule.attach(model, new Rng(2));
+    const f = stepFlops(model, rule, 2);
+    expect(f.layers.embed).toEqual({ forward: 2 * 8 * 4 * 6, inputGradient: 0, weightGradient: 384 });
+    expect(f.layers['block0.qkv']).toEqual({ forward: 1728, inputGradient: 2 * 8 * 3 * (6 + 18), weightGradient: 1728 }); // rank 3
+    expect(f.layers['block0.proj'].inputGradient).toBe(2 * 8 * 1 * 12);
+    expect(f.layers['block0.fc1']).toEqual({ forward: 1152, inputGradient: 2 * 8 * 1 * 18, weightGradient: 1152 });
+    expect(f.layers['block0.fc2'].inputGradient).toBe(288);
+    expect(f.layers.head).toEqual({ forward: 2 * 2 * 6 * 3, inputGradient: 2 * 2 * 1 * 9, weightGradient: 72 });
   });
 });

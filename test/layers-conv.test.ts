@@ -52,6 +52,27 @@ describe('conv2d', () => {
     expect(Array.from(y.data)).toEqual([16, 18, 22, 24, -4, -2, 2, 4]);
   });
 
+  // Forward, backward-input and backward-filter share one tap loop, so finite differences
+  // cannot see a wrong padding offset or stride (all three would move together): hand counts can.
+  it('stride 2, padding 1: forward, backward-input and backward-filter against hand counts', () => {
+    // x = [1..9] as 3×3, zero-padded to 5×5; a 2×2 kernel [[1, 2], [3, 4]] at stride 2 gives 2×2 outputs
+    const x = tensor([1, 1, 3, 3], [1, 2, 3, 4, 5, 6, 7, 8, 9]), W = tensor([1, 1, 2, 2], [1, 2, 3, 4]);
+    const spec = { stride: 2, padding: 1 };
+    const y = tensor([1, 1, 2, 2]);
+    conv2dForward(y, x, W, null, spec);
+    // windows [0 0; 0 1], [0 0; 2 3], [0 4; 0 7], [5 6; 8 9]
+    expect(Array.from(y.data)).toEqual([4, 18, 36, 77]);
+    const ones = tensor([1, 1, 2, 2], [1, 1, 1, 1]);
+    const dx = tensor(x.shape);
+    referenceBackend.conv2dBackwardInput(dx, ones, W, spec);
+    // every pixel is covered by exactly one window, at tap (p, q) with p = 1, 0, 1 for rows 0, 1, 2 (likewise q)
+    expect(Array.from(dx.data)).toEqual([4, 3, 4, 2, 1, 2, 4, 3, 4]);
+    const dW = tensor(W.shape);
+    referenceBackend.conv2dBackwardFilter(dW, ones, x, spec);
+    // tap (p, q) sums the padded pixels (2i + p, 2j + q): (0,0) 5, (0,1) 4 + 6, (1,0) 2 + 8, (1,1) 1 + 3 + 7 + 9
+    expect(Array.from(dW.data)).toEqual([5, 10, 10, 20]);
+  });
+
   it('BP backward (throughKernel(W)) equals finite differences for dx, dW, db', () => {
     fc.assert(fc.property(convCase, (c) => {
       const { x, W, b, R, loss } = convSetup(c);

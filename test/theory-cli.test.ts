@@ -74,6 +74,19 @@ describe('ldfa theory --scale tiny', () => {
     for (const file of THEORY_FILES) expect(readFileSync(join(out, file), 'utf8').length, file).toBeGreaterThan(0);
   });
 
+  it('--backend: auto runs the float64 i-k-j kernel and says so; reference agrees to rounding; float32 backends are refused', () => {
+    expect(json.kernel).toBe('float64 i-k-j loops (oracles/linear/kernel.ts)');
+    const reference = runTheoryCommand({ out: join(dir, 'reference'), scale: 'tiny', backend: 'reference' });
+    expect(reference.kernel).toBe('reference float64 loops (reference/kernels.ts)');
+    for (const rule of EXPERIMENT_RULES) {
+      const a = json.rules[rule].final.theorySigma, b = reference.rules[rule].final.theorySigma;
+      for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(1e-9);
+    }
+    expect(() => runTheoryCommand({ out: dir, scale: 'tiny', backend: 'wasm' }))
+      .toThrow('--backend wasm is not allowed for ldfa theory: the theory-versus-simulation comparison needs float64 matmuls and wasm computes in float32; allowed are auto, reference');
+    expect(() => runTheoryCommand({ out: dir, scale: 'tiny', backend: 'cuda' })).toThrow("unknown backend 'cuda': allowed for ldfa theory are auto, reference");
+  });
+
   it('rejects a rank outside [1, min(m, k)] and an unknown scale', () => {
     expect(() => runTheoryCommand({ out: dir, scale: 'tiny', ranks: [0] })).toThrow(/rank 0 is not allowed/);
     expect(() => theoryConfig({ scale: 'huge' as 'tiny' })).toThrow(/unknown scale 'huge'/);

@@ -3,7 +3,7 @@
 // simulated (sampled inputs, exact full-batch GD via the sample's statistics) and iterated in
 // the rotated theory frame; plus a sweep of the final loss against r for fixed and normative
 // feedback (theory iteration), against the Eckart–Young bound and the fixed-point prediction.
-import { withBackend } from '../../reference/backend.ts';
+import { withBackend, type Backend } from '../../reference/backend.ts';
 import { balancedFactors } from '../../reference/linalg.ts';
 import { fastFloat64Backend } from './kernel.ts';
 import { Rng } from '../../reference/rng.ts';
@@ -67,6 +67,8 @@ export interface TheoryExperimentResult {
   fixedPoint: { loss: number; eckartYoung: number; rank: number };
   sweep: SweepPoint[];
   seconds: number;
+  /** The kernel that ran the matmuls (Backend.kernelInfo()). */
+  kernel: string;
 }
 
 export function checkExperimentConfig(c: TheoryExperimentConfig): void {
@@ -86,13 +88,17 @@ export function checkExperimentConfig(c: TheoryExperimentConfig): void {
  * samples X (gaussianTeacherStatistics), then W₂, W₁ (authorsInit, shared by every rule and every sweep rank; the sweep's
  * P̂, Q̂ are the rank-r SVD factors of that same W₂(0)).
  */
-export function runTheoryExperiment(config: TheoryExperimentConfig, log: (line: string) => void = () => {}): TheoryExperimentResult {
+export function runTheoryExperiment(
+  config: TheoryExperimentConfig, log: (line: string) => void = () => {},
+  // by default the same arithmetic as the reference kernels in a faster loop order (oracles/linear/kernel.ts)
+  backend: Backend = fastFloat64Backend,
+): TheoryExperimentResult {
   checkExperimentConfig(config);
-  // the same arithmetic as the reference kernels in a faster loop order (oracles/linear/kernel.ts)
-  return withBackend(fastFloat64Backend, () => experiment(config, log));
+  if (backend.precision !== 'float64') throw new Error(`theory: the experiment needs float64 matmuls, but backend '${backend.name}' computes in ${backend.precision}`);
+  return { ...withBackend(backend, () => experiment(config, log)), kernel: backend.kernelInfo() };
 }
 
-function experiment(config: TheoryExperimentConfig, log: (line: string) => void): TheoryExperimentResult {
+function experiment(config: TheoryExperimentConfig, log: (line: string) => void): Omit<TheoryExperimentResult, 'kernel'> {
   const started = Date.now();
   const { n, k, m, r } = config;
   const rng = new Rng(config.seed);

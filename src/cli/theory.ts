@@ -3,6 +3,10 @@
 // and the final-loss-against-rank sweep with the Eckart–Young bound.
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import type { Backend } from '../../reference/backend.ts';
+import { referenceBackend } from '../../reference/kernels.ts';
+import { fastFloat64Backend } from '../../oracles/linear/kernel.ts';
+import { isBackendName } from '../backends/registry.ts';
 import {
   AUTHORS_SETUP, EXPERIMENT_RULES, runTheoryExperiment, TINY_SETUP,
   type ExperimentRule, type TheoryExperimentConfig, type TheoryExperimentResult,
@@ -21,10 +25,28 @@ export interface TheoryCommandOptions {
   seed?: number;
   samples?: number;
   ranks?: number[];
+  /** auto (default: the float64 i-k-j kernel) or reference; the float32 backends are refused. */
+  backend?: string;
   log?: (line: string) => void;
 }
 
-export function theoryConfig(o: Omit<TheoryCommandOptions, 'out' | 'log'>): TheoryExperimentConfig {
+export const THEORY_BACKENDS = ['auto', 'reference'] as const;
+
+/**
+ * The experiment compares a sampled simulation with the theory iteration to rounding, so it
+ * runs in float64: 'auto' is the fastest float64 kernel here (oracles/linear/kernel.ts),
+ * 'reference' the reference loops.
+ */
+export function theoryBackend(name: string): Backend {
+  if (name === 'auto') return fastFloat64Backend;
+  if (name === 'reference') return referenceBackend;
+  if (isBackendName(name)) {
+    throw new Error(`--backend ${name} is not allowed for ldfa theory: the theory-versus-simulation comparison needs float64 matmuls and ${name} computes in float32; allowed are ${THEORY_BACKENDS.join(', ')}`);
+  }
+  throw new Error(`unknown backend '${name}': allowed for ldfa theory are ${THEORY_BACKENDS.join(', ')}`);
+}
+
+export function theoryConfig(o: Omit<TheoryCommandOptions, 'out' | 'log' | 'backend'>): TheoryExperimentConfig {
   if (o.scale !== 'authors' && o.scale !== 'tiny') throw new Error(`unknown scale '${o.scale as string}': allowed are authors, tiny`);
   const base = o.scale === 'tiny' ? TINY_SETUP : AUTHORS_SETUP;
   return {
@@ -75,7 +97,7 @@ export const THEORY_FILES = ['theory.json', 'sigma-bp.svg', 'sigma-fixed.svg', '
 
 export function runTheoryCommand(o: TheoryCommandOptions): TheoryExperimentResult {
   const config = theoryConfig(o);
-  const result = runTheoryExperiment(config, o.log);
+  const result = runTheoryExperiment(config, o.log, theoryBackend(o.backend ?? 'auto'));
   writeJsonAtomic(join(o.out, 'theory.json'), result);
   for (const rule of EXPERIMENT_RULES) writeFileAtomic(join(o.out, `sigma-${rule}.svg`), sigmaFigure(result, rule));
   writeFileAtomic(join(o.out, 'loss-vs-rank.svg'), sweepFigure(result));
@@ -97,9 +119,10 @@ export function registerTheoryCommand(program: Command): void {
     .option('--samples <P>', 'sampled inputs (default 100000)', integer('samples'))
     .option('--ranks <list>', 'ranks of the loss sweep, comma-separated (default 1,2,4,8,16,32,64)', (t) => t.split(',').map(integer('ranks')))
     .option('--seed <S>', 'random seed', integer('seed'))
+    .option('--backend <name>', `matmul kernel, float64 only: ${THEORY_BACKENDS.join(' | ')} (auto: i-k-j loops, faster than the reference's)`, 'auto')
     .option('--quiet', 'no progress lines')
-    .action((opts: { out: string; scale: 'authors' | 'tiny'; steps?: number; samples?: number; ranks?: number[]; seed?: number; quiet?: boolean }) => {
+    .action((opts: { out: string; scale: 'authors' | 'tiny'; steps?: number; samples?: number; ranks?: number[]; seed?: number; backend: string; quiet?: boolean }) => {
       const result = runTheoryCommand({ ...opts, log: opts.quiet ? undefined : (line) => process.stderr.write(`${line}\n`) });
-      process.stderr.write(`wrote ${THEORY_FILES.join(', ')} to ${opts.out} in ${result.seconds.toFixed(1)} s\n`);
+      process.stderr.write(`wrote ${THEORY_FILES.join(', ')} to ${opts.out} in ${result.seconds.toFixed(1)} s on ${result.kernel}\n`);
     });
 }

@@ -1,0 +1,81 @@
+// bench/: the JSON fields other tools read (`machine`, `matmul: [{backend, n, gflops}]`,
+// `mlpStep: [{backend, rule, rank, ms}]`, `ldfaBackwardRatio`, conv throughput), produced by
+// the bench functions at toy sizes, and held by every committed result in bench/results/.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  BENCH_PARTS, MLP_STEP_RULES, benchConv, benchMatmul, benchMlpStep, benchModelBackwardRatio, machine, parseBenchArgs,
+} from '../bench/run.ts';
+import { setBackend } from '../reference/backend.ts';
+import { referenceBackend } from '../reference/kernels.ts';
+
+const TOY_MLP = { input: [1, 4, 4], hidden: [12, 12], classes: 3, batch: 4 };
+
+const isPositive = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0;
+
+describe('bench rows at toy sizes, on the reference backend', () => {
+  it('matmul rows hold backend, n and gflops; conv rows a GFLOP/s per op', () => {
+    const rows = benchMatmul([referenceBackend], [8, 16]);
+    expect(rows.map((r) => [r.backend, r.n])).toEqual([['reference', 8], ['reference', 16]]);
+    for (const r of rows) expect(isPositive(r.gflops) && isPositive(r.ms), JSON.stringify(r)).toBe(true);
+    const conv = benchConv([referenceBackend], [{ N: 1, Cin: 2, Cout: 3, H: 5, W: 4, k: 3, stride: 2, padding: 1 }]);
+    expect(conv.map((r) => r.op)).toEqual(['forward', 'backwardInput', 'backwardFilter']);
+    for (const r of conv) expect(r.backend === 'reference' && isPositive(r.gflops), JSON.stringify(r)).toBe(true);
+  });
+
+  it('mlpStep rows hold backend, rule, rank and ms for BP, FA and LDFA r = 10; the backward ratio is a number', () => {
+    try {
+      const rows = benchMlpStep([referenceBackend], TOY_MLP);
+      expect(rows.map((r) => [r.backend, r.rule, r.rank])).toEqual(MLP_STEP_RULES.map((r) => ['reference', r.rule, r.rank]));
+      expect(rows.map((r) => r.rank)).toEqual([null, null, 10, 10]);
+      for (const r of rows) expect(isPositive(r.ms), JSON.stringify(r)).toBe(true);
+      const ratio = benchModelBackwardRatio(referenceBackend, TOY_MLP);
+      expect(isPositive(ratio.backwardRatio) && isPositive(ratio.stepRatio)).toBe(true);
+      expect(ratio).toMatchObject({ backend: 'reference', rank: 10, width: 12, batch: 4 });
+    } finally {
+      setBackend(referenceBackend);
+    }
+  });
+
+  it('machine says what it ran on', () => {
+    const m = machine();
+    expect(m.cores).toBeGreaterThan(0);
+    for (const key of ['cpuModel', 'node', 'os', 'date'] as const) expect(typeof m[key]).toBe('string');
+  });
+});
+
+describe('bench flags', () => {
+  it('--backends a,b or --backend a; --only a subset of the parts; everything by default', () => {
+    expect(parseBenchArgs(['--backends', 'reference,wasm'])).toEqual({ names: ['reference', 'wasm'], parts: [...BENCH_PARTS] });
+    expect(parseBenchArgs(['--backend', 'wasm', '--only', 'ldfaBackwardRatio'])).toEqual({ names: ['wasm'], parts: ['ldfaBackwardRatio'] });
+    expect(parseBenchArgs([]).names).toContain('reference');
+  });
+
+  it('names what was wrong and what is allowed', () => {
+    expect(() => parseBenchArgs(['--backend', 'cuda'])).toThrow("unknown backend 'cuda': allowed are auto, reference");
+    expect(() => parseBenchArgs(['--only', 'matmul,speed'])).toThrow("--only 'speed' is not allowed: allowed are matmul, conv, mlpStep, ldfaBackwardRatio");
+    expect(() => parseBenchArgs(['--only'])).toThrow('--only needs a value');
+  });
+});
+
+describe('committed results in bench/results/', () => {
+  const dir = 'bench/results';
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+
+  it('there is at least one', () => expect(files.length).toBeGreaterThan(0));
+
+  it.each(files)('%s holds machine, matmul, conv, mlpStep and ldfaBackwardRatio in the documented form', (file) => {
+    const r = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+    expect(r.machine).toMatchObject({ cores: expect.any(Number), cpuModel: expect.any(String), node: expect.any(String) });
+    for (const row of r.matmul) {
+      expect(row).toMatchObject({ backend: expect.any(String), n: expect.any(Number) });
+      expect(isPositive(row.gflops) || typeof row.skipped === 'string', JSON.stringify(row)).toBe(true);
+    }
+    expect(r.matmul.map((row: { n: number }) => row.n)).toEqual(expect.arrayContaining([128, 256, 512, 1024]));
+    for (const row of r.conv) expect(row).toMatchObject({ backend: expect.any(String), shape: expect.any(String), op: expect.any(String), gflops: expect.any(Number) });
+    for (const row of r.mlpStep) expect(row).toMatchObject({ backend: expect.any(String), rule: expect.any(String), ms: expect.any(Number) });
+    for (const row of r.mlpStep) expect(row.rank === null || typeof row.rank === 'number').toBe(true);
+    expect(r.ldfaBackwardRatio.value).toEqual(expect.any(Number));
+  });
+});
