@@ -9,7 +9,8 @@ import { writeCifarLike } from '../src/data/cifar.ts';
 import { RECIPES, recipeNamed, runExperiment } from '../src/experiments/index.ts';
 import { knee } from '../src/experiments/recipes/task-dim.ts';
 import { epochsToReach, feedbackLearningFlops } from '../src/experiments/recipes/compute.ts';
-import { allHold, clearlyAbove, nearest, oneLayerRank, ratioRanks } from '../src/experiments/recipes/common.ts';
+import { allHold, clearlyAbove, dataShape, nearest, oneLayerRank, ratioRanks } from '../src/experiments/recipes/common.ts';
+import { createTrainer } from '../src/train.ts';
 import { cnnBase } from '../src/experiments/recipes/cnn.ts';
 import { mlpBase } from '../src/experiments/recipes/common.ts';
 import { groupBySeed, stat, type RecipeReport } from '../src/experiments/report.ts';
@@ -60,6 +61,28 @@ describe('every recipe at tiny scale', () => {
       expect(series.length).toBeGreaterThan(0);
       expect(md).toContain(`](./${plot.file})`);
     }
+  });
+});
+
+describe('every planned run of every scale builds', () => {
+  it.each(RECIPES.flatMap((r) => (['quick', 'full'] as const).map((scale) => [r.name, scale] as const)))('%s at %s scale: model and rule attach, ranks valid', (name, scale) => {
+    const { inputShape, classes } = { inputShape: [1, 28, 28], classes: 10 };
+    const overrides = scale === 'full' ? { dataDir: '/not/read/by/planning' } : {};
+    const runs = recipeNamed(name).runs(scale, overrides);
+    expect(runs.length).toBeGreaterThan(1);
+    for (const run of runs) {
+      // Random feedback init skips the SVD of big layers; the ranks are checked all the same.
+      const config = { ...run.config, feedbackInit: 'random' as const };
+      const shape = scale === 'full' ? dataShape(config.data) : { inputShape, classes };
+      expect(() => createTrainer(config, shape.inputShape, config.classes ?? shape.classes), run.id).not.toThrow();
+    }
+  });
+
+  it('rank-sweep stops each layer at its largest rank: B3 (into 10 logits) at 10', () => {
+    const ids = recipeNamed('rank-sweep').runs('quick', {}).map((r) => r.id);
+    expect(ids).toContain('B3-r10');
+    expect(ids).toContain('B2-r32');
+    expect(ids).not.toContain('B3-r32');
   });
 });
 

@@ -2,7 +2,9 @@
 // each layer that sends error down (B₁ nearest the input … B₃ = output → last hidden).
 import { linePlot, PALETTE } from '../../report/svg.ts';
 import { groupBySeed, groupWith, percent, points, type Verdict } from '../report.ts';
-import { allHold, clearlyAbove, describeSetup, mlpBase, nearest, oneLayerRank, type Recipe } from './common.ts';
+import { maxRank } from '../../../reference/models/network.ts';
+import type { Group } from '../report.ts';
+import { allHold, clearlyAbove, configSendingSites, describeSetup, mlpBase, nearest, oneLayerRank, type Recipe } from './common.ts';
 
 const RANKS = { tiny: [1, 4], quick: [1, 2, 4, 10, 32], full: [1, 2, 3, 4, 5, 6, 8, 10, 16, 32] };
 const LAYERS = ['B1', 'B2', 'B3'];
@@ -15,9 +17,11 @@ export const rankSweep: Recipe = {
 
   runs(scale, overrides) {
     const base = mlpBase(scale, overrides);
+    const sites = configSendingSites(base);
     return [
       { id: 'bp', label: 'BP', tags: { rule: 'bp' }, config: { ...base, rule: 'bp' } },
-      ...LAYERS.flatMap((layer, index) => RANKS[scale].map((r) => ({
+      // A layer's rank stops at its min(out, in): B3 (into the 10 logits) goes up to 10, as in the paper's table.
+      ...LAYERS.flatMap((layer, index) => RANKS[scale].filter((r) => r <= maxRank(sites[index])).map((r) => ({
         id: `${layer}-r${r}`, label: `${layer} r=${r}`, tags: { rule: 'ldfa', layer, rank: r },
         config: { ...base, rule: 'ldfa' as const, rank: oneLayerRank(base, index, r) },
       }))),
@@ -29,6 +33,7 @@ export const rankSweep: Recipe = {
     const ranks = RANKS[scale];
     const bp = groupWith(groups, { rule: 'bp' }).accuracy;
     const at = (layer: string, r: number) => groupWith(groups, { layer, rank: r }).accuracy;
+    const has = (layer: string, r: number) => groups.some((g: Group) => g.tags.layer === layer && g.tags.rank === r);
     const classes = 10;
     const rC = nearest(ranks, classes), r1 = ranks[0];
 
@@ -54,7 +59,10 @@ export const rankSweep: Recipe = {
     const plot = linePlot({
       title: 'Test accuracy against the rank of one layer\'s feedback',
       xLabel: 'rank r of the constrained layer', yLabel: 'test accuracy', xLog: true, xTicks: ranks,
-      series: LAYERS.map((l, i) => ({ name: `${l} constrained`, x: ranks, y: ranks.map((r) => at(l, r).mean), color: PALETTE[i] })),
+      series: LAYERS.map((l, i) => {
+        const x = ranks.filter((r) => has(l, r));
+        return { name: `${l} constrained`, x, y: x.map((r) => at(l, r).mean), color: PALETTE[i] };
+      }),
       hlines: [{ name: 'BP', y: bp.mean, dashed: true, color: '#000000' }],
     });
     const c = runs[0].config;
@@ -65,7 +73,7 @@ export const rankSweep: Recipe = {
         tables: [{
           caption: 'Test accuracy % by rank of the constrained layer (BP: ' + percent(bp) + ')',
           header: ['rank', ...LAYERS],
-          rows: ranks.map((r) => [String(r), ...LAYERS.map((l) => percent(at(l, r)))]),
+          rows: ranks.map((r) => [String(r), ...LAYERS.map((l) => (has(l, r) ? percent(at(l, r)) : '–'))]),
         }],
         plots: [{ file: 'accuracy-vs-rank.svg', caption: 'E1: accuracy against the rank of one constrained layer' }],
         verdicts,
