@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { describe, it } from 'vitest';
 import { buildCnn } from '../reference/models/cnn.ts';
 import { buildMlp } from '../reference/models/mlp.ts';
+import { buildRetina } from '../reference/models/retina.ts';
 import type { Model } from '../reference/models/network.ts';
 import { buildVit } from '../reference/models/vit.ts';
 import { Rng, normalTensor } from '../reference/rng.ts';
@@ -17,6 +18,7 @@ type Builder = (seed: number) => Model;
 const architectures: [string, Builder][] = [
   ['cnn', (seed) => buildCnn({ inputShape: [2, 6, 6], channels: [3, 4], kernel: 3, outputSize: 3, activation: 'tanh', batchNorm: false, pool: true, init: 'uniform' }, new Rng(seed))],
   ['cnn with batch norm', (seed) => buildCnn({ inputShape: [1, 5, 5], channels: [3, 2], kernel: 3, outputSize: 3, activation: 'tanh', batchNorm: true, pool: false, init: 'uniform' }, new Rng(seed))],
+  ['retina–vvs (relu)', (seed) => buildRetina({ inputShape: [1, 5, 5], channels: [2, 2, 3, 2], kernel: 3, fc: 4, outputSize: 3, activation: 'relu', init: 'uniform' }, new Rng(seed))],
   ['mlp with batch norm', (seed) => buildMlp({ inputSize: 4, hidden: [5, 3], outputSize: 3, activation: 'tanh', batchNorm: true, bias: true, init: 'uniform' }, new Rng(seed))],
   ['vit (fused qkv)', (seed) => buildVit({ inputShape: [1, 4, 4], patch: 2, dim: 4, depth: 2, heads: 2, mlpRatio: 2, outputSize: 3, fusedQkv: true, init: 'uniform' }, new Rng(seed))],
   ['vit (separate q, k, v)', (seed) => buildVit({ inputShape: [2, 4, 4], patch: 2, dim: 6, depth: 1, heads: 3, mlpRatio: 1, outputSize: 3, fusedQkv: false, init: 'uniform' }, new Rng(seed))],
