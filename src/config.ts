@@ -1,12 +1,13 @@
 // A training run's configuration: what `ldfa train` flags map to, validated in one place
 // so every bad value gets one clear message naming the flag and what is allowed.
+import { stableJson } from './report/atomic.ts';
 import { ACTIVATION_NAMES, type ActivationName } from '../reference/layers/activation.ts';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../reference/optim.ts';
 import { DEFAULT_LDFA, FEEDBACK_MODES, OJA_NORMALISATIONS, defaultInit, type FeedbackMode, type OjaNormalisation, type RankSpec } from '../reference/rules/ldfa.ts';
 import { RULE_NAMES, type RuleName } from '../reference/rules/rule.ts';
 import { INIT_NAMES, type InitName } from '../reference/rng.ts';
 
-export const ARCH_NAMES = ['linear', 'mlp', 'cnn', 'vit'] as const;
+export const ARCH_NAMES = ['linear', 'mlp', 'cnn', 'vit', 'retina'] as const;
 export type ArchName = (typeof ARCH_NAMES)[number];
 export const DATA_NAMES = ['mnist', 'fashion', 'synthetic', 'cifar10', 'cifar100'] as const;
 export type DataName = (typeof DATA_NAMES)[number];
@@ -25,8 +26,10 @@ export interface TrainConfig {
   activation: ActivationName;
   batchNorm: boolean;
   init: InitName;
-  /** cnn: conv kernel size (odd); channels come from `hidden`. */
+  /** cnn, retina: conv kernel size (odd); channels come from `hidden` (retina: [c, b, v₁, …]). */
   kernel: number;
+  /** retina: width of the fully connected layer before the head. */
+  fc: number;
   /** vit: patch size, width, depth, heads, MLP ratio, fused q/k/v projection. */
   patch: number;
   dim: number;
@@ -69,7 +72,7 @@ export interface TrainConfig {
 export const DEFAULT_CONFIG: TrainConfig = {
   data: 'mnist', dataDir: null, classes: null, limitTrain: null, limitTest: null,
   arch: 'mlp', hidden: [256, 256], activation: 'relu', batchNorm: false, init: 'uniform',
-  kernel: 3, patch: 7, dim: 32, depth: 2, heads: 4, mlpRatio: 2, fusedQkv: true,
+  kernel: 3, fc: 1024, patch: 7, dim: 32, depth: 2, heads: 4, mlpRatio: 2, fusedQkv: true,
   rule: 'bp', rank: DEFAULT_LDFA.rank, feedback: 'normative', learn: 'pq', direct: false, feedbackInit: 'auto',
   svdEvery: 0, svd: 'auto', ojaNormalisation: DEFAULT_LDFA.ojaNormalisation,
   epochs: 3, batch: 64, optimizer: 'adam', lr: 1e-3, weightDecay: 0, momentum: 0.9, amsgrad: false, lrDecay: 1,
@@ -103,7 +106,7 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   oneOf('--svd', c.svd, ['exact', 'randomized', 'auto']);
   oneOf('--feedback-init', c.feedbackInit, ['svd', 'random', 'auto']);
   positiveInteger('--epochs', c.epochs);
-  for (const [flag, v] of [['--kernel', c.kernel], ['--patch', c.patch], ['--dim', c.dim], ['--depth', c.depth], ['--heads', c.heads], ['--mlp-ratio', c.mlpRatio]] as const) positiveInteger(flag, v);
+  for (const [flag, v] of [['--kernel', c.kernel], ['--fc', c.fc], ['--patch', c.patch], ['--dim', c.dim], ['--depth', c.depth], ['--heads', c.heads], ['--mlp-ratio', c.mlpRatio]] as const) positiveInteger(flag, v);
   positiveInteger('--batch', c.batch);
   for (const w of c.hidden) positiveInteger('--hidden (each width)', w);
   if (c.limitTrain !== null) positiveInteger('--limit-train', c.limitTrain);
@@ -122,7 +125,26 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   if (c.arch === 'linear' && c.activation !== 'relu' && c.activation !== 'identity') {
     throw new Error(`--arch linear has no nonlinearity; drop --activation ${c.activation}`);
   }
+  if (c.arch === 'retina') validateRetina(c);
   return c;
+}
+
+/** --arch retina: --hidden c,b,v₁[,v₂…] (retina, bottleneck, VVS convs), no batch norm (the model checks the kernel). */
+function validateRetina(c: TrainConfig): void {
+  if (c.hidden.length < 3) {
+    throw new Error(`--arch retina needs --hidden c,b,v1[,v2,…] (retina channels, retina output/bottleneck channels, one width per VVS conv): at least 3 widths, got '${c.hidden.join(',')}'`);
+  }
+  if (c.batchNorm) throw new Error('--batch-norm is not allowed for --arch retina: the Retina–VVS model has no normalisation (spec §4.2)');
+}
+
+/** A configuration stored by an earlier version: the fields added since then take their defaults. */
+export function withConfigDefaults(stored: Partial<TrainConfig>): TrainConfig {
+  return { ...DEFAULT_CONFIG, ...stored };
+}
+
+/** Whether two configurations describe the same run (whatever their key order). */
+export function sameConfig(a: TrainConfig, b: TrainConfig): boolean {
+  return stableJson(a) === stableJson(b);
 }
 
 /** The feedback initialisation that 'auto' means for this mode. */

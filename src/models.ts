@@ -1,10 +1,11 @@
 // Builds the model named by --arch for a data set's input shape and class count.
 import { buildCnn } from '../reference/models/cnn.ts';
 import { buildLinearNet, buildMlp } from '../reference/models/mlp.ts';
+import { buildRetina } from '../reference/models/retina.ts';
 import { buildVit } from '../reference/models/vit.ts';
 import type { Model } from '../reference/models/network.ts';
 import type { Rng } from '../reference/rng.ts';
-import type { TrainConfig } from './config.ts';
+import { ARCH_NAMES, type TrainConfig } from './config.ts';
 
 export function buildModel(config: TrainConfig, inputShape: readonly number[], classes: number, rng: Rng): Model {
   const inputSize = inputShape.reduce((a, b) => a * b, 1);
@@ -23,7 +24,12 @@ export function buildModel(config: TrainConfig, inputShape: readonly number[], c
         inputShape, patch: config.patch, dim: config.dim, depth: config.depth, heads: config.heads,
         mlpRatio: config.mlpRatio, outputSize: classes, fusedQkv: config.fusedQkv, init: config.init,
       }, rng);
+    case 'retina':
+      return buildRetina({
+        inputShape, channels: config.hidden, kernel: config.kernel, fc: config.fc, outputSize: classes,
+        activation: config.activation, init: config.init,
+      }, rng);
     default:
-      throw new Error(`unknown --arch '${config.arch as string}': allowed are linear, mlp, cnn, vit`);
+      throw new Error(`unknown --arch '${config.arch as string}': allowed are ${ARCH_NAMES.join(', ')}`);
   }
 }

@@ -12,7 +12,7 @@ import { clipFeedback } from '../reference/feedback.ts';
 import { createRule } from '../reference/rules/index.ts';
 import { firstNonFinite, tensor, type Tensor } from '../reference/tensor.ts';
 import { readBundle, writeBundle } from './bundle.ts';
-import { resolvedFeedbackInit, validateConfig, type TrainConfig } from './config.ts';
+import { resolvedFeedbackInit, sameConfig, validateConfig, withConfigDefaults, type TrainConfig } from './config.ts';
 import { batches, type Dataset } from './data/dataset.ts';
 import { buildModel } from './models.ts';
 import { stepFlops, type StepFlops } from './flops.ts';
@@ -223,8 +223,7 @@ function saveCheckpoint(path: string, trainer: Trainer, config: TrainConfig, epo
 function restoreCheckpoint(path: string, trainer: Trainer, config: TrainConfig): { epochs: EpochRecord[]; steps: number } {
   const { meta, tensors } = readBundle(path);
   if (meta.kind !== CHECKPOINT_KIND) throw new Error(`${path} is not an ldfa checkpoint (kind '${String(meta.kind)}')`);
-  const saved = JSON.stringify({ ...(meta.config as object), epochs: 0 });
-  if (saved !== JSON.stringify({ ...config, epochs: 0 })) {
+  if (!sameConfig({ ...withConfigDefaults(meta.config as Partial<TrainConfig>), epochs: 0 }, { ...config, epochs: 0 })) {
     throw new Error(`cannot resume from ${path}: it was written by a run with a different configuration (only --epochs may change)`);
   }
   const load = (key: string, into: Tensor) => {

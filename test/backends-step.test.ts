@@ -1,7 +1,7 @@
 // One whole training step (forward, loss, backward with the rule's feedback, the rule's
 // feedback learning, optimiser steps) on every backend, against the same step on the
-// float64 reference backend: MLP, CNN and ViT (fused and separate q, k, v) under BP, FA, DFA
-// and LDFA (normative from SVD and from random init, oja, factorised; rank 2).
+// float64 reference backend: MLP, CNN, Retina–VVS and ViT (fused and separate q, k, v) under BP,
+// FA, DFA and LDFA (normative from SVD and from random init, oja, factorised; rank 2).
 // The backends and the skip list are the ones of test/backends.test.ts (test/helpers/backends.ts).
 import { describe, expect, it } from 'vitest';
 import { withBackend, type Backend } from '../reference/backend.ts';
@@ -32,6 +32,7 @@ const base: TrainConfig = {
 const ARCHS: [string, Partial<TrainConfig>][] = [
   ['mlp', { arch: 'mlp', hidden: [16, 12] }],
   ['cnn', { arch: 'cnn', hidden: [3, 4], kernel: 3 }],
+  ['retina', { arch: 'retina', hidden: [3, 2, 3], kernel: 3, fc: 8 }],
   ['vit', { arch: 'vit', patch: 4, dim: 8, depth: 1, heads: 2, mlpRatio: 2 }],
   ['vit with separate q, k, v', { arch: 'vit', patch: 4, dim: 8, depth: 1, heads: 2, mlpRatio: 2, fusedQkv: false }],
 ];

@@ -1,7 +1,7 @@
 // `ldfa experiment`: every recipe at tiny scale, the sweep's resume after an interruption,
 // the statistics and verdict helpers on hand-made cases, plots, the results page, bad flags.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -144,6 +144,21 @@ describe('resume', () => {
     expect([...trainedEpochs.get(victim)!]).toEqual([2]); // continued from its epoch-1 checkpoint
     expect(resumed).toHaveLength(4);
     expect(readRuns(broken)).toEqual(readRuns(straight));
+  });
+
+  it('reads runs stored before a config field existed with its default, and refuses changed ones', async () => {
+    const dir = join(root, 'straight');
+    const path = join(dir, 'runs', 'bp-s1.json');
+    const stored = JSON.parse(readFileSync(path, 'utf8')) as FinishedRun;
+    const { fc: _, ...older } = stored.config;
+    writeFileSync(path, JSON.stringify({ ...stored, config: older }));
+    let stepped = 0;
+    await runSweep('compute', recipe, { ...options, out: dir, resume: true, onStep: () => { stepped++; } });
+    expect(stepped).toBe(0);
+    writeFileSync(path, JSON.stringify({ ...stored, config: { ...stored.config, lr: 0.5 } }));
+    await expect(runSweep('compute', recipe, { ...options, out: dir, resume: true }))
+      .rejects.toThrow(/bp-s1.json was written with a different configuration than this version of the recipe plans for run bp-s1/);
+    writeFileSync(path, JSON.stringify(stored));
   });
 
   it('refuses to resume a different sweep in the same directory', async () => {

@@ -14,11 +14,12 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--classes <C>', 'keep only the first C classes', num)
     .option('--limit-train <N>', 'use only the first N training samples', num)
     .option('--limit-test <N>', 'use only the first N test samples', num)
-    .addOption(new Option('--arch <name>', 'linear | mlp | cnn | vit').default(d.arch))
-    .option('--hidden <widths>', 'hidden widths, comma separated', d.hidden.join(','))
+    .addOption(new Option('--arch <name>', 'linear | mlp | cnn | vit | retina').default(d.arch))
+    .option('--hidden <widths>', 'hidden widths, comma separated (cnn: conv channels; retina: retina channels, bottleneck, then one per VVS conv)', d.hidden.join(','))
     .addOption(new Option('--activation <f>', 'relu | tanh | identity').default(d.activation))
     .option('--batch-norm', 'batch norm after each hidden linear/conv layer', d.batchNorm)
-    .option('--kernel <k>', 'cnn: conv kernel size (odd); --hidden gives the channels', num, d.kernel)
+    .option('--kernel <k>', 'cnn, retina: conv kernel size (odd); --hidden gives the channels', num, d.kernel)
+    .option('--fc <F>', 'retina: width of the fully connected layer before the head', num, d.fc)
     .option('--patch <p>', 'vit: patch size', num, d.patch)
     .option('--dim <D>', 'vit: token width', num, d.dim)
     .option('--depth <L>', 'vit: number of blocks', num, d.depth)
@@ -67,6 +68,7 @@ export function configFromFlags(o: Flags): TrainConfig {
     batchNorm: Boolean(o.batchNorm),
     init: o.init as TrainConfig['init'],
     kernel: o.kernel as number,
+    fc: o.fc as number,
     patch: o.patch as number,
     dim: o.dim as number,
     depth: o.depth as number,

@@ -11,7 +11,7 @@
 // uninterrupted sweep apart from the timings.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { validateConfig, type TrainConfig } from '../config.ts';
+import { sameConfig, validateConfig, withConfigDefaults, type TrainConfig } from '../config.ts';
 import { loadData, type TrainTest } from '../data/index.ts';
 import { readJsonChecked, stableJson, writeFileAtomic, writeJsonAtomic } from '../report/atomic.ts';
 import { runTraining, type RunResult } from '../run.ts';
@@ -128,7 +128,7 @@ export async function runSweep(recipe: string, plan: SweepPlan, options: SweepOp
     const path = runPath(options.out, run.id);
     if (existsSync(path)) {
       const stored = readJsonChecked<FinishedRun>(path, `result of run ${run.id}`);
-      if (stableJson(stored.config) !== stableJson(run.config)) {
+      if (!sameConfig(withConfigDefaults(stored.config), run.config)) {
         throw new Error(`cannot resume: ${path} was written with a different configuration than this version of the recipe plans for run ${run.id}; delete it (or the whole sweep) to re-run it`);
       }
       finished.push(stored);
