@@ -18,6 +18,8 @@ export interface TrainConfig {
   dataDir: string | null;
   /** Keep only the first C classes (task-dimension experiments); null keeps all. */
   classes: number | null;
+  /** CIFAR: one gray channel instead of RGB (the receptive-field experiment, spec §4.2). */
+  grayscale: boolean;
   limitTrain: number | null;
   limitTest: number | null;
 
@@ -70,7 +72,7 @@ export interface TrainConfig {
 }
 
 export const DEFAULT_CONFIG: TrainConfig = {
-  data: 'mnist', dataDir: null, classes: null, limitTrain: null, limitTest: null,
+  data: 'mnist', dataDir: null, classes: null, grayscale: false, limitTrain: null, limitTest: null,
   arch: 'mlp', hidden: [256, 256], activation: 'relu', batchNorm: false, init: 'uniform',
   kernel: 3, fc: 1024, patch: 7, dim: 32, depth: 2, heads: 4, mlpRatio: 2, fusedQkv: true,
   rule: 'bp', rank: DEFAULT_LDFA.rank, feedback: 'normative', learn: 'pq', direct: false, feedbackInit: 'auto',
@@ -122,6 +124,7 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   if (c.clipGrad !== null && !(c.clipGrad > 0 && Number.isFinite(c.clipGrad))) throw new Error(`--clip-grad must be a finite number > 0, got ${c.clipGrad}`);
   if (!Number.isInteger(c.svdEvery) || c.svdEvery < 0) throw new Error(`--svd-every must be an integer ≥ 0, got ${c.svdEvery}`);
   if (!Number.isInteger(c.seed) || c.seed < 0 || c.seed > 0xffffffff) throw new Error(`--seed must be an integer in [0, 4294967295], got ${c.seed}`);
+  if (c.grayscale && c.data !== 'cifar10' && c.data !== 'cifar100') throw new Error(`--grayscale converts CIFAR images to one gray channel; --data ${c.data} is not CIFAR (MNIST and Fashion-MNIST are gray already)`);
   if (c.arch === 'linear' && c.activation !== 'relu' && c.activation !== 'identity') {
     throw new Error(`--arch linear has no nonlinearity; drop --activation ${c.activation}`);
   }

@@ -223,7 +223,7 @@ export function centreSurround(image: Float64Array, h: number, w: number, radii:
  * cols defaults to C for colour inputs (one row per RF) and ⌈√n⌉ for gray ones. Dead RFs are
  * all zeros (a flat tile).   inputShape: (C, H, W)
  */
-export function receptiveFieldMontage(rfs: readonly ReceptiveField[], inputShape: readonly number[], opts: GridOptions & { cols?: number } = {}): Buffer {
+export function receptiveFieldMontage(rfs: readonly Pick<ReceptiveField, 'image'>[], inputShape: readonly number[], opts: GridOptions & { cols?: number } = {}): Buffer {
   const [C, H, W] = inputShape;
   const tiles = rfs.flatMap((rf) => Array.from({ length: C }, (_, c) => rf.image.subarray(c * H * W, (c + 1) * H * W)));
   const cols = opts.cols ?? (C > 1 ? C : Math.ceil(Math.sqrt(tiles.length)));

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeCifarLike } from '../src/data/cifar.ts';
+import { PNG_SIGNATURE } from '../src/report/png.ts';
 import { RECIPES, recipeNamed, runExperiment } from '../src/experiments/index.ts';
 import { knee } from '../src/experiments/recipes/task-dim.ts';
 import { epochsToReach, feedbackLearningFlops } from '../src/experiments/recipes/compute.ts';
@@ -55,11 +56,17 @@ describe('every recipe at tiny scale', () => {
     }
     expect(report.plots.length).toBeGreaterThan(0);
     for (const plot of report.plots) {
+      expect(md).toContain(`](./${plot.file})`);
+      if (plot.file.endsWith('.png')) {
+        const png = readFileSync(join(out, plot.file));
+        expect([...png.subarray(0, 8)]).toEqual([...PNG_SIGNATURE]);
+        expect(png.toString('latin1', 12, 16)).toBe('IHDR');
+        continue;
+      }
       const svg = readFileSync(join(out, plot.file), 'utf8');
       expect(xmlProblems(svg)).toEqual([]);
       const series = [...svg.matchAll(/data-series="([^"]+)"/g)].map((m) => m[1]);
       expect(series.length).toBeGreaterThan(0);
-      expect(md).toContain(`](./${plot.file})`);
     }
   });
 });
@@ -87,6 +94,23 @@ describe('every planned run of every scale builds', () => {
 });
 
 describe('plots carry the expected series', () => {
+  it('receptive-fields: a montage per model (one tile per retina-output channel) and the symmetry plot', () => {
+    const dir = join(root, 'all', 'receptive-fields');
+    const report = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as RecipeReport;
+    expect(report.plots.map((p) => p.file)).toEqual(['radial-symmetry-vs-rank.svg', 'rf-bp-wide.png', 'rf-bp-narrow.png', 'rf-ldfa-r1.png']);
+    const run = JSON.parse(readFileSync(join(dir, 'runs', 'ldfa-r1-s1.json'), 'utf8')) as FinishedRun;
+    const fields = run.analysis as { dead: boolean; radialSymmetry: number | null; image: number[] }[];
+    expect(fields).toHaveLength(run.config.hidden[1]); // one per retina-output channel
+    for (const f of fields) {
+      expect(f.image).toHaveLength(28 * 28);
+      if (f.dead) expect(f.radialSymmetry).toBeNull();
+      else expect(f.radialSymmetry).toBeGreaterThanOrEqual(0);
+    }
+    expect(run.config.rank).toEqual(['full', 1, 'full', 'full', 'full']);
+    const svg = readFileSync(join(dir, 'radial-symmetry-vs-rank.svg'), 'utf8');
+    expect([...svg.matchAll(/data-hline="([^"]+)"/g)].map((m) => m[1])).toEqual(['BP, retina output 4', 'BP, bottleneck 1']);
+  });
+
   it('rank-sweep draws one line per constrained layer and BP', () => {
     const svg = readFileSync(join(root, 'all', 'rank-sweep', 'accuracy-vs-rank.svg'), 'utf8');
     expect([...svg.matchAll(/data-series="([^"]+)"/g)].map((m) => m[1])).toEqual(['B1 constrained', 'B2 constrained', 'B3 constrained']);

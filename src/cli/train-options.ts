@@ -12,6 +12,7 @@ export function addTrainFlags(cmd: Command): Command {
     .addOption(new Option('--data <name>', 'mnist | fashion | synthetic | cifar10 | cifar100').default(d.data))
     .option('--data-dir <dir>', 'directory of the CIFAR binary files (cifar10/cifar100)')
     .option('--classes <C>', 'keep only the first C classes', num)
+    .option('--grayscale', 'CIFAR: convert the images to one gray channel', d.grayscale)
     .option('--limit-train <N>', 'use only the first N training samples', num)
     .option('--limit-test <N>', 'use only the first N test samples', num)
     .addOption(new Option('--arch <name>', 'linear | mlp | cnn | vit | retina').default(d.arch))
@@ -60,6 +61,7 @@ export function configFromFlags(o: Flags): TrainConfig {
     data: o.data as TrainConfig['data'],
     dataDir: (o.dataDir as string | undefined) ?? null,
     classes: (o.classes as number | undefined) ?? null,
+    grayscale: Boolean(o.grayscale),
     limitTrain: (o.limitTrain as number | undefined) ?? null,
     limitTest: (o.limitTest as number | undefined) ?? null,
     arch: o.arch as TrainConfig['arch'],

@@ -7,6 +7,7 @@ import { cnn } from './recipes/cnn.ts';
 import { compute } from './recipes/compute.ts';
 import { direct } from './recipes/direct.ts';
 import { rankSweep } from './recipes/rank-sweep.ts';
+import { receptiveFieldsRecipe } from './recipes/receptive-fields.ts';
 import { taskDim } from './recipes/task-dim.ts';
 import { vit } from './recipes/vit.ts';
 import { width } from './recipes/width.ts';
@@ -14,7 +15,7 @@ import type { RecipeReport } from './report.ts';
 import { writeReport } from './report.ts';
 import { runSweep, SCALES, type SweepOptions } from './sweep.ts';
 
-export const RECIPES: readonly Recipe[] = [rankSweep, width, taskDim, direct, cnn, vit, compute];
+export const RECIPES: readonly Recipe[] = [rankSweep, width, taskDim, direct, cnn, vit, receptiveFieldsRecipe, compute];
 export const RECIPE_NAMES: readonly string[] = RECIPES.map((r) => r.name);
 
 export function recipeNamed(name: string): Recipe {

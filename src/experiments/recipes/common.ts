@@ -23,11 +23,12 @@ export interface Recipe extends SweepPlan {
 export type RecipeBody = Pick<RecipeReport, 'setup' | 'paper' | 'tables' | 'plots' | 'verdicts'>;
 
 /** Per-sample input shape, class count and training-set size of each data set. */
-export function dataShape(data: TrainConfig['data']): { inputShape: number[]; classes: number; trainSize: number } {
+export function dataShape(data: TrainConfig['data'], grayscale = false): { inputShape: number[]; classes: number; trainSize: number } {
+  const cifarChannels = grayscale ? 1 : 3;
   switch (data) {
     case 'mnist': case 'fashion': return { inputShape: [1, 28, 28], classes: 10, trainSize: 60000 };
-    case 'cifar10': return { inputShape: [3, 32, 32], classes: 10, trainSize: 50000 };
-    case 'cifar100': return { inputShape: [3, 32, 32], classes: 100, trainSize: 50000 };
+    case 'cifar10': return { inputShape: [cifarChannels, 32, 32], classes: 10, trainSize: 50000 };
+    case 'cifar100': return { inputShape: [cifarChannels, 32, 32], classes: 100, trainSize: 50000 };
     case 'synthetic': return { inputShape: [64], classes: 10, trainSize: 5000 };
   }
 }
@@ -58,7 +59,7 @@ export function configure(base: Partial<TrainConfig>, overrides: Overrides): Tra
 
 /** The layers that send error down in the model a config builds (rank specs index these). */
 export function configSendingSites(config: TrainConfig): FeedbackSite[] {
-  const { inputShape, classes } = dataShape(config.data);
+  const { inputShape, classes } = dataShape(config.data, config.grayscale);
   return sendingSites(buildModel(config, inputShape, config.classes ?? classes, new Rng(0)));
 }
 
