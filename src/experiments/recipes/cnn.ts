@@ -11,13 +11,13 @@ const RATIOS = { tiny: [1, 4], quick: [1, 2, 4, 8], full: [1, 2, 4, 8] };
 const ABLATION_RANKS = { tiny: [1, 2], quick: [1, 4, 16], full: [1, 4, 8, 16, 32] };
 
 /**
- * quick: conv 16 → conv 32 (3×3, batch norm, max-pool) on 5,000 MNIST images, 2 epochs;
+ * quick: conv 16 → conv 32 (3×3, batch norm, max-pool) on 4,000 MNIST images, 2 epochs (tested on the first 5,000 test images);
  * full: a VGG-like net (64-128-256-512, batch norm, max-pool after each) on CIFAR-10 with the
  * authors' Adam lr 5e-4, wd 5e-5, ×0.98 per epoch, batch 64, 400 epochs (no augmentation here).
  */
 export function cnnBase(scale: Scale, overrides: Overrides): TrainConfig {
   const c = configure({
-    ...scaleData(scale, overrides, { train: 5000 }),
+    ...scaleData(scale, overrides, { train: 4000, test: 5000 }),
     arch: 'cnn', kernel: 3, batchNorm: true, activation: 'relu', optimizer: 'adam', feedback: 'normative', feedbackLr: 1e-3,
     ...{
       tiny: { hidden: [4, 8], epochs: 1, batch: 32, lr: 3e-3 },
