@@ -6,7 +6,7 @@ import { maxRank, weightMatrixShape, type FeedbackSite } from '../../../referenc
 import { Rng } from '../../../reference/rng.ts';
 import { sendingSites } from '../../../reference/rules/rule.ts';
 import type { RankSpec } from '../../../reference/rules/ldfa.ts';
-import type { FinishedRun, Overrides, Scale, SweepPlan } from '../sweep.ts';
+import type { FinishedRun, Overrides, RunSpec, Scale, SweepPlan } from '../sweep.ts';
 import type { RecipeReport, Stat } from '../report.ts';
 
 export interface Recipe extends SweepPlan {
@@ -76,6 +76,14 @@ export function ratioRanks(config: TrainConfig, ratio: number): RankSpec {
   return configSendingSites(config).map((site) => (site.kind === 'conv'
     ? Math.min(maxRank(site), Math.max(1, Math.floor(weightMatrixShape(site)[0] / ratio)))
     : 'full'));
+}
+
+/** BP on the base configuration, then LDFA at each rank (every layer). */
+export function bpAndRanks(base: TrainConfig, ranks: readonly number[]): RunSpec[] {
+  return [
+    { id: 'bp', label: 'BP', tags: { rule: 'bp' }, config: { ...base, rule: 'bp' } },
+    ...ranks.map((r) => ({ id: `ldfa-r${r}`, label: `LDFA r=${r}`, tags: { rule: 'ldfa', rank: r }, config: { ...base, rule: 'ldfa' as const, rank: r } })),
+  ];
 }
 
 /** The element of `values` nearest to `target` (ties: the smaller). */

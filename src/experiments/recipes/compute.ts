@@ -5,7 +5,7 @@
 import { linePlot, PALETTE } from '../../report/svg.ts';
 import { groupBySeed, groupWith, percent, points, stat, type Group, type Stat } from '../report.ts';
 import type { FinishedRun } from '../sweep.ts';
-import { describeSetup, mlpBase, type Recipe } from './common.ts';
+import { bpAndRanks, describeSetup, halfEpochSteps, mlpBase, type Recipe } from './common.ts';
 
 const RANKS = { tiny: [2], quick: [4, 10, 32], full: [4, 10, 32, 64] };
 /** The target: this fraction of BP's best test accuracy (mean over seeds). */
@@ -56,11 +56,8 @@ export const compute: Recipe = {
   defaultSeeds: { tiny: 1, quick: 3, full: 5 },
 
   runs(scale, overrides) {
-    const base = { ...mlpBase(scale, overrides), ...{ tiny: { epochs: 2 }, quick: { hidden: [512, 512, 512], limitTrain: 4000, epochs: 10, lrDecay: 0.85 }, full: {} }[scale] };
-    return [
-      { id: 'bp', label: 'BP', tags: { rule: 'bp' }, config: { ...base, rule: 'bp' as const } },
-      ...RANKS[scale].map((r) => ({ id: `ldfa-r${r}`, label: `LDFA r=${r}`, tags: { rule: 'ldfa', rank: r }, config: { ...base, rule: 'ldfa' as const, rank: r } })),
-    ];
+    const c = { ...mlpBase(scale, overrides), ...{ tiny: { epochs: 2 }, quick: { hidden: [512, 512, 512], limitTrain: 4000, epochs: 10, lrDecay: 0.85 }, full: {} }[scale] };
+    return bpAndRanks({ ...c, svdEvery: halfEpochSteps(c) }, RANKS[scale]);
   },
 
   summarise(runs, scale) {

@@ -2,7 +2,7 @@
 // are one fused projection of rank 3r; proj, fc1, fc2 rank r; the head min(r, C).
 import { linePlot } from '../../report/svg.ts';
 import { groupBySeed, groupWith, percent, points } from '../report.ts';
-import { clearlyAbove, configure, dataShape, describeSetup, halfEpochSteps, scaleData, type Recipe } from './common.ts';
+import { bpAndRanks, clearlyAbove, configure, dataShape, describeSetup, halfEpochSteps, scaleData, type Recipe } from './common.ts';
 
 const RANKS = { tiny: [1, 4], quick: [1, 2, 4, 10, 32], full: [10, 16, 20, 24, 32, 36, 40, 48, 64] };
 
@@ -26,11 +26,7 @@ export const vit: Recipe = {
         full: { patch: 4, dim: 384, depth: 8, heads: 8, mlpRatio: 2, epochs: 250, batch: 256, optimizer: 'adamw' as const, lr: 3e-4, weightDecay: 0.1, feedbackOptimizer: 'adamw' as const, feedbackLr: 0.015 },
       }[scale],
     }, overrides);
-    const base = { ...c, svdEvery: halfEpochSteps(c) };
-    return [
-      { id: 'bp', label: 'BP', tags: { rule: 'bp' }, config: { ...base, rule: 'bp' as const } },
-      ...RANKS[scale].map((r) => ({ id: `ldfa-r${r}`, label: `LDFA r=${r}`, tags: { rule: 'ldfa', rank: r }, config: { ...base, rule: 'ldfa' as const, rank: r } })),
-    ];
+    return bpAndRanks({ ...c, svdEvery: halfEpochSteps(c) }, RANKS[scale]);
   },
 
   summarise(runs, scale) {
