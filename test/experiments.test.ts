@@ -169,6 +169,7 @@ describe('resume', () => {
     expect([...trainedEpochs.get(victim)!]).toEqual([2]); // continued from its epoch-1 checkpoint
     expect(resumed).toHaveLength(4);
     expect(readRuns(broken)).toEqual(readRuns(straight));
+    expect(readdirSync(join(broken, 'checkpoints'))).toEqual([]); // a finished run's checkpoint is removed
   });
 
   it('reads runs stored before a config field existed with its default, and refuses changed ones', async () => {

@@ -3,13 +3,14 @@
 //
 //   DIR/sweep.json              what the sweep is (recipe, scale, seeds, overrides, run ids)
 //   DIR/runs/ID.json            one finished run: the RunResult (+ the recipe's analysis)
-//   DIR/checkpoints/ID.bundle   that run's state after its last finished epoch
+//   DIR/checkpoints/ID.bundle   a started run's state after its last finished epoch (removed
+//                               once the run's result is written)
 //   DIR/summary.json, *.svg …   written by the recipe's summary once every run is finished
 //
 // Every file is written atomically (write, then rename). A resumed sweep skips finished runs,
 // continues a started one from its checkpoint, and ends with results identical to an
 // uninterrupted sweep apart from the timings.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { sameConfig, validateConfig, withConfigDefaults, type TrainConfig } from '../config.ts';
 import { loadData, type TrainTest } from '../data/index.ts';
@@ -150,6 +151,7 @@ export async function runSweep(recipe: string, plan: SweepPlan, options: SweepOp
     });
     const done = stableJson({ ...run, result, ...(analysis === undefined ? {} : { analysis }) });
     writeFileAtomic(path, done);
+    rmSync(checkpointPath(options.out, run.id), { force: true });
     // What a resumed sweep reads back, so that both give the summary the same numbers.
     finished.push(JSON.parse(done) as FinishedRun);
     trainedSeconds += result.seconds;
