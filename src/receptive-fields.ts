@@ -221,11 +221,20 @@ export function centreSurround(image: Float64Array, h: number, w: number, radii:
 /**
  * A PNG montage of the z-scored RFs (imageGrid): one tile per RF and input channel, in RF order.
  * cols defaults to C for colour inputs (one row per RF) and ⌈√n⌉ for gray ones. Dead RFs are
- * all zeros (a flat tile).   inputShape: (C, H, W)
+ * all zeros (a flat tile). crop: show only the crop×crop window around the centre pixel (the
+ * RF is zero outside the unit's input window).   inputShape: (C, H, W)
  */
-export function receptiveFieldMontage(rfs: readonly Pick<ReceptiveField, 'image'>[], inputShape: readonly number[], opts: GridOptions & { cols?: number } = {}): Buffer {
+export function receptiveFieldMontage(rfs: readonly Pick<ReceptiveField, 'image'>[], inputShape: readonly number[], opts: GridOptions & { cols?: number; crop?: number } = {}): Buffer {
   const [C, H, W] = inputShape;
-  const tiles = rfs.flatMap((rf) => Array.from({ length: C }, (_, c) => rf.image.subarray(c * H * W, (c + 1) * H * W)));
+  if (opts.crop !== undefined && (!Number.isInteger(opts.crop) || opts.crop < 1)) throw new Error(`receptiveFieldMontage: crop ${opts.crop} is not allowed: it must be a positive integer`);
+  const [h, w] = [Math.min(opts.crop ?? H, H), Math.min(opts.crop ?? W, W)];
+  const [top, left] = [Math.floor(H / 2) - Math.floor(h / 2), Math.floor(W / 2) - Math.floor(w / 2)];
+  const window = (image: Float64Array, c: number) => {
+    const out = new Float64Array(h * w);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[y * w + x] = image[(c * H + top + y) * W + left + x];
+    return out;
+  };
+  const tiles = rfs.flatMap((rf) => Array.from({ length: C }, (_, c) => window(rf.image, c)));
   const cols = opts.cols ?? (C > 1 ? C : Math.ceil(Math.sqrt(tiles.length)));
-  return imageGrid(tiles, W, H, cols, opts);
+  return imageGrid(tiles, w, h, cols, opts);
 }

@@ -211,4 +211,14 @@ describe('receptiveFieldMontage', () => {
     const colour = receptiveFieldMontage(receptiveFields(singleConv(K3, tensor([2], [1, 1]), 4, 4)), [3, 4, 4], { pad: 0 });
     expect(ihdrSize(colour)).toEqual([3 * 4, 2 * 4]);
   });
+
+  it('crop shows the centre window: the tile holds exactly the pixels around the centre', () => {
+    // A 7×7 image whose pixel (y, x) is 10y + x; the centre 3×3 window is rows/columns 2..4.
+    const image = Float64Array.from({ length: 49 }, (_, i) => 10 * Math.floor(i / 7) + (i % 7));
+    const png = receptiveFieldMontage([{ image }], [1, 7, 7], { crop: 3, pad: 0, normalize: 'none' });
+    expect(ihdrSize(png)).toEqual([3, 3]);
+    const full = receptiveFieldMontage([{ image: Float64Array.from({ length: 9 }, (_, i) => image[(2 + Math.floor(i / 3)) * 7 + 2 + (i % 3)]) }], [1, 3, 3], { pad: 0, normalize: 'none' });
+    expect(png.equals(full)).toBe(true);
+    expect(() => receptiveFieldMontage([{ image }], [1, 7, 7], { crop: 0 })).toThrow(/crop 0 is not allowed/);
+  });
 });

@@ -86,13 +86,15 @@ export const receptiveFieldsRecipe: Recipe = {
       `${g.runs.reduce((a, r) => a + (r.analysis as FieldSummary[]).filter((f) => f.dead).length, 0)}/${g.runs.reduce((a, r) => a + (r.analysis as FieldSummary[]).length, 0)}`,
     ]);
     const { inputShape } = dataShape(runs[0].config.data, runs[0].config.grayscale);
-    const montage = (g: Group) => receptiveFieldMontage((g.runs[0].analysis as FieldSummary[]).map((f) => ({ image: Float64Array.from(f.image) })), inputShape, { normalize: 'symmetric', scale: 2, pad: 2 });
+    // The retina output sees a (2k − 1)-pixel window through its two k×k convs; show it with a 2-pixel margin.
+    const crop = 2 * s.kernel + 3;
+    const montage = (g: Group) => receptiveFieldMontage((g.runs[0].analysis as FieldSummary[]).map((f) => ({ image: Float64Array.from(f.image) })), inputShape, { normalize: 'symmetric', scale: 6, pad: 3, crop });
     const files: Record<string, string | Uint8Array> = {};
     const plots: { file: string; caption: string }[] = [];
     for (const g of [wide, narrow, ...ldfa.map((x) => x.group)]) {
       const file = `rf-${g.runs[0].id.replace(/-s\d+$/, '')}.png`;
       files[file] = montage(g);
-      plots.push({ file, caption: `Receptive fields of the retina output, ${g.label} (seed 1; gray = 0, each tile scaled to ±max)` });
+      plots.push({ file, caption: `Receptive fields of the retina output, ${g.label} (seed 1; the centre ${crop}×${crop} pixels; gray = 0, each tile scaled to ±max)` });
     }
     const ranks = [...s.ranks].sort((a, b) => a - b);
     const ldfaSymmetry = ranks.map((r) => symmetry(groupWith(groups, { model: 'ldfa', rank: r })));
