@@ -185,6 +185,11 @@ describe('PNG encoder', () => {
     expect([ihdr.readUInt32BE(0), ihdr.readUInt32BE(4)]).toEqual([2 * 6 + 3, 2 * 6 + 3]);
     expect(() => gridPixels([a, Float64Array.from([1])], 2, 2, 2)).toThrow('imageGrid: image 1 has 1 values but w·h = 2·2 = 4 are required');
   });
+
+  it("symmetric normalisation puts 0 at mid-gray, an all-zero tile included", () => {
+    const g = gridPixels([Float64Array.from([-2, 0, 1, 2]), new Float64Array(4)], 2, 2, 2, { pad: 0, normalize: 'symmetric' });
+    expect(Array.from(g.pixels)).toEqual([0, 128, 128, 128, 191, 255, 128, 128]);
+  });
 });
 
 function sink(isTTY: boolean): { stream: PassThrough & { isTTY?: boolean; columns?: number }; text: () => string } {

@@ -94,7 +94,8 @@ export function gridPixels(images: readonly Float64Array[], w: number, h: number
     if (mode === 'each' || mode === 'symmetric') {
       lo = Infinity; hi = -Infinity;
       for (const v of im) if (Number.isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; }
-      if (mode === 'symmetric') { const m = Math.max(Math.abs(lo), Math.abs(hi)); lo = -m; hi = m; }
+      // An all-zero tile (e.g. a dead unit's field) stays at mid-gray, the colour of 0.
+      if (mode === 'symmetric') { const m = Math.max(Math.abs(lo), Math.abs(hi)) || 1; lo = -m; hi = m; }
     }
     const span = hi > lo ? hi - lo : 1;
     const ox = pad + (idx % c) * (tw + pad), oy = pad + Math.floor(idx / c) * (th + pad);
