@@ -1,7 +1,7 @@
 // docs/results.md: every recipe's report (tables, plots, verdicts) beside the paper's numbers,
 // gathered from the directories `ldfa experiment all` wrote. Plots are copied next to the page.
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { readJsonChecked, writeFileAtomic } from '../report/atomic.ts';
 import { RECIPES, recipeDir } from './index.ts';
 import { reportMarkdown, type RecipeReport } from './report.ts';
@@ -40,7 +40,7 @@ export function writeResultsPage(from: string, page: string): { page: string; mi
     '',
     ...overview,
     '',
-    ...reports.map((r) => reportMarkdown(r, relative(dirname(page), join(dirname(page), 'results', r.recipe)))),
+    ...reports.map((r) => reportMarkdown(r, `results/${r.recipe}`)),
   ].join('\n');
   writeFileAtomic(page, text);
   return { page, missing };

@@ -37,8 +37,8 @@ export function dataShape(data: TrainConfig['data'], grayscale = false): { input
  * The data of a scale: tiny and quick train on MNIST (or --data fashion), full on CIFAR-10 as
  * the paper does (--data-dir is then required). `quick` gives the quick scale's limits.
  */
-export function scaleData(scale: Scale, overrides: Overrides, quick: { train: number; test?: number }, full: TrainConfig['data'] = 'cifar10'): Partial<TrainConfig> {
-  const data = overrides.data ?? (scale === 'full' ? full : 'mnist');
+export function scaleData(scale: Scale, overrides: Overrides, quick: { train: number; test?: number }): Partial<TrainConfig> {
+  const data = overrides.data ?? (scale === 'full' ? 'cifar10' : 'mnist');
   if ((data === 'cifar10' || data === 'cifar100') && !overrides.dataDir) {
     throw new Error(`--data ${data}${overrides.data ? '' : ` (the data of --scale ${scale})`} needs --data-dir DIR: the directory of the extracted binary files (${data === 'cifar10' ? 'cifar-10-batches-bin' : 'cifar-100-binary'}); no CIFAR ships with ldfa`);
   }
@@ -102,7 +102,7 @@ export function clearlyAbove(a: Stat, b: Stat, margin = 0.001): boolean | null {
   return d > band ? true : d < -band ? false : null;
 }
 
-/** The paper's numbers and our run's set-up in one sentence each. */
+/** A run's set-up in words (data, model, optimiser, feedback learning, score) for the report. */
 export function describeSetup(c: TrainConfig, model: string, extra = ''): string {
   const data = `${c.data}${c.classes ? ` (first ${c.classes} classes)` : ''}${c.limitTrain ? `, first ${c.limitTrain} training images` : ', all training images'}${c.limitTest ? `, first ${c.limitTest} test images` : ', full test set'}`;
   const optimiser = `${c.optimizer} lr ${c.lr}${c.weightDecay ? ` wd ${c.weightDecay}` : ''}${c.lrDecay !== 1 ? ` ×${c.lrDecay}/epoch` : ''}, batch ${c.batch}, ${c.epochs} epoch(s)`;
