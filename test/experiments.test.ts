@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeCifarLike } from '../src/data/cifar.ts';
+import { dataKey } from '../src/data/index.ts';
 import { fashionMnistAvailable } from '../src/data/fashion.ts';
 import { PNG_SIGNATURE } from '../src/report/png.ts';
 import { RECIPES, recipeNamed, runExperiment } from '../src/experiments/index.ts';
@@ -266,6 +267,19 @@ describe('Fashion-MNIST (Debian package dataset-fashion-mnist)', () => {
     const report = await run();
     expect(report.setup).toMatch(/Data: fashion/);
     expect(report.runs).toBe(recipeNamed('cnn').runs('tiny', {}).length);
+  });
+});
+
+describe('the sweep\'s data cache key', () => {
+  it('changes with every field loadData reads, and only with those', () => {
+    const base = { ...mlpBase('tiny', {}), data: 'cifar10' as const, dataDir: '/d' };
+    const key = dataKey(base);
+    for (const change of [{ data: 'cifar100' as const }, { dataDir: '/e' }, { classes: 5 }, { grayscale: true }, { limitTrain: 7 }, { limitTest: 7 }]) {
+      expect(dataKey({ ...base, ...change }), JSON.stringify(change)).not.toBe(key);
+    }
+    expect(dataKey({ ...base, rule: 'fa', lr: 0.5, hidden: [3], seed: 9 })).toBe(key);
+    const synthetic = { ...base, data: 'synthetic' as const };
+    expect(dataKey({ ...synthetic, seed: 2 })).not.toBe(dataKey({ ...synthetic, seed: 3 })); // synthetic data are drawn from the seed
   });
 });
 

@@ -43,7 +43,12 @@ export function trainTest(name: string, opts: TrainTestOptions = {}): TrainTest 
 /** The synthetic task of `--data synthetic`: Gaussian clusters in 64 dimensions. */
 export const SYNTHETIC_TASK = { dim: 64, classes: 10, nTrain: 5000, nTest: 1000 };
 
-/** Loads the data set a TrainConfig names (`--data`, `--data-dir`, `--classes`, limits). */
+/** The fields of a TrainConfig that loadData reads: equal keys mean equal data sets. */
+export function dataKey(c: TrainConfig): string {
+  return JSON.stringify([c.data, c.dataDir, c.classes, c.grayscale, c.limitTrain, c.limitTest, c.data === 'synthetic' ? c.seed : null]);
+}
+
+/** Loads the data set a TrainConfig names (`--data`, `--data-dir`, `--classes`, `--grayscale`, limits). */
 export function loadData(c: TrainConfig): TrainTest {
   const limits = { limitTrain: c.limitTrain ?? undefined, limitTest: c.limitTest ?? undefined };
   if (c.data === 'synthetic') {

@@ -13,7 +13,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { sameConfig, validateConfig, withConfigDefaults, type TrainConfig } from '../config.ts';
-import { loadData, type TrainTest } from '../data/index.ts';
+import { dataKey, loadData, type TrainTest } from '../data/index.ts';
 import { readJsonChecked, stableJson, writeFileAtomic, writeJsonAtomic } from '../report/atomic.ts';
 import { runTraining, type RunResult } from '../run.ts';
 import type { Trainer } from '../train.ts';
@@ -138,7 +138,7 @@ export async function runSweep(recipe: string, plan: SweepPlan, options: SweepOp
     const remaining = runs.length - i;
     const eta = trained > 0 ? `, ETA ${minutes((trainedSeconds / trained) * remaining)}` : '';
     log(`[${i + 1}/${runs.length}] ${recipe}: ${run.label} (seed ${run.seed})${eta}`);
-    const key = JSON.stringify([run.config.data, run.config.dataDir, run.config.classes, run.config.limitTrain, run.config.limitTest, run.config.data === 'synthetic' ? run.config.seed : 0]);
+    const key = dataKey(run.config);
     if (cache.key !== key) Object.assign(cache, { key, data: loadData(run.config) });
     let analysis: unknown;
     const result = await runTraining(run.config, {
