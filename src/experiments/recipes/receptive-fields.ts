@@ -79,9 +79,10 @@ export const receptiveFieldsRecipe: Recipe = {
     const s = SIZES[scale];
     const groups = groupBySeed(runs);
     const wide = groupWith(groups, { model: 'bp-wide' }), narrow = groupWith(groups, { model: 'bp-narrow' });
-    const ldfa = s.ranks.map((r) => ({ r, group: groupWith(groups, { model: 'ldfa', rank: r }) }));
+    const ldfaAt = (r: number) => groupWith(groups, { model: 'ldfa', rank: r });
+    const models = [wide, narrow, ...s.ranks.map(ldfaAt)];
     const symmetry = (g: Group) => overSeeds(g, meanSymmetry);
-    const rows = [wide, narrow, ...ldfa.map((x) => x.group)].map((g) => [
+    const rows = models.map((g) => [
       g.label, percent(g.accuracy), show(symmetry(g)), show(overSeeds(g, centreSurroundShare), 2),
       `${g.runs.reduce((a, r) => a + (r.analysis as FieldSummary[]).filter((f) => f.dead).length, 0)}/${g.runs.reduce((a, r) => a + (r.analysis as FieldSummary[]).length, 0)}`,
     ]);
@@ -91,13 +92,13 @@ export const receptiveFieldsRecipe: Recipe = {
     const montage = (g: Group) => receptiveFieldMontage((g.runs[0].analysis as FieldSummary[]).map((f) => ({ image: Float64Array.from(f.image) })), inputShape, { normalize: 'symmetric', scale: 6, pad: 3, crop });
     const files: Record<string, string | Uint8Array> = {};
     const plots: { file: string; caption: string }[] = [];
-    for (const g of [wide, narrow, ...ldfa.map((x) => x.group)]) {
+    for (const g of models) {
       const file = `rf-${g.runs[0].id.replace(/-s\d+$/, '')}.png`;
       files[file] = montage(g);
       plots.push({ file, caption: `Receptive fields of the retina output, ${g.label} (seed 1; the centre ${crop}×${crop} pixels; gray = 0, each tile scaled to ±max)` });
     }
     const ranks = [...s.ranks].sort((a, b) => a - b);
-    const ldfaSymmetry = ranks.map((r) => symmetry(groupWith(groups, { model: 'ldfa', rank: r })));
+    const ldfaSymmetry = ranks.map((r) => symmetry(ldfaAt(r)));
     files['radial-symmetry-vs-rank.svg'] = linePlot({
       title: 'Radial symmetry of retinal receptive fields against the rank of the feedback into the retina',
       xLabel: 'rank r of the feedback into the retina', yLabel: 'radial-symmetry index (mean over units)', xLog: true, xTicks: ranks,
@@ -108,7 +109,6 @@ export const receptiveFieldsRecipe: Recipe = {
       ],
     });
     plots.unshift({ file: 'radial-symmetry-vs-rank.svg', caption: 'E7: radial symmetry against rank' });
-    const lowest = ldfa.find((x) => x.r === ranks[0])!.group;
     const verdictOn = (a: Stat | null, b: Stat | null) => (a === null || b === null ? null : clearlyAbove(a, b, 0.01));
     const c = wide.runs[0].config;
     return {
@@ -130,7 +130,7 @@ export const receptiveFieldsRecipe: Recipe = {
           },
           {
             claim: `rank-${ranks[0]} feedback into a wide retina alone makes its fields more radially symmetric than BP's`,
-            holds: verdictOn(symmetry(lowest), symmetry(wide)),
+            holds: verdictOn(symmetry(ldfaAt(ranks[0])), symmetry(wide)),
             evidence: `radial symmetry: LDFA ${ranks.map((r, i) => `r=${r} ${show(ldfaSymmetry[i])}`).join(', ')}; BP wide ${show(symmetry(wide))}.`,
           },
         ],
