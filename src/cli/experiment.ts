@@ -6,12 +6,7 @@ import { FEEDBACK_MODES } from '../../reference/rules/ldfa.ts';
 import { RECIPES, RECIPE_NAMES, recipeDir, recipeNamed, runExperiment } from '../experiments/index.ts';
 import { writeResultsPage } from '../experiments/results-page.ts';
 import { SCALES, type Overrides, type Scale } from '../experiments/sweep.ts';
-
-const positiveInteger = (flag: string) => (text: string): number => {
-  const v = Number(text);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`${flag} must be a positive integer, got '${text}'`);
-  return v;
-};
+import { integerFlag } from './train-options.ts';
 
 interface ExperimentFlags {
   scale: Scale; out?: string; resume?: boolean; seeds?: number; quiet?: boolean;
@@ -25,7 +20,7 @@ export function registerExperimentCommands(program: Command): void {
     .addOption(new Option('--scale <scale>', 'quick: ≤ 15 min per recipe on 2 cores (MNIST); full: the paper\'s sizes (CIFAR, --data-dir); tiny: seconds, for tests').choices(SCALES).default('quick'))
     .option('--out <dir>', 'output directory (default out/experiments/<name>; for all: one sub-directory per recipe, default out/experiments)')
     .option('--resume', 'continue an interrupted sweep in --out: finished runs are kept, a started one continues from its last checkpoint')
-    .option('--seeds <K>', 'seeds 1..K for every configuration (default: the recipe\'s, 3 for most quick recipes)', positiveInteger('--seeds'))
+    .option('--seeds <K>', 'seeds 1..K for every configuration (default: the recipe\'s, 3 for most quick recipes)', integerFlag('--seeds', 1))
     .addOption(new Option('--data <name>', 'data set instead of the scale\'s (mnist/fashion for quick, cifar10/cifar100 for full)').choices(DATA_NAMES))
     .option('--data-dir <dir>', 'directory of the CIFAR binary files (required for --scale full)')
     .addOption(new Option('--feedback <mode>', 'LDFA feedback learning instead of the recipe\'s').choices(FEEDBACK_MODES))

@@ -13,6 +13,7 @@ import {
 } from '../../oracles/linear/experiment.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../report/atomic.ts';
 import { linePlot } from '../report/svg.ts';
+import { integerFlag } from './train-options.ts';
 
 export const RULE_TITLES: Record<ExperimentRule, string> = {
   bp: 'BP', fixed: 'fixed random low-rank feedback (FA)', normative: 'normative LDFA',
@@ -104,21 +105,16 @@ export function runTheoryCommand(o: TheoryCommandOptions): TheoryExperimentResul
   return result;
 }
 
-const integer = (name: string) => (t: string) => {
-  const v = Number(t);
-  if (!Number.isInteger(v) || v < 0) throw new Error(`--${name} must be an integer ≥ 0, got '${t}'`);
-  return v;
-};
 
 export function registerTheoryCommand(program: Command): void {
   program.command('theory')
     .description("the linear-network theory (spec §3): the authors' set-up (n=128, k=m=64, r=2, 5000 iterations), σ̂_i(t) simulation vs theory for BP, fixed low-rank FA and normative LDFA, and final loss against r")
     .option('--out <dir>', 'where to write theory.json and the SVG figures', 'out/theory')
     .option('--scale <name>', "authors (the paper's set-up) or tiny (seconds, for tests)", 'authors')
-    .option('--steps <N>', 'iterations (default 5000)', integer('steps'))
-    .option('--samples <P>', 'sampled inputs (default 100000)', integer('samples'))
-    .option('--ranks <list>', 'ranks of the loss sweep, comma-separated (default 1,2,4,8,16,32,64)', (t) => t.split(',').map(integer('ranks')))
-    .option('--seed <S>', 'random seed', integer('seed'))
+    .option('--steps <N>', 'iterations (default 5000)', integerFlag('--steps', 0))
+    .option('--samples <P>', 'sampled inputs (default 100000)', integerFlag('--samples', 0))
+    .option('--ranks <list>', 'ranks of the loss sweep, comma-separated (default 1,2,4,8,16,32,64)', (t) => t.split(',').map(integerFlag('--ranks', 0)))
+    .option('--seed <S>', 'random seed', integerFlag('--seed', 0))
     .option('--backend <name>', `matmul kernel, float64 only: ${THEORY_BACKENDS.join(' | ')} (auto: i-k-j loops, faster than the reference's)`, 'auto')
     .option('--quiet', 'no progress lines')
     .action((opts: { out: string; scale: 'authors' | 'tiny'; steps?: number; samples?: number; ranks?: number[]; seed?: number; backend: string; quiet?: boolean }) => {

@@ -5,6 +5,13 @@ import { DEFAULT_CONFIG, parseRank, type TrainConfig } from '../config.ts';
 const list = (text: string): number[] => text.split(',').filter((s) => s.trim() !== '').map((s) => Number(s));
 const num = (text: string): number => Number(text);
 
+/** A commander parser for an integer flag ≥ min ("a positive integer" when min is 1), naming the flag in its error. */
+export const integerFlag = (flag: string, min: number) => (text: string): number => {
+  const v = Number(text);
+  if (!Number.isInteger(v) || v < min) throw new Error(`${flag} must be ${min === 1 ? 'a positive integer' : `an integer ≥ ${min}`}, got '${text}'`);
+  return v;
+};
+
 /** Adds every model/rule/optimiser flag to a command (train and experiment share them). */
 export function addTrainFlags(cmd: Command): Command {
   const d = DEFAULT_CONFIG;
