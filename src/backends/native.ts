@@ -13,7 +13,9 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Backend } from '../../reference/backend.ts';
-import { Scratch } from './common.ts';
+import type { Tensor } from '../../reference/tensor.ts';
+import { isFloat32 } from '../fast/float32.ts';
+import { batchMatmulDims, matmulDims, Scratch } from './common.ts';
 import { gemmBackendOps } from './gemm-ops.ts';
 
 export const ADDON_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'Release', 'ldfa_blas.node');
@@ -26,12 +28,16 @@ interface Addon {
     A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number, C: Float32Array, ldc: number): void;
   setThreads(n: number): void;
   getThreads(): number;
+  adam(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, vmax: Float32Array | null,
+    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, c1: number, c2: number, decoupled: boolean): void;
 }
 
 export interface NativeBlas {
   /** C = α·op(A)·op(B) + β·C on row-major float32 arrays (subarrays allowed); ld* default to the packed row lengths. */
   sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number,
     A: Float32Array, B: Float32Array, C: Float32Array, alpha?: number, beta?: number): void;
+  /** One Adam (decoupled: AdamW) step on float32 arrays in place; c1, c2 the bias corrections 1 − βᵗ. */
+  adam: Addon['adam'];
   /** "OpenBLAS 0.3.21 … (libopenblas.so.0), threads: 1 below 2·M·N·K = 5e7 FLOPs, else 2". */
   info: string;
   /** The largest thread count used (OpenBLAS's default: one per core). */
@@ -60,16 +66,25 @@ export function createNativeBlas(): NativeBlas {
   const setThreads = (n: number) => { if (n !== threads) { addon.setThreads(n); threads = n; } };
   cached = {
     sgemm(transA, transB, M, N, K, A, B, C, alpha = 1, beta = 0) {
+      if (M === 0 || N === 0) return;
+      if (K === 0) { // an empty sum: C = β·C (BLAS would reject the zero leading dimensions)
+        for (let i = 0; i < M * N; i++) C[i] = beta === 0 ? 0 : C[i] * beta;
+        return;
+      }
       setThreads(2 * M * N * K >= THREADED_MIN_FLOPS ? maxThreads : 1);
       addon.sgemm(transA, transB, M, N, K, alpha, A, transA ? M : K, B, transB ? K : N, beta, C, N);
     },
+    adam: (...args) => addon.adam(...args),
     info: `${loaded.config} (${loaded.library}), threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else ${maxThreads}`,
     maxThreads,
   };
   return cached;
 }
 
-/** The Backend interface on OpenBLAS (float64 in and out, float32 inside, like wasm). */
+/**
+ * The Backend interface on OpenBLAS. Operands in float32 storage (the float32 training path,
+ * src/fast/) are multiplied where they lie; float64 ones are packed to float32 and back, like wasm.
+ */
 export function createNativeBackend(): Backend {
   const blas = createNativeBlas();
   const scratch = new Scratch();
@@ -85,10 +100,26 @@ export function createNativeBackend(): Backend {
     }
     return out;
   };
+  const packed = gemmBackendOps(gemm, batchGemm, scratch);
+  const f32 = (t: Tensor) => (t.data as unknown as Float32Array).subarray(t.offset);
+  const allFloat32 = (...ts: Tensor[]) => ts.every(isFloat32);
   return {
     name: 'native',
     precision: 'float32',
     kernelInfo: () => `native cblas_sgemm: ${blas.info}`,
-    ...gemmBackendOps(gemm, batchGemm, scratch),
+    ...packed,
+    matmul(C, A, B, transA = false, transB = false) {
+      if (!allFloat32(C, A, B)) return packed.matmul(C, A, B, transA, transB);
+      const { M, N, K } = matmulDims(C, A, B, transA, transB);
+      blas.sgemm(transA, transB, M, N, K, f32(A), f32(B), f32(C));
+    },
+    batchMatmul(C, A, B, transA = false, transB = false) {
+      if (!allFloat32(C, A, B)) return packed.batchMatmul(C, A, B, transA, transB);
+      const { batch, M, N, K } = batchMatmulDims(C, A, B, transA, transB);
+      const a = f32(A), b = f32(B), c = f32(C);
+      for (let i = 0; i < batch; i++) {
+        blas.sgemm(transA, transB, M, N, K, a.subarray(i * M * K), b.subarray(i * K * N), c.subarray(i * M * N));
+      }
+    },
   };
 }
