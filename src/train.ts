@@ -77,8 +77,12 @@ export interface Trainer {
   readonly path: string;
 }
 
-/** Builds the model and rule and returns a stepper (the loop body of `train`). */
-export function createTrainer(config: TrainConfig, inputShape: readonly number[], classes: number): Trainer {
+/**
+ * Builds the model and rule and returns a stepper (the loop body of `train`). On a float32
+ * backend the step runs on the float32 path where the model allows it (trainer.path says);
+ * `float32Path: false` keeps the float64 path (the baseline the bench compares against).
+ */
+export function createTrainer(config: TrainConfig, inputShape: readonly number[], classes: number, options: { float32Path?: boolean } = {}): Trainer {
   validateConfig(config);
   const root = new Rng(config.seed);
   const model = buildModel(config, inputShape, classes, root.fork());
@@ -93,8 +97,8 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
 
   // On a float32 backend, keep the step in float32 storage where the model allows it.
   const learned = new Set(rule.feedbackParams().map((p) => p.value));
-  const fast = ops().precision === 'float32'
-    ? float32Path(model, Object.values(rule.feedbackTensors()).filter((t) => !learned.has(t)))
+  const fast = options.float32Path === false ? { engine: null, reason: 'float32Path: false was asked for' }
+    : ops().precision === 'float32' ? float32Path(model, Object.values(rule.feedbackTensors()).filter((t) => !learned.has(t)))
     : { engine: null, reason: `the ${ops().name} backend computes in float64` };
   const forwardConfig = optimizerConfig(config.optimizer, config.lr, config.weightDecay, config);
   const nativeAdam = fast.engine && forwardConfig.kind !== 'sgd' ? nativeBlasOrNull() : null;

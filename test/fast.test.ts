@@ -50,6 +50,38 @@ describe('native sgemm on float32 storage', () => {
   });
 });
 
+describe('native conv on float32 storage (one batched GEMM, (channels, positions) layout)', () => {
+  test('forward, backward-input and backward-filter match the float64 reference: random shapes, k 1–5, stride 1–2, padding 0–2', () => {
+    const be = createNativeBackend();
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 5 }),
+      fc.integer({ min: 5, max: 11 }), fc.integer({ min: 5, max: 11 }), fc.constantFrom(1, 3, 5), fc.constantFrom(1, 2), fc.constantFrom(0, 1, 2), fc.nat(1e6),
+      (N, Cin, Cout, H, W, k, stride, padding, seed) => {
+        const spec = { stride, padding };
+        const rng = new Rng(seed);
+        const x = uniformTensor(rng, [N, Cin, H, W], 1), w = uniformTensor(rng, [Cout, Cin, k, k], 1);
+        const Ho = Math.floor((H + 2 * padding - k) / stride) + 1, Wo = Math.floor((W + 2 * padding - k) / stride) + 1;
+        const dy = uniformTensor(rng, [N, Cout, Ho, Wo], 1);
+        const tol = { atol: 1e-5 * Cin * k * k * Math.max(N, Cout), rtol: 1e-5 };
+        const refY = tensor(dy.shape), refDx = tensor(x.shape), refDw = tensor(w.shape);
+        referenceBackend.conv2dForward(refY, x, w, spec);
+        referenceBackend.conv2dBackwardInput(refDx, dy, w, spec);
+        referenceBackend.conv2dBackwardFilter(refDw, dy, x, spec);
+        for (const t of [x, w, dy]) storeAsFloat32(t);
+        const nan = (shape: number[]) => float32Tensor(shape, new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(NaN));
+        const y = nan(dy.shape), dx = nan(x.shape), dw = nan(w.shape);
+        be.conv2dForward(y, x, w, spec);
+        be.conv2dBackwardInput(dx, dy, w, spec);
+        be.conv2dBackwardFilter(dw, dy, x, spec);
+        const what = `N${N} ${Cin}→${Cout} ${H}×${W} k${k} s${stride} p${padding}`;
+        for (const [name, got, ref] of [['y', y, refY], ['dx', dx, refDx], ['dw', dw, refDw]] as const) {
+          const c = compareArrays(`${what} ${name}`, got.data, ref.data, tol);
+          if (!c.ok) expect.fail(c.message);
+        }
+      }), { seed: 4, numRuns: 40 });
+  });
+});
+
 describe('Float32Adam against reference/optim.ts', () => {
   const configs: [string, Partial<OptimizerConfig>][] = [
     ['adam', { kind: 'adam' }],

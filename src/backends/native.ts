@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import type { Backend } from '../../reference/backend.ts';
 import type { Tensor } from '../../reference/tensor.ts';
 import { isFloat32 } from '../fast/float32.ts';
-import { batchMatmulDims, matmulDims, Scratch } from './common.ts';
+import { batchMatmulDims, convDims, matmulDims, Scratch, type ConvDims } from './common.ts';
 import { gemmBackendOps } from './gemm-ops.ts';
 
 export const ADDON_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'Release', 'ldfa_blas.node');
@@ -113,6 +113,34 @@ export function createNativeBackend(): Backend {
       const { M, N, K } = matmulDims(C, A, B, transA, transB);
       blas.sgemm(transA, transB, M, N, K, f32(A), f32(B), f32(C));
     },
+    conv2dForward(y, x, w, spec) {
+      if (!allFloat32(y, x, w)) return packed.conv2dForward(y, x, w, spec);
+      const d = convDims(y, x, w, spec, 'conv2dForward');
+      const { N, Cout, Ho, Wo } = d, P = Ho * Wo, CKK = d.Cin * d.k * d.k;
+      const cols = im2col(scratch.get('cols', CKK * N * P), f32(x), d);
+      const Y = scratch.get('out', Cout * N * P); // (Cout, N·P)
+      blas.sgemm(false, false, Cout, N * P, CKK, f32(w), cols, Y);
+      permuteBlocks(f32(y), Y, Cout, N, P); // → (N, Cout, P)
+    },
+    conv2dBackwardInput(dx, dy, w, spec) {
+      if (!allFloat32(dx, dy, w)) return packed.conv2dBackwardInput(dx, dy, w, spec);
+      const d = convDims(dy, dx, w, spec, 'conv2dBackwardInput');
+      const { N, Cout, Ho, Wo } = d, P = Ho * Wo, CKK = d.Cin * d.k * d.k;
+      const dyc = scratch.get('dy', Cout * N * P);
+      permuteBlocks(dyc, f32(dy), N, Cout, P); // (Cout, N·P)
+      const dcols = scratch.get('cols', CKK * N * P);
+      blas.sgemm(true, false, CKK, N * P, Cout, f32(w), dyc, dcols); // Wᵀ·dy: (CKK, N·P)
+      col2im(f32(dx), dcols, d);
+    },
+    conv2dBackwardFilter(dw, dy, x, spec) {
+      if (!allFloat32(dw, dy, x)) return packed.conv2dBackwardFilter(dw, dy, x, spec);
+      const d = convDims(dy, x, dw, spec, 'conv2dBackwardFilter');
+      const { N, Cout, Ho, Wo } = d, P = Ho * Wo, CKK = d.Cin * d.k * d.k;
+      const cols = im2col(scratch.get('cols', CKK * N * P), f32(x), d);
+      const dyc = scratch.get('dy', Cout * N * P);
+      permuteBlocks(dyc, f32(dy), N, Cout, P);
+      blas.sgemm(false, true, Cout, CKK, N * P, dyc, cols, f32(dw)); // dy·colsᵀ: (Cout, CKK)
+    },
     batchMatmul(C, A, B, transA = false, transB = false) {
       if (!allFloat32(C, A, B)) return packed.batchMatmul(C, A, B, transA, transB);
       const { batch, M, N, K } = batchMatmulDims(C, A, B, transA, transB);
@@ -122,4 +150,71 @@ export function createNativeBackend(): Backend {
       }
     },
   };
+}
+
+// Convolutions on float32 storage, as one GEMM over the whole batch in the (channels, positions)
+// layout, so that only P-long blocks move between the NCHW tensors and the GEMM operands:
+//   cols  (CKK, N·P):  cols[(c·k + p)·k + q][n·P + i·Wo + j] = x[n, c, i·s + p − pad, j·s + q − pad] (0 outside)
+//   forward          Y  (Cout, N·P) = W (Cout, CKK) · cols,      then (Cout, N, P) → (N, Cout, P)
+//   backward-input   dC (CKK, N·P)  = Wᵀ · dYc,  dYc (Cout, N·P) from dy; then col2im (scatter-add)
+//   backward-filter  dW (Cout, CKK) = dYc · colsᵀ
+// (P = Ho·Wo, CKK = Cin·k·k).
+
+/** The output columns j whose input column j·s + q − pad lies inside [0, W). */
+function validColumns(q: number, d: ConvDims): [number, number] {
+  const first = Math.max(0, Math.ceil((d.padding - q) / d.stride));
+  const end = Math.min(d.Wo, Math.floor((d.W - 1 + d.padding - q) / d.stride) + 1);
+  return [first, Math.max(first, end)];
+}
+
+function im2col(cols: Float32Array, x: Float32Array, d: ConvDims): Float32Array {
+  const { N, Cin, H, W, k, Ho, Wo, stride, padding } = d;
+  const NP = N * Ho * Wo;
+  for (let c = 0; c < Cin; c++)
+    for (let p = 0; p < k; p++)
+      for (let q = 0; q < k; q++) {
+        const rowBase = ((c * k + p) * k + q) * NP;
+        const [j0, j1] = validColumns(q, d);
+        for (let n = 0; n < N; n++) {
+          const plane = (n * Cin + c) * H * W;
+          for (let i = 0; i < Ho; i++) {
+            const t = rowBase + (n * Ho + i) * Wo;
+            const r = i * stride + p - padding;
+            if (r < 0 || r >= H) { cols.fill(0, t, t + Wo); continue; }
+            const src = plane + r * W + q - padding;
+            cols.fill(0, t, t + j0);
+            for (let j = j0; j < j1; j++) cols[t + j] = x[src + j * stride];
+            cols.fill(0, t + j1, t + Wo);
+          }
+        }
+      }
+  return cols;
+}
+
+/** dx = Σ over the windows of dcols (the adjoint of im2col). Overwrites dx. */
+function col2im(dx: Float32Array, dcols: Float32Array, d: ConvDims): void {
+  const { N, Cin, H, W, k, Ho, Wo, stride, padding } = d;
+  const NP = N * Ho * Wo;
+  dx.fill(0, 0, N * Cin * H * W);
+  for (let c = 0; c < Cin; c++)
+    for (let p = 0; p < k; p++)
+      for (let q = 0; q < k; q++) {
+        const rowBase = ((c * k + p) * k + q) * NP;
+        const [j0, j1] = validColumns(q, d);
+        for (let n = 0; n < N; n++) {
+          const plane = (n * Cin + c) * H * W;
+          for (let i = 0; i < Ho; i++) {
+            const r = i * stride + p - padding;
+            if (r < 0 || r >= H) continue;
+            const t = rowBase + (n * Ho + i) * Wo, dst = plane + r * W + q - padding;
+            for (let j = j0; j < j1; j++) dx[dst + j * stride] += dcols[t + j];
+          }
+        }
+      }
+}
+
+/** dst (B, A, P) = src (A, B, P) moved P-long block by block. */
+function permuteBlocks(dst: Float32Array, src: Float32Array, A: number, B: number, P: number): void {
+  for (let a = 0; a < A; a++)
+    for (let b = 0; b < B; b++) dst.set(src.subarray((a * B + b) * P, (a * B + b + 1) * P), (b * A + a) * P);
 }

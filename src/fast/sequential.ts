@@ -10,7 +10,7 @@
 // Per node, what differs from the reference node is only where outputs are allocated.
 import { activationBackward, activationForward } from '../../reference/layers/activation.ts';
 import { batchNorm1dBackward, batchNorm1dForward, batchNorm2dBackward, batchNorm2dForward, type BatchNormCache } from '../../reference/layers/batchnorm.ts';
-import { maxPool2dBackward, maxPool2dForward, pool2dOutputShape } from '../../reference/layers/pool.ts';
+import { argmaxOfWindow, pool2dOutputShape } from '../../reference/layers/pool.ts';
 import { ActivationNode, FlattenNode, Sequential, WeightedNode, type Model, type Node } from '../../reference/models/network.ts';
 import { BatchNormNode, MaxPoolNode } from '../../reference/models/nodes.ts';
 import { reshape, type Tensor } from '../../reference/tensor.ts';
@@ -118,10 +118,28 @@ function fastNode(node: Node): FastNode {
     };
   }
   if (node instanceof MaxPoolNode) {
-    let input: Tensor | null = null;
+    // The reference's window argmax, found once in the forward pass and kept, so the backward
+    // pass routes each dy to its window's winner without searching again.
+    let input: Tensor | null = null, winners = new Int32Array(0);
     return {
-      forward(x) { const y = buffer('y', pool2dOutputShape(x, node.spec)); maxPool2dForward(y, x, node.spec); input = x; return y; },
-      backward(dy) { const dx = buffer('dx', input!.shape); maxPool2dBackward(dx, dy, input!, node.spec); return dx; },
+      forward(x) {
+        const [N, C, Ho, Wo] = pool2dOutputShape(x, node.spec);
+        const y = buffer('y', [N, C, Ho, Wo]);
+        if (winners.length !== y.size) winners = new Int32Array(y.size);
+        let o = 0;
+        for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let i = 0; i < Ho; i++) for (let j = 0; j < Wo; j++, o++) {
+          winners[o] = argmaxOfWindow(x, n, c, i, j, node.spec);
+          y.data[o] = x.data[winners[o]];
+        }
+        input = x;
+        return y;
+      },
+      backward(dy) {
+        const dx = buffer('dx', input!.shape);
+        dx.data.fill(0);
+        for (let o = 0; o < dy.size; o++) dx.data[winners[o]] += dy.data[o];
+        return dx;
+      },
     };
   }
   if (node instanceof BatchNormNode) {
