@@ -19,6 +19,7 @@ let blas: NativeBlas | null = null;
 try {
   blas = createNativeBlas();
 } catch (e) {
+  if (process.env.LDFA_REQUIRE_NATIVE === '1') throw e; // .ci/run installs OpenBLAS: it must be there
   console.log(`[fast.test] skipping the native tests: ${MAY_BE_UNAVAILABLE.native}: ${(e as Error).message}`);
 }
 const test = blas !== null ? it : it.skip;
