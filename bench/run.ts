@@ -1,12 +1,14 @@
 // Backend benchmarks. `npm run bench` (tsx bench/run.ts [--backends a,b,...] [--only parts]).
 // `--backend NAME` is `--backends NAME`; `auto` is always measured as well. `--only` takes a
-// comma-separated subset of matmul, conv, mlpStep, ldfaBackwardRatio (the JSON then holds
-// only those, and `parts` says which ran); without it everything runs (minutes on 2 cores).
-// JSON result on stdout, progress on stderr. Compare ratios measured in one run; absolute
-// times depend on the machine (reported under `machine`).
+// comma-separated subset of matmul, conv, mlpStep, ldfaBackwardRatio, archStep, vsTorch (the
+// JSON then holds only those, and `parts` says which ran); without it everything runs (minutes
+// on 2 cores). JSON result on stdout, progress on stderr. Compare ratios measured in one run;
+// absolute times depend on the machine (reported under `machine`).
 //
-// Every time is measured through the Backend interface, so it includes the float64 ↔ float32
-// conversions (and, for wasm, the copies into the wasm heap) that a caller pays.
+// matmul, conv and ldfaBackwardRatio's layer rows go through the Backend interface with float64
+// tensors, so they include the float64 ↔ float32 conversions a caller pays. Whole training
+// steps (mlpStep, archStep, vsTorch) run createTrainer's step: on a float32 backend, the
+// float32 path where the model allows it (each row's `path`, or trainer.path, says).
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -199,7 +201,7 @@ export interface MlpStepShape { input: readonly number[]; hidden: readonly numbe
 export const MLP_STEP_SHAPE: MlpStepShape = { input: [1, 28, 28], hidden: [1024, 1024], classes: 10, batch: 128 };
 
 /** Backends the mlpStep is timed on (the others are far slower than gpujs-webasm or not CPU-runnable here). */
-const MLP_STEP_BACKENDS = ['reference', 'wasm', 'gpujs-webasm', 'gpujs-headlessgl', 'gpujs', 'auto'];
+const MLP_STEP_BACKENDS = ['reference', 'native', 'wasm', 'gpujs-webasm', 'gpujs-headlessgl', 'gpujs', 'auto'];
 
 export interface MlpStepRow {
   backend: string; rule: string; rank: number | null;
@@ -431,7 +433,7 @@ export function benchArchStep(backends: Backend[], configs = archStepConfigs(), 
 
 // ---- main ----
 
-const DEFAULT_BACKENDS: BackendName[] = ['reference', 'wasm', 'gpujs-webasm', 'gpujs-cpu', 'gpujs-headlessgl', 'gpujs-webgpu'];
+const DEFAULT_BACKENDS: BackendName[] = ['reference', 'native', 'wasm', 'gpujs-webasm', 'gpujs-cpu', 'gpujs-headlessgl', 'gpujs-webgpu'];
 
 export const BENCH_PARTS = ['matmul', 'conv', 'mlpStep', 'ldfaBackwardRatio', 'archStep', 'vsTorch'] as const;
 export type BenchPart = (typeof BENCH_PARTS)[number];
@@ -485,7 +487,7 @@ async function main(): Promise<void> {
   const refMs = bpMs('reference'), autoMs = bpMs('auto');
   const result = {
     machine: machine(),
-    note: 'times are medians through the Backend interface (float64 in/out; float32 backends convert); compare ratios within this run',
+    note: 'matmul and conv: medians through the Backend interface with float64 tensors (float32 backends convert); mlpStep, archStep, vsTorch: whole trainer steps, on the float32 path (src/fast/) on float32 backends where the model allows it; compare ratios within this run',
     ...(parts.length < BENCH_PARTS.length ? { parts } : {}),
     backends: backends.map((b) => ({ name: b.name, precision: b.precision, kernel: b.kernelInfo() })),
     unavailable,
