@@ -18,7 +18,14 @@ export type F32BatchGemm = (a: Float32Array, b: Float32Array, batch: number, M: 
 
 export type GemmOps = Pick<Backend, 'matmul' | 'batchMatmul' | 'conv2dForward' | 'conv2dBackwardInput' | 'conv2dBackwardFilter'>;
 
+export type ConvOps = Pick<Backend, 'conv2dForward' | 'conv2dBackwardInput' | 'conv2dBackwardFilter'>;
+
+/** All five ops on `gemm` (stacked products through `batchGemm`). */
 export function gemmBackendOps(gemm: F32Gemm, batchGemm: F32BatchGemm, scratch = new Scratch()): GemmOps {
+  return { ...gemmMatmulOps(gemm, batchGemm, scratch), ...gemmConvOps(gemm, scratch) };
+}
+
+function gemmMatmulOps(gemm: F32Gemm, batchGemm: F32BatchGemm, scratch: Scratch): Pick<Backend, 'matmul' | 'batchMatmul'> {
   function matmul(C: Tensor, A: Tensor, B: Tensor, transA = false, transB = false): void {
     const { M, N, K } = matmulDims(C, A, B, transA, transB);
     const c = C.data, c0 = C.offset;
@@ -45,6 +52,11 @@ export function gemmBackendOps(gemm: F32Gemm, batchGemm: F32BatchGemm, scratch =
     for (let i = 0; i < batch * M * N; i++) c[c0 + i] = out[i];
   }
 
+  return { matmul, batchMatmul };
+}
+
+/** The three conv ops on `gemm` (im2col, permutes and col2im on the JS side). */
+export function gemmConvOps(gemm: F32Gemm, scratch: Scratch): ConvOps {
   /** cols[(n·P + i·Wo + j)·CKK + (c·k + p)·k + q] = x[n, c, i·s + p − pad, j·s + q − pad] (0 outside). */
   function im2col(x: Float64Array, d: ConvDims): Float32Array {
     const { N, Cin, H, W, k, Ho, Wo, stride, padding } = d;
@@ -135,5 +147,6 @@ export function gemmBackendOps(gemm: F32Gemm, batchGemm: F32BatchGemm, scratch =
     for (let i = 0; i < Cout * CKK; i++) dwd[i] = out[i];
   }
 
-  return { matmul, batchMatmul, conv2dForward, conv2dBackwardInput, conv2dBackwardFilter };
+  return { conv2dForward, conv2dBackwardInput, conv2dBackwardFilter };
 }
+

@@ -6,9 +6,10 @@
 //
 // Threads: OpenBLAS on 2 threads is ~1.7× faster than on 1 for the large products of an MLP
 // step (128×784×1024: 176 against 105 GFLOP/s), and slower for small ones (64×256×256,
-// where the thread hand-off costs more than it saves), so each call picks by its FLOPs
-// (measured on this machine; docs/backends.md).
+// where the thread hand-off costs more than it saves), so each call picks by its FLOPs, and
+// uses the second core only while it is free (measured on this machine; docs/backends.md).
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +17,7 @@ import type { Backend } from '../../reference/backend.ts';
 import type { Tensor } from '../../reference/tensor.ts';
 import { isFloat32 } from '../fast/float32.ts';
 import { batchMatmulDims, convDims, matmulDims, Scratch, type ConvDims } from './common.ts';
-import { gemmBackendOps } from './gemm-ops.ts';
+import { gemmConvOps } from './gemm-ops.ts';
 
 export const ADDON_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'Release', 'ldfa_blas.node');
 /** Tried in order: Debian's libopenblas0-pthread (and -openmp/-serial) and the generic names. */
@@ -49,6 +50,24 @@ export const THREADED_MIN_FLOPS = 5e7;
 
 let cached: NativeBlas | null = null;
 
+/**
+ * Cores not taken by other work: the core count minus the 1-minute load average, counting
+ * this process's own thread as free (read at most once a second). When other jobs keep the
+ * cores busy, OpenBLAS's second thread waits for a descheduled partner: measured on this
+ * machine at load 26, a 784-1024-1024-10 step took 92.7 ms on 2 threads and 58.9 ms on 1.
+ */
+function freeCoreEstimate(): () => number {
+  let value = os.cpus().length, readAt = -Infinity;
+  return () => {
+    const now = performance.now();
+    if (now - readAt > 1000) {
+      value = Math.floor(os.cpus().length - os.loadavg()[0] + 1.5);
+      readAt = now;
+    }
+    return value;
+  };
+}
+
 export function createNativeBlas(): NativeBlas {
   if (cached !== null) return cached;
   if (!existsSync(ADDON_PATH)) {
@@ -64,6 +83,7 @@ export function createNativeBlas(): NativeBlas {
   const maxThreads = Math.max(1, loaded.threads);
   let threads = maxThreads;
   const setThreads = (n: number) => { if (n !== threads) { addon.setThreads(n); threads = n; } };
+  const freeCores = freeCoreEstimate();
   cached = {
     sgemm(transA, transB, M, N, K, A, B, C, alpha = 1, beta = 0) {
       if (M === 0 || N === 0) return;
@@ -71,11 +91,11 @@ export function createNativeBlas(): NativeBlas {
         for (let i = 0; i < M * N; i++) C[i] = beta === 0 ? 0 : C[i] * beta;
         return;
       }
-      setThreads(2 * M * N * K >= THREADED_MIN_FLOPS ? maxThreads : 1);
+      setThreads(2 * M * N * K >= THREADED_MIN_FLOPS ? Math.max(1, Math.min(maxThreads, freeCores())) : 1);
       addon.sgemm(transA, transB, M, N, K, alpha, A, transA ? M : K, B, transB ? K : N, beta, C, N);
     },
     adam: (...args) => addon.adam(...args),
-    info: `${loaded.config} (${loaded.library}), threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else ${maxThreads}`,
+    info: `${loaded.config} (${loaded.library}), threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else up to ${maxThreads} while cores are free`,
     maxThreads,
   };
   return cached;
@@ -93,25 +113,28 @@ export function createNativeBackend(): Backend {
     blas.sgemm(false, false, M, N, K, a, b, out);
     return out;
   };
-  const batchGemm = (a: Float32Array, b: Float32Array, batch: number, M: number, N: number, K: number) => {
-    const out = scratch.get('out', batch * M * N);
-    for (let i = 0; i < batch; i++) {
-      blas.sgemm(false, false, M, N, K, a.subarray(i * M * K, (i + 1) * M * K), b.subarray(i * K * N, (i + 1) * K * N), out.subarray(i * M * N, (i + 1) * M * N));
-    }
-    return out;
-  };
-  const packed = gemmBackendOps(gemm, batchGemm, scratch);
+  // float64 convolutions: im2col + GEMM with packing, like wasm (gemm-ops.ts)
+  const packed = gemmConvOps(gemm, scratch);
   const f32 = (t: Tensor) => (t.data as unknown as Float32Array).subarray(t.offset);
   const allFloat32 = (...ts: Tensor[]) => ts.every(isFloat32);
+  /** t's values as float32: itself when stored so, else converted into a scratch slot. */
+  const asFloat32 = (slot: string, t: Tensor): Float32Array => {
+    if (isFloat32(t)) return f32(t);
+    const buf = scratch.get(slot, t.size);
+    buf.set(t.data.subarray(t.offset, t.offset + t.size));
+    return buf;
+  };
   return {
     name: 'native',
     precision: 'float32',
     kernelInfo: () => `native cblas_sgemm: ${blas.info}`,
-    ...packed,
+    // Products: float64 operands are converted to float32 as they are stored (TypedArray.set,
+    // no transposing: sgemm takes op(A), op(B) itself); float32 ones are used where they lie.
     matmul(C, A, B, transA = false, transB = false) {
-      if (!allFloat32(C, A, B)) return packed.matmul(C, A, B, transA, transB);
       const { M, N, K } = matmulDims(C, A, B, transA, transB);
-      blas.sgemm(transA, transB, M, N, K, f32(A), f32(B), f32(C));
+      const c = isFloat32(C) ? f32(C) : scratch.get('out', M * N);
+      blas.sgemm(transA, transB, M, N, K, asFloat32('A', A), asFloat32('B', B), c);
+      if (!isFloat32(C)) C.data.set(c, C.offset);
     },
     conv2dForward(y, x, w, spec) {
       if (!allFloat32(y, x, w)) return packed.conv2dForward(y, x, w, spec);
@@ -142,12 +165,13 @@ export function createNativeBackend(): Backend {
       blas.sgemm(false, true, Cout, CKK, N * P, dyc, cols, f32(dw)); // dy·colsᵀ: (Cout, CKK)
     },
     batchMatmul(C, A, B, transA = false, transB = false) {
-      if (!allFloat32(C, A, B)) return packed.batchMatmul(C, A, B, transA, transB);
       const { batch, M, N, K } = batchMatmulDims(C, A, B, transA, transB);
-      const a = f32(A), b = f32(B), c = f32(C);
+      const a = asFloat32('A', A), b = asFloat32('B', B);
+      const c = isFloat32(C) ? f32(C) : scratch.get('out', batch * M * N);
       for (let i = 0; i < batch; i++) {
         blas.sgemm(transA, transB, M, N, K, a.subarray(i * M * K), b.subarray(i * K * N), c.subarray(i * M * N));
       }
+      if (!isFloat32(C)) C.data.set(c, C.offset);
     },
   };
 }
