@@ -17,7 +17,6 @@ import type { Backend } from '../../reference/backend.ts';
 import type { Tensor } from '../../reference/tensor.ts';
 import { isFloat32 } from '../fast/float32.ts';
 import { batchMatmulDims, convDims, matmulDims, Scratch, type ConvDims } from './common.ts';
-import { gemmConvOps } from './gemm-ops.ts';
 
 export const ADDON_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'Release', 'ldfa_blas.node');
 /** Tried in order: Debian's libopenblas0-pthread (and -openmp/-serial) and the generic names. */
@@ -103,20 +102,13 @@ export function createNativeBlas(): NativeBlas {
 
 /**
  * The Backend interface on OpenBLAS. Operands in float32 storage (the float32 training path,
- * src/fast/) are multiplied where they lie; float64 ones are packed to float32 and back, like wasm.
+ * src/fast/) are used where they lie; float64 ones are converted to float32 on the way in and
+ * the result back on the way out (TypedArray.set, no transposing: sgemm takes op(A), op(B) itself).
  */
 export function createNativeBackend(): Backend {
   const blas = createNativeBlas();
   const scratch = new Scratch();
-  const gemm = (a: Float32Array, b: Float32Array, M: number, N: number, K: number) => {
-    const out = scratch.get('out', M * N);
-    blas.sgemm(false, false, M, N, K, a, b, out);
-    return out;
-  };
-  // float64 convolutions: im2col + GEMM with packing, like wasm (gemm-ops.ts)
-  const packed = gemmConvOps(gemm, scratch);
   const f32 = (t: Tensor) => (t.data as unknown as Float32Array).subarray(t.offset);
-  const allFloat32 = (...ts: Tensor[]) => ts.every(isFloat32);
   /** t's values as float32: itself when stored so, else converted into a scratch slot. */
   const asFloat32 = (slot: string, t: Tensor): Float32Array => {
     if (isFloat32(t)) return f32(t);
@@ -124,54 +116,58 @@ export function createNativeBackend(): Backend {
     buf.set(t.data.subarray(t.offset, t.offset + t.size));
     return buf;
   };
+  /** Where to write a result: t itself when float32, else a scratch slot copied back by `finish`. */
+  const output = (slot: string, t: Tensor) => (isFloat32(t) ? f32(t) : scratch.get(slot, t.size));
+  const finish = (t: Tensor, out: Float32Array) => { if (!isFloat32(t)) t.data.set(out, t.offset); };
   return {
     name: 'native',
     precision: 'float32',
     kernelInfo: () => `native cblas_sgemm: ${blas.info}`,
-    // Products: float64 operands are converted to float32 as they are stored (TypedArray.set,
-    // no transposing: sgemm takes op(A), op(B) itself); float32 ones are used where they lie.
     matmul(C, A, B, transA = false, transB = false) {
       const { M, N, K } = matmulDims(C, A, B, transA, transB);
-      const c = isFloat32(C) ? f32(C) : scratch.get('out', M * N);
+      const c = output('C', C);
       blas.sgemm(transA, transB, M, N, K, asFloat32('A', A), asFloat32('B', B), c);
-      if (!isFloat32(C)) C.data.set(c, C.offset);
+      finish(C, c);
     },
     conv2dForward(y, x, w, spec) {
-      if (!allFloat32(y, x, w)) return packed.conv2dForward(y, x, w, spec);
       const d = convDims(y, x, w, spec, 'conv2dForward');
       const { N, Cout, Ho, Wo } = d, P = Ho * Wo, CKK = d.Cin * d.k * d.k;
-      const cols = im2col(scratch.get('cols', CKK * N * P), f32(x), d);
-      const Y = scratch.get('out', Cout * N * P); // (Cout, N·P)
-      blas.sgemm(false, false, Cout, N * P, CKK, f32(w), cols, Y);
-      permuteBlocks(f32(y), Y, Cout, N, P); // → (N, Cout, P)
+      const cols = im2col(scratch.get('cols', CKK * N * P), asFloat32('x', x), d);
+      const Y = scratch.get('Y', Cout * N * P); // (Cout, N·P)
+      blas.sgemm(false, false, Cout, N * P, CKK, asFloat32('w', w), cols, Y);
+      const out = output('y', y);
+      permuteBlocks(out, Y, Cout, N, P); // → (N, Cout, P)
+      finish(y, out);
     },
     conv2dBackwardInput(dx, dy, w, spec) {
-      if (!allFloat32(dx, dy, w)) return packed.conv2dBackwardInput(dx, dy, w, spec);
       const d = convDims(dy, dx, w, spec, 'conv2dBackwardInput');
       const { N, Cout, Ho, Wo } = d, P = Ho * Wo, CKK = d.Cin * d.k * d.k;
-      const dyc = scratch.get('dy', Cout * N * P);
-      permuteBlocks(dyc, f32(dy), N, Cout, P); // (Cout, N·P)
+      const dyc = scratch.get('dyc', Cout * N * P);
+      permuteBlocks(dyc, asFloat32('dy', dy), N, Cout, P); // (Cout, N·P)
       const dcols = scratch.get('cols', CKK * N * P);
-      blas.sgemm(true, false, CKK, N * P, Cout, f32(w), dyc, dcols); // Wᵀ·dy: (CKK, N·P)
-      col2im(f32(dx), dcols, d);
+      blas.sgemm(true, false, CKK, N * P, Cout, asFloat32('w', w), dyc, dcols); // Wᵀ·dy: (CKK, N·P)
+      const out = output('dx', dx);
+      col2im(out, dcols, d);
+      finish(dx, out);
     },
     conv2dBackwardFilter(dw, dy, x, spec) {
-      if (!allFloat32(dw, dy, x)) return packed.conv2dBackwardFilter(dw, dy, x, spec);
       const d = convDims(dy, x, dw, spec, 'conv2dBackwardFilter');
       const { N, Cout, Ho, Wo } = d, P = Ho * Wo, CKK = d.Cin * d.k * d.k;
-      const cols = im2col(scratch.get('cols', CKK * N * P), f32(x), d);
-      const dyc = scratch.get('dy', Cout * N * P);
-      permuteBlocks(dyc, f32(dy), N, Cout, P);
-      blas.sgemm(false, true, Cout, CKK, N * P, dyc, cols, f32(dw)); // dy·colsᵀ: (Cout, CKK)
+      const cols = im2col(scratch.get('cols', CKK * N * P), asFloat32('x', x), d);
+      const dyc = scratch.get('dyc', Cout * N * P);
+      permuteBlocks(dyc, asFloat32('dy', dy), N, Cout, P);
+      const out = output('dw', dw);
+      blas.sgemm(false, true, Cout, CKK, N * P, dyc, cols, out); // dy·colsᵀ: (Cout, CKK)
+      finish(dw, out);
     },
     batchMatmul(C, A, B, transA = false, transB = false) {
       const { batch, M, N, K } = batchMatmulDims(C, A, B, transA, transB);
       const a = asFloat32('A', A), b = asFloat32('B', B);
-      const c = isFloat32(C) ? f32(C) : scratch.get('out', batch * M * N);
+      const c = output('C', C);
       for (let i = 0; i < batch; i++) {
         blas.sgemm(transA, transB, M, N, K, a.subarray(i * M * K), b.subarray(i * K * N), c.subarray(i * M * N));
       }
-      if (!isFloat32(C)) C.data.set(c, C.offset);
+      finish(C, c);
     },
   };
 }
