@@ -1,12 +1,29 @@
 // Crash-safe file output: write a temporary file in the same directory, fsync it, then rename
 // it over the target (rename is atomic within a file system), so a reader sees either the old
 // content or the new one, never a partial file.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 
 /** The temporary path used while writing `path` (same directory, so the rename stays atomic). */
 export function tmpPathFor(path: string): string {
   return `${path}.tmp-${process.pid}`;
+}
+
+/**
+ * Throws, naming the flag, unless writeFileAtomic(path) can succeed: path is not a directory and
+ * its nearest existing ancestor is a writable directory (missing parents are created). For
+ * validating output flags before any work starts.
+ */
+export function checkWritable(path: string, flag: string): void {
+  if (existsSync(path) && statSync(path).isDirectory()) throw new Error(`${flag} ${path} is a directory: give a file name`);
+  let dir = dirname(resolve(path));
+  while (!existsSync(dir)) dir = dirname(dir);
+  try {
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new Error(`${flag} ${path} cannot be written: ${dir} is not a writable directory`);
+  }
 }
 
 /** Writes `data` to `path` atomically, creating parent directories. */
