@@ -167,8 +167,17 @@ describe('ldfa verify: bad input gets a clear error and a non-zero exit', () => 
     const { meta, tensors } = decodeBundle(good, 'f');
     const future = scratchFile('fixture-v99.bin', Uint8Array.from(encodeBundle({ ...meta, fixtureVersion: 99 }, tensors)));
     expect(verify({ fixture: future, candidate: candidate('c.bin') })).toMatchObject({
-      code: 2, err: expect.stringMatching(/fixture version 99 is not supported: this ldfa reads fixture versions 1\. HINT: regenerate the fixtures with `npm run fixtures`/),
+      code: 2, err: expect.stringMatching(/fixture version 99 is not supported: this ldfa reads fixture versions 1 and 2\. HINT: regenerate the fixtures with `npm run fixtures`/),
     });
+  });
+
+  it('a version-1 fixture is still read (the names and header fields verify uses are the same)', () => {
+    const { meta, tensors } = decodeBundle(good, 'f');
+    const { dimensions: _d, ...v1Model } = meta.model as Record<string, unknown>;
+    const v1 = scratchFile('fixture-v1.bin', Uint8Array.from(encodeBundle({ ...meta, fixtureVersion: 1, model: v1Model }, tensors)));
+    const r = verify({ fixture: v1, candidate: candidate('for-v1.bin') });
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
   });
 
   it('swapped arguments (a candidate given as the fixture): exit 2, says so', () => {
