@@ -3,7 +3,7 @@
 import { stableJson } from './report/atomic.ts';
 import { ACTIVATION_NAMES, type ActivationName } from '../reference/layers/activation.ts';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../reference/optim.ts';
-import { DEFAULT_LDFA, FEEDBACK_MODES, OJA_NORMALISATIONS, defaultInit, type FeedbackMode, type OjaNormalisation, type RankSpec } from '../reference/rules/ldfa.ts';
+import { checkLdfaOptions, DEFAULT_LDFA, FEEDBACK_MODES, OJA_NORMALISATIONS, defaultInit, type FeedbackMode, type LdfaOptions, type OjaNormalisation, type RankSpec } from '../reference/rules/ldfa.ts';
 import { RULE_NAMES, type RuleName } from '../reference/rules/rule.ts';
 import { INIT_NAMES, type InitName } from '../reference/rng.ts';
 
@@ -146,7 +146,16 @@ export function validateConfig(c: TrainConfig): TrainConfig {
     throw new Error(`--arch linear has no nonlinearity; drop --activation ${c.activation}`);
   }
   if (c.arch === 'retina') validateRetina(c);
+  if (c.rule === 'ldfa') checkLdfaOptions({ ...DEFAULT_LDFA, ...ldfaOptionsOf(c) });
   return c;
+}
+
+/** The LDFA rule's options a configuration sets (the rule's defaults fill the rest). */
+export function ldfaOptionsOf(c: TrainConfig): Partial<LdfaOptions> {
+  return {
+    rank: c.rank, mode: c.feedback, learn: c.learn, direct: c.direct,
+    svdEvery: c.svdEvery, svd: c.svd, ojaNormalisation: c.ojaNormalisation, init: resolvedFeedbackInit(c),
+  };
 }
 
 /** --arch retina: --hidden c,b,v₁[,v₂…] (retina, bottleneck, VVS convs), no batch norm (the model checks the kernel). */

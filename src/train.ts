@@ -14,7 +14,7 @@ import { clipFeedback } from '../reference/feedback.ts';
 import { createRule } from '../reference/rules/index.ts';
 import { firstNonFinite, tensor, type Tensor } from '../reference/tensor.ts';
 import { readBundle, writeBundle, type Bundle } from './bundle.ts';
-import { configDifferences, resolvedFeedbackInit, validateConfig, withConfigDefaults, type TrainConfig } from './config.ts';
+import { configDifferences, ldfaOptionsOf, validateConfig, withConfigDefaults, type TrainConfig } from './config.ts';
 import { batches, type Dataset } from './data/dataset.ts';
 import { buildModel } from './models.ts';
 import { stepFlops, type StepFlops } from './flops.ts';
@@ -83,10 +83,7 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
   const root = new Rng(config.seed);
   const model = buildModel(config, inputShape, classes, root.fork());
   const rule = createRule(config.rule, {
-    ldfa: {
-      rank: config.rank, mode: config.feedback, learn: config.learn, direct: config.direct,
-      svdEvery: config.svdEvery, svd: config.svd, ojaNormalisation: config.ojaNormalisation, init: resolvedFeedbackInit(config),
-    },
+    ldfa: ldfaOptionsOf(config),
   });
   rule.attach(model, root.fork());
   if (config.clipSignal !== null) for (const site of model.sites) site.feedback = clipFeedback(site.feedback, config.clipSignal);

@@ -36,12 +36,13 @@ export function writerGone(tag: string): boolean {
 
 /**
  * Removes the temporary files an interrupted write of `path` left (`path.tmp-<writer>`, the
- * writer being a process of this machine that has ended); returns their paths.
+ * writer being a process of this machine that has ended, or any writer when the caller alone
+ * may write `path`); returns their paths.
  */
-export function removeOrphanedTemporaries(path: string): string[] {
+export function removeOrphanedTemporaries(path: string, { anyWriter = false } = {}): string[] {
   const dir = dirname(path), prefix = `${basename(path)}.tmp-`;
   if (!existsSync(dir)) return [];
-  const orphans = readdirSync(dir).filter((name) => name.startsWith(prefix) && writerGone(name.slice(prefix.length))).map((name) => join(dir, name));
+  const orphans = readdirSync(dir).filter((name) => name.startsWith(prefix) && (anyWriter || writerGone(name.slice(prefix.length)))).map((name) => join(dir, name));
   for (const orphan of orphans) rmSync(orphan, { force: true });
   return orphans;
 }
