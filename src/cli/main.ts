@@ -1,6 +1,6 @@
 // ldfa — the command line. `ldfa --help` lists the commands.
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { checkOutputDir } from '../paths.ts';
 import { runTraining } from '../run.ts';
 import { runDemo } from './demo.ts';
@@ -50,6 +50,8 @@ program.command('demo')
 (await import('./experiment.ts')).registerExperimentCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
+  // A command with its own exitOverride (verify, fixtures) has printed the error and set the exit status.
+  if (e instanceof CommanderError && process.exitCode !== undefined) process.exit(process.exitCode);
   process.stderr.write(`ldfa: error: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(1);
 });
