@@ -144,7 +144,7 @@ describe('ldfa verify: bad input gets a clear error and a non-zero exit', () => 
     const magic = Buffer.from(good);
     magic.write('PK\x03\x04', 0, 'latin1');
     expect(verify({ fixture: scratchFile('magic.bin', magic), candidate: candidate('c.bin') })).toMatchObject({
-      code: 2, err: expect.stringMatching(/bad magic 'PK\x03\x04.*' \(expected 'LDFABNDL'\)/),
+      code: 2, err: expect.stringMatching(/bad magic 'PK\\x03\\x04.*' \(expected 'LDFABNDL'\)/),
     });
     const json = Buffer.from(good);
     json.write('#', 16, 'latin1');

@@ -4,7 +4,8 @@
 // cannot be used (unreadable, truncated or corrupt, unknown version) or the command line is
 // wrong (a missing or unknown flag, a bad value).
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { checkWritable, writeFileAtomic } from '../report/atomic.ts';
+import { checkOutputFile } from '../paths.ts';
+import { writeFileAtomic } from '../report/atomic.ts';
 import {
   DEFAULT_VERIFY, checkVerifyOptions, formatJunit, formatReport, loadCandidate, loadFixture, sameInputWarning, verifyBundles, type VerifyOptions,
 } from '../../oracles/verify.ts';
@@ -36,7 +37,7 @@ export function runVerify(cli: VerifyCliOptions, io: Io = processIo): number {
       only: cli.only ?? [], show: cli.show ?? DEFAULT_VERIFY.show,
     };
     checkVerifyOptions(options);
-    for (const [flag, path] of [['--json', cli.json], ['--junit', cli.junit]] as const) if (path) checkWritable(path, flag);
+    for (const [flag, path] of [['--json', cli.json], ['--junit', cli.junit]] as const) if (path) checkOutputFile(flag, path);
     const fixture = loadFixture(cli.fixture);
     const candidate = loadCandidate(cli.candidate);
     const report = verifyBundles(fixture, candidate, options, { fixture: cli.fixture, candidate: cli.candidate });
