@@ -374,7 +374,7 @@ describe('ldfa verify: usage errors exit 2; fixture = candidate is warned about'
     [['--fixture', FIXTURE, '--candidate', FIXTURE, '--show', '1.5'], /--show must be an integer ≥ 0, got '1\.5'/],
     [['--fixture', FIXTURE, '--candidate', FIXTURE, '--tolerance', '1'], /unknown option '--tolerance'/],
     [['--fixture', FIXTURE, '--candidate', FIXTURE, '--json', scratch], /--json .* is a directory/],
-    [['--fixture', FIXTURE, '--candidate', FIXTURE, '--junit', `${FIXTURE}/x.xml`], /--junit .*mlp_ldfa-oja\.bin\/x\.xml cannot be written: .*mlp_ldfa-oja\.bin is not a writable directory/],
+    [['--fixture', FIXTURE, '--candidate', FIXTURE, '--junit', `${FIXTURE}/x.xml`], /--junit .*mlp_ldfa-oja\.bin\/x\.xml: .*mlp_ldfa-oja\.bin is a file, not a directory/],
   ])('%j: exit 2 with a message', async (args, message) => {
     const r = await cli(...args);
     expect(r.code).toBe(2);
