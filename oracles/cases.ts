@@ -56,7 +56,7 @@ export interface FixtureTraining {
 }
 
 /** A standard-normal batch and labels drawn uniformly (the same for every rule). */
-function gaussianBatch(rng: Rng, batch: number, inputShape: readonly number[], classes: number) {
+export function gaussianBatch(rng: Rng, batch: number, inputShape: readonly number[], classes: number) {
   const x = normalTensor(rng, [batch, ...inputShape], 1);
   const y = new Int32Array(batch).map(() => rng.int(classes));
   return { x, y };
