@@ -38,6 +38,14 @@ beforeAll(() => {
 const walk = (dir: string): string[] =>
   readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
 
+describe('the entry points', () => {
+  it('ldfa/reference re-exports every module of reference/ (kernels.ts by name)', () => {
+    const barrel = readFileSync('src/exports/reference.ts', 'utf8');
+    const missing = walk('reference').filter((file) => !barrel.includes(`'../../${file}'`));
+    expect(missing).toEqual([]);
+  });
+});
+
 describe('the tarball', () => {
   it('ships compiled JavaScript with declarations for every export, the CLI, the fixtures and the docs; no tests, bench results or TypeScript sources', () => {
     for (const [subpath, target] of Object.entries(pkg.exports)) {
