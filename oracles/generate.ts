@@ -23,6 +23,8 @@ import { FIXTURE_TRAINING, fixtureCases, type FixtureCase } from './cases.ts';
 
 /** The fixture layout version (tensor names, header fields, conventions); the bundle container has its own. */
 export const FIXTURE_VERSION = 1;
+/** The fixture versions `ldfa verify` reads: the current one and every older one whose names it still understands. */
+export const READABLE_FIXTURE_VERSIONS: readonly number[] = [1];
 export const FIXTURE_KIND = 'ldfa-fixture';
 export const FIXTURE_EXTENSION = '.bin';
 
