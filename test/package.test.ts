@@ -9,7 +9,7 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = process.cwd();
-const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string; dependencies: Record<string, string>; exports: Record<string, unknown> };
+const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string; dependencies: Record<string, string>; devDependencies: Record<string, string>; exports: Record<string, unknown> };
 mkdirSync('out', { recursive: true });
 const scratch = mkdtempSync(join(root, 'out', 'package-test-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -38,7 +38,15 @@ beforeAll(() => {
 const walk = (dir: string): string[] =>
   readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
 
-describe('the entry points', () => {
+describe('the package description', () => {
+  it('says in the README\'s package section why each dependency is there', () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const start = readme.indexOf('## Packages, and why');
+    const section = readme.slice(start, readme.indexOf('\n## ', start));
+    const unexplained = Object.keys({ ...pkg.dependencies, ...pkg.devDependencies }).filter((name) => !section.includes(`\`${name}\``));
+    expect(unexplained).toEqual([]);
+  });
+
   it('ldfa/reference re-exports every module of reference/ (kernels.ts by name)', () => {
     const barrel = readFileSync('src/exports/reference.ts', 'utf8');
     const missing = walk('reference').filter((file) => !barrel.includes(`'../../${file}'`));
