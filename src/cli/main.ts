@@ -37,7 +37,7 @@ addTrainFlags(program.command('train').description('train one model with one rul
 
 program.command('demo')
   .description('the headline demo (npm start): MNIST MLP under BP, FA, DFA and LDFA at several ranks')
-  .option('--quick', 'about a minute instead of about ten')
+  .option('--quick', 'one epoch on 12,000 images: about 30 s instead of about 3 min on 2 cores')
   .option('--out <dir>', 'where to write results.json and accuracy-vs-rank.svg', 'out/demo')
   .option('--backend <name>', 'compute backend', 'auto')
   .option('--seed <S>', 'random seed', integerFlag('--seed', 0), 1)
