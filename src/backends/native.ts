@@ -11,14 +11,14 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Backend } from '../../reference/backend.ts';
 import type { Tensor } from '../../reference/tensor.ts';
 import { isFloat32 } from '../fast/float32.ts';
+import { PACKAGE_ROOT } from '../package-root.ts';
 import { batchMatmulDims, convDims, matmulDims, Scratch, type ConvDims } from './common.ts';
 
-export const ADDON_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'Release', 'ldfa_blas.node');
+export const ADDON_PATH = join(PACKAGE_ROOT, 'native', 'build', 'Release', 'ldfa_blas.node');
 /** Tried in order: Debian's libopenblas0-pthread (and -openmp/-serial) and the generic names. */
 export const BLAS_LIBRARIES = ['libopenblas.so.0', 'libopenblas.so', 'libopenblasp.so.0', 'libcblas.so.3', 'libblas.so.3'];
 
