@@ -9,7 +9,7 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = process.cwd();
-const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { name: string; dependencies: Record<string, string>; exports: Record<string, unknown> };
+const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string; dependencies: Record<string, string>; devDependencies: Record<string, string>; exports: Record<string, unknown> };
 mkdirSync('out', { recursive: true });
 const scratch = mkdtempSync(join(root, 'out', 'package-test-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -37,6 +37,22 @@ beforeAll(() => {
 
 const walk = (dir: string): string[] =>
   readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
+
+describe('the package description', () => {
+  it('says in the README\'s package section why each dependency is there', () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const start = readme.indexOf('## Packages, and why');
+    const section = readme.slice(start, readme.indexOf('\n## ', start));
+    const unexplained = Object.keys({ ...pkg.dependencies, ...pkg.devDependencies }).filter((name) => !section.includes(`\`${name}\``));
+    expect(unexplained).toEqual([]);
+  });
+
+  it('ldfa/reference re-exports every module of reference/ (kernels.ts by name)', () => {
+    const barrel = readFileSync('src/exports/reference.ts', 'utf8');
+    const missing = walk('reference').filter((file) => !barrel.includes(`'../../${file}'`));
+    expect(missing).toEqual([]);
+  });
+});
 
 describe('the tarball', () => {
   it('ships compiled JavaScript with declarations for every export, the CLI, the fixtures and the docs; no tests, bench results or TypeScript sources', () => {
@@ -103,6 +119,7 @@ linearForward(y, tensor([1, 3], [1, 2, 3]), tensor([2, 3], [1, 0, 0, 0, 1, 1]), 
 console.log(JSON.stringify({
   fixturePath, sameOk: same.ok, checked: same.checks.length, target,
   tamperedOk: tampered.ok, failing: tampered.checks.filter((c) => c.status !== 'ok').map((c) => c.name),
+  firstDivergence: tampered.diagnosis.first?.name,
   tamperedReport: tampered,
   linear: [...y.data], eckartYoung: eckartYoungLoss([3, 2, 1], 1), namespaces: Object.keys(ldfa).sort(),
 }));
@@ -119,6 +136,7 @@ import { verify } from 'ldfa';
 const fixture = loadFixture('mlp_bp.bin');
 const report: VerifyReport = verifyBundles(fixture, fixture, { atol: 1e-9, rtol: 1e-7, only: [], show: 3 });
 const failing: TensorCheck[] = report.checks.filter((c) => c.status !== 'ok');
+const firstDivergence: string | undefined = report.diagnosis.first?.name;
 const W: Tensor = tensor([2, 3]);
 const x = tensor([4, 3]), y = tensor([4, 2]), dy = tensor([4, 2]), dx = tensor([4, 3]), dW = tensor([2, 3]), db = tensor([2]);
 linearForward(y, x, W, null);
@@ -133,7 +151,7 @@ eckartYoungLoss([1], 'one');
 createRule('hebb');
 // @ts-expect-error a report's ok is a boolean
 const notANumber: number = report.ok;
-export { failing, rule, loss, trajectory, sameFunction, notANumber };
+export { failing, firstDivergence, rule, loss, trajectory, sameFunction, notANumber };
 `;
 
 describe('the installed package', () => {
@@ -148,6 +166,7 @@ describe('the installed package', () => {
     expect(got.checked).toBeGreaterThan(0);
     expect(got.tamperedOk).toBe(false);
     expect(got.failing).toEqual([got.target]);
+    expect(got.firstDivergence).toBe(got.target);
     expect(got.linear).toEqual([11, 25]);
     expect(got.eckartYoung).toBe((2 ** 2 + 1 ** 2) / 2);
     expect(got.namespaces).toEqual(['reference', 'theory', 'verify']);
@@ -156,6 +175,8 @@ describe('the installed package', () => {
     const help = run('npx', ['ldfa', '--help']);
     expect(help.status, help.stderr).toBe(0);
     expect(help.stdout).toMatch(/verify/);
+    const version = run('npx', ['ldfa', '--version']);
+    expect(version.stdout.trim(), version.stderr).toBe(pkg.version);
     const fixtureArg = got.fixturePath as string;
     const pass = run('npx', ['ldfa', 'verify', '--fixture', fixtureArg, '--candidate', fixtureArg, '--quiet']);
     expect(pass.status, pass.stderr).toBe(0);

@@ -1,12 +1,14 @@
 // ldfa — the command line. `ldfa --help` lists the commands.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
+import { PACKAGE_ROOT } from '../package-root.ts';
 import { checkOutputDir } from '../paths.ts';
 import { runTraining } from '../run.ts';
 import { runDemo } from './demo.ts';
 import { addTrainFlags, configFromCommand, integerFlag } from './train-options.ts';
 
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const { version } = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
 
 const program = new Command('ldfa')
   .description('Low-Dimensional Feedback Alignment: reference implementation and oracles (BP, FA, DFA, LDFA)')
@@ -35,7 +37,7 @@ addTrainFlags(program.command('train').description('train one model with one rul
 
 program.command('demo')
   .description('the headline demo (npm start): MNIST MLP under BP, FA, DFA and LDFA at several ranks')
-  .option('--quick', 'about a minute instead of about ten')
+  .option('--quick', 'one epoch on 12,000 images: about 30 s instead of about 3 min on 2 cores')
   .option('--out <dir>', 'where to write results.json and accuracy-vs-rank.svg', 'out/demo')
   .option('--backend <name>', 'compute backend', 'auto')
   .option('--seed <S>', 'random seed', integerFlag('--seed', 0), 1)
