@@ -68,7 +68,7 @@ describe('the tarball', () => {
     const unwanted = [...shipped].filter((p) => /^(test|bench|src|reference|oracles\/linear|native\/build)\//.test(p) || (p.endsWith('.ts') && !p.endsWith('.d.ts')));
     expect(unwanted).toEqual([]);
     // Stated in the README's package section; a large change should be looked at.
-    expect(packed.size).toBeLessThan(1.5e6);
+    expect(packed.size).toBeLessThan(6e6); // 5.18 MB with the version-2 fixtures (5.4 MB of float64 that hardly compresses)
   });
 
   it('imports, in code and in declarations, only Node built-ins and declared dependencies that bring their types', () => {
