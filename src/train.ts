@@ -10,7 +10,7 @@ import { Rng } from '../reference/rng.ts';
 import type { Rule } from '../reference/rules/rule.ts';
 import { clipFeedback } from '../reference/feedback.ts';
 import { createRule } from '../reference/rules/index.ts';
-import { firstNonFinite, tensor, type Tensor } from '../reference/tensor.ts';
+import { clampInPlace, firstNonFinite, tensor, type Tensor } from '../reference/tensor.ts';
 import { readBundle, writeBundle } from './bundle.ts';
 import { resolvedFeedbackInit, sameConfig, validateConfig, withConfigDefaults, type TrainConfig } from './config.ts';
 import { batches, type Dataset } from './data/dataset.ts';
@@ -78,15 +78,20 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
   const rule = createRule(config.rule, {
     ldfa: {
       rank: config.rank, mode: config.feedback, learn: config.learn, direct: config.direct,
-      svdEvery: config.svdEvery, svd: config.svd, ojaNormalisation: config.ojaNormalisation, init: resolvedFeedbackInit(config),
+      svdEvery: config.svdEvery, svd: config.svd, svdPowerIterations: config.svdPowerIterations, init: resolvedFeedbackInit(config),
+      ojaNormalisation: config.ojaNormalisation, ojaEps: config.ojaEps, ojaEpsConv: config.ojaEpsConv, ojaOutput: config.ojaOutput,
+      clipLinearGrad: config.clipLinearGrad, clipConvFeedbackGrad: config.clipConvFeedbackGrad,
     },
   });
   rule.attach(model, root.fork());
   if (config.clipSignal !== null) for (const site of model.sites) site.feedback = clipFeedback(site.feedback, config.clipSignal);
 
-  const optimizer = new Optimizer(optimizerConfig(config.optimizer, config.lr, config.weightDecay, config), model.params());
+  // Shared coupling (v1 code): one optimiser steps W and P̂, Q̂ alike; the feedback optimiser then has nothing to step.
+  const shared = config.feedbackCoupling === 'shared';
+  const optimizer = new Optimizer(optimizerConfig(config.optimizer, config.lr, config.weightDecay, config),
+    shared ? [...model.params(), ...rule.feedbackParams()] : model.params());
   const feedbackOptimizer = new Optimizer(
-    optimizerConfig(config.feedbackOptimizer, config.feedbackLr, config.feedbackWeightDecay, config), rule.feedbackParams());
+    optimizerConfig(config.feedbackOptimizer, config.feedbackLr, config.feedbackWeightDecay, config), shared ? [] : rule.feedbackParams());
   const allParams: Param[] = [...model.params(), ...rule.feedbackParams()];
 
   const trainer: Trainer = {
@@ -98,9 +103,9 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
       const loss = softmaxCrossEntropy(de, logits, y);
       if (!Number.isFinite(loss)) throw divergence(steps + 1, model, `the loss is ${loss}`);
       model.backward(de);
-      rule.feedbackGradients();
+      rule.feedbackGradients(y);
       for (const p of allParams) {
-        if (config.clipGrad !== null) clamp(p.grad, config.clipGrad);
+        if (config.clipGrad !== null) clampInPlace(p.grad, config.clipGrad);
         const bad = firstNonFinite(p.grad);
         if (bad >= 0) throw divergence(steps + 1, model, `the gradient of ${p.name} is ${p.grad.data[bad]} at index ${bad}`);
       }
@@ -184,11 +189,6 @@ function epochRng(seed: number, epoch: number): Rng {
 
 function optimizerConfig(kind: OptimizerConfig['kind'], lr: number, weightDecay: number, c: TrainConfig): OptimizerConfig {
   return { kind, lr, weightDecay, momentum: c.momentum, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: c.amsgrad };
-}
-
-function clamp(t: Tensor, c: number): void {
-  const x = t.data;
-  for (let i = 0; i < x.length; i++) x[i] = Math.min(c, Math.max(-c, x[i]));
 }
 
 /** Names the first layer whose forward output is not finite, or the reason given. */

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { validateConfig } from '../config.ts';
 import { runTraining } from '../run.ts';
 import { runDemo } from './demo.ts';
-import { addTrainFlags, configFromFlags } from './train-options.ts';
+import { addTrainFlags, trainConfigFromCommand } from './train-options.ts';
 
 const program = new Command('ldfa')
   .description('Low-Dimensional Feedback Alignment: reference implementation and oracles (BP, FA, DFA, LDFA)')
@@ -15,8 +15,8 @@ addTrainFlags(program.command('train').description('train one model with one rul
   .option('--resume', 'continue from --checkpoint if it exists')
   .option('--metrics', 'measure per-layer alignment with BP (angles, norm ratio, effective rank) after every epoch')
   .option('--quiet', 'no per-epoch lines')
-  .action(async (opts: Record<string, unknown>) => {
-    const config = validateConfig(configFromFlags(opts));
+  .action(async (opts: Record<string, unknown>, cmd: Command) => {
+    const config = validateConfig(trainConfigFromCommand(cmd));
     const result = await runTraining(config, {
       out: opts.out as string | undefined,
       checkpoint: opts.checkpoint as string | undefined,

@@ -12,7 +12,7 @@
 // uninterrupted sweep apart from the timings.
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { sameConfig, validateConfig, withConfigDefaults, type TrainConfig } from '../config.ts';
+import { sameConfig, validateConfig, withConfigDefaults, type PresetName, type TrainConfig } from '../config.ts';
 import { dataKey, loadData, type TrainTest } from '../data/index.ts';
 import { readJsonChecked, stableJson, writeFileAtomic, writeJsonAtomic } from '../report/atomic.ts';
 import { runTraining, type RunResult } from '../run.ts';
@@ -46,6 +46,8 @@ export interface Overrides {
   dataDir?: string;
   feedback?: TrainConfig['feedback'];
   backend?: string;
+  /** The authors' conventions of one version (src/presets.ts); the recipe keeps its schedule. */
+  preset?: PresetName;
 }
 
 export interface SweepOptions {
