@@ -13,6 +13,8 @@ import { buildCnn } from '../reference/models/cnn.ts';
 import { buildLinearNet, buildMlp } from '../reference/models/mlp.ts';
 import { buildVit } from '../reference/models/vit.ts';
 import { DEFAULT_LDFA, type LdfaOptions } from '../reference/rules/ldfa.ts';
+import { DEFAULT_CONFIG, ldfaOptions, type PresetName, type TrainConfig } from '../src/config.ts';
+import { applyPreset } from '../src/presets.ts';
 import type { RuleName } from '../reference/rules/rule.ts';
 import { normalTensor, type Rng } from '../reference/rng.ts';
 import type { Tensor } from '../reference/tensor.ts';
@@ -38,6 +40,10 @@ export interface RuleCase {
   readonly rule: RuleName;
   /** LDFA options (the rank is clamped to min(out, in) per layer). Absent for BP, FA, DFA. */
   readonly ldfa?: LdfaOptions;
+  /** Preset cases (v1): the signal every layer sends down is clamped to [−c, c]. */
+  readonly clipSignal?: number;
+  /** Preset cases (v1, shared optimiser): P̂, Q̂ step with the forward lr instead of FIXTURE_TRAINING.feedbackLr. */
+  readonly sharedLr?: boolean;
 }
 
 /** A standard-normal batch and labels drawn uniformly (the same for every rule). */
@@ -105,8 +111,38 @@ export interface FixtureCase {
   readonly rule: RuleCase;
 }
 
+/**
+ * The authors' set-ups (src/presets.ts) on the architectures their version trained: the
+ * preset's conventions (rule, Oja ε and output layer, clamps, coupling) at rank 2, with the
+ * exact SVD and no re-factorisation within the 3 steps, so that the case can be recomputed.
+ * The optimiser stays plain SGD: the case checks the rule, not Adam.
+ */
+export const PRESET_CASES: readonly { arch: string; preset: PresetName }[] = [
+  { arch: 'mlp', preset: 'authors-v1-mlp' },
+  { arch: 'cnn', preset: 'authors-v1-cnn' },
+  { arch: 'cnn', preset: 'authors-v4-normative' },
+  { arch: 'transformer', preset: 'authors-v4-normative' },
+  { arch: 'transformer', preset: 'authors-v4-bio' },
+];
+
+const TRAIN_ARCH: Record<string, TrainConfig['arch']> = { mlp: 'mlp', cnn: 'cnn', transformer: 'vit' };
+
+/** A preset's rule case: what `ldfa train --preset P --rule ldfa --rank 2 --svd exact --svd-every 0` resolves to. */
+export function presetRuleCase(arch: string, preset: PresetName): RuleCase {
+  const c = applyPreset({ ...DEFAULT_CONFIG, arch: TRAIN_ARCH[arch], rule: 'ldfa', rank: FIXTURE_RANK, svd: 'exact', svdEvery: 0 }, preset,
+    { keep: new Set(['svd', 'svdEvery']), conventionsOnly: true });
+  return {
+    name: preset, rule: 'ldfa', ldfa: { ...DEFAULT_LDFA, ...ldfaOptions(c) },
+    ...(c.clipSignal !== null ? { clipSignal: c.clipSignal } : {}), ...(c.feedbackCoupling === 'shared' ? { sharedLr: true } : {}),
+  };
+}
+
 export function fixtureCases(): FixtureCase[] {
-  return ARCHITECTURES.flatMap((arch) => RULE_CASES.map((rule) => ({ name: `${arch.name}_${rule.name}`, arch, rule })));
+  const byName = (name: string) => ARCHITECTURES.find((a) => a.name === name)!;
+  return [
+    ...ARCHITECTURES.flatMap((arch) => RULE_CASES.map((rule) => ({ name: `${arch.name}_${rule.name}`, arch, rule }))),
+    ...PRESET_CASES.map(({ arch, preset }) => ({ name: `${arch}_${preset}`, arch: byName(arch), rule: presetRuleCase(arch, preset) })),
+  ];
 }
 
 export function findCase(name: string): FixtureCase {

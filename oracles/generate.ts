@@ -15,6 +15,7 @@ import { Optimizer, type OptimizerConfig } from '../reference/optim.ts';
 import type { Param } from '../reference/params.ts';
 import { Rng } from '../reference/rng.ts';
 import { createRule } from '../reference/rules/index.ts';
+import { clipFeedback } from '../reference/feedback.ts';
 import type { LdfaOptions } from '../reference/rules/ldfa.ts';
 import { clone, reshape, tensor, type Tensor } from '../reference/tensor.ts';
 import { encodeBundle } from '../src/bundle.ts';
@@ -118,8 +119,11 @@ export function generateFixture(c: FixtureCase): Fixture {
     const { x, y } = c.arch.data(root.fork());
     const rule = createRule(c.rule.rule, { ldfa: c.rule.ldfa });
     rule.attach(model, root.fork());
+    const clipSignal = c.rule.clipSignal ?? null;
+    if (clipSignal !== null) for (const site of model.sites) site.feedback = clipFeedback(site.feedback, clipSignal);
 
-    const { steps, lr, feedbackLr } = FIXTURE_TRAINING;
+    const { steps, lr } = FIXTURE_TRAINING;
+    const feedbackLr = c.rule.sharedLr ? lr : FIXTURE_TRAINING.feedbackLr;
     const params = model.params();
     const feedbackParams: Param[] = rule.feedbackParams();
     const optimizer = new Optimizer(sgd(lr), params);
@@ -141,7 +145,7 @@ export function generateFixture(c: FixtureCase): Fixture {
       const e = tensor(logits.shape);
       const loss = softmaxCrossEntropy(e, logits, y);
       model.backward(e);
-      rule.feedbackGradients();
+      rule.feedbackGradients(y);
       put(`${at}/logits`, logits);
       put(`${at}/loss`, tensor([], [loss]));
       for (const site of model.sites) {
@@ -179,7 +183,7 @@ export function generateFixture(c: FixtureCase): Fixture {
         ? { name: c.rule.name, rule: 'ldfa', ...stripInject(c.rule.ldfa), ranks: summary.ranks }
         : { name: c.rule.name, rule: c.rule.rule },
       training: {
-        steps, optimiser: 'sgd', lr, feedbackLr, momentum: 0, weightDecay: 0, clip: null,
+        steps, optimiser: 'sgd', lr, feedbackLr, momentum: 0, weightDecay: 0, clip: clipSignal === null ? null : { signal: clipSignal },
         learned: params.map((p) => p.name), learnedFeedback: feedbackParams.map((p) => p.name),
       },
       conventions: FIXTURE_CONVENTIONS,

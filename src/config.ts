@@ -3,7 +3,7 @@
 import { stableJson } from './report/atomic.ts';
 import { ACTIVATION_NAMES, type ActivationName } from '../reference/layers/activation.ts';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../reference/optim.ts';
-import { DEFAULT_LDFA, FEEDBACK_MODES, OJA_NORMALISATIONS, OJA_OUTPUTS, defaultInit, type FeedbackMode, type OjaNormalisation, type OjaOutput, type RankSpec } from '../reference/rules/ldfa.ts';
+import { DEFAULT_LDFA, FEEDBACK_MODES, OJA_NORMALISATIONS, OJA_OUTPUTS, defaultInit, type FeedbackMode, type LdfaOptions, type OjaNormalisation, type OjaOutput, type RankSpec } from '../reference/rules/ldfa.ts';
 import { RULE_NAMES, type RuleName } from '../reference/rules/rule.ts';
 import { INIT_NAMES, type InitName } from '../reference/rng.ts';
 
@@ -185,6 +185,16 @@ export function sameConfig(a: TrainConfig, b: TrainConfig): boolean {
 /** The feedback initialisation that 'auto' means for this mode. */
 export function resolvedFeedbackInit(c: TrainConfig): 'svd' | 'random' {
   return c.feedbackInit === 'auto' ? defaultInit(c.feedback) : c.feedbackInit;
+}
+
+/** The LDFA rule's options that a configuration resolves to. */
+export function ldfaOptions(c: TrainConfig): Omit<LdfaOptions, 'inject'> {
+  return {
+    rank: c.rank, mode: c.feedback, learn: c.learn, direct: c.direct, init: resolvedFeedbackInit(c),
+    svdEvery: c.svdEvery, svd: c.svd, svdPowerIterations: c.svdPowerIterations,
+    ojaNormalisation: c.ojaNormalisation, ojaEps: c.ojaEps, ojaEpsConv: c.ojaEpsConv, ojaOutput: c.ojaOutput,
+    clipLinearGrad: c.clipLinearGrad, clipConvFeedbackGrad: c.clipConvFeedbackGrad,
+  };
 }
 
 /** Parses "10" or "full,10,4" for --rank. */

@@ -12,7 +12,7 @@ import { clipFeedback } from '../reference/feedback.ts';
 import { createRule } from '../reference/rules/index.ts';
 import { clampInPlace, firstNonFinite, tensor, type Tensor } from '../reference/tensor.ts';
 import { readBundle, writeBundle } from './bundle.ts';
-import { resolvedFeedbackInit, sameConfig, validateConfig, withConfigDefaults, type TrainConfig } from './config.ts';
+import { ldfaOptions, sameConfig, validateConfig, withConfigDefaults, type TrainConfig } from './config.ts';
 import { batches, type Dataset } from './data/dataset.ts';
 import { buildModel } from './models.ts';
 import { stepFlops, type StepFlops } from './flops.ts';
@@ -75,14 +75,7 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
   validateConfig(config);
   const root = new Rng(config.seed);
   const model = buildModel(config, inputShape, classes, root.fork());
-  const rule = createRule(config.rule, {
-    ldfa: {
-      rank: config.rank, mode: config.feedback, learn: config.learn, direct: config.direct,
-      svdEvery: config.svdEvery, svd: config.svd, svdPowerIterations: config.svdPowerIterations, init: resolvedFeedbackInit(config),
-      ojaNormalisation: config.ojaNormalisation, ojaEps: config.ojaEps, ojaEpsConv: config.ojaEpsConv, ojaOutput: config.ojaOutput,
-      clipLinearGrad: config.clipLinearGrad, clipConvFeedbackGrad: config.clipConvFeedbackGrad,
-    },
-  });
+  const rule = createRule(config.rule, { ldfa: ldfaOptions(config) });
   rule.attach(model, root.fork());
   if (config.clipSignal !== null) for (const site of model.sites) site.feedback = clipFeedback(site.feedback, config.clipSignal);
 
