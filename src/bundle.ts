@@ -46,7 +46,7 @@ export function encodeBundle(meta: Record<string, unknown>, tensors: Map<string,
 export function decodeBundle(bytes: Buffer, what: string): Bundle {
   const fail = (why: string): never => { throw new Error(`${what}: not a valid tensor bundle: ${why}`); };
   if (bytes.length < 16) fail(`the file is ${bytes.length} bytes, shorter than the 16-byte preamble`);
-  if (bytes.toString('latin1', 0, 8) !== BUNDLE_MAGIC) fail(`bad magic '${bytes.toString('latin1', 0, 8)}' (expected '${BUNDLE_MAGIC}')`);
+  if (bytes.toString('latin1', 0, 8) !== BUNDLE_MAGIC) fail(`bad magic '${printable(bytes.subarray(0, 8))}' (expected '${BUNDLE_MAGIC}')`);
   const version = bytes.readUInt32LE(8);
   if (version !== BUNDLE_VERSION) fail(`format version ${version} is not supported (this ldfa reads version ${BUNDLE_VERSION}); regenerate the file with this version`);
   const headerLength = bytes.readUInt32LE(12);
@@ -88,6 +88,11 @@ export function readBundle(path: string): Bundle {
     throw new Error(`tensor bundle not found: ${path}`);
   }
   return decodeBundle(bytes, path);
+}
+
+/** Bytes as text a terminal shows safely: printable ASCII as is, everything else as \xNN. */
+function printable(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
 }
 
 function align8(n: number): number {

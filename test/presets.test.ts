@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, PRESET_NAMES, type TrainConfig } from '../src/config.ts';
 import { configure, halfEpochSteps } from '../src/experiments/recipes/common.ts';
-import { addTrainFlags, trainConfigFromCommand } from '../src/cli/train-options.ts';
+import { addTrainFlags, configFromCommand } from '../src/cli/train-options.ts';
 import { applyPreset, PRESETS } from '../src/presets.ts';
 
 /** What each preset must set, copied from the spec (not from src/presets.ts). */
@@ -87,7 +87,7 @@ describe('train flags under a preset', () => {
   const parse = (args: string[]) => {
     const cmd = addTrainFlags(new Command('train')).exitOverride();
     cmd.parse(args, { from: 'user' });
-    return trainConfigFromCommand(cmd);
+    return configFromCommand(cmd);
   };
 
   it('explicit flags override the preset, defaults do not', () => {
@@ -96,12 +96,14 @@ describe('train flags under a preset', () => {
   });
 
   it.each([
-    [['--rule', 'bp', '--oja-output', 'labels'], '--oja-output would be ignored: they set LDFA\'s feedback learning and --rule is bp'],
-    [['--rule', 'ldfa', '--feedback', 'normative', '--oja-eps', '1e-6'], '--oja-eps would be ignored: they set Oja\'s rule and --feedback is normative (use --feedback oja)'],
-    [['--rule', 'ldfa', '--feedback', 'oja', '--learn', 'q', '--oja-output', 'labels'], '--oja-output labels sets how P̂ learns and --learn q keeps P̂ fixed'],
-    [['--rule', 'ldfa', '--feedback', 'oja', '--oja-eps-conv', '1e-6'], '--oja-eps-conv would be ignored: they concern conv layers and --arch mlp has none'],
-    [['--rule', 'ldfa', '--feedback', 'oja', '--svd-power-iterations', '10'], 'this run computes no SVD'],
-    [['--preset', 'authors-v1-mlp', '--rule', 'ldfa', '--feedback-lr', '0.1'], "--feedback-lr would be ignored: --feedback-coupling shared steps P̂, Q̂ with the forward optimiser's settings"],
+    [['--rule', 'bp', '--oja-output', 'labels'], '--oja-output would be ignored: it applies only with --rule ldfa --feedback oja'],
+    [['--rule', 'ldfa', '--feedback', 'normative', '--oja-eps', '1e-6'], '--oja-eps would be ignored: it applies only with --rule ldfa --feedback oja'],
+    [['--rule', 'ldfa', '--feedback', 'oja', '--learn', 'q', '--oja-output', 'labels'], '--oja-output labels would be ignored: it sets how the output layer\'s P̂ learns and --learn q keeps P̂ fixed'],
+    [['--rule', 'ldfa', '--feedback', 'oja', '--oja-eps-conv', '1e-6'], '--oja-eps-conv would be ignored: it applies only with --rule ldfa --feedback oja on a net with conv layers'],
+    [['--rule', 'ldfa', '--feedback', 'oja', '--svd-power-iterations', '10'], '--svd-power-iterations would be ignored: it applies only with --rule ldfa with a randomized SVD'],
+    [['--rule', 'ldfa', '--clip-conv-feedback-grad', '0.1'], '--clip-conv-feedback-grad would be ignored: it applies only with --rule ldfa on a net with conv layers'],
+    [['--rule', 'bp', '--clip-linear-grad', '10'], '--clip-linear-grad would be ignored: it applies only with --rule ldfa'],
+    [['--preset', 'authors-v1-mlp', '--rule', 'ldfa', '--feedback-lr', '0.1'], "--feedback-lr would be ignored: it applies only with --rule ldfa --feedback-coupling separate"],
   ])('refuses a flag it would ignore: %j', (args, message) => {
     expect(() => parse(args)).toThrow(message);
   });
