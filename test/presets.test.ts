@@ -72,6 +72,7 @@ describe('presets', () => {
     const c = configure(base, { preset: 'authors-v1-cnn' });
     expect(c).toMatchObject({ lr: 1e-3, batch: 64, epochs: 2, lrDecay: 0.7, weightDecay: 0, feedback: 'oja', feedbackCoupling: 'shared', clipSignal: 1, preset: 'authors-v1-cnn' });
     expect(configure(base, { preset: 'authors-v1-cnn', feedback: 'fixed' }).feedback).toBe('fixed');
+    expect(() => configure(base, { preset: 'authors-v1-mlp' })).toThrow("--preset authors-v1-mlp is the authors' set-up for --arch mlp, not --arch cnn");
   });
 
   it('every preset says what it stands for, and lists only settings TrainConfig has', () => {
