@@ -16,7 +16,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sameConfig, validateConfig, withConfigDefaults, type TrainConfig } from '../config.ts';
+import { sameConfig, validateConfig, withConfigDefaults, type PresetName, type TrainConfig } from '../config.ts';
 import { dataKey, loadData, type TrainTest } from '../data/index.ts';
 import { checkInputDir, checkOutputDir } from '../paths.ts';
 import { createFileExclusive, readJsonChecked, removeOrphanedTemporaries, stableJson, writeFileAtomic } from '../report/atomic.ts';
@@ -52,6 +52,8 @@ export interface Overrides {
   dataDir?: string;
   feedback?: TrainConfig['feedback'];
   backend?: string;
+  /** The authors' conventions of one version (src/presets.ts); the recipe keeps its schedule. */
+  preset?: PresetName;
 }
 
 export interface SweepOptions {
