@@ -41,13 +41,16 @@ export async function createBackend(name: string): Promise<Backend> {
     case 'gpujs-cpu': case 'gpujs-webasm': case 'gpujs-headlessgl': case 'gpujs-webgpu':
       return createGpujsBackend({ mode: name.slice('gpujs-'.length) as GpujsMode });
     case 'gpujs': {
+      let gpuKernel: Backend;
       try {
-        return await createGpujsBackend({ mode: 'gpu' });
+        gpuKernel = await createGpujsBackend({ mode: 'gpu' });
       } catch (e) {
         const fallback = await createGpujsBackend({ mode: 'webasm' });
         const why = (e as Error).message.split('. Set-up needed')[0];
         return { ...fallback, name: 'gpujs', kernelInfo: () => `${fallback.kernelInfo()}; no GPU kernel: ${why}` };
       }
+      // the name asked for, whichever kernel runs (kernelInfo() names the kernel class)
+      return { ...gpuKernel, name: 'gpujs' };
     }
     case 'auto': return (await selectAuto()).backend;
   }
@@ -94,7 +97,7 @@ export async function selectAuto(): Promise<AutoChoice> {
     }
     tried.push(backend);
     try {
-      const worstRatio = selfCheck(backend);
+      const worstRatio = kernelSelfCheck(backend);
       if (worstRatio > 1) {
         candidates.push({ name, worstRatio, skipped: `self-check against the reference failed (worst error ${worstRatio.toFixed(2)}× the tolerance)` });
         continue;
@@ -117,7 +120,8 @@ export async function selectAuto(): Promise<AutoChoice> {
   };
 }
 
-function selfCheck(backend: Backend): number {
+/** The self-check described at selectAuto: the worst error as a multiple of its tolerance (≤ 1 passes). */
+export function kernelSelfCheck(backend: Backend): number {
   const rng = new Rng(20250226);
   const atol = 1e-4, rtol = 1e-4;
   let worst = 0;
