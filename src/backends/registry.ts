@@ -4,11 +4,13 @@ import { referenceBackend } from '../../reference/kernels.ts';
 import { Rng, uniformTensor } from '../../reference/rng.ts';
 import { tensor } from '../../reference/tensor.ts';
 import { createGpujsBackend, type GpujsMode } from './gpujs.ts';
+import { createNativeBackend } from './native.ts';
 import { createWasmBackend } from './wasm.ts';
 
 export const BACKEND_NAMES = [
   'auto',
   'reference',
+  'native',
   'wasm',
   'gpujs',
   'gpujs-cpu',
@@ -24,7 +26,9 @@ export function isBackendName(name: string): name is BackendName {
 
 /**
  * - reference: float64 loops (reference/kernels.ts), the ground truth.
- * - wasm: tfjs-backend-wasm (XNNPACK, float32), the fast CPU backend.
+ * - native: OpenBLAS cblas_sgemm (float32, 1–2 threads) through the optional addon in native/;
+ *   throws (naming what is missing) where the addon was not built or no BLAS library loads.
+ * - wasm: tfjs-backend-wasm (XNNPACK, float32, 1 thread), the portable fast CPU backend.
  * - gpujs-MODE: gpu.js in exactly that mode; throws (naming the mode, what ran, the set-up
  *   needed) when the mode is not really available.
  * - gpujs: gpu.js on a real GPU kernel when one works here, else its WebAssembly kernel
@@ -37,6 +41,7 @@ export async function createBackend(name: string): Promise<Backend> {
   }
   switch (name) {
     case 'reference': return referenceBackend;
+    case 'native': return createNativeBackend();
     case 'wasm': return createWasmBackend();
     case 'gpujs-cpu': case 'gpujs-webasm': case 'gpujs-headlessgl': case 'gpujs-webgpu':
       return createGpujsBackend({ mode: name.slice('gpujs-'.length) as GpujsMode });
@@ -72,7 +77,7 @@ export interface AutoChoice {
 }
 
 /** Candidates tried by 'auto', in order of expected speed on a CPU-only machine. */
-const AUTO_CANDIDATES: readonly BackendName[] = ['wasm', 'gpujs-headlessgl', 'gpujs-webasm', 'reference'];
+const AUTO_CANDIDATES: readonly BackendName[] = ['native', 'wasm', 'gpujs-headlessgl', 'gpujs-webasm', 'reference'];
 
 /**
  * Self-check: matmul with K = 1100 (> gpu.js's default loop cut-off of 1000) in all

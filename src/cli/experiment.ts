@@ -45,7 +45,8 @@ export function registerExperimentCommands(program: Command): void {
     .option('--from <dir>', 'where `ldfa experiment all` wrote its recipes', 'out/experiments')
     .option('--out <file>', 'the page to write', 'docs/results.md')
     .action((flags: { from: string; out: string }) => {
-      const { page, missing } = writeResultsPage(flags.from, flags.out);
-      process.stdout.write(`wrote ${page}${missing.length ? ` (no results yet for: ${missing.join(', ')})` : ''}\n`);
+      const { page, missing, kept } = writeResultsPage(flags.from, flags.out);
+      const notRun = missing.filter((m) => !kept.includes(m));
+      process.stdout.write(`wrote ${page}${kept.length ? ` (kept from the page as it was: ${kept.join(', ')})` : ''}${notRun.length ? ` (no results yet for: ${notRun.join(', ')})` : ''}\n`);
     });
 }

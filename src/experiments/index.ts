@@ -6,6 +6,7 @@ import type { Recipe } from './recipes/common.ts';
 import { cnn } from './recipes/cnn.ts';
 import { compute } from './recipes/compute.ts';
 import { direct } from './recipes/direct.ts';
+import { qVsQp } from './recipes/q-vs-qp.ts';
 import { rankSweep } from './recipes/rank-sweep.ts';
 import { receptiveFieldsRecipe } from './recipes/receptive-fields.ts';
 import { taskDim } from './recipes/task-dim.ts';
@@ -15,7 +16,7 @@ import type { RecipeReport } from './report.ts';
 import { writeReport } from './report.ts';
 import { runSweep, SCALES, type SweepOptions } from './sweep.ts';
 
-export const RECIPES: readonly Recipe[] = [rankSweep, width, taskDim, direct, cnn, vit, receptiveFieldsRecipe, compute];
+export const RECIPES: readonly Recipe[] = [rankSweep, width, taskDim, direct, cnn, qVsQp, vit, receptiveFieldsRecipe, compute];
 export const RECIPE_NAMES: readonly string[] = RECIPES.map((r) => r.name);
 
 export function recipeNamed(name: string): Recipe {

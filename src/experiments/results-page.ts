@@ -1,6 +1,6 @@
 // docs/results.md: every recipe's report (tables, plots, verdicts) beside the paper's numbers,
 // gathered from the directories `ldfa experiment all` wrote. Plots are copied next to the page.
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { readJsonChecked, writeFileAtomic } from '../report/atomic.ts';
 import { RECIPES, recipeDir } from './index.ts';
@@ -8,8 +8,36 @@ import { reportMarkdown, type RecipeReport } from './report.ts';
 
 const VERDICT_MARK = (holds: boolean | null) => (holds === null ? 'inconclusive' : holds ? 'yes' : 'no');
 
-/** Writes the page; returns its path and the recipes that have no summary in `from`. */
-export function writeResultsPage(from: string, page: string): { page: string; missing: string[] } {
+/** An earlier page's overview rows and section of one recipe. */
+interface EarlierSection { rows: string[]; section: string }
+
+/**
+ * The recipes of an earlier page, by name: their overview rows (the row naming the recipe and
+ * the verdict rows under it) and their section (from its "## … (`name`, spec …)" heading to the next).
+ */
+export function earlierSections(text: string): Map<string, EarlierSection> {
+  const found = new Map<string, EarlierSection>();
+  let current: string | null = null;
+  const overview = text.split(/^## /m)[0];
+  for (const line of overview.split('\n')) {
+    const start = /^\| `([^`]+)` \|/.exec(line);
+    if (start) found.set(current = start[1], { rows: [line], section: '' });
+    else if (current && line.startsWith('|  |')) found.get(current)!.rows.push(line);
+    else current = null;
+  }
+  for (const section of text.split(/^(?=## )/m).slice(1)) {
+    const name = /^## .*\(`([^`]+)`, spec /.exec(section)?.[1];
+    if (name && found.has(name)) found.get(name)!.section = section.replace(/\n+$/, '\n');
+  }
+  return found;
+}
+
+/**
+ * Writes the page; returns its path, the recipes that have no summary in `from` and those of
+ * them whose section was kept from the page as it was (so re-running one recipe updates its
+ * section and leaves the others as they were generated).
+ */
+export function writeResultsPage(from: string, page: string): { page: string; missing: string[]; kept: string[] } {
   const reports: RecipeReport[] = [];
   const missing: string[] = [];
   for (const recipe of RECIPES) {
@@ -23,11 +51,19 @@ export function writeResultsPage(from: string, page: string): { page: string; mi
     reports.push(report);
   }
   if (reports.length === 0) throw new Error(`no experiment summaries under ${from}: run \`ldfa experiment all --out ${from}\` first (found none of ${RECIPES.map((r) => r.name).join(', ')})`);
-  const overview = [
-    '| recipe | spec | scale | seeds | claim | reproduces? |',
-    '| --- | --- | --- | --- | --- | --- |',
-    ...reports.flatMap((r) => r.verdicts.map((v, i) => `| ${i === 0 ? `\`${r.recipe}\`` : ''} | ${i === 0 ? r.source : ''} | ${i === 0 ? r.scale : ''} | ${i === 0 ? r.seeds : ''} | ${v.claim} | ${VERDICT_MARK(v.holds)} |`)),
-  ];
+  const earlier = existsSync(page) ? earlierSections(readFileSync(page, 'utf8')) : new Map<string, EarlierSection>();
+  const kept = missing.filter((name) => earlier.get(name)?.section);
+  const parts = RECIPES.flatMap((recipe) => {
+    const report = reports.find((r) => r.recipe === recipe.name);
+    if (report) {
+      return [{
+        rows: report.verdicts.map((v, i) => `| ${i === 0 ? `\`${report.recipe}\`` : ''} | ${i === 0 ? report.source : ''} | ${i === 0 ? report.scale : ''} | ${i === 0 ? report.seeds : ''} | ${v.claim} | ${VERDICT_MARK(v.holds)} |`),
+        section: reportMarkdown(report, `results/${report.recipe}`),
+      }];
+    }
+    return kept.includes(recipe.name) ? [earlier.get(recipe.name)!] : [];
+  });
+  const notRun = missing.filter((m) => !kept.includes(m));
   const text = [
     '# Results: the paper\'s findings, re-run',
     '',
@@ -35,13 +71,16 @@ export function writeResultsPage(from: string, page: string): { page: string; mi
     'Each section gives the set-up, the measured tables (mean ± std over seeds), the plots, the paper\'s numbers',
     '(spec `ldfa-method.md` §5) and a verdict computed from the numbers. Quick-scale runs are far smaller than the',
     'paper\'s (MNIST instead of CIFAR, a few epochs instead of hundreds), so a verdict says whether the *qualitative*',
-    'finding shows at that scale, not whether the paper\'s numbers are matched.',
-    ...(missing.length ? ['', `Not yet run: ${missing.map((m) => `\`${m}\``).join(', ')}.`] : []),
+    'finding shows at that scale, not whether the paper\'s numbers are matched. A recipe missing from the directory',
+    'keeps its section from the page as it was, so one recipe can be re-run and its section updated alone.',
+    ...(notRun.length ? ['', `Not yet run: ${notRun.map((m) => `\`${m}\``).join(', ')}.`] : []),
     '',
-    ...overview,
+    '| recipe | spec | scale | seeds | claim | reproduces? |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...parts.flatMap((p) => p.rows),
     '',
-    ...reports.map((r) => reportMarkdown(r, `results/${r.recipe}`)),
+    ...parts.map((p) => p.section),
   ].join('\n');
   writeFileAtomic(page, text);
-  return { page, missing };
+  return { page, missing, kept };
 }

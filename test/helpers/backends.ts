@@ -12,6 +12,7 @@ export interface BackendRow {
 
 export const BACKEND_ROWS: readonly BackendRow[] = [
   { name: 'reference', kernel: /reference float64/ },
+  { name: 'native', kernel: /native cblas_sgemm: OpenBLAS|native cblas_sgemm: .*lib.*blas/ },
   { name: 'wasm', kernel: /tfjs-backend-wasm .*tfjs backend now 'wasm'/ },
   { name: 'gpujs', kernel: /gpu\.js .* (HeadlessGLKernel|WebGLKernel|WebGL2Kernel|WebAssemblyKernel.*no GPU kernel: .*actually ran)/ },
   { name: 'gpujs-cpu', kernel: /gpu\.js .* CPUKernel/ },
@@ -22,6 +23,7 @@ export const BACKEND_ROWS: readonly BackendRow[] = [
 
 /** Declared skips: these may be unavailable on a machine; any other backend must be created. */
 export const MAY_BE_UNAVAILABLE: Partial<Record<BackendName, string>> = {
+  native: 'needs the addon built by npm install (node-gyp, a C compiler, Node headers) and a CBLAS library (apt-get install libopenblas0-pthread)',
   'gpujs-headlessgl': "needs the 'gl' addon built and an X display (xvfb-run)",
   'gpujs-webgpu': 'needs navigator.gpu (webgpu@0.6.2 shim); gpu.js WebGPU kernels are async, the Backend interface is sync',
 };

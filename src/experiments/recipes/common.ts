@@ -103,11 +103,11 @@ export function clearlyAbove(a: Stat, b: Stat, margin = 0.001): boolean | null {
 }
 
 /** A run's set-up in words (data, model, optimiser, feedback learning, score) for the report. */
-export function describeSetup(c: TrainConfig, model: string, extra = ''): string {
+export function describeSetup(c: TrainConfig, model: string, extra = '', score = 'best test accuracy over epochs (v1 protocol)'): string {
   const data = `${c.data}${c.classes ? ` (first ${c.classes} classes)` : ''}${c.limitTrain ? `, first ${c.limitTrain} training images` : ', all training images'}${c.limitTest ? `, first ${c.limitTest} test images` : ', full test set'}`;
   const optimiser = `${c.optimizer} lr ${c.lr}${c.weightDecay ? ` wd ${c.weightDecay}` : ''}${c.lrDecay !== 1 ? ` ×${c.lrDecay}/epoch` : ''}, batch ${c.batch}, ${c.epochs} epoch(s)`;
   const feedback = `LDFA feedback ${c.feedback}${c.feedback === 'normative' && c.svdEvery ? ` (SVD re-factorisation every ${c.svdEvery} steps)` : ''}, feedback optimiser ${c.feedbackOptimizer} lr ${c.feedbackLr}`;
-  return `Data: ${data}. Model: ${model}. Training: ${optimiser}. ${feedback}. Score: best test accuracy over epochs (v1 protocol), mean ± std over seeds.${extra ? ` ${extra}` : ''}`;
+  return `Data: ${data}. Model: ${model}. Training: ${optimiser}. ${feedback}. Score: ${score}, mean ± std over seeds.${extra ? ` ${extra}` : ''}`;
 }
 
 /** Half an epoch in optimiser steps: the v4 code's SVD re-factorisation interval (spec §2.3 B). */

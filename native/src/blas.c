@@ -1,0 +1,152 @@
+// ldfa_blas: a minimal N-API binding of a CBLAS single-precision GEMM, zero-copy on JS
+// Float32Arrays. The BLAS library is dlopen()ed at run time (Debian's libopenblas0-pthread
+// provides libopenblas.so.0), so building needs only a C compiler and Node's headers; the
+// cblas_sgemm prototype is declared here rather than taken from a BLAS header.
+//
+//   load(paths: string[]) -> { library, config, threads } | throws naming every path tried
+//   sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)   C = α·op(A)·op(B) + β·C
+//   setThreads(n), getThreads()                                          OpenBLAS thread count
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+#include <node_api.h>
+
+enum { RowMajor = 101, NoTrans = 111, Trans = 112 };
+typedef void (*sgemm_fn)(int order, int transA, int transB, int M, int N, int K, float alpha,
+                         const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+typedef void (*set_threads_fn)(int);
+typedef int (*get_threads_fn)(void);
+typedef char *(*get_config_fn)(void);
+
+static sgemm_fn sgemm = NULL;
+static set_threads_fn set_threads = NULL;
+static get_threads_fn get_threads = NULL;
+static get_config_fn get_config = NULL;
+static char loaded_path[512] = "";
+
+#define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "ldfa_blas: N-API call failed: " #call); return NULL; } } while (0)
+
+static napi_value throw_msg(napi_env env, const char *msg) {
+  napi_throw_error(env, NULL, msg);
+  return NULL;
+}
+
+static napi_value load(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint32_t count = 0;
+  if (argc < 1 || napi_get_array_length(env, argv[0], &count) != napi_ok) return throw_msg(env, "ldfa_blas.load: pass an array of library paths");
+  char tried[2048] = "";
+  for (uint32_t i = 0; i < count && sgemm == NULL; i++) {
+    napi_value item;
+    char path[512];
+    size_t len = 0;
+    CHECK(napi_get_element(env, argv[0], i, &item));
+    if (napi_get_value_string_utf8(env, item, path, sizeof path, &len) != napi_ok) return throw_msg(env, "ldfa_blas.load: every path must be a string");
+    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    const char *why = NULL;
+    if (handle == NULL) why = dlerror();
+    else {
+      sgemm = (sgemm_fn)dlsym(handle, "cblas_sgemm");
+      if (sgemm == NULL) { why = "no cblas_sgemm symbol"; dlclose(handle); }
+      else {
+        set_threads = (set_threads_fn)dlsym(handle, "openblas_set_num_threads");
+        get_threads = (get_threads_fn)dlsym(handle, "openblas_get_num_threads");
+        get_config = (get_config_fn)dlsym(handle, "openblas_get_config");
+        snprintf(loaded_path, sizeof loaded_path, "%s", path);
+      }
+    }
+    if (why != NULL) {
+      size_t used = strlen(tried);
+      snprintf(tried + used, sizeof tried - used, "%s%s: %s", used ? "; " : "", path, why);
+    }
+  }
+  if (sgemm == NULL) {
+    char msg[2200];
+    snprintf(msg, sizeof msg, "ldfa_blas: no usable CBLAS library (%s)", tried);
+    return throw_msg(env, msg);
+  }
+  napi_value result, value;
+  CHECK(napi_create_object(env, &result));
+  CHECK(napi_create_string_utf8(env, loaded_path, NAPI_AUTO_LENGTH, &value));
+  CHECK(napi_set_named_property(env, result, "library", value));
+  CHECK(napi_create_string_utf8(env, get_config ? get_config() : "unknown (not OpenBLAS)", NAPI_AUTO_LENGTH, &value));
+  CHECK(napi_set_named_property(env, result, "config", value));
+  CHECK(napi_create_int32(env, get_threads ? get_threads() : 1, &value));
+  CHECK(napi_set_named_property(env, result, "threads", value));
+  return result;
+}
+
+/** A Float32Array argument's data pointer and length (in elements), honouring its byteOffset. */
+static float *f32_arg(napi_env env, napi_value v, size_t *length) {
+  napi_typedarray_type type;
+  void *data = NULL;
+  napi_value buffer;
+  size_t offset;
+  if (napi_get_typedarray_info(env, v, &type, length, &data, &buffer, &offset) != napi_ok || type != napi_float32_array) return NULL;
+  return (float *)data;
+}
+
+static napi_value sgemm_js(napi_env env, napi_callback_info info) {
+  size_t argc = 13;
+  napi_value argv[13];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (sgemm == NULL) return throw_msg(env, "ldfa_blas.sgemm: call load() first");
+  if (argc != 13) return throw_msg(env, "ldfa_blas.sgemm: takes (transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)");
+  bool ta, tb;
+  int32_t M, N, K, lda, ldb, ldc;
+  double alpha, beta;
+  CHECK(napi_get_value_bool(env, argv[0], &ta));
+  CHECK(napi_get_value_bool(env, argv[1], &tb));
+  CHECK(napi_get_value_int32(env, argv[2], &M));
+  CHECK(napi_get_value_int32(env, argv[3], &N));
+  CHECK(napi_get_value_int32(env, argv[4], &K));
+  CHECK(napi_get_value_double(env, argv[5], &alpha));
+  CHECK(napi_get_value_int32(env, argv[7], &lda));
+  CHECK(napi_get_value_int32(env, argv[9], &ldb));
+  CHECK(napi_get_value_double(env, argv[10], &beta));
+  CHECK(napi_get_value_int32(env, argv[12], &ldc));
+  size_t la, lb, lc;
+  float *A = f32_arg(env, argv[6], &la), *B = f32_arg(env, argv[8], &lb), *C = f32_arg(env, argv[11], &lc);
+  if (A == NULL || B == NULL || C == NULL) return throw_msg(env, "ldfa_blas.sgemm: A, B and C must be Float32Arrays");
+  if (M < 0 || N < 0 || K < 0) return throw_msg(env, "ldfa_blas.sgemm: M, N, K must be ≥ 0");
+  if (M == 0 || N == 0) return NULL;
+  // Bounds: the last element each operand's row-major layout touches must lie inside it.
+  int rowsA = ta ? K : M, colsA = ta ? M : K, rowsB = tb ? N : K, colsB = tb ? K : N;
+  if (lda < (colsA > 1 ? colsA : 1) || ldb < (colsB > 1 ? colsB : 1) || ldc < (N > 1 ? N : 1)) return throw_msg(env, "ldfa_blas.sgemm: a leading dimension is smaller than its row length");
+  if ((K > 0 && ((size_t)(rowsA - 1) * lda + colsA > la || (size_t)(rowsB - 1) * ldb + colsB > lb)) || (size_t)(M - 1) * ldc + N > lc) {
+    return throw_msg(env, "ldfa_blas.sgemm: an operand is shorter than M, N, K and its leading dimension require");
+  }
+  sgemm(RowMajor, ta ? Trans : NoTrans, tb ? Trans : NoTrans, M, N, K, (float)alpha, A, lda, B, ldb, (float)beta, C, ldc);
+  return NULL;
+}
+
+static napi_value set_threads_js(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t n;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &n) != napi_ok || n < 1) return throw_msg(env, "ldfa_blas.setThreads: pass an integer ≥ 1");
+  if (set_threads != NULL) set_threads(n);
+  return NULL;
+}
+
+static napi_value get_threads_js(napi_env env, napi_callback_info info) {
+  napi_value value;
+  CHECK(napi_create_int32(env, get_threads ? get_threads() : 1, &value));
+  return value;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"load", NULL, load, NULL, NULL, NULL, napi_default, NULL},
+    {"sgemm", NULL, sgemm_js, NULL, NULL, NULL, napi_default, NULL},
+    {"setThreads", NULL, set_threads_js, NULL, NULL, NULL, napi_default, NULL},
+    {"getThreads", NULL, get_threads_js, NULL, NULL, NULL, napi_default, NULL},
+  };
+  CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
