@@ -168,11 +168,12 @@ export interface GpujsBackend extends Backend {
   destroy(): void;
 }
 
-function gpujsVersion(): string {
+/** gpu.js's version; null where its package.json cannot be read (in the web app's bundle). */
+function gpujsVersion(): string | null {
   try {
     return (createRequire(import.meta.url)('gpu.js/package.json') as { version: string }).version;
   } catch {
-    return '?';
+    return null;
   }
 }
 
@@ -275,7 +276,7 @@ export async function createGpujsBackend(options: GpujsBackendOptions = {}): Pro
     precision: 'float32',
     mode,
     get kernelClass() { return kernelClass; },
-    kernelInfo: () => `gpu.js ${version} ${kernelClass} (requested mode '${mode}', float32, ${cache.size} cached kernels)`,
+    kernelInfo: () => `gpu.js ${version ?? ''}${version ? ' ' : ''}${kernelClass} (requested mode '${mode}', float32, ${cache.size} cached kernels)`,
     cachedKernels: () => cache.size,
     destroy: () => { cache.clear(); void gpu.destroy(); },
 
