@@ -97,6 +97,9 @@ describe.skipIf(missing !== null)('web app in chromium', () => {
     await waitForText('#step-stage .hover', '[0, 0] = ');
     for (let i = 0; i < 7; i++) await page.keyboard.press('ArrowRight'); // the z = δ·P̂ stage of fc3
     await waitForText('#step-stage h2', 'z = δ·P̂');
+    await page.keyboard.press('ArrowRight'); // dx = z·Q̂: a tensor the fixture stores, marked as equal to it
+    await waitForText('#step-stage h2', 'dx = z·Q̂');
+    await waitForText('#step-stage .tensors', '✓ equals the fixture');
     await page.screenshot({ path: `${SHOTS}/step.png` });
   }, 60_000);
 
