@@ -59,6 +59,23 @@ describe.skipIf(missing !== null)('web app in chromium', () => {
   const waitForText = (selector: string, text: string) => page.waitForFunction(
     ([sel, t]) => document.querySelector(sel)?.textContent?.includes(t) ?? false, [selector, text] as const, { timeout: 30_000 });
 
+  /**
+   * Runs `work` in the page without waiting for it, and meanwhile measures how late a 0 ms
+   * timer fires on the page's main thread (every 200 ms): the page is responsive when the
+   * work runs in a worker, and blocked for its whole duration if it ran on the main thread.
+   */
+  async function whileResponsive<T>(work: string): Promise<{ result: T; seconds: number; worstLagMs: number }> {
+    await page.evaluate((w) => { (window as unknown as { work: Promise<unknown> }).work = new Function('return ' + w)(); }, work);
+    const t0 = Date.now();
+    let worstLagMs = 0;
+    while (!(await page.evaluate(() => { const w = window as unknown as { work: Promise<unknown>; done?: boolean }; void w.work.finally(() => { w.done = true; }); return w.done === true; }))) {
+      worstLagMs = Math.max(worstLagMs, await page.evaluate(() => new Promise<number>((resolve) => { const t = performance.now(); setTimeout(() => resolve(performance.now() - t), 0); })));
+      await page.waitForTimeout(200);
+    }
+    const result = await page.evaluate(() => (window as unknown as { work: Promise<T> }).work);
+    return { result, seconds: (Date.now() - t0) / 1000, worstLagMs };
+  }
+
   afterAll(async () => {
     await browser?.close();
     server?.close();
@@ -143,8 +160,11 @@ describe.skipIf(missing !== null)('web app in chromium', () => {
   it('linear theory: σ̂ curves (simulated and theory), the sweep with its bounds; screenshot', async () => {
     await page.goto(`${url}#theory`);
     await page.waitForSelector('body[data-ready=true]');
-    const result = await page.evaluate(() => (window as unknown as LdfaWindow).ldfa.theory.show(3));
+    const { result, seconds, worstLagMs } = await whileResponsive<{ config: { r: number } }>('window.ldfa.theory.show(3)');
     expect(result.config.r).toBe(3);
+    // the experiment takes seconds in the worker; the page's timers keep firing meanwhile
+    expect(seconds).toBeGreaterThan(1);
+    expect(worstLagMs, `a timer fired ${worstLagMs.toFixed(0)} ms late during a ${seconds.toFixed(1)} s run`).toBeLessThan(Math.min(1000, (seconds * 1000) / 2));
     await waitForText('#theory-summary', 'r = 3');
     expect(await page.locator('#plot-sigma-normative polyline').count()).toBe(12); // 6 modes × simulation, theory
     await page.screenshot({ path: `${SHOTS}/theory.png` });

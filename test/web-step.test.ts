@@ -31,6 +31,16 @@ describe('step-through vs the golden fixtures', () => {
     }
   });
 
+  it('leaves the starting point as it was (the page reuses a loaded fixture)', () => {
+    const golden = fixture('mlp_ldfa-oja');
+    const start = startingPointOf(golden);
+    const before = new Map([...start.init].map(([name, t]) => [name, Array.from(t.data)]));
+    traceSteps({ model: 'mlp', rule: 'ldfa-oja', rank: 2 }, 3, null, start);
+    for (const [name, t] of start.init) expect(Array.from(t.data), name).toEqual(before.get(name));
+    const again = compareWithFixture(traceSteps({ model: 'mlp', rule: 'ldfa-oja', rank: 2 }, 3, null, start), golden);
+    for (const c of again) expect(c.maxAbsDiff, c.name).toBeLessThanOrEqual(1e-12);
+  });
+
   it('LDFA: the z stage times Q̂ is the signal sent down', () => {
     const [stages] = traceSteps({ model: 'mlp', rule: 'ldfa-oja', rank: 2 }, 1, null);
     const z = stages.find((s) => s.id === 'z-fc3')!, signal = stages.find((s) => s.id === 'signal-fc3')!;

@@ -81,16 +81,17 @@ function colour(v: number): [number, number, number] {
   return v >= 0 ? [255, Math.round(255 * (1 - a * 0.85)), Math.round(255 * (1 - a))] : [Math.round(255 * (1 - a)), Math.round(255 * (1 - a * 0.6)), 255];
 }
 
-/** Paints the tensor into a canvas, one cell per value, scaled so the longer side is at most `maxPx`. */
+/** Paints the tensor into a canvas, one cell per value, the longer side at most `maxPx` wide. */
 export function heatmap(t: Tensor, maxPx = 360): { canvas: HTMLCanvasElement; cellAt(ev: MouseEvent): number | null } {
   const { rows, cols } = asMatrix(t);
   const canvas = document.createElement('canvas');
   canvas.width = cols;
   canvas.height = rows;
-  const scale = Math.max(1, Math.min(24, Math.floor(maxPx / Math.max(rows, cols)))) || 1;
-  const fit = Math.min(1, maxPx / (Math.max(rows, cols) * scale));
-  canvas.style.width = `${cols * scale * fit}px`;
-  canvas.style.height = `${Math.max(rows * scale * fit, 6)}px`;
+  // square cells, except that a side too thin to see (a batch of 8 MNIST rows of 784) is
+  // stretched to at least 6 px per cell, up to half the size
+  const cell = Math.min(24, maxPx / Math.max(rows, cols));
+  canvas.style.width = `${Math.max(cols * cell, Math.min(cols * 6, maxPx / 2))}px`;
+  canvas.style.height = `${Math.max(rows * cell, Math.min(rows * 6, maxPx / 2))}px`;
   const ctx = canvas.getContext('2d')!;
   const img = ctx.createImageData(cols, rows);
   let max = 0;

@@ -107,7 +107,8 @@ export function traceSteps(setup: StepSetup, steps: number, mnist: { x: Tensor; 
     }
   }
   const ldfa: LdfaOptions | undefined = ruleCase.ldfa ? { ...ruleCase.ldfa, rank: setup.rank } : undefined;
-  const inject = start ? Object.fromEntries([...start.init].filter(([name]) => /\.(B|D|P|Q)$/.test(name))) : undefined;
+  // copies: a learned feedback tensor is updated in place, and `start` must stay as it was
+  const inject = start ? Object.fromEntries([...start.init].filter(([name]) => /\.(B|D|P|Q)$/.test(name)).map(([name, t]) => [name, clone(t)])) : undefined;
   const rule = createRule(ruleCase.rule, { ldfa, inject });
   rule.attach(model, ruleRng);
 

@@ -13,7 +13,7 @@ export type FromWorker =
   | { type: 'ready'; kernel: string }
   | { type: 'step'; run: number; step: number; loss: number; ms: number }
   | { type: 'eval'; run: number; step: number; testAccuracy: number; anglesDeg: Record<string, number | null> }
-  | { type: 'done'; steps: number; stepsPerSecond: number }
+  | { type: 'done'; steps: number; stepsPerSecond: number; kernel: string }
   | { type: 'trajectory'; backend: WebBackendName; kernel: string; losses: number[]; params: Float64Array }
   | { type: 'theory'; result: TheoryExperimentResult }
   | { type: 'error'; message: string };

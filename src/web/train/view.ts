@@ -119,6 +119,7 @@ export function createTrainView(worker: Worker): TrainView {
         break;
       }
       case 'done':
+        kernelText = m.kernel; // now with the number of compiled kernels
         setRunning(false);
         finished?.({ stepsPerSecond: m.stepsPerSecond, kernel: kernelText, finalLoss: runs.map((r) => r.losses.at(-1)!) });
         break;

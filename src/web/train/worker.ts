@@ -41,7 +41,7 @@ async function train(m: Extract<ToWorker, { type: 'train' }>, mine: number): Pro
     await yieldToEvents();
     if (generation !== mine) return;
   }
-  post({ type: 'done', steps: m.steps, stepsPerSecond: (m.steps * runs.length) / (busyMs / 1000) });
+  post({ type: 'done', steps: m.steps, stepsPerSecond: (m.steps * runs.length) / (busyMs / 1000), kernel: backend.kernelInfo() });
 }
 
 self.onmessage = async (event: MessageEvent<ToWorker>) => {
