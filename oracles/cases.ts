@@ -1,13 +1,16 @@
 // The golden-fixture case table: {architecture} × {rule}, all on small shapes so every
-// fixture stays a few tens of kilobytes (docs/fixture-format.md).
+// fixture stays a few hundred kilobytes at most (docs/fixture-format.md §5).
 //
-// Every dimension of a case is distinct where it can be (batch 5, input 6, hidden 8 and 7,
-// 4 classes), so a transposed tensor in a candidate shows up as a shape mismatch instead of
-// silently comparing the wrong numbers.
+// Every dimension of a case is distinct (batch, input channels, height, width, every width,
+// the kernel, the rank, the classes; ARCHITECTURES[].dimensions lists them and a test checks
+// that every tensor axis is one of them), so any transposed tensor in a candidate is a shape
+// mismatch instead of silently comparing the wrong numbers. The one exception is a conv
+// kernel's two spatial axes (k×k, and P̂'s 1×1).
 //
 // To add an architecture: add an entry to ARCHITECTURES (its builder gets the case's model
 // Rng and must return a Model whose layers with weights expose FeedbackSites); every rule
-// in RULE_CASES then runs on it, and `npm run fixtures` writes the new files.
+// in RULE_CASES then runs on it, and `npm run fixtures` writes the new files. A case with other
+// options (a preset, say) is one more makeCase(...) in fixtureCases().
 import type { Model } from '../reference/models/network.ts';
 import { buildCnn } from '../reference/models/cnn.ts';
 import { buildLinearNet, buildMlp } from '../reference/models/mlp.ts';
@@ -30,6 +33,11 @@ export interface ArchitectureCase {
   build(rng: Rng): Model;
   /** The batch; labels are integers in [0, classes). */
   data(rng: Rng): { x: Tensor; y: Int32Array };
+  /**
+   * Every distinct dimension of the case's tensors, by name (written to the header). For the
+   * committed fixtures they are pairwise distinct. Absent for a user's own configuration.
+   */
+  readonly dimensions?: Readonly<Record<string, number>>;
 }
 
 export interface RuleCase {
@@ -40,8 +48,15 @@ export interface RuleCase {
   readonly ldfa?: LdfaOptions;
 }
 
+/** The training schedule of a case: plain SGD for `steps` steps on one batch. */
+export interface FixtureTraining {
+  readonly steps: number;
+  readonly lr: number;
+  readonly feedbackLr: number;
+}
+
 /** A standard-normal batch and labels drawn uniformly (the same for every rule). */
-function gaussianBatch(rng: Rng, batch: number, inputShape: readonly number[], classes: number) {
+export function gaussianBatch(rng: Rng, batch: number, inputShape: readonly number[], classes: number) {
   const x = normalTensor(rng, [batch, ...inputShape], 1);
   const y = new Int32Array(batch).map(() => rng.int(classes));
   return { x, y };
@@ -52,6 +67,7 @@ export const ARCHITECTURES: readonly ArchitectureCase[] = [
     name: 'linear2',
     description: 'linear 2-layer network 6 → 7 → 4: fc1, fc2; no bias, no nonlinearity (the linear theory)',
     inputShape: [6], classes: 4, batch: 5, seed: 2502,
+    dimensions: { batch: 5, input: 6, hidden: 7, classes: 4, rank: 2 },
     build: (rng) => buildLinearNet({ inputSize: 6, hidden: [7], outputSize: 4, init: 'uniform' }, rng),
     data(rng) { return gaussianBatch(rng, this.batch, this.inputShape, this.classes); },
   },
@@ -59,21 +75,30 @@ export const ARCHITECTURES: readonly ArchitectureCase[] = [
     name: 'mlp',
     description: 'MLP 6 → 8 → 7 → 4: fc1, tanh, fc2, tanh, fc3; with biases',
     inputShape: [6], classes: 4, batch: 5, seed: 20580,
+    dimensions: { batch: 5, input: 6, fc1Out: 8, fc2Out: 7, classes: 4, rank: 2 },
     build: (rng) => buildMlp({ inputSize: 6, hidden: [8, 7], outputSize: 4, activation: 'tanh', bias: true, init: 'uniform' }, rng),
     data(rng) { return gaussianBatch(rng, this.batch, this.inputShape, this.classes); },
   },
   {
     name: 'cnn',
-    description: 'conv net on 2×6×6 images: conv1 3×3 2→3 (stride 1, padding 1), tanh, max-pool 2×2, conv2 3×3 3→6, tanh, max-pool 2×2, flatten, head 6 → 4; with biases, no batch norm',
-    inputShape: [2, 6, 6], classes: 4, batch: 3, seed: 4242,
-    build: (rng) => buildCnn({ inputShape: [2, 6, 6], channels: [3, 6], kernel: 3, outputSize: 4, activation: 'tanh', batchNorm: false, pool: true, init: 'uniform' }, rng),
+    description: 'conv net on 7×8×11 images (C×H×W): conv1 3×3 7→9 (stride 1, padding 1), tanh, conv2 3×3 9→10 (stride 2, padding 1: 8×11 → 4×6), tanh, flatten (240), head 240 → 12; with biases, no batch norm, no pooling',
+    inputShape: [7, 8, 11], classes: 12, batch: 5, seed: 4242,
+    dimensions: {
+      batch: 5, inputChannels: 7, height: 8, width: 11, conv1Out: 9, conv2Out: 10, conv2Height: 4, conv2Width: 6,
+      kernel: 3, rank: 2, classes: 12, flattened: 240, conv2InputSize: 9 * 8 * 11,
+    },
+    build: (rng) => buildCnn({ inputShape: [7, 8, 11], channels: [9, 10], strides: [1, 2], kernel: 3, outputSize: 12, activation: 'tanh', batchNorm: false, pool: false, init: 'uniform' }, rng),
     data(rng) { return gaussianBatch(rng, this.batch, this.inputShape, this.classes); },
   },
   {
     name: 'transformer',
-    description: 'one pre-norm transformer block on 3×4×4 images cut into T = 4 patches of 2×2: embed 12 → 8 (+ learned positions), LN, fused qkv 8 → 24, 2-head softmax attention, proj 8 → 8, residual, LN, fc1 8 → 16, GELU (tanh form), fc2 16 → 8, residual, final LN, mean over tokens, head 8 → 4',
-    inputShape: [3, 4, 4], classes: 4, batch: 3, seed: 7171,
-    build: (rng) => buildVit({ inputShape: [3, 4, 4], patch: 2, dim: 8, depth: 1, heads: 2, mlpRatio: 2, outputSize: 4, fusedQkv: true, init: 'uniform' }, rng),
+    description: 'one pre-norm transformer block on 3×8×20 images cut into T = 10 patches of 4×4 (a 2×5 grid): embed 48 → 9 (+ learned positions), LN, fused qkv 9 → 42 (attention width 14), 2-head softmax attention (head width 7), proj 14 → 9, residual, LN, fc1 9 → 18, GELU (tanh form), fc2 18 → 9, residual, final LN, mean over tokens, head 9 → 5',
+    inputShape: [3, 8, 20], classes: 5, batch: 4, seed: 7171,
+    dimensions: {
+      batch: 4, channels: 3, height: 8, width: 20, tokens: 10, patchFeatures: 48, dim: 9, attnDim: 14, qkvOut: 42, mlpWidth: 18,
+      classes: 5, rank: 2, qkvRank: 6, qkvInputSize: 10 * 9, projInputSize: 10 * 14, fc2InputSize: 10 * 18,
+    },
+    build: (rng) => buildVit({ inputShape: [3, 8, 20], patch: 4, dim: 9, attnDim: 14, depth: 1, heads: 2, mlpRatio: 2, outputSize: 5, fusedQkv: true, init: 'uniform' }, rng),
     data(rng) { return gaussianBatch(rng, this.batch, this.inputShape, this.classes); },
   },
 ];
@@ -96,17 +121,42 @@ export const RULE_CASES: readonly RuleCase[] = [
   { name: 'ldfa-factorised', rule: 'ldfa', ldfa: ldfaCase('factorised', 'svd') },
 ];
 
-/** Training schedule shared by every fixture: plain SGD, no momentum, no decay. */
-export const FIXTURE_TRAINING = { steps: 3, lr: 0.2, feedbackLr: 0.1 } as const;
+/**
+ * Training schedule: plain SGD, no momentum, no decay. feedbackLr is chosen per case so that
+ * nothing diverges within the 3 steps (an explicit Oja step is unstable once feedbackLr·λmax(C)
+ * exceeds 2, and C sums over every (sample, position) of a conv layer); a test bounds the growth.
+ */
+export const FIXTURE_TRAINING: FixtureTraining = { steps: 3, lr: 0.2, feedbackLr: 0.1 };
+const FEEDBACK_LR: Readonly<Record<string, number>> = { 'linear2_ldfa-oja': 0.05, 'cnn_ldfa-oja': 0.002, 'transformer_ldfa-oja': 0.01 };
+
+/**
+ * normative and factorised start from the exact SVD factors plus uniform noise of this size
+ * relative to each factor's RMS, so their step-1 feedback gradients are far from zero (the
+ * exact SVD start is a stationary point of normative learning: a sign error would pass step 1).
+ */
+export const SVD_START_PERTURBATION = 0.5;
 
 export interface FixtureCase {
   readonly name: string;
   readonly arch: ArchitectureCase;
   readonly rule: RuleCase;
+  readonly training: FixtureTraining;
+  /** Relative size of the noise added to an SVD start (0: none). */
+  readonly perturbation: number;
+}
+
+/** A case of one architecture and one rule, with its schedule and start. */
+export function makeCase(arch: ArchitectureCase, rule: RuleCase, training: FixtureTraining = FIXTURE_TRAINING): FixtureCase {
+  const name = `${arch.name}_${rule.name}`;
+  return {
+    name, arch, rule,
+    training: { ...training, feedbackLr: FEEDBACK_LR[name] ?? training.feedbackLr },
+    perturbation: rule.ldfa?.init === 'svd' ? SVD_START_PERTURBATION : 0,
+  };
 }
 
 export function fixtureCases(): FixtureCase[] {
-  return ARCHITECTURES.flatMap((arch) => RULE_CASES.map((rule) => ({ name: `${arch.name}_${rule.name}`, arch, rule })));
+  return ARCHITECTURES.flatMap((arch) => RULE_CASES.map((rule) => makeCase(arch, rule)));
 }
 
 export function findCase(name: string): FixtureCase {

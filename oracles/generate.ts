@@ -11,6 +11,7 @@ import { referenceBackend } from '../reference/kernels.ts';
 import { softmaxCrossEntropy } from '../reference/layers/losses.ts';
 import { ActivationNode, FlattenNode, LinearNode, Sequential, weightMatrixShape, type FeedbackSite, type Model } from '../reference/models/network.ts';
 import { ConvNode, MaxPoolNode } from '../reference/models/nodes.ts';
+import { VisionTransformer } from '../reference/models/vit.ts';
 import { Optimizer, type OptimizerConfig } from '../reference/optim.ts';
 import type { Param } from '../reference/params.ts';
 import { Rng } from '../reference/rng.ts';
@@ -19,10 +20,12 @@ import type { LdfaOptions } from '../reference/rules/ldfa.ts';
 import { clone, reshape, tensor, type Tensor } from '../reference/tensor.ts';
 import { encodeBundle } from '../src/bundle.ts';
 import { writeFileAtomic } from '../src/report/atomic.ts';
-import { FIXTURE_TRAINING, fixtureCases, type FixtureCase } from './cases.ts';
+import { fixtureCases, type FixtureCase } from './cases.ts';
 
 /** The fixture layout version (tensor names, header fields, conventions); the bundle container has its own. */
-export const FIXTURE_VERSION = 1;
+export const FIXTURE_VERSION = 2;
+/** The fixture versions `ldfa verify` reads: the current one and every older one whose names it still understands. */
+export const READABLE_FIXTURE_VERSIONS: readonly number[] = [1, 2];
 export const FIXTURE_KIND = 'ldfa-fixture';
 export const FIXTURE_EXTENSION = '.bin';
 
@@ -40,12 +43,12 @@ export const FIXTURE_CONVENTIONS = {
   bias: 'biases initialised to zero, learned with the same SGD step; linear2 has none',
   feedbackShapes: 'FA B has W\'s shape (out, in); DFA D is (classes, in); LDFA P̂ = Pᵀ is (out, r) and Q̂ = Qᵀ is (r, in), so B_eff = P̂·Q̂ has W\'s shape. r = min(rank, out, in). Only layers that send a signal (all but the first) have feedback tensors',
   feedbackLearning: 'gradients handed to SGD (p ← p − feedbackLr·g). normative: E = P̂Q̂ − W, dP = E·Q̂ᵀ, dQ = P̂ᵀ·E. factorised: dP = dW·Q̂ᵀ, dQ = P̂ᵀ·dW. oja: δ̃ = (dy − mean_n dy) / (max_j std_n(dy_j) + ε) with the unbiased (n−1) std, C = δ̃ᵀδ̃, dP = −(C·P̂ − P̂·(P̂ᵀ·C·P̂)), dQ = (dy·P̂)ᵀ·x. fixed: P̂, Q̂ do not learn. All computed from the step\'s forward/backward with the weights before the update',
-  ldfaInit: 'normative and factorised start from the balanced truncated SVD of W (P̂ = U_r S_r^½, Q̂ = S_r^½ V_rᵀ); the singular vectors\' signs are not unique, so take init/<site>.P and .Q from the fixture instead of recomputing them. fixed and oja start random (P̂ ~ U(±1/√out), Q̂ ~ U(±√3/√in)); take them from the fixture',
+  ldfaInit: 'normative and factorised start from the balanced truncated SVD of W (P̂ = U_r S_r^½, Q̂ = S_r^½ V_rᵀ) plus uniform noise U(±rule.initPerturbation·rms) per factor (rms = the factor\'s root mean square), so that their step-1 feedback gradients are far from zero; take init/<site>.P and .Q from the fixture instead of recomputing them (the singular vectors\' signs are not unique either). fixed and oja start random (P̂ ~ U(±1/√out), Q̂ ~ U(±√3/√in)); take them from the fixture',
   ojaNormalisation: 'max-std: δ̃ = (dy − mean over the batch) / (max over units of the unbiased batch std + ε), ε = ojaEps = 1e-8; one scalar scale per layer and step. Conv layers: every (sample, position) is a row, channels are the columns',
   svd: 'svdEvery = 0: no SVD re-factorisation during the 3 steps',
-  optimiser: 'plain SGD, no momentum, no weight decay, no clipping: W ← W − lr·dW, b ← b − lr·db, P̂ ← P̂ − feedbackLr·dP, Q̂ ← Q̂ − feedbackLr·dQ',
-  conv: 'conv layers: W (Cout, Cin, k, k), stride 1, padding k//2, NCHW. FA: dx = conv_transpose(dy, B), B of W\'s shape. DFA: D (classes, Cin·H·W), dx = (e·D) reshaped to (N, Cin, H, W). LDFA: P̂ is a 1×1 kernel (Cout, r, 1, 1) and Q̂ a k×k kernel (r, Cin, k, k): z = conv_transpose(dy, P̂) with stride 1 and no padding, dx = conv_transpose(z, Q̂) with the layer\'s stride and padding. Seen as matrices P̂ (Cout, r), Q̂ (r, Cin·k²), W (Cout, Cin·k²), the normative and factorised formulas hold unchanged; oja: the rows of dy are its (sample, position) pairs, and dQ is the filter gradient of a conv with kernel Q̂ that maps x to z. Max-pool 2×2, stride 2, no padding (PyTorch MaxPool2d(2))',
-  transformer: 'token layers map x (N, T, in) to y (N, T, out) row by row; their δ and signals are stored (N, T, features), their weight gradients sum over samples and tokens, and oja treats every (sample, token) as a row. DFA D is (classes, T·in), dx = (e·D) reshaped to (N, T, in). The fused qkv layer (out = [q | k | v], 3·d) has rank 3r. Exact parts: patchify (patch index row-major over the grid, features in (C, p, p) order; with embed = the conv of timm\'s PatchEmbed), learned positions added, pre-norm LayerNorm (ε = 1e-5, biased variance), attention softmax(q_h·k_hᵀ/√(d/heads))·v_h with head h owning channels h·d/heads … (h+1)·d/heads − 1, GELU in its tanh form, residuals, a final LayerNorm, the mean over tokens, then the head',
+  optimiser: 'plain SGD, no momentum, no weight decay, no clipping: W ← W − lr·dW, b ← b − lr·db, P̂ ← P̂ − feedbackLr·dP, Q̂ ← Q̂ − feedbackLr·dQ; lr and feedbackLr are in training (feedbackLr is chosen per case)',
+  conv: 'conv layers: W (Cout, Cin, k, k), the stride and padding of model.layers (padding k//2), NCHW; with stride s the output is floor((H + 2·padding − k)/s) + 1, and the transposed conv back to the input size needs output_padding = H + 2·padding − k − s·(Hout − 1) (PyTorch\'s conv_transpose2d). FA: dx = conv_transpose(dy, B), B of W\'s shape. DFA: D (classes, Cin·H·W), dx = (e·D) reshaped to (N, Cin, H, W). LDFA: P̂ is a 1×1 kernel (Cout, r, 1, 1) and Q̂ a k×k kernel (r, Cin, k, k): z = conv_transpose(dy, P̂) with stride 1 and no padding, dx = conv_transpose(z, Q̂) with the layer\'s stride and padding: the stride is applied on the Q̂ step (CODE-v4). Applying it on the P̂ step instead (CODE-v1) gives the same values, P̂ being 1×1, but an r-channel map of size 2·(Hout − 1) + 1, so without output_padding its signal is one row short on an even input. Seen as matrices P̂ (Cout, r), Q̂ (r, Cin·k²), W (Cout, Cin·k²), the normative and factorised formulas hold unchanged; oja: the rows of dy are its (sample, position) pairs, and dQ is the filter gradient of a conv with kernel Q̂ that maps x to z. Max-pool 2×2, stride 2, no padding (PyTorch MaxPool2d(2))',
+  transformer: 'token layers map x (N, T, in) to y (N, T, out) row by row; their δ and signals are stored (N, T, features), their weight gradients sum over samples and tokens, and oja treats every (sample, token) as a row. DFA D is (classes, T·in), dx = (e·D) reshaped to (N, T, in). The fused qkv layer (out = [q | k | v], 3·A, A the attention width of model.transformer) has rank 3r; proj maps A back to d. Exact parts: patchify (patch index row-major over the grid, features in (C, p, p) order; with embed = the conv of timm\'s PatchEmbed), learned positions added, pre-norm LayerNorm (ε = 1e-5, biased variance), attention softmax(q_h·k_hᵀ/√(A/heads))·v_h with head h owning channels h·A/heads … (h+1)·A/heads − 1 of each of q, k and v, GELU in its tanh form, residuals, a final LayerNorm, the mean over tokens, then the head',
   stepOrder: 'forward (training mode), loss and e, backward with the rule\'s feedback, feedback gradients, then both SGD updates; the same batch is used in every step',
 } as const;
 
@@ -108,7 +111,57 @@ function describeLayers(model: Model): unknown[] | null {
   });
 }
 
-const sgd = (lr: number): OptimizerConfig => ({ kind: 'sgd', lr, weightDecay: 0, momentum: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: false });
+/** The transformer's structure for the header: every size and convention a program needs to rebuild it. */
+function describeTransformer(model: VisionTransformer): Record<string, unknown> {
+  const { inputShape: [C, H, W], patch, dim, depth, heads, mlpRatio, outputSize, fusedQkv } = model.config;
+  const attnDim = model.config.attnDim ?? dim;
+  const grid = [H / patch, W / patch];
+  const tokens = grid[0] * grid[1];
+  const block = (b: number) => [
+    { name: `block${b}.ln1`, type: 'layernorm', features: dim },
+    ...(fusedQkv ? [{ name: `block${b}.qkv`, type: 'linear', in: dim, out: 3 * attnDim, bias: true }]
+      : ['q', 'k', 'v'].map((n) => ({ name: `block${b}.${n}`, type: 'linear', in: dim, out: attnDim, bias: true }))),
+    { name: `block${b}.attention`, type: 'attention', heads, headDim: attnDim / heads, width: attnDim },
+    { name: `block${b}.proj`, type: 'linear', in: attnDim, out: dim, bias: true, residual: 'added to the block input' },
+    { name: `block${b}.ln2`, type: 'layernorm', features: dim },
+    { name: `block${b}.fc1`, type: 'linear', in: dim, out: mlpRatio * dim, bias: true },
+    { name: `block${b}.gelu`, type: 'gelu-tanh' },
+    { name: `block${b}.fc2`, type: 'linear', in: mlpRatio * dim, out: dim, bias: true, residual: 'added to the output of proj\'s residual' },
+  ];
+  return {
+    patch, grid, tokens, channels: C, patchFeatures: C * patch * patch,
+    patchOrder: 'patches row-major over the grid; the features of a patch in (C, p, p) order',
+    dim, attnDim, heads, headDim: attnDim / heads, mlpWidth: mlpRatio * dim, depth, classes: outputSize,
+    norm: 'pre', layerNormEps: 1e-5, layerNormVariance: 'biased',
+    positions: 'learned pos (T, d), added to every sample after embed',
+    qkv: fusedQkv
+      ? { layout: 'fused', weight: 'qkv.W (3A, d): rows 0..A−1 make q, A..2A−1 k, 2A..3A−1 v', rankScale: 3 }
+      : { layout: 'separate', weight: 'q.W, k.W, v.W (A, d) each', rankScale: 1 },
+    attention: 'softmax(q_h·k_hᵀ/√headDim)·v_h; head h owns channels h·headDim … (h+1)·headDim − 1 of q, k and v; no mask, no dropout',
+    activation: 'gelu, tanh form: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))',
+    pooling: 'final LayerNorm ln_f, then the mean over the T tokens, then head',
+    layers: [
+      { name: 'patchify', type: 'patchify', patch, tokens },
+      { name: 'embed', type: 'linear', in: C * patch * patch, out: dim, bias: true },
+      { name: 'pos', type: 'add-positions', shape: [tokens, dim] },
+      ...Array.from({ length: depth }, (_, b) => block(b)).flat(),
+      { name: 'ln_f', type: 'layernorm', features: dim },
+      { name: 'mean', type: 'mean-over-tokens' },
+      { name: 'head', type: 'linear', in: dim, out: outputSize, bias: true },
+    ],
+  };
+}
+
+/** The perturbed SVD start: every factor gets uniform noise of `relative` times its RMS (in place). */
+export function perturbFactors(factors: Record<string, Tensor>, rng: Rng, relative: number): void {
+  for (const t of Object.values(factors)) {
+    const rms = Math.sqrt(t.data.reduce((a, v) => a + v * v, 0) / t.data.length);
+    for (let i = 0; i < t.data.length; i++) t.data[i] += rng.uniformIn(-relative * rms, relative * rms);
+  }
+}
+
+/** Plain SGD: no momentum, no decay (every fixture's optimiser). */
+export const sgd = (lr: number): OptimizerConfig => ({ kind: 'sgd', lr, weightDecay: 0, momentum: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: false });
 
 /** Runs one case on the float64 reference kernels and collects every tensor of the fixture. */
 export function generateFixture(c: FixtureCase): Fixture {
@@ -118,8 +171,9 @@ export function generateFixture(c: FixtureCase): Fixture {
     const { x, y } = c.arch.data(root.fork());
     const rule = createRule(c.rule.rule, { ldfa: c.rule.ldfa });
     rule.attach(model, root.fork());
+    if (c.perturbation > 0) perturbFactors(rule.feedbackTensors(), root.fork(), c.perturbation);
 
-    const { steps, lr, feedbackLr } = FIXTURE_TRAINING;
+    const { steps, lr, feedbackLr } = c.training;
     const params = model.params();
     const feedbackParams: Param[] = rule.feedbackParams();
     const optimizer = new Optimizer(sgd(lr), params);
@@ -169,14 +223,16 @@ export function generateFixture(c: FixtureCase): Fixture {
         inputShape: c.arch.inputShape,
         classes: c.arch.classes,
         batch: c.arch.batch,
-        layers: describeLayers(model) ?? c.arch.description,
+        layers: describeLayers(model) ?? (model instanceof VisionTransformer ? describeTransformer(model).layers : c.arch.description),
+        ...(model instanceof VisionTransformer ? { transformer: describeTransformer(model) } : {}),
+        dimensions: c.arch.dimensions ?? null,
         sites: model.sites.map((s) => ({
           name: s.name, kind: s.kind, weightShape: s.weight.value.shape, weightMatrix: weightMatrixShape(s),
           conv: s.conv, isOutput: s.isOutput, sendsSignal: s.needsInputGrad,
         })),
       },
       rule: c.rule.ldfa
-        ? { name: c.rule.name, rule: 'ldfa', ...stripInject(c.rule.ldfa), ranks: summary.ranks }
+        ? { name: c.rule.name, rule: 'ldfa', ...stripInject(c.rule.ldfa), ranks: summary.ranks, initPerturbation: c.perturbation }
         : { name: c.rule.name, rule: c.rule.rule },
       training: {
         steps, optimiser: 'sgd', lr, feedbackLr, momentum: 0, weightDecay: 0, clip: null,

@@ -12,10 +12,14 @@
 //   everything else   required ("missing" is a failure) unless --only prefixes exclude it
 // Candidate tensors the fixture does not have are listed as warnings (a misspelt name shows
 // up there and as missing).
+//
+// The checks are listed in computation order (oracles/diagnose.ts), and the report leads with
+// the first divergence and what it is computed from that agreed.
 import { decodeBundle, type Bundle } from '../src/bundle.ts';
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import type { Tensor } from '../reference/tensor.ts';
-import { FIXTURE_KIND, FIXTURE_VERSION } from './generate.ts';
+import { computationOrder, diagnose, type CheckStatus, type Diagnosis } from './diagnose.ts';
+import { FIXTURE_KIND, READABLE_FIXTURE_VERSIONS } from './generate.ts';
 
 export interface VerifyOptions {
   atol: number;
@@ -63,6 +67,8 @@ export interface VerifyReport {
   /** Candidate tensors the fixture does not have. */
   extra: string[];
   warnings: string[];
+  /** The first divergence in computation order, and what it depends on. */
+  diagnosis: Diagnosis;
   ok: boolean;
 }
 
@@ -75,8 +81,8 @@ export function loadFixture(path: string): Bundle {
   if (kind !== FIXTURE_KIND) {
     throw new Error(`fixture ${path}: not an ldfa fixture (header kind ${JSON.stringify(kind ?? null)}, expected '${FIXTURE_KIND}'); did you swap --fixture and --candidate?`);
   }
-  if (fixtureVersion !== FIXTURE_VERSION) {
-    throw new Error(`fixture ${path}: fixture version ${JSON.stringify(fixtureVersion ?? null)} is not supported: this ldfa reads fixture version ${FIXTURE_VERSION}. HINT: regenerate the fixtures with \`npm run fixtures\`, or use the ldfa release that wrote them`);
+  if (!READABLE_FIXTURE_VERSIONS.includes(fixtureVersion as number)) {
+    throw new Error(`fixture ${path}: fixture version ${JSON.stringify(fixtureVersion ?? null)} is not supported: this ldfa reads fixture versions ${READABLE_FIXTURE_VERSIONS.join(' and ')}. HINT: regenerate the fixtures with \`npm run fixtures\`, or use the ldfa release that wrote them`);
   }
   for (const [name, t] of bundle.tensors) {
     const bad = t.data.findIndex((v) => !Number.isFinite(v));
@@ -114,6 +120,9 @@ export function verifyBundles(
   if (candidate.meta.case !== undefined && candidate.meta.case !== caseName) {
     warnings.push(`the candidate says it is case '${String(candidate.meta.case)}' but the fixture is case '${caseName}'`);
   }
+  if (candidate.meta.kind === FIXTURE_KIND) {
+    warnings.push('the candidate is itself an ldfa fixture, not an implementation\'s dump: this compares the reference with itself');
+  }
   const selected = (name: string) => options.only.length === 0 || options.only.some((p) => name.startsWith(p));
   const checks: TensorCheck[] = [], notGiven: string[] = [], excluded: string[] = [];
   for (const [name, ref] of fixture.tensors) {
@@ -130,11 +139,24 @@ export function verifyBundles(
   if (options.only.length > 0 && checks.length === 0 && notGiven.length === 0) {
     warnings.push(`--only ${options.only.join(', ')} matches no tensor of this fixture`);
   }
+  const byName = new Map(checks.map((c) => [c.name, c]));
+  const ordered = computationOrder(checks.map((c) => c.name), fixture.meta).map((n) => byName.get(n)!);
+  const statusOf = (name: string): CheckStatus | undefined => byName.get(name)?.status
+    ?? (notGiven.includes(name) ? 'not-given' : excluded.includes(name) ? 'excluded' : undefined);
   return {
     fixture: paths.fixture, candidate: paths.candidate, case: caseName, options,
-    checks, notGiven, excluded, extra, warnings,
+    checks: ordered, notGiven, excluded, extra, warnings,
+    diagnosis: diagnose(ordered, statusOf, fixture.meta),
     ok: checks.length > 0 && checks.every((c) => c.status === 'ok'),
   };
+}
+
+/** A warning when the candidate is the fixture file itself, or a copy of it: nothing is then checked. */
+export function sameInputWarning(fixturePath: string, candidatePath: string): string | null {
+  const real = (p: string) => { try { return realpathSync(p); } catch { return p; } };
+  if (real(fixturePath) === real(candidatePath)) return `the candidate is the fixture file itself (${candidatePath}): this checks nothing`;
+  if (readFileSync(fixturePath).equals(readFileSync(candidatePath))) return `the candidate has the same bytes as the fixture (${candidatePath} is a copy of ${fixturePath}): this checks nothing`;
+  return null;
 }
 
 function emptyCheck(name: string, ref: Tensor): TensorCheck {
@@ -206,6 +228,21 @@ const LABEL: Record<TensorStatus, string> = {
   ok: 'OK', 'not-ok': 'NOT OK', 'non-finite': 'NOT OK', shape: 'NOT OK', missing: 'MISSING',
 };
 
+/** One tensor's lines: the verdict, its largest differences, and for a failure its first mismatches. */
+function formatCheck(c: TensorCheck, width: number): string[] {
+  const head = `${LABEL[c.status].padEnd(8)}${c.name.padEnd(width + 2)}${fmtShape(c.shape).padEnd(10)}`;
+  if (c.status === 'missing' || c.status === 'shape') return [`${head}${c.note}`];
+  const stats = `max abs diff ${sci(c.maxAbs)}${c.maxAbsAt && c.maxAbs > 0 ? ` at ${fmtIndex(c.maxAbsAt)}` : ''}, max rel diff ${sci(c.maxRel)}${c.maxRelAt && c.maxRel > 0 ? ` at ${fmtIndex(c.maxRelAt)}` : ''}`;
+  if (c.status === 'ok') return [`${head}${stats}`];
+  const lines = [`${head}${c.bad} of ${c.size} outside tolerance; ${stats}`];
+  if (c.note) lines.push(`          ${c.note}`);
+  for (const m of c.first) {
+    lines.push(`          ${fmtIndex(m.index).padEnd(10)} fixture ${num(m.fixture).padStart(19)}  candidate ${num(m.candidate).padStart(19)}  |diff| ${sci(m.absDiff)}`);
+  }
+  if (c.bad > c.first.length) lines.push(`          … ${c.bad - c.first.length} more`);
+  return lines;
+}
+
 /** The report as text: one line per tensor (failures with their first mismatches), then a summary. */
 export function formatReport(r: VerifyReport, quiet = false): string {
   const lines: string[] = [];
@@ -214,32 +251,45 @@ export function formatReport(r: VerifyReport, quiet = false): string {
   lines.push(`  candidate ${r.candidate}`);
   lines.push(`  pass when |candidate − fixture| ≤ atol ${r.options.atol} + rtol ${r.options.rtol}·|fixture|${r.options.only.length ? `; only ${r.options.only.join(', ')}` : ''}`);
   for (const w of r.warnings) lines.push(`WARNING: ${w}`);
+  if (!r.ok || r.diagnosis.first) lines.push(r.diagnosis.message);
   const width = Math.max(0, ...r.checks.map((c) => c.name.length));
-  for (const c of r.checks) {
-    if (quiet && c.status === 'ok') continue;
-    const head = `${LABEL[c.status].padEnd(8)}${c.name.padEnd(width + 2)}${fmtShape(c.shape).padEnd(10)}`;
-    if (c.status === 'missing' || c.status === 'shape') {
-      lines.push(`${head}${c.note}`);
-      continue;
-    }
-    const stats = `max abs diff ${sci(c.maxAbs)}${c.maxAbsAt && c.maxAbs > 0 ? ` at ${fmtIndex(c.maxAbsAt)}` : ''}, max rel diff ${sci(c.maxRel)}${c.maxRelAt && c.maxRel > 0 ? ` at ${fmtIndex(c.maxRelAt)}` : ''}`;
-    if (c.status === 'ok') {
-      lines.push(`${head}${stats}`);
-      continue;
-    }
-    lines.push(`${head}${c.bad} of ${c.size} outside tolerance; ${stats}`);
-    if (c.note) lines.push(`          ${c.note}`);
-    for (const m of c.first) {
-      lines.push(`          ${fmtIndex(m.index).padEnd(10)} fixture ${num(m.fixture).padStart(19)}  candidate ${num(m.candidate).padStart(19)}  |diff| ${sci(m.absDiff)}`);
-    }
-    if (c.bad > c.first.length) lines.push(`          … ${c.bad - c.first.length} more`);
-  }
+  for (const c of r.checks) if (!(quiet && c.status === 'ok')) lines.push(...formatCheck(c, width));
   if (r.extra.length) lines.push(`WARNING: ${r.extra.length} candidate tensor(s) not in the fixture (ignored): ${r.extra.join(', ')}`);
   const count = (s: TensorStatus) => r.checks.filter((c) => c.status === s).length;
   const notOk = count('not-ok') + count('non-finite') + count('shape');
   lines.push(`summary: ${r.checks.length} checked: ${count('ok')} OK, ${notOk} NOT OK, ${count('missing')} missing`
     + `; ${r.notGiven.length} input/init tensor(s) not given (optional); ${r.excluded.length} excluded by --only`);
   if (r.checks.length === 0) lines.push('nothing was checked');
+  if (r.diagnosis.first) lines.push(r.diagnosis.message);
   lines.push(r.ok ? 'PASS: every checked tensor agrees' : 'FAIL');
   return `${lines.join('\n')}\n`;
+}
+
+const xmlEscape = (text: string) => text.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', '\'': '&apos;' })[c]!);
+
+/**
+ * The report as JUnit XML for CI systems: one testsuite (the case), one testcase per checked
+ * tensor in computation order, a failure for every tensor that is NOT OK or missing. The first
+ * divergence leads the suite's system-out and is the first failure's message.
+ */
+export function formatJunit(r: VerifyReport): string {
+  const failed = r.checks.filter((c) => c.status !== 'ok');
+  const cases = r.checks.map((c) => {
+    const [group] = c.name.split('/');
+    const open = `    <testcase classname="${xmlEscape(`ldfa.verify.${r.case}.${group}`)}" name="${xmlEscape(c.name)}">`;
+    if (c.status === 'ok') return `${open}</testcase>`;
+    const first = r.diagnosis.first?.name === c.name ? `${r.diagnosis.message}; ` : '';
+    const what = c.status === 'missing' || c.status === 'shape' ? c.note! : `${c.bad} of ${c.size} outside tolerance, max abs diff ${c.maxAbs}, max rel diff ${c.maxRel}`;
+    return `${open}\n      <failure type="${c.status}" message="${xmlEscape(first + what)}">${xmlEscape(formatCheck(c, c.name.length).join('\n'))}</failure>\n    </testcase>`;
+  });
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites name="ldfa verify" tests="${r.checks.length}" failures="${failed.length}">`,
+    `  <testsuite name="${xmlEscape(r.case)}" tests="${r.checks.length}" failures="${failed.length}" errors="0" skipped="0">`,
+    `    <system-out>${xmlEscape([r.diagnosis.message, ...r.warnings.map((w) => `WARNING: ${w}`)].join('\n'))}</system-out>`,
+    ...cases,
+    '  </testsuite>',
+    '</testsuites>',
+    '',
+  ].join('\n');
 }

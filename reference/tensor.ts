@@ -1,7 +1,11 @@
 // Tensors are scijs ndarrays over a Float64Array, always contiguous and row-major
 // (C order), offset 0. Reference loops index `t.data` with explicit strides, so a
 // reader sees every stride; views (transpose, pick) are only used to build inputs.
+// Whole-tensor elementwise helpers that are one ndarray-ops call (a += b, a *= s, ‖a‖₂) use
+// it; fused updates (the optimisers) and ops it lacks (dot, first non-finite) stay loops
+// (README, "Packages": bench/ndarray-ops.ts measures both).
 import ndarray from 'ndarray';
+import ops from 'ndarray-ops';
 
 export type Tensor = ndarray.NdArray<Float64Array>;
 
@@ -85,21 +89,19 @@ export function fill(t: Tensor, value: number): Tensor {
 /** a += b, elementwise (same shape). */
 export function addInPlace(a: Tensor, b: Tensor): Tensor {
   if (!sameShape(a.shape, b.shape)) assertShape('addInPlace operand', b, a.shape);
-  const x = a.data, y = b.data;
-  for (let i = 0; i < x.length; i++) x[i] += y[i];
+  ops.addeq(a, b);
   return a;
 }
 
+/** a *= s, elementwise. */
 export function scaleInPlace(a: Tensor, s: number): Tensor {
-  const x = a.data;
-  for (let i = 0; i < x.length; i++) x[i] *= s;
+  ops.mulseq(a, s);
   return a;
 }
 
+/** ‖t‖_F = sqrt(Σ t²), summed in memory order. */
 export function frobeniusNorm(t: Tensor): number {
-  let s = 0;
-  for (const v of t.data) s += v * v;
-  return Math.sqrt(s);
+  return ops.norm2(t);
 }
 
 export function dot(a: Tensor, b: Tensor): number {

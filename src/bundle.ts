@@ -49,7 +49,7 @@ export function decodeBundle(bytes: Uint8Array, what: string): Bundle {
   const text = (from: number, to: number, encoding: 'latin1' | 'utf-8') => new TextDecoder(encoding).decode(bytes.subarray(from, to));
   const fail = (why: string): never => { throw new Error(`${what}: not a valid tensor bundle: ${why}`); };
   if (bytes.length < 16) fail(`the file is ${bytes.length} bytes, shorter than the 16-byte preamble`);
-  if (text(0, 8, 'latin1') !== BUNDLE_MAGIC) fail(`bad magic '${text(0, 8, 'latin1')}' (expected '${BUNDLE_MAGIC}')`);
+  if (text(0, 8, 'latin1') !== BUNDLE_MAGIC) fail(`bad magic '${printable(bytes.subarray(0, 8))}' (expected '${BUNDLE_MAGIC}')`);
   const version = view.getUint32(8, true);
   if (version !== BUNDLE_VERSION) fail(`format version ${version} is not supported (this ldfa reads version ${BUNDLE_VERSION}); regenerate the file with this version`);
   const headerLength = view.getUint32(12, true);
@@ -91,6 +91,11 @@ export function readBundle(path: string): Bundle {
     throw new Error(`tensor bundle not found: ${path}`);
   }
   return decodeBundle(bytes, path);
+}
+
+/** Bytes as text a terminal shows safely: printable ASCII as is, everything else as \xNN. */
+function printable(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
 }
 
 function align8(n: number): number {

@@ -3,7 +3,7 @@
 import { stableJson } from './report/atomic.ts';
 import { ACTIVATION_NAMES, type ActivationName } from '../reference/layers/activation.ts';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../reference/optim.ts';
-import { DEFAULT_LDFA, FEEDBACK_MODES, OJA_NORMALISATIONS, defaultInit, type FeedbackMode, type OjaNormalisation, type RankSpec } from '../reference/rules/ldfa.ts';
+import { checkLdfaOptions, DEFAULT_LDFA, FEEDBACK_MODES, OJA_NORMALISATIONS, defaultInit, type FeedbackMode, type LdfaOptions, type OjaNormalisation, type RankSpec } from '../reference/rules/ldfa.ts';
 import { RULE_NAMES, type RuleName } from '../reference/rules/rule.ts';
 import { INIT_NAMES, type InitName } from '../reference/rng.ts';
 
@@ -14,7 +14,7 @@ export type DataName = (typeof DATA_NAMES)[number];
 
 export interface TrainConfig {
   data: DataName;
-  /** Directory of CIFAR binary files (data cifar10/cifar100). */
+  /** Directory of the data files: CIFAR's binary files (required), or MNIST's / Fashion-MNIST's IDX files instead of the installed ones. */
   dataDir: string | null;
   /** Keep only the first C classes (task-dimension experiments); null keeps all. */
   classes: number | null;
@@ -82,6 +82,17 @@ export const DEFAULT_CONFIG: TrainConfig = {
   seed: 1, backend: 'auto',
 };
 
+/**
+ * The widths `ldfa train` uses without --hidden: 256,256 for an MLP; a small CNN (16, 32
+ * channels, the cnn recipe's quick size) and Retina–VVS (16,16,16,16) that train on 2 cores.
+ */
+export function defaultHidden(arch: ArchName): number[] {
+  return arch === 'cnn' ? [16, 32] : arch === 'retina' ? [16, 16, 16, 16] : [...DEFAULT_CONFIG.hidden];
+}
+
+/** The most samples `--data synthetic` draws for --limit-train and --limit-test (64 float64 values each). */
+export const SYNTHETIC_MAX_SAMPLES = 1_000_000;
+
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): void {
   if (!allowed.includes(value as T)) throw new Error(`${flag} '${value}' is not allowed: allowed are ${allowed.join(', ')}`);
 }
@@ -114,6 +125,12 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   if (c.limitTrain !== null) positiveInteger('--limit-train', c.limitTrain);
   if (c.limitTest !== null) positiveInteger('--limit-test', c.limitTest);
   if (c.classes !== null) positiveInteger('--classes', c.classes);
+  if (c.data === 'synthetic') {
+    for (const [flag, v] of [['--limit-train', c.limitTrain], ['--limit-test', c.limitTest]] as const) {
+      if (v !== null && v > SYNTHETIC_MAX_SAMPLES) throw new Error(`${flag} ${v} is too large for --data synthetic, which draws that many samples: allowed are 1..${SYNTHETIC_MAX_SAMPLES}`);
+    }
+  }
+  if (c.hidden.length === 0 && c.arch !== 'vit') throw new Error(`--hidden is empty: --arch ${c.arch} needs at least one width (e.g. ${defaultHidden(c.arch).join(',')})`);
   finiteAtLeast('--lr', c.lr, 0);
   finiteAtLeast('--feedback-lr', c.feedbackLr, 0);
   finiteAtLeast('--weight-decay', c.weightDecay, 0);
@@ -129,7 +146,16 @@ export function validateConfig(c: TrainConfig): TrainConfig {
     throw new Error(`--arch linear has no nonlinearity; drop --activation ${c.activation}`);
   }
   if (c.arch === 'retina') validateRetina(c);
+  if (c.rule === 'ldfa') checkLdfaOptions({ ...DEFAULT_LDFA, ...ldfaOptionsOf(c) });
   return c;
+}
+
+/** The LDFA rule's options a configuration sets (the rule's defaults fill the rest). */
+export function ldfaOptionsOf(c: TrainConfig): Partial<LdfaOptions> {
+  return {
+    rank: c.rank, mode: c.feedback, learn: c.learn, direct: c.direct,
+    svdEvery: c.svdEvery, svd: c.svd, ojaNormalisation: c.ojaNormalisation, init: resolvedFeedbackInit(c),
+  };
 }
 
 /** --arch retina: --hidden c,b,v₁[,v₂…] (retina, bottleneck, VVS convs), no batch norm (the model checks the kernel). */
@@ -143,6 +169,20 @@ function validateRetina(c: TrainConfig): void {
 /** A configuration stored by an earlier version: the fields added since then take their defaults. */
 export function withConfigDefaults(stored: Partial<TrainConfig>): TrainConfig {
   return { ...DEFAULT_CONFIG, ...stored };
+}
+
+/** The `ldfa train` flag that sets a config field (fusedQkv is the negation of --separate-qkv). */
+export function flagOf(key: keyof TrainConfig): string {
+  return key === 'fusedQkv' ? '--separate-qkv' : `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+const shown = (v: unknown): string => (v === null ? 'unset' : Array.isArray(v) ? v.join(',') : String(v));
+
+/** The fields in which `now` differs from `before`, as "--lr 0.001 (now 0.01)". */
+export function configDifferences(before: TrainConfig, now: TrainConfig): string[] {
+  return (Object.keys(now) as (keyof TrainConfig)[])
+    .filter((k) => stableJson(before[k] ?? null) !== stableJson(now[k] ?? null))
+    .map((k) => `${flagOf(k)} ${shown(before[k])} (now ${shown(now[k])})`);
 }
 
 /** Whether two configurations describe the same run (whatever their key order). */

@@ -8,18 +8,21 @@ import { loadData, type TrainTest } from './data/index.ts';
 import { writeJsonAtomic } from './report/atomic.ts';
 import { createProgress } from './report/progress.ts';
 import type { LayerAlignment } from './alignment.ts';
-import { train, type TrainHooks, type TrainResult } from './train.ts';
+import { checkInputDir, checkOutputFile } from './paths.ts';
+import { checkCheckpoint, train, type TrainHooks, type TrainResult } from './train.ts';
 
 export interface RunResult extends TrainResult {
   backend: { name: string; precision: string; kernel: string };
 }
 
-export interface RunOptions extends Omit<TrainHooks, 'onStep' | 'onEpoch' | 'alignmentProbe'> {
+export interface RunOptions extends Omit<TrainHooks, 'onStep' | 'onEpoch' | 'onResume' | 'alignmentProbe'> {
   out?: string;
   /** Measure per-layer alignment with BP on the first 256 test samples after every epoch. */
   metrics?: boolean;
   /** Prints a line per epoch (and a progress bar on a terminal). */
   log?: (line: string) => void;
+  /** Where to say that the run continues from its checkpoint (default: log); shown even when the epoch lines are not. */
+  notice?: (line: string) => void;
   onStep?: TrainHooks['onStep'];
   /** The data set, already loaded (a sweep loads it once for many runs); default: loadData(config). */
   data?: TrainTest;
@@ -39,8 +42,17 @@ function alignmentLine(alignment: Record<string, LayerAlignment>): string {
   return Object.entries(alignment).map(([layer, a]) => `${layer} ${degrees(a.signalAngleDeg)} / ${degrees(a.updateAngleDeg)}`).join(', ');
 }
 
-export async function runTraining(config: TrainConfig, options: RunOptions = {}): Promise<RunResult> {
+/** Everything a run needs that can be checked before it starts: the configuration, the data directory, the outputs. */
+export function checkRun(config: TrainConfig, options: Pick<RunOptions, 'out' | 'checkpoint' | 'resume'>): void {
   validateConfig(config);
+  if (options.resume && !options.checkpoint) throw new Error('--resume continues from --checkpoint FILE: give --checkpoint too');
+  if (config.dataDir !== null) checkInputDir('--data-dir', config.dataDir);
+  if (options.out !== undefined) checkOutputFile('--out', options.out);
+  if (options.checkpoint !== undefined) checkCheckpoint(options.checkpoint, config, Boolean(options.resume));
+}
+
+export async function runTraining(config: TrainConfig, options: RunOptions = {}): Promise<RunResult> {
+  checkRun(config, options);
   const backend = await backendNamed(config.backend);
   setBackend(backend);
   const data = options.data ?? loadData(config);
@@ -51,6 +63,9 @@ export async function runTraining(config: TrainConfig, options: RunOptions = {})
   const result = train(config, data, {
     checkpoint: options.checkpoint,
     resume: options.resume,
+    onResume: (done) => (options.notice ?? log)(done < config.epochs
+      ? `resuming from ${options.checkpoint}: ${done} of ${config.epochs} epochs finished, continuing at epoch ${done + 1}`
+      : `resuming from ${options.checkpoint}: all ${config.epochs} epochs finished already, nothing to train`),
     onFinish: options.onFinish,
     alignmentProbe: options.metrics ? batches(data.test, 256, null).next().value : undefined,
     onStep: (s) => {

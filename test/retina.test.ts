@@ -113,7 +113,8 @@ describe('ldfa train --arch retina', () => {
   it.each([
     [['--hidden', '3,2'], /--arch retina needs --hidden c,b,v1/],
     [['--kernel', '2'], /retina: kernel 2 is not allowed: it must be an odd positive integer/],
-    [['--fc', 'x'], /--fc must be a positive integer, got NaN/],
+    [['--fc', 'x'], /--fc must be a number, got 'x'/],
+    [['--fc', '0'], /--fc must be a positive integer, got 0/],
     [['--rule', 'ldfa', '--rank', 'full,1,full'], /3 ranks given for 4 layers that send error down \(retina2, vvs1, fc, head\)/],
   ])('%j fails with a clear message', (args, message) => {
     const run = ldfa([...small, ...args]);

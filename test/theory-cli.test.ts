@@ -1,6 +1,6 @@
 // `ldfa theory` at a tiny scale: the JSON fields, the SVG series, and theory ≈ simulation.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -87,7 +87,21 @@ describe('ldfa theory --scale tiny', () => {
     expect(() => runTheoryCommand({ out: dir, scale: 'tiny', backend: 'cuda' })).toThrow("unknown backend 'cuda': allowed for ldfa theory are auto, reference");
   });
 
+  it.each([
+    [['--steps', '0'], /--steps must be a positive integer, got '0'/],
+    [['--samples', '0'], /--samples must be a positive integer, got '0'/],
+    [['--ranks', '0'], /--ranks '0': entry 1 \('0'\) is not a positive integer; give positive integers separated by commas, e.g. 1,2,4/],
+    [['--ranks', '1,,2'], /--ranks '1,,2': entry 2 \(''\) is not a positive integer/],
+    [['--out', '/proc/ldfa-nope'], /--out \/proc\/ldfa-nope: cannot create files in \/proc/],
+  ])('on the command line %j is refused before anything is computed or written', (args, message) => {
+    const run = spawnSync(process.execPath, ['bin/ldfa.mjs', 'theory', '--scale', 'tiny', '--out', join(dir, 'refused'), ...args], { encoding: 'utf8', timeout: 60_000 });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(message);
+    expect(existsSync(join(dir, 'refused'))).toBe(false);
+  });
+
   it('rejects a rank outside [1, min(m, k)] and an unknown scale', () => {
+    expect(() => theoryConfig({ scale: 'tiny', steps: 0 })).toThrow(/--steps must be a positive integer, got '0'/);
     expect(() => runTheoryCommand({ out: dir, scale: 'tiny', ranks: [0] })).toThrow(/rank 0 is not allowed/);
     expect(() => theoryConfig({ scale: 'huge' as 'tiny' })).toThrow(/unknown scale 'huge'/);
   });

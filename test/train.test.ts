@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -183,6 +183,21 @@ describe('checkpoints', () => {
   it('refuses to resume a checkpoint written with another configuration', () => {
     const checkpoint = join(dir, 'other.ckpt');
     train({ ...base, epochs: 1 }, data, { checkpoint });
-    expect(() => train({ ...base, lr: 0.5 }, data, { checkpoint, resume: true })).toThrow(/different configuration/);
+    expect(() => train({ ...base, lr: 0.5, seed: 4 }, data, { checkpoint, resume: true }))
+      .toThrow(/it was written by a run with --lr 0.001 \(now 0.5\), --seed 1 \(now 4\); only --epochs may change/);
+  });
+
+  it('never overwrites a checkpoint unasked, and refuses to resume with fewer epochs than it holds', () => {
+    const checkpoint = join(dir, 'two.ckpt');
+    const two = train({ ...base, epochs: 2 }, data, { checkpoint });
+    const bytes = readFileSync(checkpoint);
+    expect(() => train({ ...base, epochs: 2 }, data, { checkpoint })).toThrow(/already holds a run \(2 finished epoch\(s\)\): pass --resume/);
+    expect(() => train({ ...base, epochs: 1 }, data, { checkpoint, resume: true })).toThrow(/it already holds 2 finished epochs; pass --epochs 2 or more/);
+    expect(readFileSync(checkpoint)).toEqual(bytes);
+    // the same number of epochs: nothing to train, the same result
+    let resumedAt = -1;
+    const again = train({ ...base, epochs: 2 }, data, { checkpoint, resume: true, onResume: (done) => { resumedAt = done; }, onStep: () => { throw new Error('trained again'); } });
+    expect(resumedAt).toBe(2);
+    expect(again.testAccuracyPerEpoch).toEqual(two.testAccuracyPerEpoch);
   });
 });

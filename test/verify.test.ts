@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { decodeBundle, encodeBundle } from '../src/bundle.ts';
 import { registerVerifyCommand, runVerify, type VerifyCliOptions } from '../src/cli/verify.ts';
 import { compareTensor, sameSqueezedShape, unravel, verifyBundles } from '../oracles/verify.ts';
+import { computationOrder, dependencies } from '../oracles/diagnose.ts';
 import { clone, tensor, type Tensor } from '../reference/tensor.ts';
 
 const FIXTURE = 'oracles/fixtures/mlp_ldfa-oja.bin';
@@ -143,7 +144,7 @@ describe('ldfa verify: bad input gets a clear error and a non-zero exit', () => 
     const magic = Buffer.from(good);
     magic.write('PK\x03\x04', 0, 'latin1');
     expect(verify({ fixture: scratchFile('magic.bin', magic), candidate: candidate('c.bin') })).toMatchObject({
-      code: 2, err: expect.stringMatching(/bad magic 'PK\x03\x04.*' \(expected 'LDFABNDL'\)/),
+      code: 2, err: expect.stringMatching(/bad magic 'PK\\x03\\x04.*' \(expected 'LDFABNDL'\)/),
     });
     const json = Buffer.from(good);
     json.write('#', 16, 'latin1');
@@ -166,8 +167,17 @@ describe('ldfa verify: bad input gets a clear error and a non-zero exit', () => 
     const { meta, tensors } = decodeBundle(good, 'f');
     const future = scratchFile('fixture-v99.bin', Uint8Array.from(encodeBundle({ ...meta, fixtureVersion: 99 }, tensors)));
     expect(verify({ fixture: future, candidate: candidate('c.bin') })).toMatchObject({
-      code: 2, err: expect.stringMatching(/fixture version 99 is not supported: this ldfa reads fixture version 1\. HINT: regenerate the fixtures with `npm run fixtures`/),
+      code: 2, err: expect.stringMatching(/fixture version 99 is not supported: this ldfa reads fixture versions 1 and 2\. HINT: regenerate the fixtures with `npm run fixtures`/),
     });
+  });
+
+  it('a version-1 fixture is still read (the names and header fields verify uses are the same)', () => {
+    const { meta, tensors } = decodeBundle(good, 'f');
+    const { dimensions: _d, ...v1Model } = meta.model as Record<string, unknown>;
+    const v1 = scratchFile('fixture-v1.bin', Uint8Array.from(encodeBundle({ ...meta, fixtureVersion: 1, model: v1Model }, tensors)));
+    const r = verify({ fixture: v1, candidate: candidate('for-v1.bin') });
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
   });
 
   it('swapped arguments (a candidate given as the fixture): exit 2, says so', () => {
@@ -264,5 +274,125 @@ describe('verify helpers', () => {
     const report = verifyBundles(f, { meta: {}, tensors: new Map([['step1/loss', clone(f.tensors.get('step1/loss')!)]]) }, { atol: 0, rtol: 0, only: ['step1/loss'], show: 5 });
     expect(report).toMatchObject({ case: 'mlp_ldfa-oja', ok: true, notGiven: [], extra: [] });
     expect(report.checks.map((c) => c.name)).toEqual(['step1/loss']);
+  });
+});
+
+describe('ldfa verify: diagnosis in computation order', () => {
+  /** A candidate where `from` and everything computed after it (in computation order) is off, as a real bug would make it. */
+  function bugFrom(name: string, from: string): string {
+    const f = fixture();
+    const order = computationOrder([...f.tensors.keys()], f.meta);
+    const after = new Set(order.slice(order.indexOf(from)));
+    return candidate(name, (t) => { for (const [n, v] of t) if (after.has(n)) v.data.forEach((x, i, a) => { a[i] = x * 1.01 + 1e-3; }); });
+  }
+
+  it('orders the checks: per step forward, loss, backward top-down (δ then signal), weight gradients, feedback gradients, updates', () => {
+    const f = fixture();
+    const order = computationOrder([...f.tensors.keys()], f.meta);
+    const step1 = order.filter((n) => n.startsWith('step1/')).map((n) => n.slice(6));
+    expect(step1).toEqual([
+      'logits', 'loss', 'fc3.delta', 'fc3.signal', 'fc2.delta', 'fc2.signal', 'fc1.delta',
+      'fc3.db', 'fc3.dW', 'fc2.db', 'fc2.dW', 'fc1.db', 'fc1.dW', 'fc3.dQ', 'fc3.dP', 'fc2.dQ', 'fc2.dP',
+    ]);
+    expect(order.indexOf('init/fc1.W')).toBeLessThan(order.indexOf('step1/logits'));
+    expect(order.indexOf('step1/fc2.dP')).toBeLessThan(order.indexOf('step2/logits'));
+    expect(order.slice(-4)).toEqual(['step3/fc2.P', 'step3/fc2.Q', 'step3/fc3.P', 'step3/fc3.Q']);
+    for (const name of order) {
+      for (const dep of dependencies(name, f.meta).dependsOn) {
+        if (f.tensors.has(dep)) expect(order.indexOf(dep), `${name} depends on ${dep}`).toBeLessThan(order.indexOf(name));
+      }
+    }
+  });
+
+  it('a wrong signal at fc2 is named first, with what it depends on that agreed (the file order would show fc1.delta first)', () => {
+    const r = verify({ candidate: bugFrom('signal-bug.bin', 'step1/fc2.signal') });
+    expect(r.code).toBe(1);
+    const lines = r.out.split('\n');
+    expect(lines[4]).toBe('first divergence: step 1, step1/fc2.signal (backward): it disagrees while step1/fc2.delta agrees and init/fc2.P, init/fc2.Q are the fixture\'s (not in the candidate): look at how fc2 sends its error down: LDFA dx = (dy·P̂)·Q̂');
+    expect(lines.findIndex((l) => l.startsWith('NOT OK'))).toBe(lines.findIndex((l) => l.includes('step1/fc2.signal') && l.startsWith('NOT OK')));
+    expect(r.out.trim().split('\n').at(-2)).toBe(lines[4]);
+  });
+
+  it('names the cause for each kind of first divergence', () => {
+    const cases: [string, RegExp][] = [
+      ['step1/logits', /step 1, step1\/logits \(forward\): it disagrees while input\/x, init\/fc1\.W, .* are the fixture's .*look at your forward pass/],
+      ['step1/loss', /step1\/loss \(loss\): it disagrees while step1\/logits agrees .*softmax cross-entropy with batch-mean reduction/],
+      ['step1/fc3.delta', /step1\/fc3\.delta \(backward\): it disagrees while step1\/logits, step1\/loss agree: look at your output error/],
+      ['step1/fc1.delta', /step1\/fc1\.delta \(backward\): it disagrees while step1\/fc2\.signal agrees: look at what lies between fc2's signal and fc1's δ/],
+      ['step1/fc2.dW', /step1\/fc2\.dW \(weight gradients\): it disagrees while step1\/fc2\.delta agrees: look at fc2\.dW: dW = δᵀ·x/],
+      ['step1/fc2.dP', /step1\/fc2\.dP \(feedback gradients\): it disagrees while step1\/fc2\.delta agrees .*Oja gradient of fc2/],
+      ['step2/logits', /step 2, step2\/logits \(forward\): it disagrees while step1\/fc1\.dW, .* agree: look at your parameter update after step 1/],
+      ['step3/fc2.P', /step3\/fc2\.P \(updates\): it disagrees while step1\/fc2\.dP, step2\/fc2\.dP, step3\/fc2\.dP agree .*feedbackLr = /],
+    ];
+    for (const [from, expected] of cases) {
+      const r = verify({ candidate: bugFrom(`from-${from.replace('/', '-')}.bin`, from) });
+      expect(r.out, from).toMatch(expected);
+    }
+  });
+
+  it('--json carries the diagnosis and the checks in computation order; --junit writes JUnit XML', () => {
+    const json = join(scratch, 'diag.json'), junit = join(scratch, 'diag.xml');
+    expect(verify({ candidate: bugFrom('junit.bin', 'step2/fc3.signal'), json, junit }).code).toBe(1);
+    const report = JSON.parse(readFileSync(json, 'utf8'));
+    expect(report.diagnosis.first).toEqual({ name: 'step2/fc3.signal', step: 2, phase: 'backward', status: 'not-ok' });
+    expect(report.diagnosis.dependsOn).toContainEqual({ name: 'step2/fc3.delta', status: 'ok' });
+    expect(report.diagnosis.dependsOn).toContainEqual({ name: 'step1/fc3.dP', status: 'ok' });
+    expect(report.checks.map((c: { name: string }) => c.name)).toEqual(computationOrder(report.checks.map((c: { name: string }) => c.name), fixture().meta));
+    const xml = readFileSync(junit, 'utf8');
+    expect(xml).toMatch(/^<\?xml version="1\.0" encoding="UTF-8"\?>\n<testsuites name="ldfa verify" tests="61" failures="\d+">/);
+    expect(xml.match(/<testcase /g)).toHaveLength(61);
+    const failures = xml.match(/<failure /g)!.length;
+    expect(xml).toContain(`<testsuite name="mlp_ldfa-oja" tests="61" failures="${failures}"`);
+    expect(failures).toBe(report.checks.filter((c: { status: string }) => c.status !== 'ok').length);
+    expect(xml).toMatch(/<testcase classname="ldfa\.verify\.mlp_ldfa-oja\.step2" name="step2\/fc3\.signal">\n {6}<failure type="not-ok" message="first divergence: step 2, step2\/fc3\.signal/);
+    expect(xml).toMatch(/<testcase classname="ldfa\.verify\.mlp_ldfa-oja\.step1" name="step1\/logits"><\/testcase>/);
+    // every tag opened is closed
+    for (const tag of ['testsuites', 'testsuite', 'testcase', 'failure', 'system-out']) {
+      expect(xml.match(new RegExp(`<${tag}[ >]`, 'g'))?.length, tag).toBe(xml.match(new RegExp(`</${tag}>`, 'g'))?.length);
+    }
+  });
+
+  it('a passing candidate has no divergence line', () => {
+    const r = verify({ candidate: candidate('nodiv.bin') });
+    expect(r.out).not.toMatch(/first divergence/);
+  });
+});
+
+describe('ldfa verify: usage errors exit 2; fixture = candidate is warned about', () => {
+  async function cli(...args: string[]) {
+    let out = '', err = '', code = -1;
+    const program = new Command('ldfa');
+    registerVerifyCommand(program, { out: (t) => { out += t; }, err: (t) => { err += t; } }, (c) => { code = c; });
+    await program.parseAsync(['node', 'ldfa', 'verify', ...args]).catch(() => {});
+    return { out, err, code };
+  }
+
+  it.each([
+    [['--candidate', FIXTURE], /required option '--fixture <file>' not specified/],
+    [['--fixture', FIXTURE], /required option '--candidate <file>' not specified/],
+    [['--fixture', FIXTURE, '--candidate', FIXTURE, '--atol', 'abc'], /--atol must be a finite number ≥ 0, got 'abc'/],
+    [['--fixture', FIXTURE, '--candidate', FIXTURE, '--show', '1.5'], /--show must be an integer ≥ 0, got '1\.5'/],
+    [['--fixture', FIXTURE, '--candidate', FIXTURE, '--tolerance', '1'], /unknown option '--tolerance'/],
+    [['--fixture', FIXTURE, '--candidate', FIXTURE, '--json', scratch], /--json .* is a directory/],
+    [['--fixture', FIXTURE, '--candidate', FIXTURE, '--junit', `${FIXTURE}/x.xml`], /--junit .*mlp_ldfa-oja\.bin\/x\.xml: .*mlp_ldfa-oja\.bin is a file, not a directory/],
+  ])('%j: exit 2 with a message', async (args, message) => {
+    const r = await cli(...args);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+  });
+
+  it('--help exits 0', async () => {
+    const r = await cli('--help');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/Usage: ldfa verify/);
+  });
+
+  it('the fixture given as its own candidate, or a byte copy of it, passes with a warning', () => {
+    const same = verify({ candidate: FIXTURE });
+    expect(same.code).toBe(0);
+    expect(same.out).toMatch(/WARNING: the candidate is the fixture file itself \(.*\): this checks nothing/);
+    const copy = scratchFile('copy.bin', readFileSync(FIXTURE));
+    expect(verify({ candidate: copy }).out).toMatch(/WARNING: the candidate has the same bytes as the fixture .*: this checks nothing/);
+    expect(verify({ candidate: candidate('not-same.bin') }).out).not.toMatch(/this checks nothing/);
   });
 });

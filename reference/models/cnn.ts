@@ -1,4 +1,4 @@
-// A VGG-like convolutional network (spec §4.2): blocks of conv k×k (padding k//2) →
+// A VGG-like convolutional network (spec §4.2): blocks of conv k×k (padding k//2, stride 1 unless given) →
 // [batch norm] → activation → max-pool 2×2, then flatten → linear head (logits).
 // Every conv and the head are feedback sites; pools, norms and activations are exact.
 import { convOutputSize } from '../backend.ts';
@@ -21,6 +21,8 @@ export interface CnnConfig {
   batchNorm: boolean;
   /** Max-pool 2×2 after each block while the map is at least 2×2. */
   pool: boolean;
+  /** Stride of each conv (default 1 everywhere); the padding stays k//2. */
+  strides?: readonly number[];
   init: InitName;
 }
 
@@ -32,9 +34,13 @@ export function buildCnn(config: CnnConfig, rng: Rng): Sequential {
   }
   const nodes: Node[] = [];
   let [C, H, W] = config.inputShape;
-  const spec = { stride: 1, padding: (config.kernel - 1) / 2 };
+  const strides = config.strides ?? config.channels.map(() => 1);
+  if (strides.length !== config.channels.length || strides.some((s) => !Number.isInteger(s) || s < 1)) {
+    throw new Error(`cnn: strides [${strides.join(', ')}] are not allowed: one positive integer per conv layer (${config.channels.length})`);
+  }
   config.channels.forEach((out, i) => {
     const name = `conv${i + 1}`;
+    const spec = { stride: strides[i], padding: (config.kernel - 1) / 2 };
     const weight = param(`${name}.W`, initWeight(rng, [out, C, config.kernel, config.kernel], config.init));
     const bias = config.batchNorm ? null : param(`${name}.b`, zeros([out]), false);
     nodes.push(new ConvNode(name, weight, bias, spec, [C, H, W], { isOutput: false, needsInputGrad: i > 0 }));

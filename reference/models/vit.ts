@@ -27,6 +27,11 @@ export interface VitConfig {
   outputSize: number;
   /** One qkv projection of rank 3r (timm, v4 code) or separate q, k, v of rank r each. */
   fusedQkv: boolean;
+  /**
+   * Width A of q, k and v (heads·head width); proj maps A back to D. Default D (timm). The
+   * fixtures set A ≠ D so that proj is not square and a transposed proj tensor is a shape error.
+   */
+  attnDim?: number;
   init: InitName;
 }
 
@@ -69,7 +74,9 @@ export class VisionTransformer implements Model {
     const { patch: p, dim: D, heads } = config;
     if (config.inputShape.length !== 3) throw new Error(`vit: the input must be images (C, H, W), got [${config.inputShape.join(', ')}]`);
     if (H % p !== 0 || W % p !== 0) throw new Error(`vit: patch ${p} does not divide the ${H}×${W} image: choose a patch size that divides both sides`);
-    if (!Number.isInteger(heads) || heads < 1 || D % heads !== 0) throw new Error(`vit: ${heads} heads do not divide the width ${D}`);
+    const A = config.attnDim ?? D;
+    if (!Number.isInteger(A) || A < 1) throw new Error(`vit: the attention width must be a positive integer, got ${A}`);
+    if (!Number.isInteger(heads) || heads < 1 || A % heads !== 0) throw new Error(`vit: ${heads} heads do not divide the ${A === D ? 'width' : 'attention width'} ${A}`);
     for (const [name, v] of [['depth', config.depth], ['dim', D], ['mlp ratio', config.mlpRatio]] as const) {
       if (!Number.isInteger(v) || v < 1) throw new Error(`vit: ${name} must be a positive integer, got ${v}`);
     }
@@ -89,9 +96,9 @@ export class VisionTransformer implements Model {
       ln1: layerNormParams(`block${b}.ln1`, D),
       ln2: layerNormParams(`block${b}.ln2`, D),
       qkv: config.fusedQkv
-        ? [linear(`block${b}.qkv`, 3 * D, D, { rankScale: 3 })]
-        : ['q', 'k', 'v'].map((n) => linear(`block${b}.${n}`, D, D)),
-      proj: linear(`block${b}.proj`, D, D),
+        ? [linear(`block${b}.qkv`, 3 * A, D, { rankScale: 3 })]
+        : ['q', 'k', 'v'].map((n) => linear(`block${b}.${n}`, A, D)),
+      proj: linear(`block${b}.proj`, D, A),
       fc1: linear(`block${b}.fc1`, hiddenDim, D),
       fc2: linear(`block${b}.fc2`, D, hiddenDim),
     }));
@@ -103,6 +110,7 @@ export class VisionTransformer implements Model {
   /** No dropout or batch statistics, so training and evaluation passes are the same. */
   forward(x: Tensor): Tensor {
     const { dim: D, heads } = this.config;
+    const A = this.attnDim;
     const N = x.shape[0], T = this.T, rows = N * T;
     this.recorded = [];
     const patches = tensor(patchifyOutputShape(x, this.config.patch));
@@ -117,9 +125,9 @@ export class VisionTransformer implements Model {
       const ln1Out = tensor([rows, D]);
       const ln1 = layerNormForward(ln1Out, input, block.ln1.gamma.value, block.ln1.beta.value);
       const [q, k, v] = this.projectQkv(block, ln1Out, N);
-      const attOut = tensor([N, T, D]);
+      const attOut = tensor([N, T, A]);
       const att = attentionForward(attOut, q, k, v, heads);
-      const mid = addInPlace(block.proj.forward(reshape(attOut, [rows, D])), input); // x + proj(att)
+      const mid = addInPlace(block.proj.forward(reshape(attOut, [rows, A])), input); // x + proj(att)
       const ln2Out = tensor([rows, D]);
       const ln2 = layerNormForward(ln2Out, mid, block.ln2.gamma.value, block.ln2.beta.value);
       const hidden = block.fc1.forward(ln2Out);
@@ -162,8 +170,9 @@ export class VisionTransformer implements Model {
       layerNormBackward(dMid, block.ln2.gamma.grad, block.ln2.beta.grad, dLn2Out, c.mid, block.ln2.gamma.value, c.ln2);
       addInPlace(dMid, dh);
       // mid = input + proj(attention(qkv(ln1(input))))
-      const dAttOut = reshape(block.proj.backward(dMid)!, [N, T, D]);
-      const dq = tensor([N, T, D]), dk = tensor([N, T, D]), dv = tensor([N, T, D]);
+      const A = this.attnDim;
+      const dAttOut = reshape(block.proj.backward(dMid)!, [N, T, A]);
+      const dq = tensor([N, T, A]), dk = tensor([N, T, A]), dv = tensor([N, T, A]);
       attentionBackward(dq, dk, dv, dAttOut, c.q, c.k, c.v, c.att);
       const dLn1Out = this.backwardQkv(block, dq, dk, dv, rows);
       const dInput = tensor([rows, D]);
@@ -176,26 +185,31 @@ export class VisionTransformer implements Model {
     this.embed.backward(dh); // the first layer: no error is sent into the image
   }
 
-  /** q, k, v (N, T, D) from the normalised tokens (N·T, D). */
+  /** The width A of q, k and v. */
+  private get attnDim(): number {
+    return this.config.attnDim ?? this.config.dim;
+  }
+
+  /** q, k, v (N, T, A) from the normalised tokens (N·T, D). */
   private projectQkv(block: Block, x: Tensor, N: number): [Tensor, Tensor, Tensor] {
-    const D = this.config.dim, T = this.T;
-    if (block.qkv.length === 3) return block.qkv.map((node) => reshape(node.forward(x), [N, T, D])) as [Tensor, Tensor, Tensor];
-    const fused = block.qkv[0].forward(x); // (N·T, 3D): [q | k | v] per row
-    const parts = [0, 1, 2].map(() => tensor([N, T, D]));
-    for (let r = 0; r < N * T; r++) for (let j = 0; j < 3; j++) parts[j].data.set(fused.data.subarray(r * 3 * D + j * D, r * 3 * D + (j + 1) * D), r * D);
+    const A = this.attnDim, T = this.T;
+    if (block.qkv.length === 3) return block.qkv.map((node) => reshape(node.forward(x), [N, T, A])) as [Tensor, Tensor, Tensor];
+    const fused = block.qkv[0].forward(x); // (N·T, 3A): [q | k | v] per row
+    const parts = [0, 1, 2].map(() => tensor([N, T, A]));
+    for (let r = 0; r < N * T; r++) for (let j = 0; j < 3; j++) parts[j].data.set(fused.data.subarray(r * 3 * A + j * A, r * 3 * A + (j + 1) * A), r * A);
     return parts as [Tensor, Tensor, Tensor];
   }
 
   /** The error at the normalised tokens, summed over the q, k and v projections. */
   private backwardQkv(block: Block, dq: Tensor, dk: Tensor, dv: Tensor, rows: number): Tensor {
-    const D = this.config.dim;
-    const grads = [dq, dk, dv].map((g) => reshape(g, [rows, D]));
+    const A = this.attnDim;
+    const grads = [dq, dk, dv].map((g) => reshape(g, [rows, A]));
     if (block.qkv.length === 3) {
       const [dxq, dxk, dxv] = block.qkv.map((node, j) => node.backward(grads[j])!);
       return addInPlace(addInPlace(dxq, dxk), dxv);
     }
-    const dFused = tensor([rows, 3 * D]);
-    for (let r = 0; r < rows; r++) for (let j = 0; j < 3; j++) dFused.data.set(grads[j].data.subarray(r * D, (r + 1) * D), r * 3 * D + j * D);
+    const dFused = tensor([rows, 3 * A]);
+    for (let r = 0; r < rows; r++) for (let j = 0; j < 3; j++) dFused.data.set(grads[j].data.subarray(r * A, (r + 1) * A), r * 3 * A + j * A);
     return block.qkv[0].backward(dFused)!;
   }
 

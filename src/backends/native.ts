@@ -10,13 +10,13 @@
 // (measured on this machine; docs/backends.md).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Backend } from '../../reference/backend.ts';
+import { PACKAGE_ROOT } from '../package-root.ts';
 import { Scratch } from './common.ts';
 import { gemmBackendOps } from './gemm-ops.ts';
 
-export const ADDON_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'Release', 'ldfa_blas.node');
+export const ADDON_PATH = join(PACKAGE_ROOT, 'native', 'build', 'Release', 'ldfa_blas.node');
 /** Tried in order: Debian's libopenblas0-pthread (and -openmp/-serial) and the generic names. */
 export const BLAS_LIBRARIES = ['libopenblas.so.0', 'libopenblas.so', 'libopenblasp.so.0', 'libcblas.so.3', 'libblas.so.3'];
 

@@ -3,13 +3,15 @@
 import { Command, Option } from 'commander';
 import { DATA_NAMES, type TrainConfig } from '../config.ts';
 import { FEEDBACK_MODES } from '../../reference/rules/ldfa.ts';
-import { RECIPES, RECIPE_NAMES, recipeDir, recipeNamed, runExperiment } from '../experiments/index.ts';
+import { DEFAULT_CLAIM_TIMEOUT_SECONDS } from '../experiments/claims.ts';
+import { finishShardedSweeps, RECIPES, RECIPE_NAMES, recipeDir, recipeNamed, runExperiment } from '../experiments/index.ts';
 import { writeResultsPage } from '../experiments/results-page.ts';
-import { SCALES, type Overrides, type Scale } from '../experiments/sweep.ts';
+import { parseShard, SCALES, type Overrides, type Scale, type Shard } from '../experiments/sweep.ts';
+import { checkOutputFile } from '../paths.ts';
 import { integerFlag } from './train-options.ts';
 
 interface ExperimentFlags {
-  scale: Scale; out?: string; resume?: boolean; seeds?: number; quiet?: boolean;
+  scale: Scale; out?: string; resume?: boolean; seeds?: number; quiet?: boolean; shard?: Shard; claimTimeout?: number;
   data?: TrainConfig['data']; dataDir?: string; feedback?: TrainConfig['feedback']; backend?: string;
 }
 
@@ -25,6 +27,8 @@ export function registerExperimentCommands(program: Command): void {
     .option('--data-dir <dir>', 'directory of the CIFAR binary files (required for --scale full)')
     .addOption(new Option('--feedback <mode>', 'LDFA feedback learning instead of the recipe\'s').choices(FEEDBACK_MODES))
     .option('--backend <name>', 'compute backend (default auto)')
+    .option('--shard <i/n>', 'work on one share of the sweep beside other workers on the same --out: runs i, i+n, i+2n, … (0 ≤ i < n); each run is claimed, so it is trained once (docs/sweeps.md: Slurm job arrays, Kubernetes Indexed Jobs)', parseShard)
+    .option('--claim-timeout <s>', `take over a run whose worker has shown no heartbeat for this many seconds (default ${DEFAULT_CLAIM_TIMEOUT_SECONDS}); ended processes of the same machine are noticed at once`, integerFlag('--claim-timeout', 1))
     .option('--quiet', 'no progress lines')
     .action(async (name: string, flags: ExperimentFlags) => {
       const recipes = name === 'all' ? RECIPES : [recipeNamed(name)];
@@ -35,7 +39,13 @@ export function registerExperimentCommands(program: Command): void {
       const log = flags.quiet ? undefined : (line: string) => process.stderr.write(`${line}\n`);
       for (const recipe of recipes) {
         const out = name === 'all' || flags.out === undefined ? recipeDir(flags.out ?? 'out/experiments', recipe.name) : flags.out;
-        const report = await runExperiment(recipe, { out, scale: flags.scale, seeds: flags.seeds, resume: Boolean(flags.resume), overrides, log });
+        const report = await runExperiment(recipe, {
+          out, scale: flags.scale, seeds: flags.seeds, resume: Boolean(flags.resume), overrides, log, shard: flags.shard, claimTimeoutSeconds: flags.claimTimeout,
+        });
+        if ('pending' in report) {
+          process.stdout.write(`${recipe.name}: this worker's share is done; ${report.pending.length} run(s) of other workers are unfinished (${report.pending.join(', ')}). The last worker to finish writes ${out}/summary.json (so do \`ldfa experiment ${recipe.name} --out ${out} --resume\` and \`ldfa results\` once all are finished).\n`);
+          continue;
+        }
         process.stdout.write(`${recipe.name}: ${report.verdicts.map((v) => `${v.holds === null ? '?' : v.holds ? '✓' : '✗'} ${v.claim}`).join('; ')}\nwrote ${out}/summary.json, ${out}/results.md\n`);
       }
     });
@@ -45,6 +55,8 @@ export function registerExperimentCommands(program: Command): void {
     .option('--from <dir>', 'where `ldfa experiment all` wrote its recipes', 'out/experiments')
     .option('--out <file>', 'the page to write', 'docs/results.md')
     .action((flags: { from: string; out: string }) => {
+      checkOutputFile('--out', flags.out, 'results.md');
+      for (const line of finishShardedSweeps(flags.from)) process.stdout.write(`${line}\n`);
       const { page, missing, kept } = writeResultsPage(flags.from, flags.out);
       const notRun = missing.filter((m) => !kept.includes(m));
       process.stdout.write(`wrote ${page}${kept.length ? ` (kept from the page as it was: ${kept.join(', ')})` : ''}${notRun.length ? ` (no results yet for: ${notRun.join(', ')})` : ''}\n`);

@@ -1,38 +1,142 @@
 // `ldfa fixtures`: (re)generates the golden fixtures (oracles/generate.ts) — the one
 // regeneration command, also `npm run fixtures`. With --check it writes nothing and exits 1
-// when a committed fixture differs from what the current reference computes.
-import { Command } from 'commander';
-import { checkFixtures, writeFixtures } from '../../oracles/generate.ts';
+// when a committed fixture differs from what the current reference computes. With --custom FILE
+// it writes one fixture at the user's own sizes from the train flags (oracles/custom.ts).
+import { Command, InvalidArgumentError } from 'commander';
+import { checkFixtures, encodeFixture, generateFixture, writeFixtures } from '../../oracles/generate.ts';
 import { fixtureCases } from '../../oracles/cases.ts';
+import { CUSTOM_ARCHS, DEFAULT_CUSTOM, customCase, type CustomFixtureOptions } from '../../oracles/custom.ts';
+import { checkOutputFile } from '../paths.ts';
+import { writeFileAtomic } from '../report/atomic.ts';
+import { integerFlag } from './train-options.ts';
+import { usageErrorsExit } from './verify.ts';
 
 export const DEFAULT_FIXTURE_DIR = 'oracles/fixtures';
+
+const number = (flag: string) => (text: string): number => {
+  const v = Number(text);
+  if (text.trim() === '' || !Number.isFinite(v)) throw new Error(`${flag} must be a number, got '${text}'`);
+  return v;
+};
+const shape = (text: string): number[] => text.split(',').map((s) => {
+  const v = Number(s);
+  if (s.trim() === '' || !Number.isInteger(v) || v < 1) throw new Error(`--input-shape must be positive integers separated by commas (e.g. 1,28,28 or 784), got '${text}'`);
+  return v;
+});
+
+/** A value parser whose errors commander reports as a bad argument (a usage error, exit 2). */
+const asArgument = (parse: (t: string) => unknown) => (text: string): unknown => {
+  try {
+    return parse(text);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+};
+
+/** The flags of a custom fixture (the train flags that shape the model, the rule and the schedule). */
+const CUSTOM_FLAGS: [flag: string, key: keyof CustomFixtureOptions, help: string, parse?: (t: string) => unknown][] = [
+  ['--arch <name>', 'arch', CUSTOM_ARCHS.join(' | ')],
+  ['--hidden <widths>', 'hidden', 'hidden widths, comma separated (cnn: conv channels); default as ldfa train'],
+  ['--activation <f>', 'activation', `relu | tanh | identity (default ${DEFAULT_CUSTOM.activation})`],
+  ['--kernel <k>', 'kernel', `cnn: conv kernel size (default ${DEFAULT_CUSTOM.kernel})`, integerFlag('--kernel', 1)],
+  ['--patch <p>', 'patch', `vit: patch size (default ${DEFAULT_CUSTOM.patch})`, integerFlag('--patch', 1)],
+  ['--dim <D>', 'dim', `vit: token width (default ${DEFAULT_CUSTOM.dim})`, integerFlag('--dim', 1)],
+  ['--depth <L>', 'depth', `vit: blocks (default ${DEFAULT_CUSTOM.depth})`, integerFlag('--depth', 1)],
+  ['--heads <H>', 'heads', `vit: attention heads (default ${DEFAULT_CUSTOM.heads})`, integerFlag('--heads', 1)],
+  ['--mlp-ratio <m>', 'mlpRatio', `vit: MLP width = m·D (default ${DEFAULT_CUSTOM.mlpRatio})`, integerFlag('--mlp-ratio', 1)],
+  ['--rule <name>', 'rule', `bp | fa | dfa | ldfa (default ${DEFAULT_CUSTOM.rule})`],
+  ['--feedback <mode>', 'feedback', `LDFA: fixed | normative | oja | factorised (default ${DEFAULT_CUSTOM.feedback})`],
+  ['--rank <R>', 'rank', `LDFA rank: one number, 'full', or one per layer (default ${DEFAULT_CUSTOM.rank})`],
+  ['--feedback-init <how>', 'feedbackInit', `LDFA: svd | random | auto (default ${DEFAULT_CUSTOM.feedbackInit})`],
+  ['--batch <B>', 'batch', `batch size (default ${DEFAULT_CUSTOM.batch})`, integerFlag('--batch', 1)],
+  ['--steps <K>', 'steps', `SGD steps recorded (default ${DEFAULT_CUSTOM.steps})`, integerFlag('--steps', 1)],
+  ['--lr <LR>', 'lr', `SGD learning rate (default ${DEFAULT_CUSTOM.lr})`, number('--lr')],
+  ['--feedback-lr <LR>', 'feedbackLr', `learning rate of P̂, Q̂ (default ${DEFAULT_CUSTOM.feedbackLr})`, number('--feedback-lr')],
+  ['--seed <S>', 'seed', `seed of the batch, weights and feedback (default ${DEFAULT_CUSTOM.seed})`, integerFlag('--seed', 0)],
+  ['--input-shape <dims>', 'inputShape', `per-sample input shape, C,H,W for images (default ${DEFAULT_CUSTOM.inputShape.join(',')})`, shape],
+  ['--classes <C>', 'classes', `number of classes (default ${DEFAULT_CUSTOM.classes})`, integerFlag('--classes', 1)],
+];
+
+type FixturesFlags = { out?: string; case: string[]; check?: boolean; list?: boolean; custom?: string } & Partial<Record<keyof CustomFixtureOptions, unknown>>;
+
+/** Refuses combinations that would ignore a flag. */
+function checkCombination(opts: FixturesFlags): void {
+  const given = CUSTOM_FLAGS.filter(([, key]) => opts[key] !== undefined).map(([flag]) => flag.split(' ')[0]);
+  if (opts.custom === undefined) {
+    if (given.length) throw new Error(`${given.join(', ')} shape a fixture at your own sizes and need --custom FILE`);
+    if ([opts.check, opts.list].filter(Boolean).length + (opts.case.length ? 1 : 0) > 1) throw new Error('--check, --list and --case are alternatives: give one of them');
+    return;
+  }
+  const others = [opts.out !== undefined && '--out', opts.case.length && '--case', opts.check && '--check', opts.list && '--list'].filter(Boolean);
+  if (others.length) throw new Error(`--custom writes one fixture to its FILE; ${others.join(', ')} would be ignored: drop ${others.length === 1 ? 'it' : 'them'}`);
+  if (opts.arch === undefined) throw new Error(`--custom needs --arch (${CUSTOM_ARCHS.join(', ')})`);
+}
 
 /** out and exit are replaceable so tests can run the command in-process. */
 export function registerFixturesCommand(
   program: Command,
   out: (text: string) => void = (t) => { process.stdout.write(t); },
   exit: (code: number) => void = (code) => { process.exitCode = code; },
+  err: (text: string) => void = (t) => { process.stderr.write(t); },
 ): void {
-  program.command('fixtures')
-    .description('regenerate the golden fixtures for cross-implementation checks (docs/fixture-format.md)')
-    .option('--out <dir>', 'where to write the fixtures and MANIFEST.json', DEFAULT_FIXTURE_DIR)
+  const cmd = program.command('fixtures')
+    .description('regenerate the golden fixtures for cross-implementation checks, or write one at your own sizes with --custom (docs/fixture-format.md)')
+    .option('--out <dir>', `where to write the fixtures and MANIFEST.json (default ${DEFAULT_FIXTURE_DIR})`)
     .option('--case <name>', 'only this case (repeatable; MANIFEST.json is then left alone)', (c: string, acc: string[]) => [...acc, c], [] as string[])
     .option('--check', 'write nothing; exit 1 if a fixture in --out differs from the current reference')
     .option('--list', 'list the cases and exit')
-    .action((opts: { out: string; case: string[]; check?: boolean; list?: boolean }) => {
-      if (opts.list) {
-        for (const c of fixtureCases()) out(`${c.name}\n`);
-        return;
-      }
-      if (opts.check) {
-        const problems = checkFixtures(opts.out);
-        for (const p of problems) out(`${p.file}: ${p.problem}\n`);
-        out(problems.length ? `${problems.length} fixture(s) out of date: run \`npm run fixtures\`\n` : `all ${fixtureCases().length} fixtures match the current reference\n`);
-        exit(problems.length ? 1 : 0);
-        return;
-      }
-      const entries = writeFixtures(opts.out, opts.case);
-      for (const e of entries) out(`${e.file.padEnd(32)} ${String(e.bytes).padStart(7)} bytes  ${e.tensors} tensors\n`);
-      out(`wrote ${entries.length} fixture(s), ${entries.reduce((a, e) => a + e.bytes, 0)} bytes, to ${opts.out}\n`);
-    });
+    .option('--custom <file>', 'write one fixture for your own configuration (the flags below) to this file');
+  for (const [flag, , help, parse] of CUSTOM_FLAGS) {
+    if (parse) cmd.option(flag, `--custom: ${help}`, asArgument(parse));
+    else cmd.option(flag, `--custom: ${help}`);
+  }
+  cmd.action((opts: FixturesFlags) => {
+    try {
+      checkCombination(opts);
+    } catch (e) {
+      err(`ldfa fixtures: error: ${(e as Error).message}\n`);
+      exit(2);
+      return;
+    }
+    if (opts.custom !== undefined) {
+      exit(writeCustom(opts.custom, opts, out, err));
+      return;
+    }
+    const dir = opts.out ?? DEFAULT_FIXTURE_DIR;
+    if (opts.list) {
+      for (const c of fixtureCases()) out(`${c.name}\n`);
+      return;
+    }
+    if (opts.check) {
+      const problems = checkFixtures(dir);
+      for (const p of problems) out(`${p.file}: ${p.problem}\n`);
+      out(problems.length ? `${problems.length} fixture(s) out of date: run \`npm run fixtures\`\n` : `all ${fixtureCases().length} fixtures match the current reference\n`);
+      exit(problems.length ? 1 : 0);
+      return;
+    }
+    const entries = writeFixtures(dir, opts.case);
+    for (const e of entries) out(`${e.file.padEnd(32)} ${String(e.bytes).padStart(7)} bytes  ${e.tensors} tensors\n`);
+    out(`wrote ${entries.length} fixture(s), ${entries.reduce((a, e) => a + e.bytes, 0)} bytes, to ${dir}\n`);
+  });
+  usageErrorsExit(cmd, { out, err }, exit);
+}
+
+/** Validates everything, then generates and writes the custom fixture; returns the exit status. */
+function writeCustom(file: string, flags: FixturesFlags, out: (t: string) => void, err: (t: string) => void): number {
+  const started = performance.now();
+  let c;
+  try {
+    checkOutputFile('--custom', file, 'my-fixture.bin');
+    const given = Object.fromEntries(CUSTOM_FLAGS.map(([, key]) => [key, flags[key]]).filter(([, v]) => v !== undefined));
+    c = customCase({ ...DEFAULT_CUSTOM, ...given } as CustomFixtureOptions);
+  } catch (e) {
+    err(`ldfa fixtures: error: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const fixture = generateFixture(c);
+  const bytes = encodeFixture(fixture);
+  writeFileAtomic(file, bytes);
+  out(`${file}: case ${c.name}, ${c.arch.description}; ${bytes.length} bytes, ${fixture.tensors.size} tensors, ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  out(`verify your implementation with: npx ldfa verify --fixture ${file} --candidate <your dump>\n`);
+  return 0;
 }

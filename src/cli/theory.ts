@@ -13,7 +13,8 @@ import {
 } from '../../oracles/linear/experiment.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../report/atomic.ts';
 import { linePlot } from '../report/svg.ts';
-import { integerFlag } from './train-options.ts';
+import { checkOutputDir } from '../paths.ts';
+import { integerFlag, positiveIntegerList } from './train-options.ts';
 
 export const RULE_TITLES: Record<ExperimentRule, string> = {
   bp: 'BP', fixed: 'fixed random low-rank feedback (FA)', normative: 'normative LDFA',
@@ -49,6 +50,7 @@ export function theoryBackend(name: string): Backend {
 
 export function theoryConfig(o: Omit<TheoryCommandOptions, 'out' | 'log' | 'backend'>): TheoryExperimentConfig {
   if (o.scale !== 'authors' && o.scale !== 'tiny') throw new Error(`unknown scale '${o.scale as string}': allowed are authors, tiny`);
+  if (o.steps !== undefined) integerFlag('--steps', 1)(String(o.steps)); // 0 iterations would draw empty figures
   const base = o.scale === 'tiny' ? TINY_SETUP : AUTHORS_SETUP;
   return {
     ...base,
@@ -98,7 +100,9 @@ export const THEORY_FILES = ['theory.json', 'sigma-bp.svg', 'sigma-fixed.svg', '
 
 export function runTheoryCommand(o: TheoryCommandOptions): TheoryExperimentResult {
   const config = theoryConfig(o);
-  const result = runTheoryExperiment(config, o.log, theoryBackend(o.backend ?? 'auto'));
+  const backend = theoryBackend(o.backend ?? 'auto');
+  checkOutputDir('--out', o.out);
+  const result = runTheoryExperiment(config, o.log, backend);
   writeJsonAtomic(join(o.out, 'theory.json'), result);
   for (const rule of EXPERIMENT_RULES) writeFileAtomic(join(o.out, `sigma-${rule}.svg`), sigmaFigure(result, rule));
   writeFileAtomic(join(o.out, 'loss-vs-rank.svg'), sweepFigure(result));
@@ -111,9 +115,9 @@ export function registerTheoryCommand(program: Command): void {
     .description("the linear-network theory (spec §3): the authors' set-up (n=128, k=m=64, r=2, 5000 iterations), σ̂_i(t) simulation vs theory for BP, fixed low-rank FA and normative LDFA, and final loss against r")
     .option('--out <dir>', 'where to write theory.json and the SVG figures', 'out/theory')
     .option('--scale <name>', "authors (the paper's set-up) or tiny (seconds, for tests)", 'authors')
-    .option('--steps <N>', 'iterations (default 5000)', integerFlag('--steps', 0))
-    .option('--samples <P>', 'sampled inputs (default 100000)', integerFlag('--samples', 0))
-    .option('--ranks <list>', 'ranks of the loss sweep, comma-separated (default 1,2,4,8,16,32,64)', (t) => t.split(',').map(integerFlag('--ranks', 0)))
+    .option('--steps <N>', 'iterations (default 5000)', integerFlag('--steps', 1))
+    .option('--samples <P>', 'sampled inputs (default 100000)', integerFlag('--samples', 1))
+    .option('--ranks <list>', 'ranks of the loss sweep, comma-separated (default 1,2,4,8,16,32,64)', positiveIntegerList('--ranks', '1,2,4'))
     .option('--seed <S>', 'random seed', integerFlag('--seed', 0))
     .option('--backend <name>', `matmul kernel, float64 only: ${THEORY_BACKENDS.join(' | ')} (auto: i-k-j loops, faster than the reference's)`, 'auto')
     .option('--quiet', 'no progress lines')

@@ -1,15 +1,31 @@
-// The `ldfa train` flags (a contract other tools rely on) and their mapping to TrainConfig.
+// The `ldfa train` flags (a contract other tools rely on), their mapping to TrainConfig, and the
+// one place that refuses a flag the run would ignore. Values are checked by validateConfig.
 import { Command, Option } from 'commander';
-import { DEFAULT_CONFIG, parseRank, type TrainConfig } from '../config.ts';
-
-const list = (text: string): number[] => text.split(',').filter((s) => s.trim() !== '').map((s) => Number(s));
-const num = (text: string): number => Number(text);
+import { DEFAULT_CONFIG, defaultHidden, parseRank, resolvedFeedbackInit, validateConfig, type TrainConfig } from '../config.ts';
 
 /** A commander parser for an integer flag ≥ min ("a positive integer" when min is 1), naming the flag in its error. */
 export const integerFlag = (flag: string, min: number) => (text: string): number => {
   const v = Number(text);
-  if (!Number.isInteger(v) || v < min) throw new Error(`${flag} must be ${min === 1 ? 'a positive integer' : `an integer ≥ ${min}`}, got '${text}'`);
+  if (text.trim() === '' || !Number.isInteger(v) || v < min) throw new Error(`${flag} must be ${min === 1 ? 'a positive integer' : `an integer ≥ ${min}`}, got '${text}'`);
   return v;
+};
+
+/** A commander parser for a number flag: an error quotes the text typed (not NaN); ranges are validateConfig's. */
+export const numberFlag = (flag: string) => (text: string): number => {
+  const v = Number(text);
+  if (text.trim() === '' || Number.isNaN(v)) throw new Error(`${flag} must be a number, got '${text}'`);
+  return v;
+};
+
+/** A commander parser for a comma-separated list of positive integers (no empty entries), e.g. --hidden 256,256. */
+export const positiveIntegerList = (flag: string, example: string) => (text: string): number[] => {
+  const allowed = `give positive integers separated by commas, e.g. ${example}`;
+  if (text.trim() === '') throw new Error(`${flag} is empty: ${allowed}`);
+  return text.split(',').map((part, i) => {
+    const v = Number(part.trim());
+    if (part.trim() === '' || !Number.isInteger(v) || v < 1) throw new Error(`${flag} '${text}': entry ${i + 1} ('${part}') is not a positive integer; ${allowed}`);
+    return v;
+  });
 };
 
 /** Adds every model/rule/optimiser flag to a command (train and experiment share them). */
@@ -17,22 +33,22 @@ export function addTrainFlags(cmd: Command): Command {
   const d = DEFAULT_CONFIG;
   return cmd
     .addOption(new Option('--data <name>', 'mnist | fashion | synthetic | cifar10 | cifar100').default(d.data))
-    .option('--data-dir <dir>', 'directory of the CIFAR binary files (cifar10/cifar100)')
-    .option('--classes <C>', 'keep only the first C classes', num)
+    .option('--data-dir <dir>', 'directory of the data files: required for cifar10/cifar100 (the extracted binary files); for mnist/fashion, a folder of the four IDX files instead of the installed package')
+    .option('--classes <C>', 'keep only the first C classes', numberFlag('--classes'))
     .option('--grayscale', 'CIFAR: convert the images to one gray channel', d.grayscale)
-    .option('--limit-train <N>', 'use only the first N training samples', num)
-    .option('--limit-test <N>', 'use only the first N test samples', num)
+    .option('--limit-train <N>', 'use only the first N training samples', numberFlag('--limit-train'))
+    .option('--limit-test <N>', 'use only the first N test samples', numberFlag('--limit-test'))
     .addOption(new Option('--arch <name>', 'linear | mlp | cnn | vit | retina').default(d.arch))
-    .option('--hidden <widths>', 'hidden widths, comma separated (cnn: conv channels; retina: retina channels, bottleneck, then one per VVS conv)', d.hidden.join(','))
+    .option('--hidden <widths>', `hidden widths, comma separated (default ${defaultHidden('mlp').join(',')}); cnn: conv channels (default ${defaultHidden('cnn').join(',')}); retina: retina channels, bottleneck, then one per VVS conv (default ${defaultHidden('retina').join(',')})`, positiveIntegerList('--hidden', '256,256'))
     .addOption(new Option('--activation <f>', 'relu | tanh | identity').default(d.activation))
     .option('--batch-norm', 'batch norm after each hidden linear/conv layer', d.batchNorm)
-    .option('--kernel <k>', 'cnn, retina: conv kernel size (odd); --hidden gives the channels', num, d.kernel)
-    .option('--fc <F>', 'retina: width of the fully connected layer before the head', num, d.fc)
-    .option('--patch <p>', 'vit: patch size', num, d.patch)
-    .option('--dim <D>', 'vit: token width', num, d.dim)
-    .option('--depth <L>', 'vit: number of blocks', num, d.depth)
-    .option('--heads <H>', 'vit: attention heads', num, d.heads)
-    .option('--mlp-ratio <m>', 'vit: MLP hidden width = m·D', num, d.mlpRatio)
+    .option('--kernel <k>', 'cnn, retina: conv kernel size (odd); --hidden gives the channels', numberFlag('--kernel'), d.kernel)
+    .option('--fc <F>', 'retina: width of the fully connected layer before the head', numberFlag('--fc'), d.fc)
+    .option('--patch <p>', 'vit: patch size', numberFlag('--patch'), d.patch)
+    .option('--dim <D>', 'vit: token width', numberFlag('--dim'), d.dim)
+    .option('--depth <L>', 'vit: number of blocks', numberFlag('--depth'), d.depth)
+    .option('--heads <H>', 'vit: attention heads', numberFlag('--heads'), d.heads)
+    .option('--mlp-ratio <m>', 'vit: MLP hidden width = m·D', numberFlag('--mlp-ratio'), d.mlpRatio)
     .option('--separate-qkv', 'vit: separate q, k, v projections of rank r each (default: one fused qkv of rank 3r)')
     .option('--init <name>', 'weight initialiser: uniform | kaiming-linear | xavier | normal', d.init)
     .addOption(new Option('--rule <name>', 'bp | fa | dfa | ldfa').default(d.rule))
@@ -41,27 +57,74 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--learn <which>', "LDFA: learn 'pq' (both) or 'q' only", d.learn)
     .option('--direct', 'LDFA: the DFA-style variant (spec §4.4)', d.direct)
     .option('--feedback-init <how>', 'LDFA: svd | random | auto (svd for normative/factorised)', d.feedbackInit)
-    .option('--svd-every <K>', 'LDFA normative: re-factorise from the SVD of W every K steps (0 = never)', num, d.svdEvery)
+    .option('--svd-every <K>', 'LDFA normative: re-factorise from the SVD of W every K steps (0 = never)', numberFlag('--svd-every'), d.svdEvery)
     .option('--svd <how>', 'LDFA: SVD for initialisation/re-factorisation: exact | randomized | auto (exact up to min(out,in) 128)', d.svd)
     .option('--oja-normalisation <how>', 'max-std | max-second-moment | none', d.ojaNormalisation)
-    .option('--epochs <E>', 'epochs', num, d.epochs)
-    .option('--batch <B>', 'batch size', num, d.batch)
+    .option('--epochs <E>', 'epochs', numberFlag('--epochs'), d.epochs)
+    .option('--batch <B>', 'batch size', numberFlag('--batch'), d.batch)
     .option('--optimizer <name>', 'sgd | adam | adamw', d.optimizer)
-    .option('--lr <LR>', 'learning rate', num, d.lr)
-    .option('--weight-decay <wd>', 'weight decay', num, d.weightDecay)
-    .option('--momentum <m>', 'SGD momentum', num, d.momentum)
+    .option('--lr <LR>', 'learning rate', numberFlag('--lr'), d.lr)
+    .option('--weight-decay <wd>', 'weight decay', numberFlag('--weight-decay'), d.weightDecay)
+    .option('--momentum <m>', 'SGD momentum', numberFlag('--momentum'), d.momentum)
     .option('--amsgrad', 'Adam: AMSGrad variant', d.amsgrad)
-    .option('--lr-decay <gamma>', 'multiply the learning rate by gamma after each epoch', num, d.lrDecay)
+    .option('--lr-decay <gamma>', 'multiply the learning rate by gamma after each epoch', numberFlag('--lr-decay'), d.lrDecay)
     .option('--feedback-optimizer <name>', 'optimiser of P̂, Q̂: sgd | adam | adamw', d.feedbackOptimizer)
-    .option('--feedback-lr <LR>', 'learning rate of P̂, Q̂', num, d.feedbackLr)
-    .option('--feedback-weight-decay <wd>', 'weight decay of P̂, Q̂', num, d.feedbackWeightDecay)
-    .option('--clip-signal <c>', 'clamp the signal each layer sends down to [-c, c]', num)
-    .option('--clip-grad <c>', 'clamp every parameter gradient to [-c, c]', num)
-    .option('--seed <S>', 'random seed', num, d.seed)
+    .option('--feedback-lr <LR>', 'learning rate of P̂, Q̂', numberFlag('--feedback-lr'), d.feedbackLr)
+    .option('--feedback-weight-decay <wd>', 'weight decay of P̂, Q̂', numberFlag('--feedback-weight-decay'), d.feedbackWeightDecay)
+    .option('--clip-signal <c>', 'clamp the signal each layer sends down to [-c, c]', numberFlag('--clip-signal'))
+    .option('--clip-grad <c>', 'clamp every parameter gradient to [-c, c]', numberFlag('--clip-grad'))
+    .option('--seed <S>', 'random seed', numberFlag('--seed'), d.seed)
     .option('--backend <name>', 'auto | reference | wasm | gpujs | gpujs-cpu | gpujs-webasm | gpujs-webgpu | gpujs-headlessgl', d.backend);
 }
 
 type Flags = Record<string, unknown>;
+
+const adamLike = (name: TrainConfig['optimizer']) => name === 'adam' || name === 'adamw';
+const ldfa = (c: TrainConfig) => c.rule === 'ldfa';
+
+/**
+ * When each flag takes effect, by commander's option name: a flag given where the run would
+ * ignore it is refused (refuseIgnoredFlags), naming where it applies. A new flag that applies
+ * only sometimes gets a row here.
+ */
+export const FLAG_SCOPE: readonly { option: string; flag: string; used: (c: TrainConfig) => boolean; where: string }[] = [
+  { option: 'dataDir', flag: '--data-dir', used: (c) => c.data !== 'synthetic', where: '--data mnist, fashion, cifar10 or cifar100 (synthetic data are generated)' },
+  { option: 'hidden', flag: '--hidden', used: (c) => c.arch !== 'vit', where: '--arch linear, mlp, cnn or retina (a vit\'s widths are --dim, --depth, --heads, --mlp-ratio)' },
+  { option: 'activation', flag: '--activation', used: (c) => c.arch !== 'vit' && c.arch !== 'linear', where: '--arch mlp, cnn or retina (linear has none, vit uses GELU)' },
+  { option: 'batchNorm', flag: '--batch-norm', used: (c) => c.arch === 'mlp' || c.arch === 'cnn', where: '--arch mlp or cnn' },
+  { option: 'kernel', flag: '--kernel', used: (c) => c.arch === 'cnn' || c.arch === 'retina', where: '--arch cnn or retina' },
+  { option: 'fc', flag: '--fc', used: (c) => c.arch === 'retina', where: '--arch retina' },
+  ...(['patch', 'dim', 'depth', 'heads', 'mlpRatio', 'separateQkv'] as const).map((option) => ({
+    option, flag: `--${option.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`, used: (c: TrainConfig) => c.arch === 'vit', where: '--arch vit',
+  })),
+  ...(['rank', 'feedback', 'learn', 'direct', 'feedbackInit', 'feedbackOptimizer', 'feedbackLr', 'feedbackWeightDecay'] as const).map((option) => ({
+    option, flag: `--${option.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`, used: ldfa, where: '--rule ldfa',
+  })),
+  { option: 'svdEvery', flag: '--svd-every', used: (c) => ldfa(c) && c.feedback === 'normative', where: '--rule ldfa --feedback normative' },
+  { option: 'ojaNormalisation', flag: '--oja-normalisation', used: (c) => ldfa(c) && c.feedback === 'oja', where: '--rule ldfa --feedback oja' },
+  {
+    option: 'svd', flag: '--svd', used: (c) => ldfa(c) && (resolvedFeedbackInit(c) === 'svd' || (c.feedback === 'normative' && c.svdEvery > 0)),
+    where: '--rule ldfa with SVD initialisation (--feedback-init svd, the default of normative and factorised) or --svd-every K',
+  },
+  { option: 'momentum', flag: '--momentum', used: (c) => c.optimizer === 'sgd' || (ldfa(c) && c.feedbackOptimizer === 'sgd'), where: '--optimizer sgd (or --feedback-optimizer sgd)' },
+  { option: 'amsgrad', flag: '--amsgrad', used: (c) => adamLike(c.optimizer) || (ldfa(c) && adamLike(c.feedbackOptimizer)), where: '--optimizer adam or adamw (or the same --feedback-optimizer)' },
+];
+
+/** Refuses every flag that was given (`given(option)`) but that this configuration would ignore. */
+export function refuseIgnoredFlags(c: TrainConfig, given: (option: string) => boolean): void {
+  const ignored = FLAG_SCOPE.filter((s) => given(s.option) && !s.used(c));
+  if (ignored.length > 0) {
+    throw new Error(ignored.map((s) => `${s.flag} would be ignored: it applies only with ${s.where}`).join('; ') + `; drop ${ignored.length > 1 ? 'them' : 'it'} (this run: --arch ${c.arch} --rule ${c.rule}${ldfa(c) ? ` --feedback ${c.feedback}` : ''} --optimizer ${c.optimizer} --data ${c.data})`);
+  }
+}
+
+/** The validated configuration a command's flags describe; a flag the run would ignore is refused. */
+export function configFromCommand(cmd: Command): TrainConfig {
+  const given = (option: string) => cmd.getOptionValueSource(option) === 'cli';
+  const config = validateConfig(configFromFlags(cmd.opts()));
+  refuseIgnoredFlags(config, given);
+  return config;
+}
 
 export function configFromFlags(o: Flags): TrainConfig {
   return {
@@ -72,7 +135,7 @@ export function configFromFlags(o: Flags): TrainConfig {
     limitTrain: (o.limitTrain as number | undefined) ?? null,
     limitTest: (o.limitTest as number | undefined) ?? null,
     arch: o.arch as TrainConfig['arch'],
-    hidden: list(o.hidden as string),
+    hidden: (o.hidden as number[] | undefined) ?? defaultHidden(o.arch as TrainConfig['arch']),
     activation: o.activation as TrainConfig['activation'],
     batchNorm: Boolean(o.batchNorm),
     init: o.init as TrainConfig['init'],

@@ -62,7 +62,7 @@ export function loadData(c: TrainConfig): TrainTest {
     if (c.dataDir === null) throw new Error(`--data ${c.data} needs --data-dir DIR pointing to the extracted binary files (no CIFAR ships with ldfa)`);
     return trainTest(c.data, { ...limits, dir: c.dataDir, classSubset: c.classes ?? undefined, grayscale: c.grayscale });
   }
-  const data = trainTest(c.data === 'fashion' ? 'fashion-mnist' : c.data, limits);
+  const data = trainTest(c.data === 'fashion' ? 'fashion-mnist' : c.data, { ...limits, dir: c.dataDir ?? undefined });
   return c.classes === null ? data : { train: keepClasses(data.train, c.classes), test: keepClasses(data.test, c.classes) };
 }
 

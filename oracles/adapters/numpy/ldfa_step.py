@@ -18,7 +18,7 @@ import numpy as np
 
 MAGIC = b"LDFABNDL"
 BUNDLE_VERSION = 1
-FIXTURE_VERSION = 1
+FIXTURE_VERSIONS = (1, 2)
 
 
 def read_bundle(path):
@@ -67,8 +67,8 @@ def act_grad(kind, a):
 
 
 def check_supported(meta):
-    if meta.get("kind") != "ldfa-fixture" or meta.get("fixtureVersion") != FIXTURE_VERSION:
-        sys.exit(f"not an ldfa fixture of version {FIXTURE_VERSION}")
+    if meta.get("kind") != "ldfa-fixture" or meta.get("fixtureVersion") not in FIXTURE_VERSIONS:
+        sys.exit(f"not an ldfa fixture of version {' or '.join(map(str, FIXTURE_VERSIONS))}")
     layers = meta["model"]["layers"]
     if not isinstance(layers, list) or any(l["type"] not in ("linear", "tanh", "relu", "identity", "flatten") for l in layers):
         sys.exit(f"case {meta['case']}: this adapter handles MLPs and linear nets only (linear2_*, mlp_*)")

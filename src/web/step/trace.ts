@@ -7,13 +7,13 @@
 import { softmaxCrossEntropy } from '../../../reference/layers/losses.ts';
 import { buildMlp } from '../../../reference/models/mlp.ts';
 import { ActivationNode, LinearNode, type Model, Sequential } from '../../../reference/models/network.ts';
-import { Optimizer, type OptimizerConfig } from '../../../reference/optim.ts';
+import { Optimizer } from '../../../reference/optim.ts';
 import { Rng } from '../../../reference/rng.ts';
 import { createRule } from '../../../reference/rules/index.ts';
-import type { LdfaOptions } from '../../../reference/rules/ldfa.ts';
 import { clone, tensor, type Tensor } from '../../../reference/tensor.ts';
 import { multiply } from '../../../reference/backend.ts';
-import { ARCHITECTURES, FIXTURE_RANK, FIXTURE_TRAINING, RULE_CASES, type RuleCase } from '../../../oracles/cases.ts';
+import { ARCHITECTURES, FIXTURE_RANK, FIXTURE_TRAINING, makeCase, RULE_CASES, type RuleCase } from '../../../oracles/cases.ts';
+import { perturbFactors, sgd } from '../../../oracles/generate.ts';
 import type { AnchorId } from './anchors.ts';
 
 export interface StageTensor {
@@ -72,30 +72,29 @@ function findRuleCase(name: string): RuleCase {
   return found;
 }
 
-const sgd = (lr: number): OptimizerConfig => ({ kind: 'sgd', lr, weightDecay: 0, momentum: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: false });
-
 /**
  * Builds the model, batch and rule of a setup exactly as the fixture generator does
- * (oracles/generate.ts: model, data and feedback from forks of Rng(arch seed)), or from
- * `start` when given (its tensors replace the drawn ones), then runs `steps` plain-SGD steps
- * (FIXTURE_TRAINING's learning rates) and returns the stages of each.
+ * (oracles/generate.ts: model, data, feedback and the perturbation of an SVD start from forks
+ * of Rng(arch seed); the case's learning rates), or from `start` when given (its tensors
+ * replace the drawn ones), then runs `steps` plain-SGD steps and returns the stages of each.
  */
 export function traceSteps(setup: StepSetup, steps: number, mnist: { x: Tensor; y: Int32Array } | null, start?: StartingPoint): Stage[][] {
   const ruleCase = findRuleCase(setup.rule);
   if (!Number.isInteger(setup.rank) || setup.rank < 1) throw new Error(`rank must be a positive integer, got ${setup.rank}`);
-  let model: Sequential, x: Tensor, y: Int32Array, ruleRng: Rng;
+  const rule = { ...ruleCase, ldfa: ruleCase.ldfa ? { ...ruleCase.ldfa, rank: setup.rank } : undefined };
+  let model: Sequential, x: Tensor, y: Int32Array, root: Rng;
+  let training = FIXTURE_TRAINING, perturbation = 0;
   if (setup.model === 'mnist-mlp') {
     if (mnist === null) throw new Error('the MNIST MLP needs the embedded MNIST batch');
-    const root = new Rng(MNIST_STEP.seed);
+    root = new Rng(MNIST_STEP.seed);
     model = buildMlp({ inputSize: 784, hidden: [MNIST_STEP.hidden], outputSize: 10, activation: 'tanh', bias: true, init: 'uniform' }, root.fork());
     ({ x, y } = mnist);
-    ruleRng = root.fork();
   } else {
-    const arch = ARCHITECTURES.find((a) => a.name === setup.model)!;
-    const root = new Rng(arch.seed);
-    model = arch.build(root.fork()) as Sequential;
-    ({ x, y } = arch.data(root.fork()));
-    ruleRng = root.fork();
+    const c = makeCase(ARCHITECTURES.find((a) => a.name === setup.model)!, rule);
+    ({ training, perturbation } = c);
+    root = new Rng(c.arch.seed);
+    model = c.arch.build(root.fork()) as Sequential;
+    ({ x, y } = c.arch.data(root.fork()));
   }
   if (start) {
     x = start.x;
@@ -106,14 +105,14 @@ export function traceSteps(setup: StepSetup, steps: number, mnist: { x: Tensor; 
       p.value.data.set(value.data);
     }
   }
-  const ldfa: LdfaOptions | undefined = ruleCase.ldfa ? { ...ruleCase.ldfa, rank: setup.rank } : undefined;
   // copies: a learned feedback tensor is updated in place, and `start` must stay as it was
   const inject = start ? Object.fromEntries([...start.init].filter(([name]) => /\.(B|D|P|Q)$/.test(name)).map(([name, t]) => [name, clone(t)])) : undefined;
-  const rule = createRule(ruleCase.rule, { ldfa, inject });
-  rule.attach(model, ruleRng);
+  const learningRule = createRule(rule.rule, { ldfa: rule.ldfa, inject });
+  learningRule.attach(model, root.fork());
+  if (!start && perturbation > 0) perturbFactors(learningRule.feedbackTensors(), root.fork(), perturbation);
 
-  const { lr, feedbackLr } = FIXTURE_TRAINING;
-  const params = model.params(), feedbackParams = rule.feedbackParams();
+  const { lr, feedbackLr } = training;
+  const params = model.params(), feedbackParams = learningRule.feedbackParams();
   const optimizer = new Optimizer(sgd(lr), params), feedbackOptimizer = new Optimizer(sgd(feedbackLr), feedbackParams);
   const trace: Stage[][] = [];
   for (let step = 1; step <= steps; step++) {
@@ -124,7 +123,7 @@ export function traceSteps(setup: StepSetup, steps: number, mnist: { x: Tensor; 
     const e = tensor(logits.shape);
     const loss = softmaxCrossEntropy(e, logits, y);
     model.backward(e);
-    rule.feedbackGradients();
+    learningRule.feedbackGradients();
     stages.push({
       id: 'loss', title: 'Loss and output error e',
       equation: 'L = −(1/N) Σₙ log softmax(aₙ)[yₙ];   e = ∂L/∂a = (softmax(a) − onehot(y)) / N',
@@ -135,13 +134,12 @@ export function traceSteps(setup: StepSetup, steps: number, mnist: { x: Tensor; 
         { label: 'e', tensor: clone(e) },
       ],
     });
-    stages.push(...backwardStages(model, ruleCase, at, rule.feedbackTensors()));
-    const learned = feedbackStages(model, ruleCase, at, feedbackParams.map((p) => ({ name: p.name, grad: clone(p.grad) })));
-    stages.push(...learned);
+    stages.push(...backwardStages(model, ruleCase, at, learningRule.feedbackTensors()));
+    stages.push(...feedbackStages(model, ruleCase, at, feedbackParams.map((p) => ({ name: p.name, grad: clone(p.grad) }))));
     optimizer.step();
     feedbackOptimizer.step();
-    rule.afterStep(step);
-    const last = step === FIXTURE_TRAINING.steps;
+    learningRule.afterStep(step);
+    const last = step === training.steps;
     stages.push({
       id: 'update', title: 'The update (plain SGD)',
       equation: `W ← W − η·dW,  b ← b − η·db  (η = ${lr})${feedbackParams.length ? `;   P̂ ← P̂ − η_f·dP̂,  Q̂ ← Q̂ − η_f·dQ̂  (η_f = ${feedbackLr})` : ''}`,

@@ -1,0 +1,86 @@
+// A fixture at the user's own sizes (`ldfa fixtures --custom FILE`): the train flags' model and
+// rule on a seeded Gaussian batch, plain SGD for a few steps, written like any golden fixture
+// (docs/fixture-format.md §11). Nothing is read from disk: --input-shape and --classes stand in
+// for a data set.
+import { buildModel } from '../src/models.ts';
+import { DEFAULT_CONFIG, defaultHidden, ldfaOptionsOf, parseRank, validateConfig, type TrainConfig } from '../src/config.ts';
+import { DEFAULT_LDFA } from '../reference/rules/ldfa.ts';
+import { createRule } from '../reference/rules/index.ts';
+import { Rng } from '../reference/rng.ts';
+import { gaussianBatch, makeCase, type ArchitectureCase, type FixtureCase, type RuleCase } from './cases.ts';
+
+/** The architectures a custom fixture can have (every one the adapters and the header describe). */
+export const CUSTOM_ARCHS = ['linear', 'mlp', 'cnn', 'vit'] as const;
+
+export interface CustomFixtureOptions {
+  arch: string;
+  /** Comma-separated widths (cnn: channels); absent: the arch's default. */
+  hidden?: string;
+  activation: string;
+  kernel: number;
+  patch: number;
+  dim: number;
+  depth: number;
+  heads: number;
+  mlpRatio: number;
+  rule: string;
+  feedback: string;
+  rank: string;
+  feedbackInit: string;
+  batch: number;
+  steps: number;
+  lr: number;
+  feedbackLr: number;
+  seed: number;
+  inputShape: readonly number[];
+  classes: number;
+}
+
+/** The defaults of `ldfa train`, with the schedule of the committed fixtures and an MNIST-sized input. */
+export const DEFAULT_CUSTOM: Omit<CustomFixtureOptions, 'arch' | 'hidden'> = {
+  activation: DEFAULT_CONFIG.activation, kernel: DEFAULT_CONFIG.kernel, patch: DEFAULT_CONFIG.patch, dim: DEFAULT_CONFIG.dim,
+  depth: DEFAULT_CONFIG.depth, heads: DEFAULT_CONFIG.heads, mlpRatio: DEFAULT_CONFIG.mlpRatio,
+  rule: DEFAULT_CONFIG.rule, feedback: DEFAULT_CONFIG.feedback, rank: String(DEFAULT_CONFIG.rank), feedbackInit: DEFAULT_CONFIG.feedbackInit,
+  batch: DEFAULT_CONFIG.batch, steps: 3, lr: 0.2, feedbackLr: 0.1, seed: DEFAULT_CONFIG.seed, inputShape: [1, 28, 28], classes: 10,
+};
+
+/** The train configuration the options stand for, validated by the same checks as `ldfa train`. */
+function trainConfig(o: CustomFixtureOptions): TrainConfig {
+  if (!(CUSTOM_ARCHS as readonly string[]).includes(o.arch)) throw new Error(`--arch ${o.arch} is not allowed with --custom: allowed are ${CUSTOM_ARCHS.join(', ')}`);
+  const arch = o.arch as TrainConfig['arch'];
+  const hidden = o.hidden === undefined ? defaultHidden(arch) : o.hidden.split(',').filter((s) => s.trim() !== '').map(Number);
+  if (!Number.isInteger(o.steps) || o.steps < 1 || o.steps > 100) throw new Error(`--steps must be an integer in [1, 100], got ${o.steps}`);
+  if (!Number.isInteger(o.classes) || o.classes < 2) throw new Error(`--classes must be an integer ≥ 2, got ${o.classes}`);
+  if (o.inputShape.length === 0 || o.inputShape.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new Error(`--input-shape must be positive integers separated by commas (C,H,W for images, e.g. 1,28,28), got '${o.inputShape.join(',')}'`);
+  }
+  if ((arch === 'cnn' || arch === 'vit') && o.inputShape.length !== 3) throw new Error(`--arch ${arch} needs images: --input-shape C,H,W (e.g. 1,28,28), got '${o.inputShape.join(',')}'`);
+  if (o.batch < 2) throw new Error(`--batch must be at least 2 (Oja's rule and the batch statistics need two samples), got ${o.batch}`);
+  return validateConfig({
+    ...DEFAULT_CONFIG, data: 'synthetic', arch, hidden, activation: o.activation as TrainConfig['activation'],
+    kernel: o.kernel, patch: o.patch, dim: o.dim, depth: o.depth, heads: o.heads, mlpRatio: o.mlpRatio,
+    rule: o.rule as TrainConfig['rule'], feedback: o.feedback as TrainConfig['feedback'], rank: parseRank(o.rank),
+    feedbackInit: o.feedbackInit as TrainConfig['feedbackInit'], batch: o.batch, optimizer: 'sgd', lr: o.lr, momentum: 0,
+    feedbackOptimizer: 'sgd', feedbackLr: o.feedbackLr, seed: o.seed, epochs: 1,
+  });
+}
+
+/** The fixture case for the options; throws (naming the flag) on any invalid combination. */
+export function customCase(o: CustomFixtureOptions): FixtureCase {
+  const config = trainConfig(o);
+  const shape = o.inputShape.join('×');
+  const arch: ArchitectureCase = {
+    name: `custom-${config.arch}`,
+    description: `--arch ${config.arch}${config.arch === 'vit' ? ` --patch ${config.patch} --dim ${config.dim} --depth ${config.depth} --heads ${config.heads} --mlp-ratio ${config.mlpRatio}` : ` --hidden ${config.hidden.join(',')}`}`
+      + `${config.arch === 'mlp' || config.arch === 'cnn' ? ` --activation ${config.activation}` : ''}${config.arch === 'cnn' ? ` --kernel ${config.kernel}` : ''} on ${shape} inputs, ${o.classes} classes (a seeded Gaussian batch)`,
+    inputShape: o.inputShape, classes: o.classes, batch: config.batch, seed: config.seed,
+    build: (rng) => buildModel(config, o.inputShape, o.classes, rng),
+    data(rng) { return gaussianBatch(rng, this.batch, this.inputShape, this.classes); },
+  };
+  const ldfa = config.rule === 'ldfa' ? { ...DEFAULT_LDFA, ...ldfaOptionsOf(config) } : undefined;
+  const rule: RuleCase = { name: ldfa ? `ldfa-${ldfa.mode}` : config.rule, rule: config.rule, ldfa };
+  // Model and rule errors (sizes that do not fit, a rank above a layer's) before any work:
+  // build once and attach the rule with a random start, which skips the SVD.
+  createRule(rule.rule, { ldfa: ldfa && { ...ldfa, init: 'random' } }).attach(arch.build(new Rng(config.seed)), new Rng(config.seed));
+  return makeCase(arch, rule, { steps: o.steps, lr: config.lr, feedbackLr: config.feedbackLr });
+}

@@ -1,0 +1,238 @@
+// The diagnosis behind `ldfa verify`: orders the checked tensors the way the computation
+// produces them, finds the first one that disagrees, and names what it is computed from that
+// agreed, so the report starts with the cause instead of a symptom further down.
+//
+// Order (docs/fixture-format.md §7): input/* and init/* first, then per step K:
+//   forward      stepK/logits
+//   loss         stepK/loss
+//   backward     top-down, each layer's δ then its signal (the output layer first)
+//   weight grads every parameter's gradient, in backward order
+//   feedback     every learned feedback tensor's gradient (dP, dQ), in backward order
+//   updates      the state after the last step
+// Every tensor's inputs come earlier in this order, so when the first divergence is found,
+// everything it is computed from has agreed (or was not given by the candidate).
+import { gradName } from './generate.ts';
+
+/** The parts of a fixture header the ordering needs (present in fixture versions 1 and 2). */
+interface HeaderView {
+  sites: { name: string; isOutput: boolean; sendsSignal: boolean; kind: string }[];
+  learned: string[];
+  learnedFeedback: string[];
+  rule: string;
+  mode: string | null;
+  lr: number | null;
+  feedbackLr: number | null;
+  steps: number;
+}
+
+export const PHASES = ['given', 'forward', 'loss', 'backward', 'weight gradients', 'feedback gradients', 'updates', 'other'] as const;
+export type Phase = (typeof PHASES)[number];
+
+export interface Placement {
+  /** 0 for input/* and init/*. */
+  step: number;
+  phase: Phase;
+  /** Position within the phase. */
+  rank: number;
+}
+
+/** A tensor check's status, plus 'not-given' (an input the candidate left out) and 'excluded' (left out by --only). */
+export type CheckStatus = 'ok' | 'not-ok' | 'non-finite' | 'shape' | 'missing' | 'not-given' | 'excluded';
+
+export interface Diagnosis {
+  /** The first tensor in computation order whose values or shape disagree; null when none does. */
+  first: { name: string; step: number; phase: Phase; status: CheckStatus } | null;
+  /** What that tensor is computed from, with the status of each. */
+  dependsOn: { name: string; status: CheckStatus }[];
+  /** Where to look, in words. */
+  hint: string;
+  /** The one-line verdict the report leads with. */
+  message: string;
+}
+
+function view(meta: Record<string, unknown>): HeaderView {
+  const model = (meta.model ?? {}) as { sites?: HeaderView['sites'] };
+  const training = (meta.training ?? {}) as { learned?: string[]; learnedFeedback?: string[]; lr?: number; feedbackLr?: number; steps?: number };
+  const rule = (meta.rule ?? {}) as { rule?: string; mode?: string };
+  return {
+    sites: model.sites ?? [], learned: training.learned ?? [], learnedFeedback: training.learnedFeedback ?? [],
+    rule: rule.rule ?? '?', mode: rule.mode ?? null, lr: training.lr ?? null, feedbackLr: training.feedbackLr ?? null,
+    steps: training.steps ?? 3,
+  };
+}
+
+/** Where a fixture tensor sits in the computation. */
+export function placement(name: string, meta: Record<string, unknown>): Placement {
+  const h = view(meta);
+  if (name.startsWith('input/') || name.startsWith('init/')) return { step: 0, phase: 'given', rank: name.startsWith('input/') ? 0 : 1 };
+  const m = /^step(\d+)\/(.+)$/.exec(name);
+  if (!m) return { step: Number.MAX_SAFE_INTEGER, phase: 'other', rank: 0 };
+  const step = Number(m[1]), rest = m[2];
+  if (rest === 'logits') return { step, phase: 'forward', rank: 0 };
+  if (rest === 'loss') return { step, phase: 'loss', rank: 0 };
+  const topDown = [...h.sites].reverse();
+  const site = topDown.findIndex((s) => rest === `${s.name}.delta` || rest === `${s.name}.signal`);
+  if (site >= 0) return { step, phase: 'backward', rank: 2 * site + (rest.endsWith('.signal') ? 1 : 0) };
+  const backwardParams = [...h.learned].reverse();
+  const param = backwardParams.findIndex((p) => rest === gradName(p));
+  if (param >= 0) return { step, phase: 'weight gradients', rank: param };
+  const backwardFeedback = [...h.learnedFeedback].reverse();
+  const feedback = backwardFeedback.findIndex((p) => rest === gradName(p));
+  if (feedback >= 0) return { step, phase: 'feedback gradients', rank: feedback };
+  const state = [...h.learned, ...h.learnedFeedback].indexOf(rest);
+  if (state >= 0) return { step, phase: 'updates', rank: state };
+  return { step, phase: 'other', rank: 0 };
+}
+
+/** Sorts names into computation order (stable for names the header does not place). */
+export function computationOrder(names: readonly string[], meta: Record<string, unknown>): string[] {
+  const keyed = names.map((name, i) => ({ name, i, p: placement(name, meta) }));
+  keyed.sort((a, b) => a.p.step - b.p.step || PHASES.indexOf(a.p.phase) - PHASES.indexOf(b.p.phase) || a.p.rank - b.p.rank || a.i - b.i);
+  return keyed.map((k) => k.name);
+}
+
+/** A tensor's value at the start of step K: init/<name> for K = 1, else also the gradients of the steps before. */
+function stateAt(param: string, step: number): string[] {
+  return [`init/${param}`, ...Array.from({ length: step - 1 }, (_, j) => `step${j + 1}/${gradName(param)}`)];
+}
+
+/** What a tensor is computed from (fixture tensor names), and where to look when it alone disagrees. */
+export function dependencies(name: string, meta: Record<string, unknown>): { dependsOn: string[]; hint: string } {
+  const h = view(meta);
+  const p = placement(name, meta);
+  const at = `step${p.step}`;
+  const rest = name.slice(at.length + 1);
+  const lr = h.lr === null ? '' : ` (lr = ${h.lr})`;
+  switch (p.phase) {
+    case 'given':
+      return { dependsOn: [], hint: 'the candidate\'s copy of a given tensor differs: it was loaded or converted wrong (orientation, reshape, dtype)' };
+    case 'forward':
+      if (p.step === 1) {
+        return {
+          dependsOn: ['input/x', ...h.learned.map((q) => `init/${q}`)],
+          hint: 'look at your forward pass: layer order, y = x·Wᵀ + b, conv stride and padding, activations, pooling, normalisation',
+        };
+      }
+      return {
+        dependsOn: h.learned.map((q) => `step${p.step - 1}/${gradName(q)}`),
+        hint: `look at your parameter update after step ${p.step - 1}: plain SGD p ← p − lr·dp${lr}, applied after the feedback gradients are computed`,
+      };
+    case 'loss':
+      return { dependsOn: [`${at}/logits`, 'input/y'], hint: 'look at your loss: softmax cross-entropy with batch-mean reduction' };
+    case 'backward':
+      return backwardDependencies(rest, p.step, h);
+    case 'weight gradients': {
+      const param = h.learned.find((q) => rest === gradName(q))!;
+      const layer = param.slice(0, param.lastIndexOf('.'));
+      if (h.sites.some((s) => s.name === layer)) {
+        return { dependsOn: [`${at}/${layer}.delta`], hint: `look at ${rest}: dW = δᵀ·x with x the layer's input from your forward pass, db = Σₙ δ (a sum over the batch; the 1/N is already in δ)` };
+      }
+      return { dependsOn: [], hint: `look at the exact backward pass of ${param} (LayerNorm, positions: backpropagated exactly under every rule)` };
+    }
+    case 'feedback gradients':
+      return feedbackDependencies(rest, p.step, h);
+    case 'updates': {
+      const grads = Array.from({ length: p.step }, (_, j) => `step${j + 1}/${gradName(rest)}`);
+      const rate = h.learnedFeedback.includes(rest) ? (h.feedbackLr === null ? '' : ` (feedbackLr = ${h.feedbackLr})`) : lr;
+      return { dependsOn: [`init/${rest}`, ...grads], hint: `look at your update of ${rest}: plain SGD p ← p − lr·dp${rate}` };
+    }
+    default:
+      return { dependsOn: [], hint: 'this tensor is not placed by the fixture header' };
+  }
+}
+
+function backwardDependencies(rest: string, step: number, h: HeaderView): { dependsOn: string[]; hint: string } {
+  const at = `step${step}`;
+  const site = h.sites.find((s) => rest === `${s.name}.delta` || rest === `${s.name}.signal`)!;
+  const output = h.sites.find((s) => s.isOutput);
+  if (rest.endsWith('.delta')) {
+    if (site.isOutput) return { dependsOn: [`${at}/logits`, `${at}/loss`], hint: 'look at your output error: e = (softmax(logits) − onehot(y)) / N, the 1/N of the batch mean included' };
+    const index = h.sites.indexOf(site);
+    const above = h.sites.slice(index + 1).find((s) => s.sendsSignal);
+    if (!above) return { dependsOn: [], hint: 'look at your backward pass' };
+    return {
+      dependsOn: [`${at}/${above.name}.signal`],
+      hint: `look at what lies between ${above.name}'s signal and ${site.name}'s δ: the f′ of the activation, pooling, flattening, normalisation and residual paths are backpropagated exactly`,
+    };
+  }
+  const delta = `${at}/${site.name}.delta`;
+  const conv = site.kind === 'conv';
+  switch (h.rule) {
+    case 'bp':
+      return { dependsOn: [delta, ...stateAt(`${site.name}.W`, step)], hint: `look at how ${site.name} sends its error down: BP dx = dy·W${conv ? ' (conv_transpose with the layer\'s stride and padding)' : ''}` };
+    case 'fa':
+      return { dependsOn: [delta, `init/${site.name}.B`], hint: `look at how ${site.name} sends its error down: FA dx = dy·B with the fixed B${conv ? ' (conv_transpose with the layer\'s stride and padding)' : ''}` };
+    case 'dfa':
+      return { dependsOn: [`${at}/${output?.name ?? '?'}.delta`, `init/${site.name}.D`], hint: `look at how ${site.name} sends its error down: DFA dx = e·D, e the output error, reshaped to the layer's input` };
+    default: {
+      const learns = (t: string) => h.learnedFeedback.includes(`${site.name}.${t}`);
+      const factors = ['P', 'Q'].flatMap((t) => (learns(t) ? stateAt(`${site.name}.${t}`, step) : [`init/${site.name}.${t}`]));
+      return {
+        dependsOn: [delta, ...factors],
+        hint: `look at how ${site.name} sends its error down: LDFA dx = (dy·P̂)·Q̂${conv ? ', z = conv_transpose(dy, P̂) at the output resolution with stride 1, then dx = conv_transpose(z, Q̂) with the layer\'s stride and padding' : ''}`,
+      };
+    }
+  }
+}
+
+function feedbackDependencies(rest: string, step: number, h: HeaderView): { dependsOn: string[]; hint: string } {
+  const at = `step${step}`;
+  const tensorName = h.learnedFeedback.find((q) => rest === gradName(q))!;
+  const site = tensorName.slice(0, tensorName.lastIndexOf('.'));
+  const state = (t: string) => (h.learnedFeedback.includes(`${site}.${t}`) ? stateAt(`${site}.${t}`, step) : [`init/${site}.${t}`]);
+  switch (h.mode) {
+    case 'normative':
+      return { dependsOn: [...state('P'), ...state('Q'), ...stateAt(`${site}.W`, step)], hint: `look at your normative gradient of ${site}: E = P̂Q̂ − W (this sign), dP = E·Q̂ᵀ, dQ = P̂ᵀ·E, with W before this step's update` };
+    case 'factorised':
+      return { dependsOn: [`${at}/${site}.dW`, ...state('P'), ...state('Q')], hint: `look at your factorised gradient of ${site}: dP = dW·Q̂ᵀ, dQ = P̂ᵀ·dW` };
+    case 'oja':
+      return {
+        dependsOn: [`${at}/${site}.delta`, ...state('P')],
+        hint: rest.endsWith('.dP')
+          ? `look at your Oja gradient of ${site}: δ̃ = (dy − meanₙ dy)/(maxⱼ stdₙ(dyⱼ) + ε) with the unbiased std, C = δ̃ᵀδ̃, dP = −(C·P̂ − P̂·(P̂ᵀ·C·P̂))`
+          : `look at your Oja dQ of ${site}: dQ = (dy·P̂)ᵀ·x, x the layer's input (conv: the filter gradient of a conv with kernel Q̂ mapping x to z = conv_transpose(dy, P̂))`,
+      };
+    default:
+      return { dependsOn: [], hint: `look at your feedback gradient of ${site}` };
+  }
+}
+
+/** The first divergence in computation order and what it is computed from. */
+export function diagnose(
+  ordered: readonly { name: string; status: CheckStatus }[],
+  statusOf: (name: string) => CheckStatus | undefined,
+  meta: Record<string, unknown>,
+): Diagnosis {
+  const bad = ordered.find((c) => c.status === 'not-ok' || c.status === 'non-finite' || c.status === 'shape');
+  if (!bad) {
+    const missing = ordered.filter((c) => c.status === 'missing').length;
+    const message = missing > 0 ? `no divergence among the tensors the candidate holds; ${missing} required tensor(s) missing` : 'no divergence';
+    return { first: null, dependsOn: [], hint: '', message };
+  }
+  const p = placement(bad.name, meta);
+  const { dependsOn, hint } = dependencies(bad.name, meta);
+  const deps = dependsOn.map((name) => ({ name, status: statusOf(name) ?? 'not-given' }));
+  const agreed = deps.filter((d) => d.status === 'ok').map((d) => d.name);
+  const assumed = deps.filter((d) => d.status === 'not-given').map((d) => d.name);
+  const missing = deps.filter((d) => d.status === 'missing').map((d) => d.name);
+  const excluded = deps.filter((d) => d.status === 'excluded').map((d) => d.name);
+  const where = p.step === 0 ? 'the given tensors' : `step ${p.step}`;
+  const parts = [
+    agreed.length ? `while ${list(agreed)} agree${agreed.length === 1 ? 's' : ''}` : '',
+    assumed.length ? `${agreed.length ? 'and ' : 'while '}${list(assumed)} ${assumed.length === 1 ? 'is' : 'are'} the fixture's (not in the candidate)` : '',
+    missing.length ? `(${list(missing)} missing from the candidate)` : '',
+    excluded.length ? `(${list(excluded)} not checked: --only)` : '',
+  ].filter(Boolean);
+  const what = bad.status === 'shape' ? 'has the wrong shape' : 'disagrees';
+  return {
+    first: { name: bad.name, step: p.step, phase: p.phase, status: bad.status },
+    dependsOn: deps,
+    hint,
+    message: `first divergence: ${where}, ${bad.name} (${p.phase}): it ${what}${parts.length ? ` ${parts.join(' ')}` : ''}: ${hint}`,
+  };
+}
+
+/** At most 6 names, then a count: dependency lists of steps 2 and 3 get long. */
+function list(names: readonly string[]): string {
+  return names.length <= 6 ? names.join(', ') : `${names.slice(0, 6).join(', ')} and ${names.length - 6} more`;
+}

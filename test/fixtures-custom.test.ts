@@ -1,0 +1,80 @@
+// `ldfa fixtures --custom FILE`: a fixture at the user's own sizes from the train flags,
+// validated before any work; checked against the independent NumPy recomputation.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { afterAll, describe, expect, it } from 'vitest';
+import { decodeBundle } from '../src/bundle.ts';
+import { registerFixturesCommand } from '../src/cli/fixtures.ts';
+import { runVerify } from '../src/cli/verify.ts';
+
+const scratch = mkdtempSync(join(tmpdir(), 'ldfa-custom-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+async function fixtures(...args: string[]) {
+  let out = '', err = '', code = 0;
+  const program = new Command('ldfa');
+  registerFixturesCommand(program, (t) => { out += t; }, (c) => { code = c; }, (t) => { err += t; });
+  await program.parseAsync(['node', 'ldfa', 'fixtures', ...args]).catch(() => {});
+  return { out, err, code };
+}
+
+const numpy = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
+
+describe('ldfa fixtures --custom', () => {
+  it('writes a fixture for the given configuration, deterministically, with the header of the committed ones', async () => {
+    const file = join(scratch, 'mlp.bin');
+    const args = ['--arch', 'mlp', '--hidden', '12,9', '--activation', 'tanh', '--rule', 'ldfa', '--feedback', 'oja', '--rank', '3', '--batch', '6', '--steps', '2', '--seed', '5', '--input-shape', '1,4,5', '--classes', '3'];
+    const r = await fixtures('--custom', file, ...args);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/mlp\.bin: case custom-mlp_ldfa-oja, --arch mlp --hidden 12,9 --activation tanh on 1×4×5 inputs, 3 classes .*; \d+ bytes, \d+ tensors, [\d.]+ s\n/);
+    const bytes = readFileSync(file);
+    const { meta, tensors } = decodeBundle(bytes, file);
+    expect(meta).toMatchObject({ kind: 'ldfa-fixture', fixtureVersion: 2, case: 'custom-mlp_ldfa-oja', seed: 5 });
+    expect(meta.training).toMatchObject({ steps: 2, lr: 0.2, feedbackLr: 0.1, optimiser: 'sgd' });
+    expect(meta.rule).toMatchObject({ rule: 'ldfa', mode: 'oja', rank: 3, ranks: { fc2: 3, fc3: 3 } });
+    expect(tensors.get('input/x')!.shape).toEqual([6, 1, 4, 5]);
+    expect(tensors.get('init/fc1.W')!.shape).toEqual([12, 20]);
+    expect(tensors.has('step2/fc3.P')).toBe(true);
+    expect(tensors.has('step3/logits')).toBe(false);
+    const again = join(scratch, 'mlp-again.bin');
+    await fixtures('--custom', again, ...args);
+    expect(readFileSync(again).equals(bytes)).toBe(true);
+  });
+
+  it.each([
+    [['--custom', 'x.bin'], /--custom needs --arch \(linear, mlp, cnn, vit\)/],
+    [['--custom', 'x.bin', '--arch', 'retina'], /--arch retina is not allowed with --custom: allowed are linear, mlp, cnn, vit/],
+    [['--custom', 'x.bin', '--arch', 'mlp', '--rule', 'hebb'], /--rule/],
+    [['--custom', 'x.bin', '--arch', 'mlp', '--rule', 'ldfa', '--rank', '0'], /rank/],
+    [['--custom', 'x.bin', '--arch', 'mlp', '--batch', '1'], /--batch must be at least 2/],
+    [['--custom', 'x.bin', '--arch', 'mlp', '--batch', 'x'], /--batch must be a positive integer, got 'x'/],
+    [['--custom', 'x.bin', '--arch', 'mlp', '--steps', '0'], /--steps must be a positive integer/],
+    [['--custom', 'x.bin', '--arch', 'cnn', '--input-shape', '784'], /--arch cnn needs images: --input-shape C,H,W/],
+    [['--custom', 'x.bin', '--arch', 'mlp', '--input-shape', '2,a'], /--input-shape must be positive integers/],
+    [['--custom', 'x.bin', '--arch', 'mlp', '--lr', 'fast'], /--lr must be a number, got 'fast'/],
+    [['--custom', 'x.bin', '--arch', 'mlp', '--out', 'dir'], /--out would be ignored: drop it/],
+    [['--custom', 'x.bin', '--arch', 'mlp', '--check'], /--check would be ignored/],
+    [['--hidden', '8'], /--hidden shape a fixture at your own sizes and need --custom FILE/],
+    [['--check', '--list'], /--check, --list and --case are alternatives/],
+    [['--custom', 'x.bin', '--arch', 'mlp', '--epochs', '3'], /unknown option '--epochs'/],
+  ])('%j: exit 2 with a message, nothing written', async (args, message) => {
+    const r = await fixtures(...args.map((a) => (a === 'x.bin' ? join(scratch, 'never.bin') : a)));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+    expect(() => readFileSync(join(scratch, 'never.bin'))).toThrow();
+  });
+
+  it('a custom fixture verifies against the independent NumPy recomputation (mlp, normative, perturbed SVD start)', async (ctx) => {
+    if (!numpy) ctx.skip('python3 with numpy not found (install python3-numpy)');
+    const file = join(scratch, 'np.bin'), cand = join(scratch, 'np-cand.bin');
+    expect((await fixtures('--custom', file, '--arch', 'mlp', '--hidden', '30,20', '--rule', 'ldfa', '--feedback', 'normative', '--rank', '4', '--batch', '16', '--input-shape', '50')).code).toBe(0);
+    const run = spawnSync('python3', ['oracles/adapters/numpy/ldfa_step.py', file, cand], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    let out = '';
+    expect(runVerify({ fixture: file, candidate: cand }, { out: (t) => { out += t; }, err: (t) => { out += t; } }), out).toBe(0);
+  });
+});
