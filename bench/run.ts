@@ -1,14 +1,17 @@
 // Backend benchmarks. `npm run bench` (tsx bench/run.ts [--backends a,b,...] [--only parts]).
 // `--backend NAME` is `--backends NAME`; `auto` is always measured as well. `--only` takes a
-// comma-separated subset of matmul, conv, mlpStep, ldfaBackwardRatio (the JSON then holds
-// only those, and `parts` says which ran); without it everything runs (minutes on 2 cores).
-// JSON result on stdout, progress on stderr. Compare ratios measured in one run; absolute
-// times depend on the machine (reported under `machine`).
+// comma-separated subset of matmul, conv, mlpStep, ldfaBackwardRatio, archStep, vsTorch (the
+// JSON then holds only those, and `parts` says which ran); without it everything runs (minutes
+// on 2 cores). JSON result on stdout, progress on stderr. Compare ratios measured in one run;
+// absolute times depend on the machine (reported under `machine`).
 //
-// Every time is measured through the Backend interface, so it includes the float64 ↔ float32
-// conversions (and, for wasm, the copies into the wasm heap) that a caller pays.
+// matmul, conv and ldfaBackwardRatio's layer rows go through the Backend interface with float64
+// tensors, so they include the float64 ↔ float32 conversions a caller pays. Whole training
+// steps (mlpStep, archStep, vsTorch) run createTrainer's step: on a float32 backend, the
+// float32 path where the model allows it (each row's `path`, or trainer.path, says).
+import { spawnSync } from 'node:child_process';
 import os from 'node:os';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setBackend, withBackend, type Backend, type Conv2dSpec } from '../reference/backend.ts';
 import { throughLowRank, throughMatrix, type Feedback } from '../reference/feedback.ts';
 import { linearBackward } from '../reference/layers/linear.ts';
@@ -19,6 +22,9 @@ import { tensor, type Tensor } from '../reference/tensor.ts';
 import { DEFAULT_CONFIG, type TrainConfig } from '../src/config.ts';
 import { createTrainer } from '../src/train.ts';
 import { createBackend, isBackendName, BACKEND_NAMES, type BackendName } from '../src/backends/registry.ts';
+import { batches, type Dataset } from '../src/data/dataset.ts';
+import { cnnBase } from '../src/experiments/recipes/cnn.ts';
+import { vit } from '../src/experiments/recipes/vit.ts';
 
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
@@ -195,7 +201,7 @@ export interface MlpStepShape { input: readonly number[]; hidden: readonly numbe
 export const MLP_STEP_SHAPE: MlpStepShape = { input: [1, 28, 28], hidden: [1024, 1024], classes: 10, batch: 128 };
 
 /** Backends the mlpStep is timed on (the others are far slower than gpujs-webasm or not CPU-runnable here). */
-const MLP_STEP_BACKENDS = ['reference', 'wasm', 'gpujs-webasm', 'gpujs-headlessgl', 'gpujs', 'auto'];
+const MLP_STEP_BACKENDS = ['reference', 'native', 'wasm', 'gpujs-webasm', 'gpujs-headlessgl', 'gpujs', 'auto'];
 
 export interface MlpStepRow {
   backend: string; rule: string; rank: number | null;
@@ -308,11 +314,132 @@ export function benchModelBackwardRatio(be: Backend, shape = MLP_STEP_SHAPE): Mo
   }
 }
 
+// ---- vsTorch: the same MLP training loops in PyTorch, interleaved with ours ----
+
+/**
+ * The issue's two MNIST-sized MLPs (BP, Adam lr 1e-3, cross-entropy), one pass over `samples`
+ * images: half of the issue's 20,000 and a third of its 60,000 images, so that two interleaved
+ * rounds fit in minutes on a loaded 2-core machine (samples/s does not depend on the count).
+ */
+export const VS_TORCH_SHAPES: { hidden: number[]; batch: number; samples: number }[] = [
+  { hidden: [1024, 1024], batch: 128, samples: 10000 },
+  { hidden: [256, 256], batch: 64, samples: 20000 },
+];
+export const TORCH_PYTHON = process.env.LDFA_BENCH_PYTHON ?? '/usr/bin/python3';
+const TORCH_SCRIPT = fileURLToPath(new URL('./torch_mlp.py', import.meta.url));
+
+export interface VsTorchRow {
+  model: string; batch: number; samples: number;
+  /** samples/s per round (interleaved: ours, PyTorch 1 thread, PyTorch 2 threads in each round). */
+  ours: number[]; torch1: number[]; torch2: number[];
+  /** median(ours) / max(median(torch1), median(torch2)): ours against PyTorch at its faster thread count. */
+  ratio: number;
+  /** The ratio of each round alone. */
+  ratioPerRound: number[];
+  oursPath: string;
+}
+
+/** Why PyTorch cannot run here, or null. */
+export function torchUnavailable(python = TORCH_PYTHON): string | null {
+  const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+  if (r.error) return `${python} cannot run: ${r.error.message}`;
+  return r.status === 0 ? null : `${python} cannot import torch (apt-get install python3-torch): ${r.stderr.trim().split('\n').pop()}`;
+}
+
+function torchSamplesPerSecond(shape: { hidden: number[]; batch: number; samples: number }, threads: number, python: string): { samplesPerSecond: number; torch: string } {
+  const spec = { input: 784, hidden: shape.hidden, classes: 10, batch: shape.batch, samples: shape.samples, threads, seed: 1, warmupSteps: 3 };
+  const r = spawnSync(python, [TORCH_SCRIPT, JSON.stringify(spec)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`bench/torch_mlp.py failed (exit ${r.status}): ${r.stderr.trim()}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+/** Our trainer (BP, Adam, the current backend) over one shuffled pass of random MNIST-sized images, after 3 warm-up steps. */
+export function oursSamplesPerSecond(shape: { hidden: number[]; batch: number; samples: number }, backendName: string): { samplesPerSecond: number; path: string } {
+  const rng = new Rng(1);
+  const data: Dataset = {
+    name: 'random', x: normalTensor(rng, [shape.samples, 784], 1).data, y: new Int32Array(shape.samples).map(() => rng.int(10)),
+    n: shape.samples, shape: [1, 28, 28], classes: 10,
+  };
+  const trainer = createTrainer({ ...DEFAULT_CONFIG, arch: 'mlp', hidden: shape.hidden, batch: shape.batch, rule: 'bp', optimizer: 'adam', lr: 1e-3, backend: backendName }, [1, 28, 28], 10);
+  let warm = 0;
+  for (const b of batches(data, shape.batch, new Rng(2))) { trainer.step(b.x, b.y); if (++warm === 3) break; }
+  const t0 = performance.now();
+  for (const b of batches(data, shape.batch, new Rng(3))) trainer.step(b.x, b.y);
+  return { samplesPerSecond: shape.samples / ((performance.now() - t0) / 1000), path: trainer.path };
+}
+
+/** `rounds` interleaved rounds per shape; the backend is the one installed (setBackend). */
+export function benchVsTorch(backendName: string, shapes = VS_TORCH_SHAPES, rounds = 2, python = TORCH_PYTHON): { torch: string; rows: VsTorchRow[] } {
+  let torchVersion = '';
+  const rows = shapes.map((shape) => {
+    const row: VsTorchRow = { model: `784-${shape.hidden.join('-')}-10`, batch: shape.batch, samples: shape.samples, ours: [], torch1: [], torch2: [], ratio: 0, ratioPerRound: [], oursPath: '' };
+    for (let round = 0; round < rounds; round++) {
+      const ours = oursSamplesPerSecond(shape, backendName);
+      row.oursPath = ours.path;
+      row.ours.push(round3(ours.samplesPerSecond));
+      for (const threads of [1, 2] as const) {
+        const t = torchSamplesPerSecond(shape, threads, python);
+        torchVersion = t.torch;
+        (threads === 1 ? row.torch1 : row.torch2).push(round3(t.samplesPerSecond));
+      }
+      row.ratioPerRound.push(round3(row.ours[round] / Math.max(row.torch1[round], row.torch2[round])));
+      log(`vsTorch ${row.model} batch ${shape.batch} round ${round + 1}: ours ${row.ours[round]} samples/s, PyTorch 1 thread ${row.torch1[round]}, 2 threads ${row.torch2[round]}`);
+    }
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+    row.ratio = round3(med(row.ours) / Math.max(med(row.torch1), med(row.torch2)));
+    return row;
+  });
+  return { torch: torchVersion, rows };
+}
+
+const round3 = (x: number) => round(x, 3);
+
+// ---- archStep: a CNN and a ViT step (the quick recipes' models), each backend against wasm ----
+
+export interface ArchStepRow { arch: string; backend: string; ms: number; reps: number; path: string }
+
+/** The bp configurations of the cnn and vit quick recipes (MNIST-sized input). */
+export function archStepConfigs(): { arch: string; config: TrainConfig }[] {
+  const overrides = { data: 'mnist' as const };
+  return [
+    { arch: 'cnn (quick recipe: conv 16 → 32, batch norm, max-pool, batch 64)', config: { ...cnnBase('quick', overrides), rule: 'bp' } },
+    { arch: 'vit (quick recipe: patch 7, dim 64, depth 2, 4 heads, batch 64)', config: { ...vit.runs('quick', overrides)[0].config, rule: 'bp' } },
+  ];
+}
+
+/** Median trainer.step ms per architecture and backend, backends interleaved step by step. */
+export function benchArchStep(backends: Backend[], configs = archStepConfigs(), input = [1, 28, 28], classes = 10): ArchStepRow[] {
+  const rows: ArchStepRow[] = [];
+  for (const { arch, config } of configs) {
+    const rng = new Rng(4);
+    const x = normalTensor(rng, [config.batch, ...input], 1);
+    const y = new Int32Array(config.batch).map(() => rng.int(classes));
+    // wasm on the float64 path is the auto backend of before the native backend and the float32 path
+    const trainers = backends.map((be) => withBackend(be, () => createTrainer({ ...config, backend: be.name }, input, classes, { float32Path: be.name !== 'wasm' })));
+    const times: number[][] = backends.map(() => []);
+    const start = performance.now();
+    for (let rep = -1; rep < 15; rep++) {
+      backends.forEach((be, i) => withBackend(be, () => {
+        const t0 = performance.now();
+        trainers[i].step(x, y);
+        if (rep >= 0) times[i].push(performance.now() - t0);
+      }));
+      if (rep >= 2 && performance.now() - start > 4 * CELL_BUDGET_S * 1000) break;
+    }
+    backends.forEach((be, i) => {
+      const ts = times[i].sort((a, b) => a - b);
+      rows.push({ arch, backend: be.name, ms: round(ts[Math.floor(ts.length / 2)]), reps: ts.length, path: trainers[i].path });
+      log(`archStep ${arch} ${be.name}: ${ts[Math.floor(ts.length / 2)].toFixed(1)} ms (${trainers[i].path})`);
+    });
+  }
+  return rows;
+}
+
 // ---- main ----
 
-const DEFAULT_BACKENDS: BackendName[] = ['reference', 'wasm', 'gpujs-webasm', 'gpujs-cpu', 'gpujs-headlessgl', 'gpujs-webgpu'];
+const DEFAULT_BACKENDS: BackendName[] = ['reference', 'native', 'wasm', 'gpujs-webasm', 'gpujs-cpu', 'gpujs-headlessgl', 'gpujs-webgpu'];
 
-export const BENCH_PARTS = ['matmul', 'conv', 'mlpStep', 'ldfaBackwardRatio'] as const;
+export const BENCH_PARTS = ['matmul', 'conv', 'mlpStep', 'ldfaBackwardRatio', 'archStep', 'vsTorch'] as const;
 export type BenchPart = (typeof BENCH_PARTS)[number];
 
 /** `--backends a,b` (or `--backend a`) and `--only part,part`, checked against what is allowed. */
@@ -353,11 +480,18 @@ async function main(): Promise<void> {
   const mlpStep = runs('mlpStep') ? benchMlpStep([...backends, { ...auto, name: 'auto' }]) : undefined;
   const layerRatios = runs('ldfaBackwardRatio') ? benchLdfaBackwardRatio(backends) : undefined;
   const modelRatio = runs('ldfaBackwardRatio') ? benchModelBackwardRatio({ ...auto, name: 'auto' }) : undefined;
+  const archBackends = [backends.find((b) => b.name === 'wasm') ?? await createBackend('wasm'), { ...auto, name: 'auto' }];
+  const archStep = runs('archStep') ? benchArchStep(archBackends) : undefined;
+  const torchMissing = runs('vsTorch') ? torchUnavailable() : null;
+  if (torchMissing !== null) log(`vsTorch skipped: ${torchMissing}`);
+  setBackend(auto);
+  const vsTorch = runs('vsTorch') && torchMissing === null ? benchVsTorch('auto') : undefined;
+  setBackend(referenceBackend);
   const bpMs = (backend: string) => mlpStep?.find((r) => r.backend === backend && r.rule === 'bp')?.ms;
   const refMs = bpMs('reference'), autoMs = bpMs('auto');
   const result = {
     machine: machine(),
-    note: 'times are medians through the Backend interface (float64 in/out; float32 backends convert); compare ratios within this run',
+    note: 'matmul and conv: medians through the Backend interface with float64 tensors (float32 backends convert); mlpStep, archStep, vsTorch: whole trainer steps, on the float32 path (src/fast/) on float32 backends where the model allows it; compare ratios within this run',
     ...(parts.length < BENCH_PARTS.length ? { parts } : {}),
     backends: backends.map((b) => ({ name: b.name, precision: b.precision, kernel: b.kernelInfo() })),
     unavailable,
@@ -377,6 +511,20 @@ async function main(): Promise<void> {
       mlpStepNote: 'mlpStep rows: median ms of one trainer.step (forward + loss + backward + feedback learning + Adam) of the MLP 784-1024-1024-10, batch 128, per backend (setBackend) and rule; backend "auto" is what --backend auto picks. ldfa normative uses feedbackInit random (the SVD init of a 1024×1024 W takes minutes in reference/linalg.ts; a step costs the same). The reference and gpu.js steps take seconds: 2 timed steps only (see reps, note).',
       autoSpeedupNote: 'autoSpeedupOverReference = mlpStep ms of reference / of auto, rule bp (issue target ≥ 5)',
       autoSpeedupOverReference: refMs !== undefined && autoMs !== undefined ? round(refMs / autoMs) : null,
+    } : {}),
+    ...(archStep ? {
+      archStep,
+      archStepNote: 'archStep rows: median ms of one trainer.step (BP, the quick recipes\' cnn and vit models, batch 64, MNIST-sized input), wasm on the float64 path (the auto backend before the native backend and the float32 path) and auto interleaved step by step; speedupOverWasm = ms on wasm / ms on auto (issue target ≥ 3). path: float32 = the float32 training path (src/fast/), float64 = the Backend interface with float64 tensors.',
+      archStepSpeedupOverWasm: Object.fromEntries([...new Set(archStep.map((r) => r.arch))].map((arch) => {
+        const ms = (b: string) => archStep.find((r) => r.arch === arch && r.backend === b)!.ms;
+        return [arch, round(ms('wasm') / ms('auto'))];
+      })),
+    } : {}),
+    ...(runs('vsTorch') ? {
+      vsTorch: vsTorch ? {
+        meaning: 'samples/s of one shuffled pass over random MNIST-sized images (784 inputs, 10 classes), BP, Adam lr 1e-3, cross-entropy, ReLU MLP with bias: ours (ldfa trainer on auto) and PyTorch (bench/torch_mlp.py, torch.set_num_threads 1 and 2), interleaved in rounds; ratio = median ours / PyTorch at its faster thread count (issue target ≥ 0.33 for both models).',
+        torch: vsTorch.torch, python: TORCH_PYTHON, rows: vsTorch.rows,
+      } : { skipped: torchMissing },
     } : {}),
   };
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -3,7 +3,7 @@
     {
       "target_name": "ldfa_blas",
       "sources": ["src/blas.c"],
-      "cflags": ["-O2", "-std=c11"],
+      "cflags": ["-O3", "-fno-math-errno", "-std=c11"],
       "libraries": ["-ldl"]
     }
   ]

@@ -13,6 +13,11 @@ import type { Rule } from '../reference/rules/rule.ts';
 import { clipFeedback } from '../reference/feedback.ts';
 import { createRule } from '../reference/rules/index.ts';
 import { firstNonFinite, tensor, type Tensor } from '../reference/tensor.ts';
+import { ops } from '../reference/backend.ts';
+import { float32Tensor } from './fast/float32.ts';
+import { float32Path } from './fast/sequential.ts';
+import { Float32Adam, type StepOptimizer } from './fast/optim.ts';
+import { createNativeBlas, type NativeBlas } from './backends/native.ts';
 import { readBundle, writeBundle, type Bundle } from './bundle.ts';
 import { configDifferences, ldfaOptionsOf, validateConfig, withConfigDefaults, type TrainConfig } from './config.ts';
 import { batches, type Dataset } from './data/dataset.ts';
@@ -74,11 +79,17 @@ export interface Trainer {
   /** Optimiser steps taken (schedules such as the SVD re-factorisation count these). */
   steps: number;
   /** The forward-weight optimiser and the feedback optimiser. */
-  readonly optimizers: readonly Optimizer[];
+  readonly optimizers: readonly StepOptimizer[];
+  /** 'float32' when activations, errors, weights and gradients stay in float32 storage (src/fast/), else 'float64: why'. */
+  readonly path: string;
 }
 
-/** Builds the model and rule and returns a stepper (the loop body of `train`). */
-export function createTrainer(config: TrainConfig, inputShape: readonly number[], classes: number): Trainer {
+/**
+ * Builds the model and rule and returns a stepper (the loop body of `train`). On a float32
+ * backend the step runs on the float32 path where the model allows it (trainer.path says);
+ * `float32Path: false` keeps the float64 path (the baseline the bench compares against).
+ */
+export function createTrainer(config: TrainConfig, inputShape: readonly number[], classes: number, options: { float32Path?: boolean } = {}): Trainer {
   validateConfig(config);
   const root = new Rng(config.seed);
   const model = buildModel(config, inputShape, classes, root.fork());
@@ -88,20 +99,32 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
   rule.attach(model, root.fork());
   if (config.clipSignal !== null) for (const site of model.sites) site.feedback = clipFeedback(site.feedback, config.clipSignal);
 
-  const optimizer = new Optimizer(optimizerConfig(config.optimizer, config.lr, config.weightDecay, config), model.params());
+  // On a float32 backend, keep the step in float32 storage where the model allows it.
+  const learned = new Set(rule.feedbackParams().map((p) => p.value));
+  const fast = options.float32Path === false ? { engine: null, reason: 'float32Path: false was asked for' }
+    : ops().precision === 'float32' ? float32Path(model, Object.values(rule.feedbackTensors()).filter((t) => !learned.has(t)))
+    : { engine: null, reason: `the ${ops().name} backend computes in float64` };
+  const forwardConfig = optimizerConfig(config.optimizer, config.lr, config.weightDecay, config);
+  const nativeAdam = fast.engine && forwardConfig.kind !== 'sgd' ? nativeBlasOrNull() : null;
+  const optimizer: StepOptimizer = nativeAdam
+    ? new Float32Adam(forwardConfig, model.params(), nativeAdam)
+    : new Optimizer(forwardConfig, model.params());
   const feedbackOptimizer = new Optimizer(
     optimizerConfig(config.feedbackOptimizer, config.feedbackLr, config.feedbackWeightDecay, config), rule.feedbackParams());
   const allParams: Param[] = [...model.params(), ...rule.feedbackParams()];
+  const forward = (x: Tensor, train: boolean) => (fast.engine ? fast.engine.forward(x, train) : model.forward(x, train));
 
   const trainer: Trainer = {
     model, rule, optimizers: [optimizer, feedbackOptimizer], steps: 0,
+    path: fast.engine ? 'float32' : `float64: ${fast.reason}`,
     step(x, y, lrScale = 1) {
       const steps = trainer.steps;
-      const logits = model.forward(x, true);
-      const de = tensor(logits.shape);
+      const logits = forward(x, true);
+      const de = fast.engine ? float32Tensor(logits.shape) : tensor(logits.shape);
       const loss = softmaxCrossEntropy(de, logits, y);
       if (!Number.isFinite(loss)) throw divergence(steps + 1, model, `the loss is ${loss}`);
-      model.backward(de);
+      if (fast.engine) fast.engine.backward(de);
+      else model.backward(de);
       rule.feedbackGradients();
       for (const p of allParams) {
         if (config.clipGrad !== null) clamp(p.grad, config.clipGrad);
@@ -116,7 +139,7 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
     },
     evaluate(data) {
       let correct = 0;
-      for (const batch of batches(data, 500, null)) correct += countCorrect(model.forward(batch.x, false), batch.y);
+      for (const batch of batches(data, 500, null)) correct += countCorrect(forward(batch.x, false), batch.y);
       return correct / data.n;
     },
   };
@@ -182,6 +205,15 @@ export function train(config: TrainConfig, data: { train: Dataset; test: Dataset
     flopsPerStep: stepFlops(trainer.model, trainer.rule, config.batch),
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+/** The native addon's kernels where it is built and loads (its Adam serves the float32 path), else null. */
+function nativeBlasOrNull(): NativeBlas | null {
+  try {
+    return createNativeBlas();
+  } catch {
+    return null;
+  }
 }
 
 /** The shuffling stream of one epoch depends only on (seed, epoch), so a resumed run sees the same batches. */

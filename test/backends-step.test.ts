@@ -3,6 +3,9 @@
 // float64 reference backend: MLP, CNN, Retina–VVS and ViT (fused and separate q, k, v) under BP,
 // FA, DFA and LDFA (normative from SVD and from random init, oja, factorised; rank 2).
 // The backends and the skip list are the ones of test/backends.test.ts (test/helpers/backends.ts).
+// On float32 backends the MLP, CNN and Retina steps run on the float32 path (src/fast/:
+// float32 storage for weights, activations, errors and gradients), checked against the
+// float64 reference step like every other.
 import { describe, expect, it } from 'vitest';
 import { withBackend, type Backend } from '../reference/backend.ts';
 import { referenceBackend } from '../reference/kernels.ts';
@@ -57,6 +60,8 @@ interface StepResult {
   after: Map<string, Float64Array>;
   /** name → after − before. */
   delta: Map<string, Float64Array>;
+  /** trainer.path: 'float32' or 'float64: why'. */
+  path: string;
 }
 
 function oneStep(backend: Backend, config: TrainConfig): StepResult {
@@ -73,7 +78,7 @@ function oneStep(backend: Backend, config: TrainConfig): StepResult {
     const loss = trainer.step(x, y);
     const after = new Map(tensors().map(([k, v]) => [k, Float64Array.from(v)]));
     const delta = new Map([...after].map(([k, v]) => [k, v.map((a, i) => a - before.get(k)![i])]));
-    return { loss, after, delta };
+    return { loss, after, delta, path: trainer.path };
   });
 }
 
@@ -119,6 +124,9 @@ describe.each(created)('training step on backend $row.name', ({ row, backend, sk
       const config = { ...base, ...archConfig, ...ruleConfig, backend: row.name };
       const ref = referenceStep(`${arch} ${rule}`, config);
       const got = oneStep(backend as Backend, config);
+      // float32 backends run Sequential models (mlp, cnn, retina) on the float32 path (src/fast/)
+      const float32Path = (backend as Backend).precision === 'float32' && !arch.startsWith('vit');
+      expect(got.path).toMatch(float32Path ? /^float32$/ : /^float64: /);
       const failures: string[] = [];
       const lossCheck = compareArrays(`${arch} ${rule} loss`, [got.loss], [ref.loss], { atol: 1e-6, rtol: 1e-5 });
       if (!lossCheck.ok) failures.push(lossCheck.message);

@@ -5,8 +5,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  BENCH_PARTS, MLP_STEP_RULES, benchConv, benchMatmul, benchMlpStep, benchModelBackwardRatio, machine, parseBenchArgs,
+  BENCH_PARTS, MLP_STEP_RULES, archStepConfigs, benchArchStep, benchConv, benchMatmul, benchMlpStep, benchModelBackwardRatio, benchVsTorch,
+  machine, parseBenchArgs, torchUnavailable,
 } from '../bench/run.ts';
+import { createBackend } from '../src/backends/registry.ts';
 import { setBackend } from '../reference/backend.ts';
 import { referenceBackend } from '../reference/kernels.ts';
 
@@ -38,6 +40,30 @@ describe('bench rows at toy sizes, on the reference backend', () => {
     }
   });
 
+  it('archStep rows: ms per architecture and backend, and which path ran', async () => {
+    const configs = archStepConfigs().map(({ arch, config }) => ({ arch, config: { ...config, batch: 2, hidden: [2, 2], dim: 8, heads: 2, depth: 1 } }));
+    const wasm = await createBackend('wasm');
+    const rows = benchArchStep([wasm, referenceBackend], configs);
+    expect(rows.map((r) => [r.arch.split(' ')[0], r.backend])).toEqual([['cnn', 'wasm'], ['cnn', 'reference'], ['vit', 'wasm'], ['vit', 'reference']]);
+    for (const r of rows) expect(isPositive(r.ms) && r.path.length > 0, JSON.stringify(r)).toBe(true);
+    expect(rows[0].path).toMatch(/^float64: float32Path: false/); // wasm is the float64-path baseline
+  });
+
+  const torchMissing = torchUnavailable();
+  (torchMissing === null ? it : it.skip)(`vsTorch rows: ours and PyTorch samples/s per round and their ratio${torchMissing ? ` (skipped: ${torchMissing})` : ''}`, () => {
+    const { torch, rows } = benchVsTorch('reference', [{ hidden: [8], batch: 16, samples: 64 }], 1);
+    expect(torch).toMatch(/^\d+\.\d+/);
+    expect(rows).toHaveLength(1);
+    const r = rows[0];
+    expect(r).toMatchObject({ model: '784-8-10', batch: 16, samples: 64 });
+    for (const k of ['ours', 'torch1', 'torch2', 'ratioPerRound'] as const) {
+      expect(r[k]).toHaveLength(1);
+      for (const v of r[k]) expect(isPositive(v), `${k} ${JSON.stringify(r)}`).toBe(true);
+    }
+    // the ratio recomputed against PyTorch's faster thread count
+    expect(r.ratio).toBeCloseTo(r.ours[0] / Math.max(r.torch1[0], r.torch2[0]), 2);
+  }, 300_000); // two PyTorch processes; importing torch takes seconds, more on a loaded machine
+
   it('machine says what it ran on', () => {
     const m = machine();
     expect(m.cores).toBeGreaterThan(0);
@@ -54,7 +80,7 @@ describe('bench flags', () => {
 
   it('names what was wrong and what is allowed', () => {
     expect(() => parseBenchArgs(['--backend', 'cuda'])).toThrow("unknown backend 'cuda': allowed are auto, reference");
-    expect(() => parseBenchArgs(['--only', 'matmul,speed'])).toThrow("--only 'speed' is not allowed: allowed are matmul, conv, mlpStep, ldfaBackwardRatio");
+    expect(() => parseBenchArgs(['--only', 'matmul,speed'])).toThrow("--only 'speed' is not allowed: allowed are matmul, conv, mlpStep, ldfaBackwardRatio, archStep, vsTorch");
     expect(() => parseBenchArgs(['--only'])).toThrow('--only needs a value');
   });
 });
@@ -77,5 +103,15 @@ describe('committed results in bench/results/', () => {
     for (const row of r.mlpStep) expect(row).toMatchObject({ backend: expect.any(String), rule: expect.any(String), ms: expect.any(Number) });
     for (const row of r.mlpStep) expect(row.rank === null || typeof row.rank === 'number').toBe(true);
     expect(r.ldfaBackwardRatio.value).toEqual(expect.any(Number));
+    // added with the native backend (older files predate them)
+    if (r.vsTorch !== undefined && r.vsTorch.skipped === undefined) {
+      for (const row of r.vsTorch.rows) {
+        expect(row).toMatchObject({ model: expect.any(String), batch: expect.any(Number), ratio: expect.any(Number) });
+        for (const k of ['ours', 'torch1', 'torch2']) expect(row[k].every(isPositive), `${file} vsTorch ${k}`).toBe(true);
+      }
+    }
+    if (r.archStep !== undefined) {
+      for (const row of r.archStep) expect(row).toMatchObject({ arch: expect.any(String), backend: expect.any(String), ms: expect.any(Number), path: expect.any(String) });
+    }
   });
 });

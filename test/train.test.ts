@@ -2,7 +2,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { withBackend } from '../reference/backend.ts';
+import { referenceBackend } from '../reference/kernels.ts';
 import { Rng } from '../reference/rng.ts';
+import { createNativeBackend } from '../src/backends/native.ts';
 import { DEFAULT_CONFIG, validateConfig, type TrainConfig } from '../src/config.ts';
 import type { Dataset } from '../src/data/dataset.ts';
 import { createTrainer, DivergenceError, train, type TrainResult } from '../src/train.ts';
@@ -170,14 +173,19 @@ describe('checkpoints', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ldfa-ckpt-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('an interrupted run resumed from its checkpoint ends exactly as an uninterrupted one', () => {
-    const config: TrainConfig = { ...base, rule: 'ldfa', feedback: 'normative', rank: 2, svdEvery: 5, epochs: 3 };
-    const strip = (r: TrainResult) => ({ ...r, seconds: 0, epochs: r.epochs.map((e) => ({ ...e, seconds: 0 })) });
-    const whole = train(config, data);
-    const checkpoint = join(dir, 'run.ckpt');
-    train({ ...config, epochs: 1 }, data, { checkpoint });
-    const resumed = train(config, data, { checkpoint, resume: true });
-    expect(strip(resumed)).toEqual(strip(whole));
+  // native: the float32 path (float32 weights, native Adam moments) through the float64 checkpoint file
+  const native = (() => { try { return createNativeBackend(); } catch { return null; } })();
+  it.each([['reference', referenceBackend], ['native', native]] as const)('an interrupted run resumed from its checkpoint ends exactly as an uninterrupted one (%s backend)', (name, backend) => {
+    if (backend === null) return void console.log('[train.test] native backend unavailable: resume on the float32 path not checked');
+    withBackend(backend, () => {
+      const config: TrainConfig = { ...base, rule: 'ldfa', feedback: 'normative', rank: 2, svdEvery: 5, epochs: 3, backend: name };
+      const strip = (r: TrainResult) => ({ ...r, seconds: 0, epochs: r.epochs.map((e) => ({ ...e, seconds: 0 })) });
+      const whole = train(config, data);
+      const checkpoint = join(dir, `run-${name}.ckpt`);
+      train({ ...config, epochs: 1 }, data, { checkpoint });
+      const resumed = train(config, data, { checkpoint, resume: true });
+      expect(strip(resumed)).toEqual(strip(whole));
+    });
   });
 
   it('refuses to resume a checkpoint written with another configuration', () => {

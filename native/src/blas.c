@@ -6,6 +6,9 @@
 //   load(paths: string[]) -> { library, config, threads } | throws naming every path tried
 //   sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)   C = α·op(A)·op(B) + β·C
 //   setThreads(n), getThreads()                                          OpenBLAS thread count
+//   adam(w, g, m, v, vmax|null, lr, beta1, beta2, eps, weightDecay, c1, c2, decoupled)
+//       one Adam/AdamW step on float32 arrays, the update of reference/optim.ts (tested against it)
+#include <math.h>
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
@@ -138,12 +141,48 @@ static napi_value get_threads_js(napi_env env, napi_callback_info info) {
   return value;
 }
 
+/**
+ * Adam (Kingma & Ba) with bias corrections c1 = 1 − β₁ᵗ, c2 = 1 − β₂ᵗ; weight decay added to the
+ * gradient (Adam) or decoupled, w ← w − lr·wd·w (AdamW); AMSGrad when vmax is given.
+ */
+static napi_value adam_js(napi_env env, napi_callback_info info) {
+  size_t argc = 13;
+  napi_value argv[13];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 13) return throw_msg(env, "ldfa_blas.adam: takes (w, g, m, v, vmax|null, lr, beta1, beta2, eps, weightDecay, c1, c2, decoupled)");
+  size_t n, ng, nm, nv, nx = 0;
+  float *w = f32_arg(env, argv[0], &n), *g = f32_arg(env, argv[1], &ng), *m = f32_arg(env, argv[2], &nm), *v = f32_arg(env, argv[3], &nv);
+  napi_valuetype vmaxType;
+  CHECK(napi_typeof(env, argv[4], &vmaxType));
+  float *vmax = vmaxType == napi_null ? NULL : f32_arg(env, argv[4], &nx);
+  if (w == NULL || g == NULL || m == NULL || v == NULL || (vmaxType != napi_null && vmax == NULL)) return throw_msg(env, "ldfa_blas.adam: w, g, m, v (and vmax unless null) must be Float32Arrays");
+  if (ng != n || nm != n || nv != n || (vmax != NULL && nx != n)) return throw_msg(env, "ldfa_blas.adam: w, g, m, v, vmax must have the same length");
+  double d[7];
+  for (int i = 0; i < 7; i++) CHECK(napi_get_value_double(env, argv[5 + i], &d[i]));
+  bool decoupled;
+  CHECK(napi_get_value_bool(env, argv[12], &decoupled));
+  const float lr = (float)d[0], b1 = (float)d[1], b2 = (float)d[2], eps = (float)d[3], wd = (float)d[4];
+  const float inv_c1 = (float)(1.0 / d[5]), inv_c2 = (float)(1.0 / d[6]);
+  const float gwd = decoupled ? 0.0f : wd, shrink = decoupled ? 1.0f - lr * wd : 1.0f;
+  for (size_t i = 0; i < n; i++) {
+    const float gi = g[i] + gwd * w[i];
+    const float mi = b1 * m[i] + (1.0f - b1) * gi;
+    float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    if (vmax != NULL) { vi = vmax[i] > vi ? vmax[i] : vi; vmax[i] = vi; }
+    w[i] = w[i] * shrink - lr * (mi * inv_c1) / (sqrtf(vi * inv_c2) + eps);
+  }
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"load", NULL, load, NULL, NULL, NULL, napi_default, NULL},
     {"sgemm", NULL, sgemm_js, NULL, NULL, NULL, napi_default, NULL},
     {"setThreads", NULL, set_threads_js, NULL, NULL, NULL, napi_default, NULL},
     {"getThreads", NULL, get_threads_js, NULL, NULL, NULL, napi_default, NULL},
+    {"adam", NULL, adam_js, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;

@@ -29,7 +29,7 @@ export function pool2dOutputShape(x: Tensor, spec: Pool2dSpec): [number, number,
  * Flat index into x of the maximum of window (n, c, i, j); ties go to the first in row-major
  * window order, and a NaN wins (as PyTorch's CPU kernel).
  */
-function argmaxOfWindow(x: Tensor, n: number, c: number, i: number, j: number, spec: Pool2dSpec): number {
+export function argmaxOfWindow(x: Tensor, n: number, c: number, i: number, j: number, spec: Pool2dSpec): number {
   const [, C, H, W] = x.shape;
   const x_nc = (n * C + c) * H * W;
   let best = -Infinity, at = x_nc + i * spec.stride * W + j * spec.stride;

@@ -6,15 +6,17 @@
 //
 // Threads: OpenBLAS on 2 threads is ~1.7× faster than on 1 for the large products of an MLP
 // step (128×784×1024: 176 against 105 GFLOP/s), and slower for small ones (64×256×256,
-// where the thread hand-off costs more than it saves), so each call picks by its FLOPs
-// (measured on this machine; docs/backends.md).
+// where the thread hand-off costs more than it saves), so each call picks by its FLOPs, and
+// uses the second core only while it is free (measured on this machine; docs/backends.md).
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Backend } from '../../reference/backend.ts';
+import type { Tensor } from '../../reference/tensor.ts';
+import { isFloat32 } from '../fast/float32.ts';
 import { PACKAGE_ROOT } from '../package-root.ts';
-import { Scratch } from './common.ts';
-import { gemmBackendOps } from './gemm-ops.ts';
+import { batchMatmulDims, convDims, matmulDims, Scratch, type ConvDims } from './common.ts';
 
 export const ADDON_PATH = join(PACKAGE_ROOT, 'native', 'build', 'Release', 'ldfa_blas.node');
 /** Tried in order: Debian's libopenblas0-pthread (and -openmp/-serial) and the generic names. */
@@ -26,12 +28,16 @@ interface Addon {
     A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number, C: Float32Array, ldc: number): void;
   setThreads(n: number): void;
   getThreads(): number;
+  adam(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, vmax: Float32Array | null,
+    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, c1: number, c2: number, decoupled: boolean): void;
 }
 
 export interface NativeBlas {
   /** C = α·op(A)·op(B) + β·C on row-major float32 arrays (subarrays allowed); ld* default to the packed row lengths. */
   sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number,
     A: Float32Array, B: Float32Array, C: Float32Array, alpha?: number, beta?: number): void;
+  /** One Adam (decoupled: AdamW) step on float32 arrays in place; c1, c2 the bias corrections 1 − βᵗ. */
+  adam: Addon['adam'];
   /** "OpenBLAS 0.3.21 … (libopenblas.so.0), threads: 1 below 2·M·N·K = 5e7 FLOPs, else 2". */
   info: string;
   /** The largest thread count used (OpenBLAS's default: one per core). */
@@ -42,6 +48,24 @@ export interface NativeBlas {
 export const THREADED_MIN_FLOPS = 5e7;
 
 let cached: NativeBlas | null = null;
+
+/**
+ * Cores not taken by other work: the core count minus the 1-minute load average, counting
+ * this process's own thread as free (read at most once a second). When other jobs keep the
+ * cores busy, OpenBLAS's second thread waits for a descheduled partner: measured on this
+ * machine at load 26, a 784-1024-1024-10 step took 92.7 ms on 2 threads and 58.9 ms on 1.
+ */
+function freeCoreEstimate(): () => number {
+  let value = os.cpus().length, readAt = -Infinity;
+  return () => {
+    const now = performance.now();
+    if (now - readAt > 1000) {
+      value = Math.floor(os.cpus().length - os.loadavg()[0] + 1.5);
+      readAt = now;
+    }
+    return value;
+  };
+}
 
 export function createNativeBlas(): NativeBlas {
   if (cached !== null) return cached;
@@ -58,37 +82,159 @@ export function createNativeBlas(): NativeBlas {
   const maxThreads = Math.max(1, loaded.threads);
   let threads = maxThreads;
   const setThreads = (n: number) => { if (n !== threads) { addon.setThreads(n); threads = n; } };
+  const freeCores = freeCoreEstimate();
   cached = {
     sgemm(transA, transB, M, N, K, A, B, C, alpha = 1, beta = 0) {
-      setThreads(2 * M * N * K >= THREADED_MIN_FLOPS ? maxThreads : 1);
+      if (M === 0 || N === 0) return;
+      if (K === 0) { // an empty sum: C = β·C (BLAS would reject the zero leading dimensions)
+        for (let i = 0; i < M * N; i++) C[i] = beta === 0 ? 0 : C[i] * beta;
+        return;
+      }
+      setThreads(2 * M * N * K >= THREADED_MIN_FLOPS ? Math.max(1, Math.min(maxThreads, freeCores())) : 1);
       addon.sgemm(transA, transB, M, N, K, alpha, A, transA ? M : K, B, transB ? K : N, beta, C, N);
     },
-    info: `${loaded.config} (${loaded.library}), threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else ${maxThreads}`,
+    adam: (...args) => addon.adam(...args),
+    info: `${loaded.config} (${loaded.library}), threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else up to ${maxThreads} while cores are free`,
     maxThreads,
   };
   return cached;
 }
 
-/** The Backend interface on OpenBLAS (float64 in and out, float32 inside, like wasm). */
+/**
+ * The Backend interface on OpenBLAS. Operands in float32 storage (the float32 training path,
+ * src/fast/) are used where they lie; float64 ones are converted to float32 on the way in and
+ * the result back on the way out (TypedArray.set, no transposing: sgemm takes op(A), op(B) itself).
+ */
 export function createNativeBackend(): Backend {
   const blas = createNativeBlas();
   const scratch = new Scratch();
-  const gemm = (a: Float32Array, b: Float32Array, M: number, N: number, K: number) => {
-    const out = scratch.get('out', M * N);
-    blas.sgemm(false, false, M, N, K, a, b, out);
-    return out;
+  const f32 = (t: Tensor) => (t.data as unknown as Float32Array).subarray(t.offset);
+  /** t's values as float32: itself when stored so, else converted into a scratch slot. */
+  const asFloat32 = (slot: string, t: Tensor): Float32Array => {
+    if (isFloat32(t)) return f32(t);
+    const buf = scratch.get(slot, t.size);
+    buf.set(t.data.subarray(t.offset, t.offset + t.size));
+    return buf;
   };
-  const batchGemm = (a: Float32Array, b: Float32Array, batch: number, M: number, N: number, K: number) => {
-    const out = scratch.get('out', batch * M * N);
-    for (let i = 0; i < batch; i++) {
-      blas.sgemm(false, false, M, N, K, a.subarray(i * M * K, (i + 1) * M * K), b.subarray(i * K * N, (i + 1) * K * N), out.subarray(i * M * N, (i + 1) * M * N));
-    }
-    return out;
-  };
+  /** Where to write a result: t itself when float32, else a scratch slot copied back by `finish`. */
+  const output = (slot: string, t: Tensor) => (isFloat32(t) ? f32(t) : scratch.get(slot, t.size));
+  const finish = (t: Tensor, out: Float32Array) => { if (!isFloat32(t)) t.data.set(out, t.offset); };
   return {
     name: 'native',
     precision: 'float32',
     kernelInfo: () => `native cblas_sgemm: ${blas.info}`,
-    ...gemmBackendOps(gemm, batchGemm, scratch),
+    matmul(C, A, B, transA = false, transB = false) {
+      const { M, N, K } = matmulDims(C, A, B, transA, transB);
+      const c = output('C', C);
+      blas.sgemm(transA, transB, M, N, K, asFloat32('A', A), asFloat32('B', B), c);
+      finish(C, c);
+    },
+    conv2dForward(y, x, w, spec) {
+      const d = convDims(y, x, w, spec, 'conv2dForward');
+      const { N, Cout, Ho, Wo } = d, P = Ho * Wo, CKK = d.Cin * d.k * d.k;
+      const cols = im2col(scratch.get('cols', CKK * N * P), asFloat32('x', x), d);
+      const Y = scratch.get('Y', Cout * N * P); // (Cout, N·P)
+      blas.sgemm(false, false, Cout, N * P, CKK, asFloat32('w', w), cols, Y);
+      const out = output('y', y);
+      permuteBlocks(out, Y, Cout, N, P); // → (N, Cout, P)
+      finish(y, out);
+    },
+    conv2dBackwardInput(dx, dy, w, spec) {
+      const d = convDims(dy, dx, w, spec, 'conv2dBackwardInput');
+      const { N, Cout, Ho, Wo } = d, P = Ho * Wo, CKK = d.Cin * d.k * d.k;
+      const dyc = scratch.get('dyc', Cout * N * P);
+      permuteBlocks(dyc, asFloat32('dy', dy), N, Cout, P); // (Cout, N·P)
+      const dcols = scratch.get('cols', CKK * N * P);
+      blas.sgemm(true, false, CKK, N * P, Cout, asFloat32('w', w), dyc, dcols); // Wᵀ·dy: (CKK, N·P)
+      const out = output('dx', dx);
+      col2im(out, dcols, d);
+      finish(dx, out);
+    },
+    conv2dBackwardFilter(dw, dy, x, spec) {
+      const d = convDims(dy, x, dw, spec, 'conv2dBackwardFilter');
+      const { N, Cout, Ho, Wo } = d, P = Ho * Wo, CKK = d.Cin * d.k * d.k;
+      const cols = im2col(scratch.get('cols', CKK * N * P), asFloat32('x', x), d);
+      const dyc = scratch.get('dyc', Cout * N * P);
+      permuteBlocks(dyc, asFloat32('dy', dy), N, Cout, P);
+      const out = output('dw', dw);
+      blas.sgemm(false, true, Cout, CKK, N * P, dyc, cols, out); // dy·colsᵀ: (Cout, CKK)
+      finish(dw, out);
+    },
+    batchMatmul(C, A, B, transA = false, transB = false) {
+      const { batch, M, N, K } = batchMatmulDims(C, A, B, transA, transB);
+      const a = asFloat32('A', A), b = asFloat32('B', B);
+      const c = output('C', C);
+      for (let i = 0; i < batch; i++) {
+        blas.sgemm(transA, transB, M, N, K, a.subarray(i * M * K), b.subarray(i * K * N), c.subarray(i * M * N));
+      }
+      finish(C, c);
+    },
   };
+}
+
+// Convolutions on float32 storage, as one GEMM over the whole batch in the (channels, positions)
+// layout, so that only P-long blocks move between the NCHW tensors and the GEMM operands:
+//   cols  (CKK, N·P):  cols[(c·k + p)·k + q][n·P + i·Wo + j] = x[n, c, i·s + p − pad, j·s + q − pad] (0 outside)
+//   forward          Y  (Cout, N·P) = W (Cout, CKK) · cols,      then (Cout, N, P) → (N, Cout, P)
+//   backward-input   dC (CKK, N·P)  = Wᵀ · dYc,  dYc (Cout, N·P) from dy; then col2im (scatter-add)
+//   backward-filter  dW (Cout, CKK) = dYc · colsᵀ
+// (P = Ho·Wo, CKK = Cin·k·k).
+
+/** The output columns j whose input column j·s + q − pad lies inside [0, W). */
+function validColumns(q: number, d: ConvDims): [number, number] {
+  const first = Math.max(0, Math.ceil((d.padding - q) / d.stride));
+  const end = Math.min(d.Wo, Math.floor((d.W - 1 + d.padding - q) / d.stride) + 1);
+  return [first, Math.max(first, end)];
+}
+
+function im2col(cols: Float32Array, x: Float32Array, d: ConvDims): Float32Array {
+  const { N, Cin, H, W, k, Ho, Wo, stride, padding } = d;
+  const NP = N * Ho * Wo;
+  for (let c = 0; c < Cin; c++)
+    for (let p = 0; p < k; p++)
+      for (let q = 0; q < k; q++) {
+        const rowBase = ((c * k + p) * k + q) * NP;
+        const [j0, j1] = validColumns(q, d);
+        for (let n = 0; n < N; n++) {
+          const plane = (n * Cin + c) * H * W;
+          for (let i = 0; i < Ho; i++) {
+            const t = rowBase + (n * Ho + i) * Wo;
+            const r = i * stride + p - padding;
+            if (r < 0 || r >= H) { cols.fill(0, t, t + Wo); continue; }
+            const src = plane + r * W + q - padding;
+            cols.fill(0, t, t + j0);
+            for (let j = j0; j < j1; j++) cols[t + j] = x[src + j * stride];
+            cols.fill(0, t + j1, t + Wo);
+          }
+        }
+      }
+  return cols;
+}
+
+/** dx = Σ over the windows of dcols (the adjoint of im2col). Overwrites dx. */
+function col2im(dx: Float32Array, dcols: Float32Array, d: ConvDims): void {
+  const { N, Cin, H, W, k, Ho, Wo, stride, padding } = d;
+  const NP = N * Ho * Wo;
+  dx.fill(0, 0, N * Cin * H * W);
+  for (let c = 0; c < Cin; c++)
+    for (let p = 0; p < k; p++)
+      for (let q = 0; q < k; q++) {
+        const rowBase = ((c * k + p) * k + q) * NP;
+        const [j0, j1] = validColumns(q, d);
+        for (let n = 0; n < N; n++) {
+          const plane = (n * Cin + c) * H * W;
+          for (let i = 0; i < Ho; i++) {
+            const r = i * stride + p - padding;
+            if (r < 0 || r >= H) continue;
+            const t = rowBase + (n * Ho + i) * Wo, dst = plane + r * W + q - padding;
+            for (let j = j0; j < j1; j++) dx[dst + j * stride] += dcols[t + j];
+          }
+        }
+      }
+}
+
+/** dst (B, A, P) = src (A, B, P) moved P-long block by block. */
+function permuteBlocks(dst: Float32Array, src: Float32Array, A: number, B: number, P: number): void {
+  for (let a = 0; a < A; a++)
+    for (let b = 0; b < B; b++) dst.set(src.subarray((a * B + b) * P, (a * B + b + 1) * P), (b * A + a) * P);
 }

@@ -1,0 +1,126 @@
+// The float32 training path's own pieces, each recomputed by the float64 reference:
+// the native addon's zero-copy sgemm on float32 storage (subarrays, K = 0, bounds) and its
+// Adam/AdamW/AMSGrad step against reference/optim.ts over several steps. Skipped, with the
+// declared reason, where the native addon is not built or no BLAS library loads.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Optimizer, DEFAULT_OPTIMIZER, type OptimizerConfig } from '../reference/optim.ts';
+import { param } from '../reference/params.ts';
+import { referenceBackend } from '../reference/kernels.ts';
+import { Rng, uniformTensor } from '../reference/rng.ts';
+import { tensor } from '../reference/tensor.ts';
+import { createNativeBackend, createNativeBlas, type NativeBlas } from '../src/backends/native.ts';
+import { float32Tensor, storeAsFloat32 } from '../src/fast/float32.ts';
+import { Float32Adam } from '../src/fast/optim.ts';
+import { compareArrays } from './helpers/close.ts';
+import { MAY_BE_UNAVAILABLE } from './helpers/backends.ts';
+
+let blas: NativeBlas | null = null;
+try {
+  blas = createNativeBlas();
+} catch (e) {
+  if (process.env.LDFA_REQUIRE_NATIVE === '1') throw e; // .ci/run installs OpenBLAS: it must be there
+  console.log(`[fast.test] skipping the native tests: ${MAY_BE_UNAVAILABLE.native}: ${(e as Error).message}`);
+}
+const test = blas !== null ? it : it.skip;
+
+describe('native sgemm on float32 storage', () => {
+  test('multiplies float32 tensors in place, all transposed forms, against the float64 reference', () => {
+    const be = createNativeBackend();
+    fc.assert(fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 300 }), fc.boolean(), fc.boolean(), fc.nat(1e6),
+      (M, N, K, ta, tb, seed) => {
+        const rng = new Rng(seed);
+        const A = uniformTensor(rng, ta ? [K, M] : [M, K], 1), B = uniformTensor(rng, tb ? [N, K] : [K, N], 1);
+        const ref = tensor([M, N]);
+        referenceBackend.matmul(ref, A, B, ta, tb);
+        const got = float32Tensor([M, N], new Float32Array(M * N).fill(NaN));
+        storeAsFloat32(A); storeAsFloat32(B);
+        be.matmul(got, A, B, ta, tb);
+        const c = compareArrays(`M=${M} N=${N} K=${K} tA=${ta} tB=${tb}`, got.data, ref.data, { atol: 1e-5 * Math.max(1, K), rtol: 1e-5 });
+        if (!c.ok) expect.fail(c.message);
+      }), { seed: 3, numRuns: 40 });
+  });
+
+  test('reads subarrays at their offset and refuses operands shorter than M, N, K require', () => {
+    const A = new Float32Array([9, 1, 2, 3, 4]).subarray(1); // (2, 2) = [[1, 2], [3, 4]]
+    const B = new Float32Array([1, 0, 0, 1]);
+    const C = new Float32Array(4);
+    blas!.sgemm(false, false, 2, 2, 2, A, B, C);
+    expect(Array.from(C)).toEqual([1, 2, 3, 4]);
+    expect(() => blas!.sgemm(false, false, 3, 2, 2, A, B, C)).toThrow('ldfa_blas.sgemm: an operand is shorter than M, N, K and its leading dimension require');
+  });
+});
+
+describe('native conv on float32 storage (one batched GEMM, (channels, positions) layout)', () => {
+  test('forward, backward-input and backward-filter match the float64 reference: random shapes, k 1–5, stride 1–2, padding 0–2', () => {
+    const be = createNativeBackend();
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 5 }),
+      fc.integer({ min: 5, max: 11 }), fc.integer({ min: 5, max: 11 }), fc.constantFrom(1, 3, 5), fc.constantFrom(1, 2), fc.constantFrom(0, 1, 2), fc.nat(1e6),
+      (N, Cin, Cout, H, W, k, stride, padding, seed) => {
+        const spec = { stride, padding };
+        const rng = new Rng(seed);
+        const x = uniformTensor(rng, [N, Cin, H, W], 1), w = uniformTensor(rng, [Cout, Cin, k, k], 1);
+        const Ho = Math.floor((H + 2 * padding - k) / stride) + 1, Wo = Math.floor((W + 2 * padding - k) / stride) + 1;
+        const dy = uniformTensor(rng, [N, Cout, Ho, Wo], 1);
+        const tol = { atol: 1e-5 * Cin * k * k * Math.max(N, Cout), rtol: 1e-5 };
+        const refY = tensor(dy.shape), refDx = tensor(x.shape), refDw = tensor(w.shape);
+        referenceBackend.conv2dForward(refY, x, w, spec);
+        referenceBackend.conv2dBackwardInput(refDx, dy, w, spec);
+        referenceBackend.conv2dBackwardFilter(refDw, dy, x, spec);
+        for (const t of [x, w, dy]) storeAsFloat32(t);
+        const nan = (shape: number[]) => float32Tensor(shape, new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(NaN));
+        const y = nan(dy.shape), dx = nan(x.shape), dw = nan(w.shape);
+        be.conv2dForward(y, x, w, spec);
+        be.conv2dBackwardInput(dx, dy, w, spec);
+        be.conv2dBackwardFilter(dw, dy, x, spec);
+        const what = `N${N} ${Cin}→${Cout} ${H}×${W} k${k} s${stride} p${padding}`;
+        for (const [name, got, ref] of [['y', y, refY], ['dx', dx, refDx], ['dw', dw, refDw]] as const) {
+          const c = compareArrays(`${what} ${name}`, got.data, ref.data, tol);
+          if (!c.ok) expect.fail(c.message);
+        }
+      }), { seed: 4, numRuns: 40 });
+  });
+});
+
+describe('Float32Adam against reference/optim.ts', () => {
+  const configs: [string, Partial<OptimizerConfig>][] = [
+    ['adam', { kind: 'adam' }],
+    ['adam with L2 weight decay', { kind: 'adam', weightDecay: 0.1 }],
+    ['adamw', { kind: 'adamw', weightDecay: 0.1 }],
+    ['adam amsgrad', { kind: 'adam', amsgrad: true }],
+  ];
+  test.each(configs)('%s: five steps with changing gradients and lr, then state() round-trips', (_, partial) => {
+    const config: OptimizerConfig = { ...DEFAULT_OPTIMIZER, lr: 0.01, ...partial };
+    const rng = new Rng(5);
+    const w0 = uniformTensor(rng, [7, 5], 1), b0 = uniformTensor(rng, [5], 1);
+    const ref = [param('w', tensor(w0.shape, w0.data)), param('b', tensor(b0.shape, b0.data), false)];
+    const fast = [param('w', tensor(w0.shape, w0.data)), param('b', tensor(b0.shape, b0.data), false)];
+    for (const p of fast) { storeAsFloat32(p.value); storeAsFloat32(p.grad); }
+    const refOpt = new Optimizer(config, ref), fastOpt = new Float32Adam(config, fast, blas!);
+    for (let step = 1; step <= 5; step++) {
+      for (let i = 0; i < ref.length; i++) {
+        const g = uniformTensor(rng, ref[i].value.shape, step); // growing gradients: AMSGrad's max matters
+        ref[i].grad.data.set(g.data);
+        fast[i].grad.data.set(g.data);
+      }
+      refOpt.step(0.01 / step);
+      fastOpt.step(0.01 / step);
+      for (let i = 0; i < ref.length; i++) {
+        // each update moves a weight by ≤ lr·(1 + decay); float32 storage rounds |w| ≤ 2 to ~1.2e-7
+        const c = compareArrays(`${ref[i].name} after step ${step}`, fast[i].value.data, ref[i].value.data, { atol: 1e-6, rtol: 1e-5 });
+        if (!c.ok) expect.fail(c.message);
+      }
+    }
+    const state = fastOpt.state(), refState = refOpt.state();
+    expect(state.step).toBe(refState.step);
+    expect(Object.keys(state.buffers)).toEqual(Object.keys(refState.buffers));
+    const again = new Float32Adam(config, fast, blas!);
+    again.restore(state);
+    expect(again.state()).toEqual(state);
+  });
+
+  test('refuses SGD (the reference optimiser serves it)', () => {
+    expect(() => new Float32Adam({ ...DEFAULT_OPTIMIZER, kind: 'sgd' }, [], blas!)).toThrow("Float32Adam: optimiser 'sgd' is not Adam or AdamW");
+  });
+});
