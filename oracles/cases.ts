@@ -16,6 +16,8 @@ import { buildCnn } from '../reference/models/cnn.ts';
 import { buildLinearNet, buildMlp } from '../reference/models/mlp.ts';
 import { buildVit } from '../reference/models/vit.ts';
 import { DEFAULT_LDFA, type LdfaOptions } from '../reference/rules/ldfa.ts';
+import { DEFAULT_CONFIG, ldfaOptionsOf, type PresetName, type TrainConfig } from '../src/config.ts';
+import { applyPreset } from '../src/presets.ts';
 import type { RuleName } from '../reference/rules/rule.ts';
 import { normalTensor, type Rng } from '../reference/rng.ts';
 import type { Tensor } from '../reference/tensor.ts';
@@ -46,6 +48,8 @@ export interface RuleCase {
   readonly rule: RuleName;
   /** LDFA options (the rank is clamped to min(out, in) per layer). Absent for BP, FA, DFA. */
   readonly ldfa?: LdfaOptions;
+  /** Preset cases (v1): the signal every layer sends down is clamped to [−c, c]. */
+  readonly clipSignal?: number;
 }
 
 /** The training schedule of a case: plain SGD for `steps` steps on one batch. */
@@ -155,8 +159,43 @@ export function makeCase(arch: ArchitectureCase, rule: RuleCase, training: Fixtu
   };
 }
 
+/**
+ * The authors' set-ups (src/presets.ts) on the architectures their version trained: the
+ * preset's conventions (rule, Oja ε and output layer, clamps, coupling) at rank 2, with the
+ * exact SVD and no re-factorisation within the 3 steps, so that the case can be recomputed.
+ * The optimiser stays plain SGD: the case checks the rule, not Adam.
+ */
+export const PRESET_CASES: readonly { arch: string; preset: PresetName }[] = [
+  { arch: 'mlp', preset: 'authors-v1-mlp' },
+  { arch: 'cnn', preset: 'authors-v1-cnn' },
+  { arch: 'cnn', preset: 'authors-v4-normative' },
+  { arch: 'transformer', preset: 'authors-v4-normative' },
+  { arch: 'transformer', preset: 'authors-v4-bio' },
+];
+
+const TRAIN_ARCH: Record<string, TrainConfig['arch']> = { mlp: 'mlp', cnn: 'cnn', transformer: 'vit' };
+
+/**
+ * A preset's case: what `ldfa train --preset P --rule ldfa --rank 2 --svd exact --svd-every 0`
+ * resolves to. Under the v1 shared optimiser W, P̂ and Q̂ step with one lr: the stable Oja
+ * feedbackLr of that architecture (FEEDBACK_LR), for the weights too.
+ */
+export function presetCase(arch: ArchitectureCase, preset: PresetName): FixtureCase {
+  const c = applyPreset({ ...DEFAULT_CONFIG, arch: TRAIN_ARCH[arch.name], rule: 'ldfa', rank: FIXTURE_RANK, svd: 'exact', svdEvery: 0 }, preset,
+    { keep: new Set(['svd', 'svdEvery']), conventionsOnly: true });
+  const rule: RuleCase = { name: preset, rule: 'ldfa', ldfa: { ...DEFAULT_LDFA, ...ldfaOptionsOf(c) }, ...(c.clipSignal !== null ? { clipSignal: c.clipSignal } : {}) };
+  const base = makeCase(arch, rule);
+  if (c.feedbackCoupling !== 'shared') return base;
+  const lr = FEEDBACK_LR[`${arch.name}_ldfa-oja`] ?? FIXTURE_TRAINING.feedbackLr;
+  return { ...base, training: { ...base.training, lr, feedbackLr: lr } };
+}
+
 export function fixtureCases(): FixtureCase[] {
-  return ARCHITECTURES.flatMap((arch) => RULE_CASES.map((rule) => makeCase(arch, rule)));
+  const byName = (name: string) => ARCHITECTURES.find((a) => a.name === name)!;
+  return [
+    ...ARCHITECTURES.flatMap((arch) => RULE_CASES.map((rule) => makeCase(arch, rule))),
+    ...PRESET_CASES.map(({ arch, preset }) => presetCase(byName(arch), preset)),
+  ];
 }
 
 export function findCase(name: string): FixtureCase {

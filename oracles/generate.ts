@@ -16,6 +16,7 @@ import { Optimizer, type OptimizerConfig } from '../reference/optim.ts';
 import type { Param } from '../reference/params.ts';
 import { Rng } from '../reference/rng.ts';
 import { createRule } from '../reference/rules/index.ts';
+import { clipFeedback } from '../reference/feedback.ts';
 import type { LdfaOptions } from '../reference/rules/ldfa.ts';
 import { clone, reshape, tensor, type Tensor } from '../reference/tensor.ts';
 import { encodeBundle } from '../src/bundle.ts';
@@ -43,8 +44,8 @@ export const FIXTURE_CONVENTIONS = {
   bias: 'biases initialised to zero, learned with the same SGD step; linear2 has none',
   feedbackShapes: 'FA B has W\'s shape (out, in); DFA D is (classes, in); LDFA P̂ = Pᵀ is (out, r) and Q̂ = Qᵀ is (r, in), so B_eff = P̂·Q̂ has W\'s shape. r = min(rank, out, in). Only layers that send a signal (all but the first) have feedback tensors',
   feedbackLearning: 'gradients handed to SGD (p ← p − feedbackLr·g). normative: E = P̂Q̂ − W, dP = E·Q̂ᵀ, dQ = P̂ᵀ·E. factorised: dP = dW·Q̂ᵀ, dQ = P̂ᵀ·dW. oja: δ̃ = (dy − mean_n dy) / (max_j std_n(dy_j) + ε) with the unbiased (n−1) std, C = δ̃ᵀδ̃, dP = −(C·P̂ − P̂·(P̂ᵀ·C·P̂)), dQ = (dy·P̂)ᵀ·x. fixed: P̂, Q̂ do not learn. All computed from the step\'s forward/backward with the weights before the update',
-  ldfaInit: 'normative and factorised start from the balanced truncated SVD of W (P̂ = U_r S_r^½, Q̂ = S_r^½ V_rᵀ) plus uniform noise U(±rule.initPerturbation·rms) per factor (rms = the factor\'s root mean square), so that their step-1 feedback gradients are far from zero; take init/<site>.P and .Q from the fixture instead of recomputing them (the singular vectors\' signs are not unique either). fixed and oja start random (P̂ ~ U(±1/√out), Q̂ ~ U(±√3/√in)); take them from the fixture',
-  ojaNormalisation: 'max-std: δ̃ = (dy − mean over the batch) / (max over units of the unbiased batch std + ε), ε = ojaEps = 1e-8; one scalar scale per layer and step. Conv layers: every (sample, position) is a row, channels are the columns',
+  ldfaInit: 'normative and factorised start from the balanced truncated SVD of W (P̂ = U_r S_r^½, Q̂ = S_r^½ V_rᵀ) plus uniform noise U(±rule.initPerturbation·rms) per factor (rms = the factor\'s root mean square), so that their step-1 feedback gradients are far from zero; take init/<site>.P and .Q from the fixture instead of recomputing them (the singular vectors\' signs are not unique either). fixed and oja start random (P̂ ~ U(±1/√r), Q̂ ~ U(±√3/√in)); take them from the fixture',
+  ojaNormalisation: 'max-std: δ̃ = (dy − mean over the batch) / (max over units of the unbiased batch std + ε), ε = ojaEps = 1e-8 in linear layers, ojaEpsConv = 1e-6 in conv layers; one scalar scale per layer and step. Conv layers: every (sample, position) is a row, channels are the columns',
   svd: 'svdEvery = 0: no SVD re-factorisation during the 3 steps',
   optimiser: 'plain SGD, no momentum, no weight decay, no clipping: W ← W − lr·dW, b ← b − lr·db, P̂ ← P̂ − feedbackLr·dP, Q̂ ← Q̂ − feedbackLr·dQ; lr and feedbackLr are in training (feedbackLr is chosen per case)',
   conv: 'conv layers: W (Cout, Cin, k, k), the stride and padding of model.layers (padding k//2), NCHW; with stride s the output is floor((H + 2·padding − k)/s) + 1, and the transposed conv back to the input size needs output_padding = H + 2·padding − k − s·(Hout − 1) (PyTorch\'s conv_transpose2d). FA: dx = conv_transpose(dy, B), B of W\'s shape. DFA: D (classes, Cin·H·W), dx = (e·D) reshaped to (N, Cin, H, W). LDFA: P̂ is a 1×1 kernel (Cout, r, 1, 1) and Q̂ a k×k kernel (r, Cin, k, k): z = conv_transpose(dy, P̂) with stride 1 and no padding, dx = conv_transpose(z, Q̂) with the layer\'s stride and padding: the stride is applied on the Q̂ step (CODE-v4). Applying it on the P̂ step instead (CODE-v1) gives the same values, P̂ being 1×1, but an r-channel map of size 2·(Hout − 1) + 1, so without output_padding its signal is one row short on an even input. Seen as matrices P̂ (Cout, r), Q̂ (r, Cin·k²), W (Cout, Cin·k²), the normative and factorised formulas hold unchanged; oja: the rows of dy are its (sample, position) pairs, and dQ is the filter gradient of a conv with kernel Q̂ that maps x to z. Max-pool 2×2, stride 2, no padding (PyTorch MaxPool2d(2))',
@@ -172,6 +173,8 @@ export function generateFixture(c: FixtureCase): Fixture {
     const rule = createRule(c.rule.rule, { ldfa: c.rule.ldfa });
     rule.attach(model, root.fork());
     if (c.perturbation > 0) perturbFactors(rule.feedbackTensors(), root.fork(), c.perturbation);
+    const clipSignal = c.rule.clipSignal ?? null;
+    if (clipSignal !== null) for (const site of model.sites) site.feedback = clipFeedback(site.feedback, clipSignal);
 
     const { steps, lr, feedbackLr } = c.training;
     const params = model.params();
@@ -195,7 +198,7 @@ export function generateFixture(c: FixtureCase): Fixture {
       const e = tensor(logits.shape);
       const loss = softmaxCrossEntropy(e, logits, y);
       model.backward(e);
-      rule.feedbackGradients();
+      rule.feedbackGradients(y);
       put(`${at}/logits`, logits);
       put(`${at}/loss`, tensor([], [loss]));
       for (const site of model.sites) {
@@ -235,7 +238,7 @@ export function generateFixture(c: FixtureCase): Fixture {
         ? { name: c.rule.name, rule: 'ldfa', ...stripInject(c.rule.ldfa), ranks: summary.ranks, initPerturbation: c.perturbation }
         : { name: c.rule.name, rule: c.rule.rule },
       training: {
-        steps, optimiser: 'sgd', lr, feedbackLr, momentum: 0, weightDecay: 0, clip: null,
+        steps, optimiser: 'sgd', lr, feedbackLr, momentum: 0, weightDecay: 0, clip: clipSignal === null ? null : { signal: clipSignal },
         learned: params.map((p) => p.name), learnedFeedback: feedbackParams.map((p) => p.name),
       },
       conventions: FIXTURE_CONVENTIONS,

@@ -9,7 +9,7 @@
 // P̂ and Q̂ are applied one after the other and never multiplied out, so the
 // input-gradient costs 2N·r·(in + out) FLOPs instead of 2N·in·out.
 import { ops, type Conv2dSpec } from './backend.ts';
-import { reshape, tensor, type Tensor } from './tensor.ts';
+import { clampInPlace, reshape, tensor, type Tensor } from './tensor.ts';
 
 /** Overwrites dx (shape of the layer's input) from dy (shape of the layer's output). */
 export type Feedback = (dx: Tensor, dy: Tensor) => void;
@@ -48,6 +48,5 @@ export const throughLowRankKernel = (P: Tensor, Q: Tensor, spec: Conv2dSpec): Fe
 /** The signal sent down, clamped elementwise to [−c, c] (the v1 code's hook, spec §2.4). */
 export const clipFeedback = (feedback: Feedback, c: number): Feedback => (dx, dy) => {
   feedback(dx, dy);
-  const x = dx.data;
-  for (let i = 0; i < x.length; i++) x[i] = Math.min(c, Math.max(-c, x[i]));
+  clampInPlace(dx, c);
 };

@@ -117,3 +117,9 @@ export function firstNonFinite(t: Tensor): number {
   for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) return i;
   return -1;
 }
+
+/** Every entry of t clamped to [−c, c], in place (gradient and signal clamps). */
+export function clampInPlace(t: Tensor, c: number): void {
+  const x = t.data;
+  for (let i = 0; i < x.length; i++) x[i] = Math.min(c, Math.max(-c, x[i]));
+}

@@ -3,7 +3,7 @@
 import { stableJson } from './report/atomic.ts';
 import { ACTIVATION_NAMES, type ActivationName } from '../reference/layers/activation.ts';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../reference/optim.ts';
-import { checkLdfaOptions, DEFAULT_LDFA, FEEDBACK_MODES, OJA_NORMALISATIONS, defaultInit, type FeedbackMode, type LdfaOptions, type OjaNormalisation, type RankSpec } from '../reference/rules/ldfa.ts';
+import { checkLdfaOptions, DEFAULT_LDFA, FEEDBACK_MODES, OJA_NORMALISATIONS, OJA_OUTPUTS, defaultInit, type FeedbackMode, type LdfaOptions, type OjaNormalisation, type OjaOutput, type RankSpec } from '../reference/rules/ldfa.ts';
 import { RULE_NAMES, type RuleName } from '../reference/rules/rule.ts';
 import { INIT_NAMES, type InitName } from '../reference/rng.ts';
 
@@ -11,8 +11,16 @@ export const ARCH_NAMES = ['linear', 'mlp', 'cnn', 'vit', 'retina'] as const;
 export type ArchName = (typeof ARCH_NAMES)[number];
 export const DATA_NAMES = ['mnist', 'fashion', 'synthetic', 'cifar10', 'cifar100'] as const;
 export type DataName = (typeof DATA_NAMES)[number];
+/** The authors' set-ups, one per version of their code (src/presets.ts, docs/conventions.md). */
+export const PRESET_NAMES = ['authors-v1-mlp', 'authors-v1-cnn', 'authors-v4-normative', 'authors-v4-bio'] as const;
+export type PresetName = (typeof PRESET_NAMES)[number];
+/** How P̂, Q̂ are optimised: by the forward optimiser with its settings (v1 code) or by their own (v4 code). */
+export const FEEDBACK_COUPLINGS = ['separate', 'shared'] as const;
+export type FeedbackCoupling = (typeof FEEDBACK_COUPLINGS)[number];
 
 export interface TrainConfig {
+  /** The preset the other fields were resolved from (explicit flags override it); null: none. */
+  preset: PresetName | null;
   data: DataName;
   /** Directory of the data files: CIFAR's binary files (required), or MNIST's / Fashion-MNIST's IDX files instead of the installed ones. */
   dataDir: string | null;
@@ -49,6 +57,13 @@ export interface TrainConfig {
   svdEvery: number;
   svd: 'exact' | 'randomized' | 'auto';
   ojaNormalisation: OjaNormalisation;
+  /** Oja's ε for linear layers and for conv layers (v1 code: 1e-8 and 1e-6). */
+  ojaEps: number;
+  ojaEpsConv: number;
+  /** oja: the output layer's P̂ learns from its error or from the one-hot labels (v1 MLP code). */
+  ojaOutput: OjaOutput;
+  /** Power iterations of the randomized SVD (v4 code: 2). */
+  svdPowerIterations: number;
 
   epochs: number;
   batch: number;
@@ -59,6 +74,8 @@ export interface TrainConfig {
   amsgrad: boolean;
   /** Multiply the learning rate by this after every epoch (ExponentialLR). */
   lrDecay: number;
+  /** 'shared': P̂, Q̂ are stepped by the forward optimiser, with its lr and weight decay (v1 code). */
+  feedbackCoupling: FeedbackCoupling;
   feedbackOptimizer: OptimizerName;
   feedbackLr: number;
   feedbackWeightDecay: number;
@@ -66,19 +83,26 @@ export interface TrainConfig {
   clipSignal: number | null;
   /** Clamp every parameter gradient to [−c, c] (v4 code); null: off. */
   clipGrad: number | null;
+  /** LDFA: clamp the gradients of W, b, P̂, Q̂ of linear layers to [−c, c] (v4 normative code: 10); null: off. */
+  clipLinearGrad: number | null;
+  /** LDFA: clamp the gradients of P̂, Q̂ of conv layers to [−c, c] (v4 normative code: 0.1); null: off. */
+  clipConvFeedbackGrad: number | null;
 
   seed: number;
   backend: string;
 }
 
 export const DEFAULT_CONFIG: TrainConfig = {
+  preset: null,
   data: 'mnist', dataDir: null, classes: null, grayscale: false, limitTrain: null, limitTest: null,
   arch: 'mlp', hidden: [256, 256], activation: 'relu', batchNorm: false, init: 'uniform',
   kernel: 3, fc: 1024, patch: 7, dim: 32, depth: 2, heads: 4, mlpRatio: 2, fusedQkv: true,
   rule: 'bp', rank: DEFAULT_LDFA.rank, feedback: 'normative', learn: 'pq', direct: false, feedbackInit: 'auto',
   svdEvery: 0, svd: 'auto', ojaNormalisation: DEFAULT_LDFA.ojaNormalisation,
+  ojaEps: DEFAULT_LDFA.ojaEps, ojaEpsConv: DEFAULT_LDFA.ojaEpsConv, ojaOutput: DEFAULT_LDFA.ojaOutput, svdPowerIterations: DEFAULT_LDFA.svdPowerIterations,
   epochs: 3, batch: 64, optimizer: 'adam', lr: 1e-3, weightDecay: 0, momentum: 0.9, amsgrad: false, lrDecay: 1,
-  feedbackOptimizer: 'adam', feedbackLr: 1e-3, feedbackWeightDecay: 0, clipSignal: null, clipGrad: null,
+  feedbackCoupling: 'separate', feedbackOptimizer: 'adam', feedbackLr: 1e-3, feedbackWeightDecay: 0, clipSignal: null, clipGrad: null,
+  clipLinearGrad: DEFAULT_LDFA.clipLinearGrad, clipConvFeedbackGrad: DEFAULT_LDFA.clipConvFeedbackGrad,
   seed: 1, backend: 'auto',
 };
 
@@ -115,6 +139,9 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   oneOf('--optimizer', c.optimizer, OPTIMIZER_NAMES);
   oneOf('--feedback-optimizer', c.feedbackOptimizer, OPTIMIZER_NAMES);
   oneOf('--oja-normalisation', c.ojaNormalisation, OJA_NORMALISATIONS);
+  oneOf('--oja-output', c.ojaOutput, OJA_OUTPUTS);
+  oneOf('--feedback-coupling', c.feedbackCoupling, FEEDBACK_COUPLINGS);
+  if (c.preset !== null) oneOf('--preset', c.preset, PRESET_NAMES);
   oneOf('--learn', c.learn, ['pq', 'q']);
   oneOf('--svd', c.svd, ['exact', 'randomized', 'auto']);
   oneOf('--feedback-init', c.feedbackInit, ['svd', 'random', 'auto']);
@@ -138,7 +165,12 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   if (!Number.isFinite(c.lrDecay) || c.lrDecay <= 0 || c.lrDecay > 1) throw new Error(`--lr-decay must be in (0, 1], got ${c.lrDecay}`);
   if (!(c.momentum >= 0 && c.momentum < 1)) throw new Error(`--momentum must be in [0, 1), got ${c.momentum}`);
   if (c.clipSignal !== null && !(c.clipSignal > 0 && Number.isFinite(c.clipSignal))) throw new Error(`--clip-signal must be a finite number > 0, got ${c.clipSignal}`);
-  if (c.clipGrad !== null && !(c.clipGrad > 0 && Number.isFinite(c.clipGrad))) throw new Error(`--clip-grad must be a finite number > 0, got ${c.clipGrad}`);
+  for (const [flag, v] of [['--clip-grad', c.clipGrad], ['--clip-linear-grad', c.clipLinearGrad], ['--clip-conv-feedback-grad', c.clipConvFeedbackGrad]] as const) {
+    if (v !== null && !(v > 0 && Number.isFinite(v))) throw new Error(`${flag} must be a finite number > 0, got ${v}`);
+  }
+  finiteAtLeast('--oja-eps', c.ojaEps, 0);
+  finiteAtLeast('--oja-eps-conv', c.ojaEpsConv, 0);
+  if (!Number.isInteger(c.svdPowerIterations) || c.svdPowerIterations < 0) throw new Error(`--svd-power-iterations must be an integer ≥ 0, got ${c.svdPowerIterations}`);
   if (!Number.isInteger(c.svdEvery) || c.svdEvery < 0) throw new Error(`--svd-every must be an integer ≥ 0, got ${c.svdEvery}`);
   if (!Number.isInteger(c.seed) || c.seed < 0 || c.seed > 0xffffffff) throw new Error(`--seed must be an integer in [0, 4294967295], got ${c.seed}`);
   if (c.grayscale && c.data !== 'cifar10' && c.data !== 'cifar100') throw new Error(`--grayscale converts CIFAR images to one gray channel; --data ${c.data} is not CIFAR (MNIST and Fashion-MNIST are gray already)`);
@@ -151,10 +183,12 @@ export function validateConfig(c: TrainConfig): TrainConfig {
 }
 
 /** The LDFA rule's options a configuration sets (the rule's defaults fill the rest). */
-export function ldfaOptionsOf(c: TrainConfig): Partial<LdfaOptions> {
+export function ldfaOptionsOf(c: TrainConfig): Omit<LdfaOptions, 'inject'> {
   return {
-    rank: c.rank, mode: c.feedback, learn: c.learn, direct: c.direct,
-    svdEvery: c.svdEvery, svd: c.svd, ojaNormalisation: c.ojaNormalisation, init: resolvedFeedbackInit(c),
+    rank: c.rank, mode: c.feedback, learn: c.learn, direct: c.direct, init: resolvedFeedbackInit(c),
+    svdEvery: c.svdEvery, svd: c.svd, svdPowerIterations: c.svdPowerIterations,
+    ojaNormalisation: c.ojaNormalisation, ojaEps: c.ojaEps, ojaEpsConv: c.ojaEpsConv, ojaOutput: c.ojaOutput,
+    clipLinearGrad: c.clipLinearGrad, clipConvFeedbackGrad: c.clipConvFeedbackGrad,
   };
 }
 

@@ -12,7 +12,7 @@ import { Rng } from '../reference/rng.ts';
 import type { Rule } from '../reference/rules/rule.ts';
 import { clipFeedback } from '../reference/feedback.ts';
 import { createRule } from '../reference/rules/index.ts';
-import { firstNonFinite, tensor, type Tensor } from '../reference/tensor.ts';
+import { clampInPlace, firstNonFinite, tensor, type Tensor } from '../reference/tensor.ts';
 import { ops } from '../reference/backend.ts';
 import { float32Tensor } from './fast/float32.ts';
 import { float32Path } from './fast/sequential.ts';
@@ -109,8 +109,11 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
   const optimizer: StepOptimizer = nativeAdam
     ? new Float32Adam(forwardConfig, model.params(), nativeAdam)
     : new Optimizer(forwardConfig, model.params());
+  // Shared coupling (v1 code): P̂, Q̂ step with the forward optimiser's settings and lr; for per-parameter
+  // optimisers (SGD, Adam, AdamW) that is the same as one optimiser over W, P̂ and Q̂.
+  const shared = config.feedbackCoupling === 'shared';
   const feedbackOptimizer = new Optimizer(
-    optimizerConfig(config.feedbackOptimizer, config.feedbackLr, config.feedbackWeightDecay, config), rule.feedbackParams());
+    shared ? forwardConfig : optimizerConfig(config.feedbackOptimizer, config.feedbackLr, config.feedbackWeightDecay, config), rule.feedbackParams());
   const allParams: Param[] = [...model.params(), ...rule.feedbackParams()];
   const forward = (x: Tensor, train: boolean) => (fast.engine ? fast.engine.forward(x, train) : model.forward(x, train));
 
@@ -125,14 +128,14 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
       if (!Number.isFinite(loss)) throw divergence(steps + 1, model, `the loss is ${loss}`);
       if (fast.engine) fast.engine.backward(de);
       else model.backward(de);
-      rule.feedbackGradients();
+      rule.feedbackGradients(y);
       for (const p of allParams) {
-        if (config.clipGrad !== null) clamp(p.grad, config.clipGrad);
+        if (config.clipGrad !== null) clampInPlace(p.grad, config.clipGrad);
         const bad = firstNonFinite(p.grad);
         if (bad >= 0) throw divergence(steps + 1, model, `the gradient of ${p.name} is ${p.grad.data[bad]} at index ${bad}`);
       }
       optimizer.step(config.lr * lrScale);
-      feedbackOptimizer.step(config.feedbackLr * lrScale);
+      feedbackOptimizer.step((shared ? config.lr : config.feedbackLr) * lrScale);
       trainer.steps = steps + 1;
       rule.afterStep(trainer.steps);
       return loss;
@@ -223,11 +226,6 @@ function epochRng(seed: number, epoch: number): Rng {
 
 function optimizerConfig(kind: OptimizerConfig['kind'], lr: number, weightDecay: number, c: TrainConfig): OptimizerConfig {
   return { kind, lr, weightDecay, momentum: c.momentum, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: c.amsgrad };
-}
-
-function clamp(t: Tensor, c: number): void {
-  const x = t.data;
-  for (let i = 0; i < x.length; i++) x[i] = Math.min(c, Math.max(-c, x[i]));
 }
 
 /** Names the first layer whose forward output is not finite, or the reason given. */

@@ -48,7 +48,7 @@ describe('NumPy adapter (oracles/adapters/numpy)', () => {
     if (!numpyVersion) ctx.skip(SKIP_NOTE);
     // The same adapter with a classic slip: Oja's covariance left uncentred.
     const source = readFileSync(ADAPTER, 'utf8');
-    const wrong = source.replace('dt = (dy - dy.mean(axis=0)) / scale', 'dt = dy / scale');
+    const wrong = source.replace('dt = (signal - signal.mean(axis=0)) / scale', 'dt = signal / scale');
     expect(wrong).not.toBe(source);
     const script = join(scratch, 'wrong.py');
     writeFileSync(script, wrong);

@@ -9,7 +9,7 @@ import { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeBundle } from '../src/bundle.ts';
 import { registerFixturesCommand } from '../src/cli/fixtures.ts';
-import { ARCHITECTURES, RULE_CASES, fixtureCases, findCase } from '../oracles/cases.ts';
+import { ARCHITECTURES, PRESET_CASES, RULE_CASES, fixtureCases, findCase } from '../oracles/cases.ts';
 import {
   FIXTURE_KIND, FIXTURE_VERSION, checkFixtures, encodeFixture, fixtureFileName, generateFixture, gradName, writeFixtures,
 } from '../oracles/generate.ts';
@@ -34,7 +34,7 @@ describe('fixture case table', () => {
   it('covers {linear 2-layer, MLP, conv net, transformer block} × {BP, FA, DFA, LDFA fixed, normative, oja, factorised}', () => {
     expect(ARCHITECTURES.map((a) => a.name)).toEqual(['linear2', 'mlp', 'cnn', 'transformer']);
     expect(RULE_CASES.map((r) => r.name)).toEqual(['bp', 'fa', 'dfa', 'ldfa-fixed', 'ldfa-normative', 'ldfa-oja', 'ldfa-factorised']);
-    expect(fixtureCases()).toHaveLength(28);
+    expect(fixtureCases()).toHaveLength(28 + PRESET_CASES.length);
     expect(() => findCase('mlp_ldfa-hebbian')).toThrow(/unknown fixture case 'mlp_ldfa-hebbian': allowed are linear2_bp/);
   });
 
@@ -42,6 +42,34 @@ describe('fixture case table', () => {
     expect(gradName('fc1.W')).toBe('fc1.dW');
     expect(gradName('block0.ln1.gamma')).toBe('block0.ln1.dgamma');
     expect(gradName('pos')).toBe('dpos');
+  });
+});
+
+describe("preset cases: the authors' set-ups (issue 13)", () => {
+  it('one case per preset on each architecture its version trained (mlp, cnn; transformer for v4)', () => {
+    expect(PRESET_CASES.map((c) => `${c.arch}_${c.preset}`)).toEqual([
+      'mlp_authors-v1-mlp', 'cnn_authors-v1-cnn', 'cnn_authors-v4-normative', 'transformer_authors-v4-normative', 'transformer_authors-v4-bio',
+    ]);
+  });
+
+  it("the header records the preset's conventions: v1 label-driven output Oja, ±1 signal clamp, shared lr; v4 clamps ±10 / ±0.1", () => {
+    const v1 = committed('mlp_authors-v1-mlp').meta;
+    expect(v1.rule).toMatchObject({ name: 'authors-v1-mlp', mode: 'oja', init: 'random', ojaOutput: 'labels', ojaEps: 1e-8, clipLinearGrad: null });
+    expect(v1.training).toMatchObject({ clip: { signal: 1 }, lr: 0.1, feedbackLr: 0.1 });
+    expect(committed('cnn_authors-v1-cnn').meta.training).toMatchObject({ clip: { signal: 1 }, lr: 0.002, feedbackLr: 0.002 });
+    expect(committed('cnn_authors-v1-cnn').meta.rule).toMatchObject({ mode: 'oja', ojaOutput: 'error', ojaEpsConv: 1e-6 });
+    expect(committed('cnn_authors-v4-normative').meta.rule).toMatchObject({ mode: 'normative', init: 'svd', clipLinearGrad: 10, clipConvFeedbackGrad: 0.1, svd: 'exact', svdEvery: 0, initPerturbation: 0.5 });
+    expect(committed('transformer_authors-v4-bio').meta.rule).toMatchObject({ mode: 'factorised', init: 'svd', clipLinearGrad: null });
+    expect(committed('transformer_authors-v4-bio').meta.training).toMatchObject({ clip: null, feedbackLr: 0.1 });
+  });
+
+  it("the v1 MLP case's output P̂ learns from the labels: its first-step dP differs from the error-driven oja case, the hidden layers' agree until P̂ differs", () => {
+    const labels = committed('mlp_authors-v1-mlp').tensors, error = committed('mlp_ldfa-oja').tensors;
+    const diff = (name: string) => Math.max(...labels.get(name)!.data.map((v, i) => Math.abs(v - error.get(name)!.data[i])));
+    expect(diff('init/fc3.P')).toBe(0);
+    expect(diff('step1/fc3.dP')).toBeGreaterThan(1e-3);
+    expect(diff('step1/fc3.dQ')).toBe(0);
+    expect(diff('step1/fc2.dP')).toBe(0);
   });
 });
 
@@ -62,7 +90,7 @@ describe('regeneration', () => {
     }
   });
 
-  it('MANIFEST.json lists every fixture with its size and sha256; all of them together stay under 6 MB', () => {
+  it('MANIFEST.json lists every fixture with its size and sha256; all of them together stay under 7.5 MB (28 rule cases, 5.4 MB, and the 5 preset cases)', () => {
     const manifest = JSON.parse(readFileSync(join(DIR, 'MANIFEST.json'), 'utf8')) as { fixtureVersion: number; fixtures: { case: string; file: string; bytes: number; sha256: string }[] };
     expect(manifest.fixtureVersion).toBe(FIXTURE_VERSION);
     expect(manifest.fixtures.map((f) => f.case)).toEqual(fixtureCases().map((c) => c.name));
@@ -73,7 +101,7 @@ describe('regeneration', () => {
       expect(createHash('sha256').update(bytes).digest('hex'), f.file).toBe(f.sha256);
       total += bytes.length;
     }
-    expect(total).toBeLessThan(6e6);
+    expect(total).toBeLessThan(7.5e6);
   });
 
   it('a change of one number by one ulp is caught (checkFixtures and an exact verify)', () => {
@@ -102,11 +130,11 @@ describe('regeneration', () => {
       await program.parseAsync(['node', 'ldfa', 'fixtures', ...args]);
       return { text, code };
     };
-    expect(await run(['--check', '--out', DIR])).toEqual({ text: 'all 28 fixtures match the current reference\n', code: 0 });
+    expect(await run(['--check', '--out', DIR])).toEqual({ text: 'all 33 fixtures match the current reference\n', code: 0 });
     const stale = await run(['--check', '--out', join(scratch, 'empty')]);
     expect(stale.code).toBe(1);
     expect(stale.text).toMatch(/linear2_bp\.bin: missing/);
-    expect(stale.text).toMatch(/28 fixture\(s\) out of date: run `npm run fixtures`/);
+    expect(stale.text).toMatch(/33 fixture\(s\) out of date: run `npm run fixtures`/);
     expect((await run(['--list'])).text.trim().split('\n')).toEqual(fixtureCases().map((c) => c.name));
     const one = await run(['--out', join(scratch, 'one'), '--case', 'linear2_fa']);
     expect(one.text).toMatch(/linear2_fa\.bin .* bytes {2}\d+ tensors\nwrote 1 fixture/);

@@ -194,8 +194,8 @@ describe("Oja's error normalisation (spec §2.3 C1)", () => {
     expectClose('δ̃ with ε', normaliseError(rows(), 'max-std', 0.5).data, [-2, -1, 0, 0, 2, 1].map((v) => v / 2.5));
   });
 
-  it('max-second-moment: not centred, divided by the largest per-unit mean square + ε; none: unchanged', () => {
-    expectClose('δ̃', normaliseError(rows(), 'max-second-moment', 0).data, [1, 0, 3, 1, 5, 2].map((v) => v / (35 / 3)));
+  it('max-second-moment: not centred, divided by √s, s the largest per-unit mean square + ε (so C = δᵀδ/s); none: unchanged', () => {
+    expectClose('δ̃', normaliseError(rows(), 'max-second-moment', 0).data, [1, 0, 3, 1, 5, 2].map((v) => v / Math.sqrt(35 / 3)));
     expectClose('δ̃', normaliseError(rows(), 'none', 1e-8).data, [1, 0, 3, 1, 5, 2]);
   });
 

@@ -186,7 +186,7 @@ describe('LDFA feedback learning on a stride-2 conv layer (P̂ 1×1 (Cout, r), Q
       }
       const mean = Array.from({ length: Cout }, (_, o) => rows.reduce((a, row) => a + row[o], 0) / M);
       const std = mean.map((mu, o) => Math.sqrt(rows.reduce((a, row) => a + (row[o] - mu) ** 2, 0) / (M - 1)));
-      const scale = Math.max(...std) + 1e-8;
+      const scale = Math.max(...std) + 1e-6; // conv layers' ε (rAFA_conv.py)
       const C = Array.from({ length: Cout }, (_, a) => Array.from({ length: Cout }, (_, b) =>
         rows.reduce((acc, row) => acc + ((row[a] - mean[a]) / scale) * ((row[b] - mean[b]) / scale), 0)));
       const Pm = Array.from({ length: Cout }, (_, o) => Array.from({ length: r }, (_, k) => P.value.get(o, k, 0, 0) as number));

@@ -14,6 +14,8 @@ export interface FeedbackSite {
   readonly kind: 'linear' | 'conv';
   /** W: (out, in) for linear, (Cout, Cin, k, k) for conv. */
   readonly weight: Param;
+  /** The bias, if the layer has one (gradient clamps of the v4 code reach it). */
+  readonly bias: Param | null;
   readonly conv: Conv2dSpec | null;
   /** Per-sample shape of the layer's input (for DFA's D and LDFA's Q̂). */
   readonly inputShape: readonly number[];
@@ -115,7 +117,7 @@ export class LinearNode extends WeightedNode {
   ) {
     super(name, weight, bias);
     this.site = {
-      name, kind: 'linear', weight, conv: null, inputShape: options.inputShape ?? [weight.value.shape[1]],
+      name, kind: 'linear', weight, bias, conv: null, inputShape: options.inputShape ?? [weight.value.shape[1]],
       isOutput: options.isOutput, needsInputGrad: options.needsInputGrad, rankScale: options.rankScale,
       feedback: throughMatrix(weight.value), input: null, outputGrad: null, inputGrad: null,
     };

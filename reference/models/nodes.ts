@@ -21,7 +21,7 @@ export class ConvNode extends WeightedNode {
   ) {
     super(name, weight, bias);
     this.site = {
-      name, kind: 'conv', weight, conv: spec, inputShape,
+      name, kind: 'conv', weight, bias, conv: spec, inputShape,
       isOutput: options.isOutput, needsInputGrad: options.needsInputGrad,
       feedback: throughKernel(weight.value, spec), input: null, outputGrad: null, inputGrad: null,
     };

@@ -14,8 +14,12 @@
 //               with SVD initialisation and re-factorisation every svdEvery steps (§2.3 B)
 //   oja         gP̂ = −(I − P̂P̂ᵀ)·C·P̂, C = δ̃ᵀδ̃, δ̃ the normalised batch error  (Oja subspace)
 //               gQ̂ = zᵀ·x                                   (Kolen–Pollack-like, §2.3 C1)
+//               ojaOutput 'labels': the output layer's C comes from the centred one-hot
+//               labels instead of its error (the v1 MLP code's requires_gt)
 //   factorised  gP̂ = dW·Q̂ᵀ, gQ̂ = P̂ᵀ·dW   (the loss gradient if W were P̂Q̂, §2.3 C2)
 // learn='q' keeps P̂ at its initial value (the Q-only ablation).
+// Gradient clamps (the v4 normative code, spec §2.4): clipLinearGrad clamps W, b, P̂, Q̂ of every
+// linear layer, clipConvFeedbackGrad the P̂, Q̂ of every conv layer, after all are computed.
 // direct=true is the DFA-style variant (§4.4): each hidden layer receives E·P̂·Q̂, E being
 // the error at the output layer's input, and P̂ learns by Oja on E's covariance.
 import { multiply, ops } from '../backend.ts';
@@ -24,7 +28,7 @@ import { balancedFactors } from '../linalg.ts';
 import { maxRank, weightMatrixShape, type FeedbackSite, type Model } from '../models/network.ts';
 import { param, type Param } from '../params.ts';
 import { uniformTensor, type Rng } from '../rng.ts';
-import { assertShape, reshape, tensor, type Tensor } from '../tensor.ts';
+import { assertShape, clampInPlace, reshape, tensor, type Tensor } from '../tensor.ts';
 import type { Rule } from './rule.ts';
 import { sendingSites } from './rule.ts';
 
@@ -37,6 +41,10 @@ export const OJA_NORMALISATIONS: readonly OjaNormalisation[] = ['max-std', 'max-
 
 export type RankSpec = number | 'full' | readonly (number | 'full')[];
 
+/** Where the output layer's Oja covariance comes from (spec §2.3 C1 "Output layer variant"). */
+export type OjaOutput = 'error' | 'labels';
+export const OJA_OUTPUTS: readonly OjaOutput[] = ['error', 'labels'];
+
 export interface LdfaOptions {
   /** One rank for every layer (clamped to each layer's min(out, in)), 'full', or one per sending layer. */
   rank: RankSpec;
@@ -46,9 +54,16 @@ export interface LdfaOptions {
   /** normative: re-factorise P̂, Q̂ from W's SVD every this many steps (0 = never). */
   svdEvery: number;
   ojaNormalisation: OjaNormalisation;
-  /** The ε of Oja's normalisation: 1e-8 (linear layers) in the v1 code. */
+  /** The ε of Oja's normalisation for linear layers: 1e-8 in the v1 code (rAFA_linear.py). */
   ojaEps: number;
-  /** 'svd': P̂Q̂ starts as the best rank-r approximation of W; 'random': P̂ ~ U(±1/√out), Q̂ ~ U(±√3/√in). */
+  /** The ε of Oja's normalisation for conv layers: 1e-6 in the v1 code (rAFA_conv.py). */
+  ojaEpsConv: number;
+  /** oja: the output layer learns P̂ from its error, or from the centred one-hot labels (v1 MLP code). */
+  ojaOutput: OjaOutput;
+  /**
+   * 'svd': P̂Q̂ starts as the best rank-r approximation of W; 'random': P̂ ~ U(±1/√r), Q̂ ~ U(±√3/√in)
+   * (PyTorch's kaiming_uniform_ on P̂ (out, r) takes fan_in = r; on Q̂ with nonlinearity 'linear').
+   */
   init: 'svd' | 'random';
   /**
    * How the SVD of W is computed for initialisation and re-factorisation: 'exact' (Jacobi),
@@ -56,13 +71,20 @@ export interface LdfaOptions {
    * 'auto': exact when min(out, in) ≤ 128, randomized above (exact Jacobi is O(n³) in plain JS).
    */
   svd: 'exact' | 'randomized' | 'auto';
+  /** Power iterations of the randomized SVD: 2 in the v4 code, 10 in some versions (spec §2.3 B). */
+  svdPowerIterations: number;
+  /** Clamp the gradients of W, b, P̂, Q̂ of every linear layer to [−c, c] (v4 normative code: 10); null: off. */
+  clipLinearGrad: number | null;
+  /** Clamp the gradients of P̂, Q̂ of every conv layer to [−c, c] (v4 normative code: 0.1); null: off. */
+  clipConvFeedbackGrad: number | null;
   /** Feedback tensors to use instead of drawing them: `${site}.P`, `${site}.Q`. */
   inject?: Record<string, Tensor>;
 }
 
 export const DEFAULT_LDFA: LdfaOptions = {
   rank: 10, mode: 'normative', learn: 'pq', direct: false, svdEvery: 0,
-  ojaNormalisation: 'max-std', ojaEps: 1e-8, init: 'svd', svd: 'auto',
+  ojaNormalisation: 'max-std', ojaEps: 1e-8, ojaEpsConv: 1e-6, ojaOutput: 'error', init: 'svd', svd: 'auto',
+  svdPowerIterations: 2, clipLinearGrad: null, clipConvFeedbackGrad: null,
 };
 
 /** Up to this min(out, in), svd 'auto' uses the exact SVD. */
@@ -108,7 +130,8 @@ export function ldfa(options: LdfaOptions): Rule {
   const refactorise = (s: LowRankSite) => {
     const shape = weightMatrixShape(s.site);
     const exact = options.svd === 'exact' || (options.svd === 'auto' && Math.min(...shape) <= EXACT_SVD_LIMIT);
-    const { P, Q } = balancedFactors(reshape(s.site.weight.value, shape), s.rank, exact ? 'exact' : { randomized: svdRng! });
+    const method = exact ? 'exact' as const : { randomized: svdRng!, powerIterations: options.svdPowerIterations };
+    const { P, Q } = balancedFactors(reshape(s.site.weight.value, shape), s.rank, method);
     s.P2.data.set(P.data);
     s.Q2.data.set(Q.data);
   };
@@ -128,7 +151,7 @@ export function ldfa(options: LdfaOptions): Rule {
         const r = ranks[i];
         const pShape = site.kind === 'conv' ? [rows, r, 1, 1] : [rows, r];
         const qShape = site.kind === 'conv' ? [r, ...site.weight.value.shape.slice(1)] : [r, cols];
-        const P = param(`${site.name}.P`, options.inject?.[`${site.name}.P`] ?? uniformTensor(rng, pShape, 1 / Math.sqrt(rows)));
+        const P = param(`${site.name}.P`, options.inject?.[`${site.name}.P`] ?? uniformTensor(rng, pShape, 1 / Math.sqrt(r)));
         const Q = param(`${site.name}.Q`, options.inject?.[`${site.name}.Q`] ?? uniformTensor(rng, qShape, Math.sqrt(3) / Math.sqrt(cols)));
         assertShape(`${site.name}.P`, P.value, pShape);
         assertShape(`${site.name}.Q`, Q.value, qShape);
@@ -148,16 +171,17 @@ export function ldfa(options: LdfaOptions): Rule {
       return layers.flatMap((s) => (options.learn === 'q' ? [s.Q] : [s.P, s.Q]));
     },
 
-    feedbackGradients() {
-      if (options.mode === 'fixed') return;
+    feedbackGradients(labels?: Int32Array) {
       for (const s of layers) {
         switch (options.mode) {
+          case 'fixed': break;
           case 'normative': normativeGradients(s.gP2, s.gQ2, s.P2, s.Q2, reshape(s.site.weight.value, weightMatrixShape(s.site))); break;
-          case 'oja': ojaGradients(s, s.fedByOutputInput ? outputInputError() : null, options); break;
+          case 'oja': ojaGradients(s, s.fedByOutputInput ? outputInputError() : null, options, labels); break;
           case 'factorised': factorisedGradients(s.gP2, s.gQ2, s.P2, s.Q2, reshape(s.site.weight.grad, weightMatrixShape(s.site))); break;
         }
         if (options.learn === 'q') s.P.grad.data.fill(0);
       }
+      for (const s of layers) clampSiteGradients(s, options);
     },
 
     afterStep(step: number) {
@@ -205,14 +229,20 @@ export function ojaGradient(gP: Tensor, P: Tensor, normalised: Tensor): void {
 /**
  * oja (§2.3 C1): P̂ by Oja's subspace rule on the normalised error; gQ̂ = zᵀ·x with z = δ·P̂
  * (conv: the filter gradient of Q̂ from x and the r-channel map z). δ is the layer's dy,
- * or E for the direct variant.
+ * or E for the direct variant. With ojaOutput 'labels' the output layer's P̂ learns from the
+ * one-hot labels (normalised like the error) instead; its Q̂ still learns from δ.
+ * ε is ojaEps for linear layers and ojaEpsConv for conv layers (the v1 code's two values).
  */
-function ojaGradients(s: LowRankSite, directSignal: Tensor | null, options: LdfaOptions): void {
+function ojaGradients(s: LowRankSite, directSignal: Tensor | null, options: LdfaOptions, labels: Int32Array | undefined): void {
   const dy = directSignal ?? s.site.outputGrad;
   const x = s.site.input;
   if (!dy || !x) throw new Error(`ldfa oja: ${s.site.name} has no recorded signals; call backward first`);
-  const rows = s.site.kind === 'conv' && !directSignal ? channelRows(dy) : dy; // (samples, out)
-  ojaGradient(s.gP2, s.P2, normaliseError(rows, options.ojaNormalisation, options.ojaEps));
+  const fromLabels = s.site.isOutput && options.ojaOutput === 'labels';
+  if (fromLabels && !labels) throw new Error(`ldfa oja with ojaOutput 'labels': the output layer ${s.site.name} needs the batch labels; pass them to feedbackGradients(labels)`);
+  const rows = fromLabels ? oneHot(labels!, dy.shape[1])
+    : s.site.kind === 'conv' && !directSignal ? channelRows(dy) : dy; // (samples, out)
+  const eps = s.site.kind === 'conv' ? options.ojaEpsConv : options.ojaEps;
+  ojaGradient(s.gP2, s.P2, normaliseError(rows, options.ojaNormalisation, eps));
   if (s.site.kind === 'linear') {
     ops().matmul(s.gQ2, multiply(dy, s.P2), x, true, false);
   } else {
@@ -223,12 +253,28 @@ function ojaGradients(s: LowRankSite, directSignal: Tensor | null, options: Ldfa
   }
 }
 
+/** Clamps (v4 normative code): linear layers' W, b, P̂, Q̂ gradients; conv layers' P̂, Q̂ gradients. */
+function clampSiteGradients(s: LowRankSite, options: LdfaOptions): void {
+  const c = s.site.kind === 'linear' ? options.clipLinearGrad : options.clipConvFeedbackGrad;
+  if (c === null) return;
+  const grads = [s.P.grad, s.Q.grad];
+  if (s.site.kind === 'linear') grads.push(s.site.weight.grad, ...(s.site.bias ? [s.site.bias.grad] : []));
+  for (const g of grads) clampInPlace(g, c);
+}
+
+/** labels (N) → one-hot rows (N, classes). */
+export function oneHot(labels: Int32Array, classes: number): Tensor {
+  const out = tensor([labels.length, classes]);
+  labels.forEach((y, i) => { out.data[i * classes + y] = 1; });
+  return out;
+}
+
 /**
- * δ̃ = (δ − mean_batch δ) / scale, with scale (spec §2.3 C1):
- *   max-std            max_j std_batch(δ_j) + ε  (unbiased std; the v1 code, default)
- *   max-second-moment  max_j mean_batch(δ_j²) + ε, δ not centred (mid-2025 code)
- *   none               δ as it is
- *   rows: (samples, features)
+ * The normalised batch error δ̃ (rows: (samples, features)), so that C = δ̃ᵀδ̃ (spec §2.3 C1):
+ *   max-std            δ̃ = (δ − mean_batch δ) / s,  s = max_j std_batch(δ_j) + ε  (unbiased std; the v1 code, default)
+ *   max-second-moment  δ̃ = δ / √s,  s = max_j mean_batch(δ_j²) + ε, δ not centred (mid-2025 code):
+ *                      that code divides C = δᵀδ once by s, so each δ is divided by √s
+ *   none               δ̃ = δ
  */
 export function normaliseError(rows: Tensor, how: OjaNormalisation, eps: number): Tensor {
   const [n, f] = rows.shape;
@@ -246,8 +292,9 @@ export function normaliseError(rows: Tensor, how: OjaNormalisation, eps: number)
     scale = Math.max(scale, s);
   }
   scale += eps;
+  const divisor = how === 'max-std' ? scale : Math.sqrt(scale);
   for (let i = 0; i < n; i++) for (let j = 0; j < f; j++) {
-    out.data[i * f + j] = (rows.data[i * f + j] - (how === 'max-std' ? mean[j] : 0)) / scale;
+    out.data[i * f + j] = (rows.data[i * f + j] - (how === 'max-std' ? mean[j] : 0)) / divisor;
   }
   return out;
 }
@@ -296,5 +343,12 @@ export function checkLdfaOptions(o: LdfaOptions): void {
   }
   if (!Number.isInteger(o.svdEvery) || o.svdEvery < 0) throw new Error(`svdEvery must be an integer ≥ 0, got ${o.svdEvery}`);
   if (!['exact', 'randomized', 'auto'].includes(o.svd)) throw new Error(`svd '${o.svd as string}' is not allowed: allowed are exact, randomized, auto`);
-  if (!(o.ojaEps >= 0) || !Number.isFinite(o.ojaEps)) throw new Error(`ojaEps must be a finite number ≥ 0, got ${o.ojaEps}`);
+  for (const [name, eps] of [['ojaEps', o.ojaEps], ['ojaEpsConv', o.ojaEpsConv]] as const) {
+    if (!(eps >= 0) || !Number.isFinite(eps)) throw new Error(`${name} must be a finite number ≥ 0, got ${eps}`);
+  }
+  if (!OJA_OUTPUTS.includes(o.ojaOutput)) throw new Error(`ojaOutput '${o.ojaOutput as string}' is not allowed: allowed are ${OJA_OUTPUTS.join(', ')}`);
+  if (!Number.isInteger(o.svdPowerIterations) || o.svdPowerIterations < 0) throw new Error(`svdPowerIterations must be an integer ≥ 0, got ${o.svdPowerIterations}`);
+  for (const [name, c] of [['clipLinearGrad', o.clipLinearGrad], ['clipConvFeedbackGrad', o.clipConvFeedbackGrad]] as const) {
+    if (c !== null && !(c > 0 && Number.isFinite(c))) throw new Error(`${name} must be a finite number > 0 or null, got ${c}`);
+  }
 }

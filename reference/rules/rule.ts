@@ -16,8 +16,11 @@ export interface Rule {
   attach(model: Model, rng: Rng): void;
   /** Feedback tensors that learn (P̂, Q̂), for the feedback optimiser. */
   feedbackParams(): Param[];
-  /** After model.backward: writes the gradients of feedbackParams() from local signals. */
-  feedbackGradients(): void;
+  /**
+   * After model.backward: writes the gradients of feedbackParams() from local signals.
+   * labels (N): the batch's classes, for rules that learn from them (LDFA oja, ojaOutput 'labels').
+   */
+  feedbackGradients(labels?: Int32Array): void;
   /** After the optimiser step (1-based step count): e.g. periodic SVD re-factorisation. */
   afterStep(step: number): void;
   /** Every feedback tensor by name (B, D, P̂, Q̂): serialisable and injectable. */

@@ -1,7 +1,7 @@
 // `ldfa experiment <name> --scale quick|full --out DIR [--resume] [--seeds K]` and
 // `ldfa results --from DIR --out docs/results.md`.
 import { Command, Option } from 'commander';
-import { DATA_NAMES, type TrainConfig } from '../config.ts';
+import { DATA_NAMES, PRESET_NAMES, type PresetName, type TrainConfig } from '../config.ts';
 import { FEEDBACK_MODES } from '../../reference/rules/ldfa.ts';
 import { DEFAULT_CLAIM_TIMEOUT_SECONDS } from '../experiments/claims.ts';
 import { finishShardedSweeps, RECIPES, RECIPE_NAMES, recipeDir, recipeNamed, runExperiment } from '../experiments/index.ts';
@@ -12,7 +12,7 @@ import { integerFlag } from './train-options.ts';
 
 interface ExperimentFlags {
   scale: Scale; out?: string; resume?: boolean; seeds?: number; quiet?: boolean; shard?: Shard; claimTimeout?: number;
-  data?: TrainConfig['data']; dataDir?: string; feedback?: TrainConfig['feedback']; backend?: string;
+  data?: TrainConfig['data']; dataDir?: string; feedback?: TrainConfig['feedback']; backend?: string; preset?: PresetName;
 }
 
 export function registerExperimentCommands(program: Command): void {
@@ -26,6 +26,7 @@ export function registerExperimentCommands(program: Command): void {
     .addOption(new Option('--data <name>', 'data set instead of the scale\'s (mnist/fashion for quick, cifar10/cifar100 for full)').choices(DATA_NAMES))
     .option('--data-dir <dir>', 'directory of the CIFAR binary files (required for --scale full)')
     .addOption(new Option('--feedback <mode>', 'LDFA feedback learning instead of the recipe\'s').choices(FEEDBACK_MODES))
+    .addOption(new Option('--preset <name>', "the authors' conventions of one version of their code (docs/conventions.md); the recipe keeps its own schedule (epochs, batch, lr)").choices(PRESET_NAMES))
     .option('--backend <name>', 'compute backend (default auto)')
     .option('--shard <i/n>', 'work on one share of the sweep beside other workers on the same --out: runs i, i+n, i+2n, … (0 ≤ i < n); each run is claimed, so it is trained once (docs/sweeps.md: Slurm job arrays, Kubernetes Indexed Jobs)', parseShard)
     .option('--claim-timeout <s>', `take over a run whose worker has shown no heartbeat for this many seconds (default ${DEFAULT_CLAIM_TIMEOUT_SECONDS}); ended processes of the same machine are noticed at once`, integerFlag('--claim-timeout', 1))
@@ -35,6 +36,7 @@ export function registerExperimentCommands(program: Command): void {
       const overrides: Overrides = {
         ...(flags.data ? { data: flags.data } : {}), ...(flags.dataDir ? { dataDir: flags.dataDir } : {}),
         ...(flags.feedback ? { feedback: flags.feedback } : {}), ...(flags.backend ? { backend: flags.backend } : {}),
+        ...(flags.preset ? { preset: flags.preset } : {}),
       };
       const log = flags.quiet ? undefined : (line: string) => process.stderr.write(`${line}\n`);
       for (const recipe of recipes) {

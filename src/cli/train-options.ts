@@ -1,7 +1,8 @@
 // The `ldfa train` flags (a contract other tools rely on), their mapping to TrainConfig, and the
 // one place that refuses a flag the run would ignore. Values are checked by validateConfig.
 import { Command, Option } from 'commander';
-import { DEFAULT_CONFIG, defaultHidden, parseRank, resolvedFeedbackInit, validateConfig, type TrainConfig } from '../config.ts';
+import { DEFAULT_CONFIG, FEEDBACK_COUPLINGS, PRESET_NAMES, defaultHidden, parseRank, resolvedFeedbackInit, validateConfig, type TrainConfig } from '../config.ts';
+import { applyPreset } from '../presets.ts';
 
 /** A commander parser for an integer flag ≥ min ("a positive integer" when min is 1), naming the flag in its error. */
 export const integerFlag = (flag: string, min: number) => (text: string): number => {
@@ -32,6 +33,7 @@ export const positiveIntegerList = (flag: string, example: string) => (text: str
 export function addTrainFlags(cmd: Command): Command {
   const d = DEFAULT_CONFIG;
   return cmd
+    .addOption(new Option('--preset <name>', "the authors' set-up of one version of their code: every convention and training default (docs/conventions.md); explicit flags override it").choices(PRESET_NAMES))
     .addOption(new Option('--data <name>', 'mnist | fashion | synthetic | cifar10 | cifar100').default(d.data))
     .option('--data-dir <dir>', 'directory of the data files: required for cifar10/cifar100 (the extracted binary files); for mnist/fashion, a folder of the four IDX files instead of the installed package')
     .option('--classes <C>', 'keep only the first C classes', numberFlag('--classes'))
@@ -59,7 +61,11 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--feedback-init <how>', 'LDFA: svd | random | auto (svd for normative/factorised)', d.feedbackInit)
     .option('--svd-every <K>', 'LDFA normative: re-factorise from the SVD of W every K steps (0 = never)', numberFlag('--svd-every'), d.svdEvery)
     .option('--svd <how>', 'LDFA: SVD for initialisation/re-factorisation: exact | randomized | auto (exact up to min(out,in) 128)', d.svd)
-    .option('--oja-normalisation <how>', 'max-std | max-second-moment | none', d.ojaNormalisation)
+    .option('--oja-normalisation <how>', 'LDFA oja: max-std | max-second-moment | none', d.ojaNormalisation)
+    .option('--oja-eps <e>', 'LDFA oja: ε of the normalisation in linear layers', numberFlag('--oja-eps'), d.ojaEps)
+    .option('--oja-eps-conv <e>', 'LDFA oja: ε of the normalisation in conv layers', numberFlag('--oja-eps-conv'), d.ojaEpsConv)
+    .option('--oja-output <from>', "LDFA oja: the output layer's P̂ learns from its 'error' or from the one-hot 'labels' (v1 MLP code)", d.ojaOutput)
+    .option('--svd-power-iterations <q>', 'LDFA: power iterations of the randomized SVD', integerFlag('--svd-power-iterations', 0), d.svdPowerIterations)
     .option('--epochs <E>', 'epochs', numberFlag('--epochs'), d.epochs)
     .option('--batch <B>', 'batch size', numberFlag('--batch'), d.batch)
     .option('--optimizer <name>', 'sgd | adam | adamw', d.optimizer)
@@ -67,12 +73,16 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--weight-decay <wd>', 'weight decay', numberFlag('--weight-decay'), d.weightDecay)
     .option('--momentum <m>', 'SGD momentum', numberFlag('--momentum'), d.momentum)
     .option('--amsgrad', 'Adam: AMSGrad variant', d.amsgrad)
+    .option('--no-amsgrad', 'Adam: not the AMSGrad variant (overrides a preset)')
     .option('--lr-decay <gamma>', 'multiply the learning rate by gamma after each epoch', numberFlag('--lr-decay'), d.lrDecay)
+    .addOption(new Option('--feedback-coupling <how>', "LDFA: P̂, Q̂ stepped by their own optimiser ('separate') or by the forward one with its lr and decay ('shared', v1 code)").choices(FEEDBACK_COUPLINGS).default(d.feedbackCoupling))
     .option('--feedback-optimizer <name>', 'optimiser of P̂, Q̂: sgd | adam | adamw', d.feedbackOptimizer)
     .option('--feedback-lr <LR>', 'learning rate of P̂, Q̂', numberFlag('--feedback-lr'), d.feedbackLr)
     .option('--feedback-weight-decay <wd>', 'weight decay of P̂, Q̂', numberFlag('--feedback-weight-decay'), d.feedbackWeightDecay)
     .option('--clip-signal <c>', 'clamp the signal each layer sends down to [-c, c]', numberFlag('--clip-signal'))
     .option('--clip-grad <c>', 'clamp every parameter gradient to [-c, c]', numberFlag('--clip-grad'))
+    .option('--clip-linear-grad <c>', 'LDFA: clamp the gradients of W, b, P̂, Q̂ of linear layers to [-c, c] (v4 normative code: 10)', numberFlag('--clip-linear-grad'))
+    .option('--clip-conv-feedback-grad <c>', 'LDFA: clamp the gradients of P̂, Q̂ of conv layers to [-c, c] (v4 normative code: 0.1)', numberFlag('--clip-conv-feedback-grad'))
     .option('--seed <S>', 'random seed', numberFlag('--seed'), d.seed)
     .option('--backend <name>', 'auto | reference | wasm | gpujs | gpujs-cpu | gpujs-webasm | gpujs-webgpu | gpujs-headlessgl', d.backend);
 }
@@ -81,6 +91,7 @@ type Flags = Record<string, unknown>;
 
 const adamLike = (name: TrainConfig['optimizer']) => name === 'adam' || name === 'adamw';
 const ldfa = (c: TrainConfig) => c.rule === 'ldfa';
+const hasConv = (c: TrainConfig) => c.arch === 'cnn' || c.arch === 'retina';
 
 /**
  * When each flag takes effect, by commander's option name: a flag given where the run would
@@ -97,9 +108,22 @@ export const FLAG_SCOPE: readonly { option: string; flag: string; used: (c: Trai
   ...(['patch', 'dim', 'depth', 'heads', 'mlpRatio', 'separateQkv'] as const).map((option) => ({
     option, flag: `--${option.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`, used: (c: TrainConfig) => c.arch === 'vit', where: '--arch vit',
   })),
-  ...(['rank', 'feedback', 'learn', 'direct', 'feedbackInit', 'feedbackOptimizer', 'feedbackLr', 'feedbackWeightDecay'] as const).map((option) => ({
+  ...(['rank', 'feedback', 'learn', 'direct', 'feedbackInit', 'feedbackCoupling', 'clipLinearGrad'] as const).map((option) => ({
     option, flag: `--${option.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`, used: ldfa, where: '--rule ldfa',
   })),
+  ...(['feedbackOptimizer', 'feedbackLr', 'feedbackWeightDecay'] as const).map((option) => ({
+    option, flag: `--${option.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`, used: (c: TrainConfig) => ldfa(c) && c.feedbackCoupling === 'separate',
+    where: '--rule ldfa --feedback-coupling separate (shared steps P̂, Q̂ with the forward optimiser\'s settings)',
+  })),
+  ...(['ojaEps', 'ojaOutput'] as const).map((option) => ({
+    option, flag: `--${option.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`, used: (c: TrainConfig) => ldfa(c) && c.feedback === 'oja', where: '--rule ldfa --feedback oja',
+  })),
+  { option: 'ojaEpsConv', flag: '--oja-eps-conv', used: (c) => ldfa(c) && c.feedback === 'oja' && hasConv(c), where: '--rule ldfa --feedback oja on a net with conv layers (--arch cnn or retina)' },
+  { option: 'clipConvFeedbackGrad', flag: '--clip-conv-feedback-grad', used: (c) => ldfa(c) && hasConv(c), where: '--rule ldfa on a net with conv layers (--arch cnn or retina)' },
+  {
+    option: 'svdPowerIterations', flag: '--svd-power-iterations', used: (c) => ldfa(c) && c.svd !== 'exact' && (resolvedFeedbackInit(c) === 'svd' || (c.feedback === 'normative' && c.svdEvery > 0)),
+    where: '--rule ldfa with a randomized SVD (--svd randomized or auto) for the initialisation or --svd-every K',
+  },
   { option: 'svdEvery', flag: '--svd-every', used: (c) => ldfa(c) && c.feedback === 'normative', where: '--rule ldfa --feedback normative' },
   { option: 'ojaNormalisation', flag: '--oja-normalisation', used: (c) => ldfa(c) && c.feedback === 'oja', where: '--rule ldfa --feedback oja' },
   {
@@ -112,22 +136,31 @@ export const FLAG_SCOPE: readonly { option: string; flag: string; used: (c: Trai
 
 /** Refuses every flag that was given (`given(option)`) but that this configuration would ignore. */
 export function refuseIgnoredFlags(c: TrainConfig, given: (option: string) => boolean): void {
+  if (given('ojaOutput') && c.ojaOutput === 'labels' && c.learn === 'q') {
+    throw new Error("--oja-output labels would be ignored: it sets how the output layer's P̂ learns and --learn q keeps P̂ fixed (use --learn pq)");
+  }
   const ignored = FLAG_SCOPE.filter((s) => given(s.option) && !s.used(c));
   if (ignored.length > 0) {
     throw new Error(ignored.map((s) => `${s.flag} would be ignored: it applies only with ${s.where}`).join('; ') + `; drop ${ignored.length > 1 ? 'them' : 'it'} (this run: --arch ${c.arch} --rule ${c.rule}${ldfa(c) ? ` --feedback ${c.feedback}` : ''} --optimizer ${c.optimizer} --data ${c.data})`);
   }
 }
 
-/** The validated configuration a command's flags describe; a flag the run would ignore is refused. */
+/**
+ * The validated configuration a command's flags describe, with --preset resolved (the flags given
+ * explicitly win over it); a flag the run would ignore is refused.
+ */
 export function configFromCommand(cmd: Command): TrainConfig {
   const given = (option: string) => cmd.getOptionValueSource(option) === 'cli';
-  const config = validateConfig(configFromFlags(cmd.opts()));
+  const flags = configFromFlags(cmd.opts());
+  const explicit = new Set(cmd.options.map((o) => o.attributeName()).filter(given));
+  const config = validateConfig(flags.preset ? applyPreset(flags, flags.preset, { keep: explicit }) : flags);
   refuseIgnoredFlags(config, given);
   return config;
 }
 
 export function configFromFlags(o: Flags): TrainConfig {
   return {
+    preset: (o.preset as TrainConfig['preset'] | undefined) ?? null,
     data: o.data as TrainConfig['data'],
     dataDir: (o.dataDir as string | undefined) ?? null,
     classes: (o.classes as number | undefined) ?? null,
@@ -156,6 +189,10 @@ export function configFromFlags(o: Flags): TrainConfig {
     svdEvery: o.svdEvery as number,
     svd: o.svd as TrainConfig['svd'],
     ojaNormalisation: o.ojaNormalisation as TrainConfig['ojaNormalisation'],
+    ojaEps: o.ojaEps as number,
+    ojaEpsConv: o.ojaEpsConv as number,
+    ojaOutput: o.ojaOutput as TrainConfig['ojaOutput'],
+    svdPowerIterations: o.svdPowerIterations as number,
     epochs: o.epochs as number,
     batch: o.batch as number,
     optimizer: o.optimizer as TrainConfig['optimizer'],
@@ -164,11 +201,14 @@ export function configFromFlags(o: Flags): TrainConfig {
     momentum: o.momentum as number,
     amsgrad: Boolean(o.amsgrad),
     lrDecay: o.lrDecay as number,
+    feedbackCoupling: o.feedbackCoupling as TrainConfig['feedbackCoupling'],
     feedbackOptimizer: o.feedbackOptimizer as TrainConfig['feedbackOptimizer'],
     feedbackLr: o.feedbackLr as number,
     feedbackWeightDecay: o.feedbackWeightDecay as number,
     clipSignal: (o.clipSignal as number | undefined) ?? null,
     clipGrad: (o.clipGrad as number | undefined) ?? null,
+    clipLinearGrad: (o.clipLinearGrad as number | undefined) ?? null,
+    clipConvFeedbackGrad: (o.clipConvFeedbackGrad as number | undefined) ?? null,
     seed: o.seed as number,
     backend: o.backend as string,
   };

@@ -47,7 +47,6 @@ export interface CreatedBackend {
 /**
  * Creates every backend of BACKEND_ROWS. A backend on the skip list that cannot be created
  * is skipped (with the reason logged); any other creation failure throws, failing the suite.
- * LDFA_REQUIRE_NATIVE=1 (set by .ci/run, which installs OpenBLAS) takes `native` off the skip list.
  */
 export async function createTestBackends(suite: string): Promise<CreatedBackend[]> {
   const created: CreatedBackend[] = [];
@@ -55,7 +54,7 @@ export async function createTestBackends(suite: string): Promise<CreatedBackend[
     try {
       created.push({ row, backend: await createBackend(row.name), skip: null });
     } catch (e) {
-      const declared = row.name === 'native' && process.env.LDFA_REQUIRE_NATIVE === '1' ? undefined : MAY_BE_UNAVAILABLE[row.name];
+      const declared = MAY_BE_UNAVAILABLE[row.name];
       if (declared === undefined) throw e; // not on the skip list: must work here
       if (requiredHere(row.name)) throw new Error(`${row.name} is required here (LDFA_REQUIRE=${process.env.LDFA_REQUIRE}) but unavailable: ${(e as Error).message}`);
       const reason = `${declared}: ${(e as Error).message}`;

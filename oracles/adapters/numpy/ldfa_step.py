@@ -73,7 +73,8 @@ def check_supported(meta):
     if not isinstance(layers, list) or any(l["type"] not in ("linear", "tanh", "relu", "identity", "flatten") for l in layers):
         sys.exit(f"case {meta['case']}: this adapter handles MLPs and linear nets only (linear2_*, mlp_*)")
     rule = meta["rule"]
-    if rule["rule"] == "ldfa" and (rule["learn"] != "pq" or rule["direct"] or rule["svdEvery"] != 0 or rule["ojaNormalisation"] != "max-std"):
+    if rule["rule"] == "ldfa" and (rule["learn"] != "pq" or rule["direct"] or rule["svdEvery"] != 0 or rule["ojaNormalisation"] != "max-std"
+                                   or rule.get("clipLinearGrad") is not None):
         sys.exit(f"case {meta['case']}: LDFA options {rule} are outside what this adapter implements")
 
 
@@ -82,6 +83,7 @@ def run(meta, given, steps):
     layers, rule, training = meta["model"]["layers"], meta["rule"], meta["training"]
     sends = {s["name"]: s["sendsSignal"] for s in meta["model"]["sites"]}
     lr, flr = training["lr"], training["feedbackLr"]
+    clip = (training.get("clip") or {}).get("signal")                                         # v1: signal sent down clamped to ±clip
     x = given["input/x"].reshape(given["input/x"].shape[0], -1)
     y = given["input/y"].astype(np.int64)
     N, C = x.shape[0], meta["model"]["classes"]
@@ -127,6 +129,8 @@ def run(meta, given, steps):
                     d = e @ fb[n + ".D"]
                 else:
                     d = (d @ fb[n + ".P"]) @ fb[n + ".Q"]
+                if clip is not None:
+                    d = np.clip(d, -clip, clip)
                 out[f"{at}/{n}.signal"] = d
             elif l["type"] != "flatten":
                 d = d * act_grad(l["type"], inp)
@@ -144,8 +148,10 @@ def run(meta, given, steps):
                 elif mode == "factorised":              # the loss gradient if W were PQ
                     dP, dQ = dW @ Q.T, P.T @ dW
                 elif mode == "oja":                     # Oja subspace rule on the normalised error; Kolen-Pollack-like Q
-                    scale = dy.std(axis=0, ddof=1).max() + rule["ojaEps"]
-                    dt = (dy - dy.mean(axis=0)) / scale
+                    # v1 MLP output layer (ojaOutput 'labels'): P learns from the one-hot labels instead of the error
+                    signal = np.eye(C)[y] if n == layers[-1]["name"] and rule.get("ojaOutput") == "labels" else dy
+                    scale = signal.std(axis=0, ddof=1).max() + rule["ojaEps"]
+                    dt = (signal - signal.mean(axis=0)) / scale
                     CP = dt.T @ (dt @ P)
                     dP = -(CP - P @ (P.T @ CP))
                     dQ = (dy @ P).T @ inp

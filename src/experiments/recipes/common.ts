@@ -6,6 +6,7 @@ import { maxRank, weightMatrixShape, type FeedbackSite } from '../../../referenc
 import { Rng } from '../../../reference/rng.ts';
 import { sendingSites } from '../../../reference/rules/rule.ts';
 import type { RankSpec } from '../../../reference/rules/ldfa.ts';
+import { applyPreset } from '../../presets.ts';
 import type { FinishedRun, Overrides, RunSpec, Scale, SweepPlan } from '../sweep.ts';
 import type { RecipeReport, Stat } from '../report.ts';
 
@@ -48,10 +49,14 @@ export function scaleData(scale: Scale, overrides: Overrides, quick: { train: nu
   return { data, dataDir: overrides.dataDir ?? null, ...limits };
 }
 
-/** A recipe's base configuration with the user's overrides applied (data, feedback mode, backend). */
+/**
+ * A recipe's base configuration with the user's overrides applied (preset conventions, data,
+ * feedback mode, backend). The runs then set what they vary (rule, rank, fixed feedback, Q only).
+ */
 export function configure(base: Partial<TrainConfig>, overrides: Overrides): TrainConfig {
+  const c: TrainConfig = { ...DEFAULT_CONFIG, ...base };
   return {
-    ...DEFAULT_CONFIG, ...base,
+    ...(overrides.preset ? applyPreset(c, overrides.preset, { conventionsOnly: true }) : c),
     ...(overrides.feedback ? { feedback: overrides.feedback } : {}),
     ...(overrides.backend ? { backend: overrides.backend } : {}),
   };
