@@ -154,14 +154,15 @@ function describeTransformer(model: VisionTransformer): Record<string, unknown> 
 }
 
 /** The perturbed SVD start: every factor gets uniform noise of `relative` times its RMS (in place). */
-function perturbFactors(factors: Record<string, Tensor>, rng: Rng, relative: number): void {
+export function perturbFactors(factors: Record<string, Tensor>, rng: Rng, relative: number): void {
   for (const t of Object.values(factors)) {
     const rms = Math.sqrt(t.data.reduce((a, v) => a + v * v, 0) / t.data.length);
     for (let i = 0; i < t.data.length; i++) t.data[i] += rng.uniformIn(-relative * rms, relative * rms);
   }
 }
 
-const sgd = (lr: number): OptimizerConfig => ({ kind: 'sgd', lr, weightDecay: 0, momentum: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: false });
+/** Plain SGD: no momentum, no decay (every fixture's optimiser). */
+export const sgd = (lr: number): OptimizerConfig => ({ kind: 'sgd', lr, weightDecay: 0, momentum: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: false });
 
 /** Runs one case on the float64 reference kernels and collects every tensor of the fixture. */
 export function generateFixture(c: FixtureCase): Fixture {

@@ -229,8 +229,8 @@ const LABEL: Record<TensorStatus, string> = {
 };
 
 /** One tensor's lines: the verdict, its largest differences, and for a failure its first mismatches. */
-function formatCheck(c: TensorCheck, width: number): string[] {
-  const head = `${LABEL[c.status].padEnd(8)}${c.name.padEnd(width + 2)}${fmtShape(c.shape).padEnd(10)}`;
+function formatCheck(c: TensorCheck, width: number, shapeWidth = 10): string[] {
+  const head = `${LABEL[c.status].padEnd(8)}${c.name.padEnd(width + 2)}${fmtShape(c.shape).padEnd(shapeWidth)}`;
   if (c.status === 'missing' || c.status === 'shape') return [`${head}${c.note}`];
   const stats = `max abs diff ${sci(c.maxAbs)}${c.maxAbsAt && c.maxAbs > 0 ? ` at ${fmtIndex(c.maxAbsAt)}` : ''}, max rel diff ${sci(c.maxRel)}${c.maxRelAt && c.maxRel > 0 ? ` at ${fmtIndex(c.maxRelAt)}` : ''}`;
   if (c.status === 'ok') return [`${head}${stats}`];
@@ -253,7 +253,8 @@ export function formatReport(r: VerifyReport, quiet = false): string {
   for (const w of r.warnings) lines.push(`WARNING: ${w}`);
   if (!r.ok || r.diagnosis.first) lines.push(r.diagnosis.message);
   const width = Math.max(0, ...r.checks.map((c) => c.name.length));
-  for (const c of r.checks) if (!(quiet && c.status === 'ok')) lines.push(...formatCheck(c, width));
+  const shapeWidth = Math.max(10, ...r.checks.map((c) => fmtShape(c.shape).length + 2));
+  for (const c of r.checks) if (!(quiet && c.status === 'ok')) lines.push(...formatCheck(c, width, shapeWidth));
   if (r.extra.length) lines.push(`WARNING: ${r.extra.length} candidate tensor(s) not in the fixture (ignored): ${r.extra.join(', ')}`);
   const count = (s: TensorStatus) => r.checks.filter((c) => c.status === s).length;
   const notOk = count('not-ok') + count('non-finite') + count('shape');

@@ -43,17 +43,20 @@ export function encodeBundle(meta: Record<string, unknown>, tensors: Map<string,
   return out;
 }
 
-export function decodeBundle(bytes: Buffer, what: string): Bundle {
+/** Reads a bundle from its bytes (a Node Buffer or, in the web app, a fetched Uint8Array). */
+export function decodeBundle(bytes: Uint8Array, what: string): Bundle {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const text = (from: number, to: number, encoding: 'latin1' | 'utf-8') => new TextDecoder(encoding).decode(bytes.subarray(from, to));
   const fail = (why: string): never => { throw new Error(`${what}: not a valid tensor bundle: ${why}`); };
   if (bytes.length < 16) fail(`the file is ${bytes.length} bytes, shorter than the 16-byte preamble`);
-  if (bytes.toString('latin1', 0, 8) !== BUNDLE_MAGIC) fail(`bad magic '${printable(bytes.subarray(0, 8))}' (expected '${BUNDLE_MAGIC}')`);
-  const version = bytes.readUInt32LE(8);
+  if (text(0, 8, 'latin1') !== BUNDLE_MAGIC) fail(`bad magic '${printable(bytes.subarray(0, 8))}' (expected '${BUNDLE_MAGIC}')`);
+  const version = view.getUint32(8, true);
   if (version !== BUNDLE_VERSION) fail(`format version ${version} is not supported (this ldfa reads version ${BUNDLE_VERSION}); regenerate the file with this version`);
-  const headerLength = bytes.readUInt32LE(12);
+  const headerLength = view.getUint32(12, true);
   if (16 + headerLength > bytes.length) fail(`the header claims ${headerLength} bytes but the file ends after ${bytes.length - 16}: truncated`);
   let header: { meta?: unknown; tensors?: unknown };
   try {
-    header = JSON.parse(bytes.toString('utf8', 16, 16 + headerLength));
+    header = JSON.parse(text(16, 16 + headerLength, 'utf-8'));
   } catch (e) {
     return fail(`the JSON header does not parse (${(e as Error).message})`);
   }
@@ -70,7 +73,7 @@ export function decodeBundle(bytes: Buffer, what: string): Bundle {
     if ((offset as number) + size > available) fail(`tensor '${name as string}' needs values ${offset}..${(offset as number) + size} but the data section holds ${available}: truncated`);
     const t = tensor(shape as number[]);
     const at = dataStart + 8 * (offset as number);
-    for (let j = 0; j < size; j++) t.data[j] = bytes.readDoubleLE(at + 8 * j);
+    for (let j = 0; j < size; j++) t.data[j] = view.getFloat64(at + 8 * j, true);
     tensors.set(name as string, t);
   }
   return { meta: header.meta as Record<string, unknown>, tensors };

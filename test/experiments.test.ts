@@ -92,7 +92,7 @@ describe('every planned run of every scale builds', () => {
       const shape = scale === 'full' ? dataShape(config.data) : { inputShape, classes };
       expect(() => createTrainer(config, shape.inputShape, config.classes ?? shape.classes), run.id).not.toThrow();
     }
-  });
+  }, 300_000); // full scale allocates the paper-size models: 10-25 s each on a loaded 2-core machine
 
   it('rank-sweep stops each layer at its largest rank: B3 (into 10 logits) at 10', () => {
     const ids = recipeNamed('rank-sweep').runs('quick', {}).map((r) => r.id);

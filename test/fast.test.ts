@@ -13,13 +13,13 @@ import { createNativeBackend, createNativeBlas, type NativeBlas } from '../src/b
 import { float32Tensor, storeAsFloat32 } from '../src/fast/float32.ts';
 import { Float32Adam } from '../src/fast/optim.ts';
 import { compareArrays } from './helpers/close.ts';
-import { MAY_BE_UNAVAILABLE } from './helpers/backends.ts';
+import { MAY_BE_UNAVAILABLE, requiredHere } from './helpers/backends.ts';
 
 let blas: NativeBlas | null = null;
 try {
   blas = createNativeBlas();
 } catch (e) {
-  if (process.env.LDFA_REQUIRE_NATIVE === '1') throw e; // .ci/run installs OpenBLAS: it must be there
+  if (requiredHere('native')) throw e; // .ci/run installs OpenBLAS: it must be there
   console.log(`[fast.test] skipping the native tests: ${MAY_BE_UNAVAILABLE.native}: ${(e as Error).message}`);
 }
 const test = blas !== null ? it : it.skip;

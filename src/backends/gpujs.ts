@@ -20,8 +20,9 @@ import type { Backend, Conv2dSpec } from '../../reference/backend.ts';
 import type { Tensor } from '../../reference/tensor.ts';
 import { batchMatmulDims, convDims, matmulDims, type ConvDims } from './common.ts';
 
-export type GpujsMode = 'cpu' | 'webasm' | 'headlessgl' | 'webgpu' | 'gpu';
-export const GPUJS_MODES: readonly GpujsMode[] = ['cpu', 'webasm', 'headlessgl', 'webgpu', 'gpu'];
+/** 'webgl2' exists only in a browser (the web app, src/web/); the others in Node. */
+export type GpujsMode = 'cpu' | 'webasm' | 'headlessgl' | 'webgpu' | 'webgl2' | 'gpu';
+export const GPUJS_MODES: readonly GpujsMode[] = ['cpu', 'webasm', 'headlessgl', 'webgpu', 'webgl2', 'gpu'];
 
 /** gpu.js kernel class names that count as each mode. 'gpu' means "any real GPU kernel". */
 const EXPECTED_CLASSES: Record<GpujsMode, readonly string[]> = {
@@ -29,14 +30,16 @@ const EXPECTED_CLASSES: Record<GpujsMode, readonly string[]> = {
   webasm: ['WebAssemblyKernel'],
   headlessgl: ['HeadlessGLKernel'],
   webgpu: ['WebGPUKernel'],
+  webgl2: ['WebGL2Kernel'],
   gpu: ['HeadlessGLKernel', 'WebGLKernel', 'WebGL2Kernel', 'WebGPUKernel'],
 };
 
 const SETUP_HINT: Record<GpujsMode, string> = {
   cpu: 'none (always available)',
   webasm: 'none (needs WebAssembly SIMD, i.e. Node ≥ 16)',
-  headlessgl: "the optional native addon 'gl' built (apt-get install -y libxi-dev; JOBS=2 npm rebuild gl) and an X display (run under `xvfb-run -a`, apt-get install -y xvfb); on a real GPU also the vendor's GLX libraries",
+  headlessgl: "the optional native addon 'gl' built (apt-get install -y libxi-dev, then JOBS=2 npm ci, which compiles it in about 3 minutes; `npm rebuild gl` does nothing where an earlier install dropped gl) and an X display (run under `xvfb-run -a`, apt-get install -y xvfb libgl1-mesa-dri); on a real GPU also the vendor's GLX libraries",
   webgpu: "a global navigator.gpu (Node 20 has none): npm i webgpu@0.6.2 plus the shim in /work/shared/spec/dependencies.md §2; note that gpu.js WebGPU kernels are asynchronous (they return Promises), which the synchronous Backend interface cannot use",
+  webgl2: 'a browser with WebGL2 (Node has none; headless Chromium gets it with --use-angle=swiftshader --enable-unsafe-swiftshader)',
   gpu: "a real GPU backend: see the 'headlessgl' set-up (xvfb-run, libxi-dev, gl built); otherwise gpu.js silently runs WebAssemblyKernel",
 };
 
@@ -165,11 +168,12 @@ export interface GpujsBackend extends Backend {
   destroy(): void;
 }
 
-function gpujsVersion(): string {
+/** gpu.js's version; null where its package.json cannot be read (in the web app's bundle). */
+function gpujsVersion(): string | null {
   try {
     return (createRequire(import.meta.url)('gpu.js/package.json') as { version: string }).version;
   } catch {
-    return '?';
+    return null;
   }
 }
 
@@ -272,7 +276,7 @@ export async function createGpujsBackend(options: GpujsBackendOptions = {}): Pro
     precision: 'float32',
     mode,
     get kernelClass() { return kernelClass; },
-    kernelInfo: () => `gpu.js ${version} ${kernelClass} (requested mode '${mode}', float32, ${cache.size} cached kernels)`,
+    kernelInfo: () => `gpu.js ${version ?? ''}${version ? ' ' : ''}${kernelClass} (requested mode '${mode}', float32, ${cache.size} cached kernels)`,
     cachedKernels: () => cache.size,
     destroy: () => { cache.clear(); void gpu.destroy(); },
 

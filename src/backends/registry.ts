@@ -5,6 +5,7 @@ import { Rng, uniformTensor } from '../../reference/rng.ts';
 import { tensor } from '../../reference/tensor.ts';
 import { createGpujsBackend, type GpujsMode } from './gpujs.ts';
 import { createNativeBackend } from './native.ts';
+import { kernelSelfCheck } from './self-check.ts';
 import { createWasmBackend } from './wasm.ts';
 
 export const BACKEND_NAMES = [
@@ -46,13 +47,16 @@ export async function createBackend(name: string): Promise<Backend> {
     case 'gpujs-cpu': case 'gpujs-webasm': case 'gpujs-headlessgl': case 'gpujs-webgpu':
       return createGpujsBackend({ mode: name.slice('gpujs-'.length) as GpujsMode });
     case 'gpujs': {
+      let gpuKernel: Backend;
       try {
-        return await createGpujsBackend({ mode: 'gpu' });
+        gpuKernel = await createGpujsBackend({ mode: 'gpu' });
       } catch (e) {
         const fallback = await createGpujsBackend({ mode: 'webasm' });
         const why = (e as Error).message.split('. Set-up needed')[0];
         return { ...fallback, name: 'gpujs', kernelInfo: () => `${fallback.kernelInfo()}; no GPU kernel: ${why}` };
       }
+      // the name asked for, whichever kernel runs (kernelInfo() names the kernel class)
+      return { ...gpuKernel, name: 'gpujs' };
     }
     case 'auto': return (await selectAuto()).backend;
   }
@@ -99,7 +103,7 @@ export async function selectAuto(): Promise<AutoChoice> {
     }
     tried.push(backend);
     try {
-      const worstRatio = selfCheck(backend);
+      const worstRatio = kernelSelfCheck(backend);
       if (worstRatio > 1) {
         candidates.push({ name, worstRatio, skipped: `self-check against the reference failed (worst error ${worstRatio.toFixed(2)}× the tolerance)` });
         continue;
@@ -120,44 +124,6 @@ export async function selectAuto(): Promise<AutoChoice> {
     backend: { ...chosen, kernelInfo: () => `auto chose ${chosen.name}: ${chosen.kernelInfo()} [${summary}]` },
     candidates,
   };
-}
-
-function selfCheck(backend: Backend): number {
-  const rng = new Rng(20250226);
-  const atol = 1e-4, rtol = 1e-4;
-  let worst = 0;
-  const compare = (got: Float64Array, ref: Float64Array) => {
-    for (let i = 0; i < ref.length; i++) {
-      const r = Math.abs(got[i] - ref[i]) / (atol + rtol * Math.abs(ref[i]));
-      worst = Number.isNaN(r) ? Infinity : Math.max(worst, r);
-    }
-  };
-  const M = 5, N = 7, K = 1100;
-  for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
-    const A = uniformTensor(rng, ta ? [K, M] : [M, K], 1);
-    const B = uniformTensor(rng, tb ? [N, K] : [K, N], 1);
-    const got = tensor([M, N]), ref = tensor([M, N]);
-    backend.matmul(got, A, B, ta, tb);
-    referenceBackend.matmul(ref, A, B, ta, tb);
-    compare(got.data, ref.data);
-  }
-  const spec = { stride: 2, padding: 1 };
-  const x = uniformTensor(rng, [2, 3, 7, 6], 1), w = uniformTensor(rng, [4, 3, 3, 3], 1);
-  const yShape = [2, 4, 4, 3];
-  const y = tensor(yShape), yRef = tensor(yShape);
-  backend.conv2dForward(y, x, w, spec);
-  referenceBackend.conv2dForward(yRef, x, w, spec);
-  compare(y.data, yRef.data);
-  const dy = uniformTensor(rng, yShape, 1);
-  const dx = tensor(x.shape), dxRef = tensor(x.shape);
-  backend.conv2dBackwardInput(dx, dy, w, spec);
-  referenceBackend.conv2dBackwardInput(dxRef, dy, w, spec);
-  compare(dx.data, dxRef.data);
-  const dw = tensor(w.shape), dwRef = tensor(w.shape);
-  backend.conv2dBackwardFilter(dw, dy, x, spec);
-  referenceBackend.conv2dBackwardFilter(dwRef, dy, x, spec);
-  compare(dw.data, dwRef.data);
-  return worst;
 }
 
 /** Best-of-`reps` GFLOP/s of an n×n×n matmul (after one warm-up call). */

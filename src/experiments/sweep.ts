@@ -174,7 +174,7 @@ export async function runSweep(recipe: string, plan: SweepPlan, options: SweepOp
   while (true) {
     for (const run of mine) {
       if (!waiting.has(run.id)) continue;
-      if (finishedRun(options.out, run.id) || await trainClaimed(recipe, run, plan, options, cache, timing, timeout, waiting.size)) waiting.delete(run.id);
+      if (isFinished(options.out, run.id) || await trainClaimed(recipe, run, plan, options, cache, timing, timeout, waiting.size)) waiting.delete(run.id);
     }
     if (waiting.size === 0) break;
     log(`waiting for ${waiting.size} run(s) other workers hold: ${[...waiting].join(', ')} (a claim without a heartbeat for ${timeout} s is taken over)`);
@@ -204,7 +204,7 @@ export function readFinishedRuns(out: string, runs: RunSpec[]): SweepOutcome {
  * Whether run `id` has its result; if so, removes what a worker killed right after writing it
  * may have left: its checkpoint and claims.
  */
-function finishedRun(out: string, id: string): boolean {
+function isFinished(out: string, id: string): boolean {
   if (!existsSync(runPath(out, id))) return false;
   const checkpoint = checkpointPath(out, id);
   rmSync(checkpoint, { force: true });

@@ -28,6 +28,14 @@ export const MAY_BE_UNAVAILABLE: Partial<Record<BackendName, string>> = {
   'gpujs-webgpu': 'needs navigator.gpu (webgpu@0.6.2 shim); gpu.js WebGPU kernels are async, the Backend interface is sync',
 };
 
+/**
+ * LDFA_REQUIRE (comma-separated names, e.g. `gpujs-headlessgl,chromium`) turns a declared
+ * skip into a failure: CI sets it where it installed the set-up, so the suites cannot skip silently.
+ */
+export function requiredHere(name: string): boolean {
+  return (process.env.LDFA_REQUIRE ?? '').split(',').map((s) => s.trim()).includes(name);
+}
+
 export interface CreatedBackend {
   row: BackendRow;
   /** null when skipped. */
@@ -39,7 +47,6 @@ export interface CreatedBackend {
 /**
  * Creates every backend of BACKEND_ROWS. A backend on the skip list that cannot be created
  * is skipped (with the reason logged); any other creation failure throws, failing the suite.
- * LDFA_REQUIRE_NATIVE=1 (set by .ci/run, which installs OpenBLAS) takes `native` off the skip list.
  */
 export async function createTestBackends(suite: string): Promise<CreatedBackend[]> {
   const created: CreatedBackend[] = [];
@@ -47,8 +54,9 @@ export async function createTestBackends(suite: string): Promise<CreatedBackend[
     try {
       created.push({ row, backend: await createBackend(row.name), skip: null });
     } catch (e) {
-      const declared = row.name === 'native' && process.env.LDFA_REQUIRE_NATIVE === '1' ? undefined : MAY_BE_UNAVAILABLE[row.name];
+      const declared = MAY_BE_UNAVAILABLE[row.name];
       if (declared === undefined) throw e; // not on the skip list: must work here
+      if (requiredHere(row.name)) throw new Error(`${row.name} is required here (LDFA_REQUIRE=${process.env.LDFA_REQUIRE}) but unavailable: ${(e as Error).message}`);
       const reason = `${declared}: ${(e as Error).message}`;
       console.log(`[${suite}] skipping ${row.name}: ${reason}`);
       created.push({ row, backend: null, skip: reason });

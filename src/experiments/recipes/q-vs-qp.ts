@@ -144,7 +144,7 @@ export const qVsQp: Recipe = {
           + 'In a small CNN on MNIST the authors\' code finds no gain (within ±0.2 points in every setting tried): that net hardly needs its feedback (freezing conv1 costs 0.5 points), so a small CNN cannot show this ablation; the paper\'s Q_vs_QP figure is a larger CNN on CIFAR.',
         tables: [
           {
-            caption: `Final test accuracy %, ours beside the authors' code (BP: ours ${percent(bp)}, theirs ${AUTHORS.bp})`,
+            caption: `Final test accuracy %, ours beside the authors' code (BP: ours ${percent(bp)}${scale === 'full' ? `, theirs ${AUTHORS.bp}` : ''})`,
             header: ['rank', 'Q only', 'Q and P', 'gain (mean ± std)', 'gain per seed', 'theirs: Q only', 'Q and P', 'gain', 'gain per seed'],
             rows: ranks.map((r, i) => [String(r), percent(ours[i].q), percent(ours[i].qp), pointsStat(pairs[i].mean), pairs[i].perSeed.map(points).join(', '), ...authorsRow(r)]),
           },
