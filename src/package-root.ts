@@ -13,4 +13,10 @@ function findPackageRoot(): string {
   }
 }
 
-export const PACKAGE_ROOT = findPackageRoot();
+let found: string | null = null;
+
+/** Looked up on first use, not at load: the web app bundles modules that import this one, and a page has no file URLs. */
+export function packageRoot(): string {
+  found ??= findPackageRoot();
+  return found;
+}

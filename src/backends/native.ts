@@ -15,10 +15,11 @@ import { join } from 'node:path';
 import type { Backend } from '../../reference/backend.ts';
 import type { Tensor } from '../../reference/tensor.ts';
 import { isFloat32 } from '../fast/float32.ts';
-import { PACKAGE_ROOT } from '../package-root.ts';
+import { packageRoot } from '../package-root.ts';
 import { batchMatmulDims, convDims, matmulDims, Scratch, type ConvDims } from './common.ts';
 
-export const ADDON_PATH = join(PACKAGE_ROOT, 'native', 'build', 'Release', 'ldfa_blas.node');
+/** Where npm install builds the addon. */
+const addonPath = (): string => join(packageRoot(), 'native', 'build', 'Release', 'ldfa_blas.node');
 /** Tried in order: Debian's libopenblas0-pthread (and -openmp/-serial) and the generic names. */
 export const BLAS_LIBRARIES = ['libopenblas.so.0', 'libopenblas.so', 'libopenblasp.so.0', 'libcblas.so.3', 'libblas.so.3'];
 
@@ -69,10 +70,11 @@ function freeCoreEstimate(): () => number {
 
 export function createNativeBlas(): NativeBlas {
   if (cached !== null) return cached;
-  if (!existsSync(ADDON_PATH)) {
-    throw new Error(`native backend: the addon ${ADDON_PATH} was not built (npm install builds it with node-gyp; it needs a C compiler and Node's headers; run 'node native/build.mjs' to see why it failed)`);
+  const path = addonPath();
+  if (!existsSync(path)) {
+    throw new Error(`native backend: the addon ${path} was not built (npm install builds it with node-gyp; it needs a C compiler and Node's headers; run 'node native/build.mjs' to see why it failed)`);
   }
-  const addon = createRequire(import.meta.url)(ADDON_PATH) as Addon;
+  const addon = createRequire(import.meta.url)(path) as Addon;
   let loaded: ReturnType<Addon['load']>;
   try {
     loaded = addon.load(BLAS_LIBRARIES);

@@ -2,13 +2,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { PACKAGE_ROOT } from '../package-root.ts';
+import { packageRoot } from '../package-root.ts';
 import { checkOutputDir } from '../paths.ts';
 import { runTraining } from '../run.ts';
 import { runDemo } from './demo.ts';
 import { addTrainFlags, configFromCommand, integerFlag } from './train-options.ts';
 
-const { version } = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
+const { version } = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
 
 const program = new Command('ldfa')
   .description('Low-Dimensional Feedback Alignment: reference implementation and oracles (BP, FA, DFA, LDFA)')

@@ -33,10 +33,18 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
  */
 const LOAD_TIME_VALUES: Record<string, string> = {
   'node:os': "{ hostname: () => 'browser', EOL: '\\n' }",
+  // paths that shared modules compute when they load (e.g. where the native addon would be)
+  'node:path': "{ sep: '/', join: (...p) => p.join('/').replace(/\\/+/g, '/'), dirname: (p) => p.replace(/\\/[^/]*$/, '') || '/', basename: (p) => p.split('/').pop(), resolve: (...p) => p.join('/').replace(/\\/+/g, '/') }",
+};
+/** Shared modules that look for files on disk when they load get a browser stand-in. */
+const BROWSER_STANDINS: Record<string, string> = {
+  'package-root.ts': "export const PACKAGE_ROOT = '.'; // the page reads no files of the package",
 };
 const nodeBuiltinsUnavailable: Plugin = {
   name: 'node-builtins-unavailable',
   setup(b) {
+    b.onResolve({ filter: /package-root\.ts$/ }, (args) => ({ path: args.path.split('/').pop()!, namespace: 'browser-standin' }));
+    b.onLoad({ filter: /.*/, namespace: 'browser-standin' }, (args) => ({ contents: BROWSER_STANDINS[args.path], loader: 'ts' }));
     b.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, namespace: 'node-stub' }));
     b.onLoad({ filter: /.*/, namespace: 'node-stub' }, (args) => ({
       contents: `const known = ${LOAD_TIME_VALUES[args.path] ?? '{}'};
