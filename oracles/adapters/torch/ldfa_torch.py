@@ -85,7 +85,8 @@ class Feedback:
                 dP, dQ = dW @ Q2.T, P2.T @ dW
             elif mode == "oja":                                   # Oja's subspace rule; Kolen–Pollack-like Q̂
                 rows = dy.movedim(1, -1).reshape(-1, dy.shape[1]) if dy.dim() == 4 else dy.reshape(-1, dy.shape[-1])
-                scale = rows.std(dim=0, unbiased=True).max() + self.rule["ojaEps"]
+                eps = self.rule.get("ojaEpsConv", 1e-6) if isinstance(layer, nn.Conv2d) else self.rule["ojaEps"]   # v1: 1e-6 conv, 1e-8 linear
+                scale = rows.std(dim=0, unbiased=True).max() + eps
                 d = (rows - rows.mean(dim=0)) / scale
                 CP = d.T @ (d @ P2)
                 dP = -(CP - P2 @ (P2.T @ CP))
