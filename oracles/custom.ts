@@ -3,8 +3,9 @@
 // (docs/fixture-format.md §11). Nothing is read from disk: --input-shape and --classes stand in
 // for a data set.
 import { buildModel } from '../src/models.ts';
-import { DEFAULT_CONFIG, defaultHidden, ldfaOptionsOf, parseRank, validateConfig, type TrainConfig } from '../src/config.ts';
+import { DEFAULT_CONFIG, defaultHidden, ldfaOptionsOf, parseRank, validateConfig, type PresetName, type TrainConfig } from '../src/config.ts';
 import { DEFAULT_LDFA } from '../reference/rules/ldfa.ts';
+import { applyPreset, presetNamed } from '../src/presets.ts';
 import { createRule } from '../reference/rules/index.ts';
 import { Rng } from '../reference/rng.ts';
 import { gaussianBatch, makeCase, type ArchitectureCase, type FixtureCase, type RuleCase } from './cases.ts';
@@ -34,6 +35,8 @@ export interface CustomFixtureOptions {
   seed: number;
   inputShape: readonly number[];
   classes: number;
+  /** An authors' preset (its conventions; the fixture keeps its own SGD schedule), or absent. */
+  preset?: string;
 }
 
 /** The defaults of `ldfa train`, with the schedule of the committed fixtures and an MNIST-sized input. */
@@ -44,8 +47,13 @@ export const DEFAULT_CUSTOM: Omit<CustomFixtureOptions, 'arch' | 'hidden'> = {
   batch: DEFAULT_CONFIG.batch, steps: 3, lr: 0.2, feedbackLr: 0.1, seed: DEFAULT_CONFIG.seed, inputShape: [1, 28, 28], classes: 10,
 };
 
-/** The train configuration the options stand for, validated by the same checks as `ldfa train`. */
-function trainConfig(o: CustomFixtureOptions): TrainConfig {
+/**
+ * The train configuration the options stand for, validated by the same checks as `ldfa train`.
+ * A preset sets its conventions as `ldfa train --preset` does, except what `explicit` names (the
+ * flags given); like the committed preset cases it keeps the exact SVD start, not re-factorised
+ * within the recorded steps.
+ */
+function trainConfig(o: CustomFixtureOptions, explicit: ReadonlySet<string>): TrainConfig {
   if (!(CUSTOM_ARCHS as readonly string[]).includes(o.arch)) throw new Error(`--arch ${o.arch} is not allowed with --custom: allowed are ${CUSTOM_ARCHS.join(', ')}`);
   const arch = o.arch as TrainConfig['arch'];
   const hidden = o.hidden === undefined ? defaultHidden(arch) : o.hidden.split(',').filter((s) => s.trim() !== '').map(Number);
@@ -56,18 +64,29 @@ function trainConfig(o: CustomFixtureOptions): TrainConfig {
   }
   if ((arch === 'cnn' || arch === 'vit') && o.inputShape.length !== 3) throw new Error(`--arch ${arch} needs images: --input-shape C,H,W (e.g. 1,28,28), got '${o.inputShape.join(',')}'`);
   if (o.batch < 2) throw new Error(`--batch must be at least 2 (Oja's rule and the batch statistics need two samples), got ${o.batch}`);
-  return validateConfig({
+  if (o.preset !== undefined) {
+    presetNamed(o.preset);
+    if (o.rule !== 'ldfa') throw new Error(`--preset ${o.preset} sets LDFA conventions: it needs --rule ldfa, got --rule ${o.rule}`);
+  }
+  const config = validateConfig({
     ...DEFAULT_CONFIG, data: 'synthetic', arch, hidden, activation: o.activation as TrainConfig['activation'],
     kernel: o.kernel, patch: o.patch, dim: o.dim, depth: o.depth, heads: o.heads, mlpRatio: o.mlpRatio,
     rule: o.rule as TrainConfig['rule'], feedback: o.feedback as TrainConfig['feedback'], rank: parseRank(o.rank),
     feedbackInit: o.feedbackInit as TrainConfig['feedbackInit'], batch: o.batch, optimizer: 'sgd', lr: o.lr, momentum: 0,
     feedbackOptimizer: 'sgd', feedbackLr: o.feedbackLr, seed: o.seed, epochs: 1,
   });
+  if (o.preset === undefined) return config;
+  const resolved = validateConfig(applyPreset({ ...config, svd: 'exact', svdEvery: 0 }, o.preset as PresetName,
+    { keep: new Set([...explicit, 'svd', 'svdEvery']), conventionsOnly: true }));
+  if (resolved.feedbackCoupling === 'shared' && explicit.has('feedbackLr')) {
+    throw new Error(`--feedback-lr would be ignored: under --preset ${o.preset} P̂ and Q̂ step with the weights' --lr (one shared optimiser); drop it`);
+  }
+  return resolved;
 }
 
 /** The fixture case for the options; throws (naming the flag) on any invalid combination. */
-export function customCase(o: CustomFixtureOptions): FixtureCase {
-  const config = trainConfig(o);
+export function customCase(o: CustomFixtureOptions, explicit: ReadonlySet<string> = new Set()): FixtureCase {
+  const config = trainConfig(o, explicit);
   const shape = o.inputShape.join('×');
   const arch: ArchitectureCase = {
     name: `custom-${config.arch}`,
@@ -78,9 +97,14 @@ export function customCase(o: CustomFixtureOptions): FixtureCase {
     data(rng) { return gaussianBatch(rng, this.batch, this.inputShape, this.classes); },
   };
   const ldfa = config.rule === 'ldfa' ? { ...DEFAULT_LDFA, ...ldfaOptionsOf(config) } : undefined;
-  const rule: RuleCase = { name: ldfa ? `ldfa-${ldfa.mode}` : config.rule, rule: config.rule, ldfa };
+  const rule: RuleCase = {
+    name: config.preset ?? (ldfa ? `ldfa-${ldfa.mode}` : config.rule), rule: config.rule, ldfa,
+    ...(config.clipSignal !== null ? { clipSignal: config.clipSignal } : {}),
+  };
   // Model and rule errors (sizes that do not fit, a rank above a layer's) before any work:
   // build once and attach the rule with a random start, which skips the SVD.
   createRule(rule.rule, { ldfa: ldfa && { ...ldfa, init: 'random' } }).attach(arch.build(new Rng(config.seed)), new Rng(config.seed));
-  return makeCase(arch, rule, { steps: o.steps, lr: config.lr, feedbackLr: config.feedbackLr });
+  // The v1 shared optimiser steps P̂ and Q̂ with the weights' lr, as in the committed preset cases.
+  const feedbackLr = config.feedbackCoupling === 'shared' ? config.lr : config.feedbackLr;
+  return makeCase(arch, rule, { steps: o.steps, lr: config.lr, feedbackLr });
 }

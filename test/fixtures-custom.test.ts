@@ -61,6 +61,10 @@ describe('ldfa fixtures --custom', () => {
     [['--hidden', '8'], /--hidden shape a fixture at your own sizes and need --custom FILE/],
     [['--check', '--list'], /--check, --list and --case are alternatives/],
     [['--custom', 'x.bin', '--arch', 'mlp', '--epochs', '3'], /unknown option '--epochs'/],
+    [['--custom', 'x.bin', '--arch', 'mlp', '--preset', 'authors-v1-cnn', '--rule', 'ldfa'], /--preset authors-v1-cnn is the authors' set-up for --arch cnn, not --arch mlp/],
+    [['--custom', 'x.bin', '--arch', 'mlp', '--preset', 'authors-v1-mlp'], /--preset authors-v1-mlp sets LDFA conventions: it needs --rule ldfa, got --rule bp/],
+    [['--custom', 'x.bin', '--arch', 'mlp', '--preset', 'nope', '--rule', 'ldfa'], /--preset 'nope' is not allowed: allowed are authors-v1-mlp/],
+    [['--custom', 'x.bin', '--arch', 'mlp', '--preset', 'authors-v1-mlp', '--rule', 'ldfa', '--feedback-lr', '0.1'], /--feedback-lr would be ignored: under --preset authors-v1-mlp/],
   ])('%j: exit 2 with a message, nothing written', async (args, message) => {
     const r = await fixtures(...args.map((a) => (a === 'x.bin' ? join(scratch, 'never.bin') : a)));
     expect(r.code).toBe(2);
@@ -72,6 +76,25 @@ describe('ldfa fixtures --custom', () => {
     if (!numpy) ctx.skip('python3 with numpy not found (install python3-numpy)');
     const file = join(scratch, 'np.bin'), cand = join(scratch, 'np-cand.bin');
     expect((await fixtures('--custom', file, '--arch', 'mlp', '--hidden', '30,20', '--rule', 'ldfa', '--feedback', 'normative', '--rank', '4', '--batch', '16', '--input-shape', '50')).code).toBe(0);
+    const run = spawnSync('python3', ['oracles/adapters/numpy/ldfa_step.py', file, cand], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    let out = '';
+    expect(runVerify({ fixture: file, candidate: cand }, { out: (t) => { out += t; }, err: (t) => { out += t; } }), out).toBe(0);
+  });
+
+  it('--preset authors-v1-mlp: the preset\'s conventions (label-driven output Oja, ±1 signal clamp, one lr), explicit flags win, and the NumPy recomputation agrees', async (ctx) => {
+    const file = join(scratch, 'preset.bin'), cand = join(scratch, 'preset-cand.bin');
+    const args = ['--arch', 'mlp', '--hidden', '30,20', '--rule', 'ldfa', '--preset', 'authors-v1-mlp', '--rank', '3', '--batch', '16', '--input-shape', '50', '--lr', '0.05'];
+    expect((await fixtures('--custom', file, ...args)).code).toBe(0);
+    const { meta } = decodeBundle(readFileSync(file), file);
+    expect(meta).toMatchObject({ case: 'custom-mlp_authors-v1-mlp' });
+    expect(meta.rule).toMatchObject({ name: 'authors-v1-mlp', mode: 'oja', ojaOutput: 'labels', ojaNormalisation: 'max-std', init: 'random', rank: 3 });
+    expect(meta.training).toMatchObject({ lr: 0.05, feedbackLr: 0.05, clip: { signal: 1 } });
+    // an explicit flag beats the preset's setting
+    const own = join(scratch, 'preset-own.bin');
+    expect((await fixtures('--custom', own, ...args, '--feedback', 'normative')).code).toBe(0);
+    expect(decodeBundle(readFileSync(own), own).meta.rule).toMatchObject({ mode: 'normative', ojaOutput: 'labels' });
+    if (!numpy) ctx.skip('python3 with numpy not found (install python3-numpy)');
     const run = spawnSync('python3', ['oracles/adapters/numpy/ldfa_step.py', file, cand], { encoding: 'utf8' });
     expect(run.stderr).toBe('');
     let out = '';

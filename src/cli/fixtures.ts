@@ -7,6 +7,7 @@ import { checkFixtures, encodeFixture, generateFixture, writeFixtures } from '..
 import { fixtureCases } from '../../oracles/cases.ts';
 import { CUSTOM_ARCHS, DEFAULT_CUSTOM, customCase, type CustomFixtureOptions } from '../../oracles/custom.ts';
 import { checkOutputFile } from '../paths.ts';
+import { PRESET_NAMES } from '../config.ts';
 import { writeFileAtomic } from '../report/atomic.ts';
 import { integerFlag } from './train-options.ts';
 import { usageErrorsExit } from './verify.ts';
@@ -55,6 +56,7 @@ const CUSTOM_FLAGS: [flag: string, key: keyof CustomFixtureOptions, help: string
   ['--seed <S>', 'seed', `seed of the batch, weights and feedback (default ${DEFAULT_CUSTOM.seed})`, integerFlag('--seed', 0)],
   ['--input-shape <dims>', 'inputShape', `per-sample input shape, C,H,W for images (default ${DEFAULT_CUSTOM.inputShape.join(',')})`, shape],
   ['--classes <C>', 'classes', `number of classes (default ${DEFAULT_CUSTOM.classes})`, integerFlag('--classes', 1)],
+  ['--preset <name>', 'preset', `an authors' set-up (${PRESET_NAMES.join(' | ')}; needs --rule ldfa): its conventions, explicit flags win`],
 ];
 
 type FixturesFlags = { out?: string; case: string[]; check?: boolean; list?: boolean; custom?: string } & Partial<Record<keyof CustomFixtureOptions, unknown>>;
@@ -128,7 +130,7 @@ function writeCustom(file: string, flags: FixturesFlags, out: (t: string) => voi
   try {
     checkOutputFile('--custom', file, 'my-fixture.bin');
     const given = Object.fromEntries(CUSTOM_FLAGS.map(([, key]) => [key, flags[key]]).filter(([, v]) => v !== undefined));
-    c = customCase({ ...DEFAULT_CUSTOM, ...given } as CustomFixtureOptions);
+    c = customCase({ ...DEFAULT_CUSTOM, ...given } as CustomFixtureOptions, new Set(Object.keys(given)));
   } catch (e) {
     err(`ldfa fixtures: error: ${(e as Error).message}\n`);
     return 2;
