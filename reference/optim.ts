@@ -86,14 +86,24 @@ export class Optimizer {
   }
 
   state(): OptimizerState {
-    const buffers: Record<string, number[][]> = {};
-    for (const [name, b] of this.buffers) buffers[name] = b.map((a) => Array.from(a));
-    return { step: this.stepCount, buffers };
+    return buffersState(this.stepCount, this.buffers);
   }
 
   restore(state: OptimizerState): void {
     this.stepCount = state.step;
-    this.buffers.clear();
-    for (const [name, b] of Object.entries(state.buffers)) this.buffers.set(name, b.map((a) => Float64Array.from(a)));
+    restoreBuffers(state, this.buffers, (values) => Float64Array.from(values));
   }
+}
+
+/** The checkpoint form of an optimiser's per-parameter buffers (name → arrays of plain numbers). */
+export function buffersState(step: number, buffers: ReadonlyMap<string, readonly ArrayLike<number>[]>): OptimizerState {
+  const out: Record<string, number[][]> = {};
+  for (const [name, b] of buffers) out[name] = b.map((a) => Array.from(a));
+  return { step, buffers: out };
+}
+
+/** Replaces `into`'s buffers with the state's, each array built by `make`. */
+export function restoreBuffers<T>(state: OptimizerState, into: Map<string, T[]>, make: (values: number[]) => T): void {
+  into.clear();
+  for (const [name, b] of Object.entries(state.buffers)) into.set(name, b.map(make));
 }

@@ -2,7 +2,7 @@
 // addon's vectorised loop (native/src/blas.c): the update of reference/optim.ts, which stays
 // the truth (test/fast.test.ts compares the two). The public surface (step, state, restore)
 // is the reference Optimizer's, so trainers, checkpoints and tests use either.
-import { checkOptimizerConfig, type Optimizer, type OptimizerConfig, type OptimizerState } from '../../reference/optim.ts';
+import { buffersState, checkOptimizerConfig, restoreBuffers, type Optimizer, type OptimizerConfig, type OptimizerState } from '../../reference/optim.ts';
 import type { Param } from '../../reference/params.ts';
 import type { NativeBlas } from '../backends/native.ts';
 
@@ -36,14 +36,11 @@ export class Float32Adam implements StepOptimizer {
   }
 
   state(): OptimizerState {
-    const buffers: Record<string, number[][]> = {};
-    for (const [name, b] of this.buffers) buffers[name] = b.map((a) => Array.from(a));
-    return { step: this.stepCount, buffers };
+    return buffersState(this.stepCount, this.buffers);
   }
 
   restore(state: OptimizerState): void {
     this.stepCount = state.step;
-    this.buffers.clear();
-    for (const [name, b] of Object.entries(state.buffers)) this.buffers.set(name, b.map((a) => Float32Array.from(a)));
+    restoreBuffers(state, this.buffers, (values) => Float32Array.from(values));
   }
 }
