@@ -2,8 +2,8 @@
   "targets": [
     {
       "target_name": "ldfa_blas",
-      "sources": ["src/blas.c"],
-      "cflags": ["-O3", "-fno-math-errno", "-std=c11"],
+      "sources": ["src/blas.c", "src/layers.c"],
+      "cflags": ["-O3", "-fno-math-errno", "-fno-trapping-math", "-std=c11"],
       "libraries": ["-ldl"]
     }
   ]

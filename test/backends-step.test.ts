@@ -124,8 +124,8 @@ describe.each(created)('training step on backend $row.name', ({ row, backend, sk
       const config = { ...base, ...archConfig, ...ruleConfig, backend: row.name };
       const ref = referenceStep(`${arch} ${rule}`, config);
       const got = oneStep(backend as Backend, config);
-      // float32 backends run Sequential models (mlp, cnn, retina) on the float32 path (src/fast/)
-      const float32Path = (backend as Backend).precision === 'float32' && !arch.startsWith('vit');
+      // float32 backends run every model (mlp, cnn, retina, vit) on the float32 path (src/fast/)
+      const float32Path = (backend as Backend).precision === 'float32';
       expect(got.path).toMatch(float32Path ? /^float32$/ : /^float64: /);
       const failures: string[] = [];
       const lossCheck = compareArrays(`${arch} ${rule} loss`, [got.loss], [ref.loss], { atol: 1e-6, rtol: 1e-5 });

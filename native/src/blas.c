@@ -8,6 +8,7 @@
 //   setThreads(n), getThreads()                                          OpenBLAS thread count
 //   adam(w, g, m, v, vmax|null, lr, beta1, beta2, eps, weightDecay, c1, c2, decoupled)
 //       one Adam/AdamW step on float32 arrays, the update of reference/optim.ts (tested against it)
+//   and the float32 layer kernels of layers.c
 #include <math.h>
 #include <dlfcn.h>
 #include <stdio.h>
@@ -176,6 +177,8 @@ static napi_value adam_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+napi_value register_layer_kernels(napi_env env, napi_value exports); // layers.c
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"load", NULL, load, NULL, NULL, NULL, napi_default, NULL},
@@ -185,7 +188,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"adam", NULL, adam_js, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
-  return exports;
+  return register_layer_kernels(env, exports);
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -4,7 +4,7 @@
 import type { Conv2dSpec } from '../backend.ts';
 import { throughMatrix, type Feedback } from '../feedback.ts';
 import { activationBackward, activationForward, type ActivationName } from '../layers/activation.ts';
-import { linearBackward, linearForward } from '../layers/linear.ts';
+import { referenceLayers, type LayerFunctions } from '../layers/functions.ts';
 import type { Param } from '../params.ts';
 import { reshape, tensor, type Tensor } from '../tensor.ts';
 
@@ -75,6 +75,8 @@ export interface Model {
 /** A node with a weight (and bias) whose backward pass sends dx = site.feedback(dy) down. */
 export abstract class WeightedNode implements Node {
   abstract readonly site: FeedbackSite;
+  /** The layer functions this node calls (the float32 path swaps in its own, same signatures). */
+  layers: LayerFunctions = referenceLayers;
   constructor(readonly name: string, readonly weight: Param, readonly bias: Param | null) {}
 
   protected abstract outputShape(x: Tensor): number[];
@@ -84,7 +86,7 @@ export abstract class WeightedNode implements Node {
   protected abstract backwardInto(dx: Tensor | null, dy: Tensor, x: Tensor): void;
 
   forward(x: Tensor): Tensor {
-    const y = tensor(this.outputShape(x));
+    const y = this.layers.tensor(this.outputShape(x));
     this.forwardInto(y, x);
     this.site.input = x;
     return y;
@@ -93,7 +95,7 @@ export abstract class WeightedNode implements Node {
   backward(dy: Tensor): Tensor | null {
     const x = this.site.input;
     if (x === null) throw new Error(`${this.name}: backward called before forward`);
-    const dx = this.site.needsInputGrad ? tensor(x.shape) : null;
+    const dx = this.site.needsInputGrad ? this.layers.tensor(x.shape) : null;
     this.backwardInto(dx, dy, x);
     this.site.outputGrad = dy;
     this.site.inputGrad = dx;
@@ -128,11 +130,11 @@ export class LinearNode extends WeightedNode {
   }
 
   protected forwardInto(y: Tensor, x: Tensor): void {
-    linearForward(y, x, this.weight.value, this.bias?.value ?? null);
+    this.layers.linearForward(y, x, this.weight.value, this.bias?.value ?? null);
   }
 
   protected backwardInto(dx: Tensor | null, dy: Tensor, x: Tensor): void {
-    linearBackward(dx, this.weight.grad, this.bias?.grad ?? null, dy, x, this.site.feedback);
+    this.layers.linearBackward(dx, this.weight.grad, this.bias?.grad ?? null, dy, x, this.site.feedback);
   }
 }
 

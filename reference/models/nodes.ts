@@ -3,7 +3,7 @@
 import type { Conv2dSpec } from '../backend.ts';
 import { throughKernel } from '../feedback.ts';
 import { batchNorm1dBackward, batchNorm1dForward, batchNorm2dBackward, batchNorm2dForward, batchNormRunningInit, type BatchNormCache, type BatchNormRunning } from '../layers/batchnorm.ts';
-import { conv2dBackward, conv2dForward, conv2dOutputShape } from '../layers/conv2d.ts';
+import { conv2dOutputShape } from '../layers/conv2d.ts';
 import { maxPool2dBackward, maxPool2dForward, pool2dOutputShape, type Pool2dSpec } from '../layers/pool.ts';
 import { param, type Param } from '../params.ts';
 import { tensor, type Tensor } from '../tensor.ts';
@@ -32,11 +32,11 @@ export class ConvNode extends WeightedNode {
   }
 
   protected forwardInto(y: Tensor, x: Tensor): void {
-    conv2dForward(y, x, this.weight.value, this.bias?.value ?? null, this.spec);
+    this.layers.conv2dForward(y, x, this.weight.value, this.bias?.value ?? null, this.spec);
   }
 
   protected backwardInto(dx: Tensor | null, dy: Tensor, x: Tensor): void {
-    conv2dBackward(dx, this.weight.grad, this.bias?.grad ?? null, dy, x, this.spec, this.site.feedback);
+    this.layers.conv2dBackward(dx, this.weight.grad, this.bias?.grad ?? null, dy, x, this.spec, this.site.feedback);
   }
 }
 

@@ -7,9 +7,9 @@
 // each; proj, fc1, fc2 and the head). Residuals, LayerNorm, attention (QKᵀ, softmax, AV),
 // GELU and the token mean are backpropagated exactly. The patch embedding is the first
 // layer, so its feedback is never used. Tokens are mean-pooled (no class token).
-import { attentionBackward, attentionForward, type AttentionCache } from '../layers/attention.ts';
-import { geluBackward, geluForward } from '../layers/gelu.ts';
-import { layerNormBackward, layerNormForward, type LayerNormCache } from '../layers/layernorm.ts';
+import type { AttentionCache } from '../layers/attention.ts';
+import { referenceLayers, type LayerFunctions } from '../layers/functions.ts';
+import type { LayerNormCache } from '../layers/layernorm.ts';
 import { patchifyForward, patchifyOutputShape } from '../layers/patch.ts';
 import { param, type Param } from '../params.ts';
 import { initWeight, normalTensor, type InitName, type Rng } from '../rng.ts';
@@ -68,6 +68,8 @@ export class VisionTransformer implements Model {
     images: Tensor; blocks: BlockCache[]; final: Tensor; lnOut: Tensor; ln: LayerNormCache;
   } | null = null;
   private recorded: { name: string; value: Tensor }[] = [];
+  /** The layer functions and output allocation (useLayers swaps them, for the float32 path). */
+  private layers: LayerFunctions = referenceLayers;
 
   constructor(readonly config: VitConfig, rng: Rng) {
     const [C, H, W] = config.inputShape;
@@ -111,9 +113,9 @@ export class VisionTransformer implements Model {
   forward(x: Tensor): Tensor {
     const { dim: D, heads } = this.config;
     const A = this.attnDim;
-    const N = x.shape[0], T = this.T, rows = N * T;
+    const N = x.shape[0], T = this.T, rows = N * T, L = this.layers;
     this.recorded = [];
-    const patches = tensor(patchifyOutputShape(x, this.config.patch));
+    const patches = L.tensor(patchifyOutputShape(x, this.config.patch));
     patchifyForward(patches, x, this.config.patch);
     let h = this.embed.forward(reshape(patches, [rows, patches.shape[2]])); // (N·T, D)
     for (let n = 0; n < N; n++) for (let i = 0; i < T * D; i++) h.data[n * T * D + i] += this.pos.value.data[i];
@@ -122,25 +124,25 @@ export class VisionTransformer implements Model {
     const blockCaches: BlockCache[] = [];
     this.blocks.forEach((block, b) => {
       const input = h;
-      const ln1Out = tensor([rows, D]);
-      const ln1 = layerNormForward(ln1Out, input, block.ln1.gamma.value, block.ln1.beta.value);
+      const ln1Out = L.tensor([rows, D]);
+      const ln1 = L.layerNormForward(ln1Out, input, block.ln1.gamma.value, block.ln1.beta.value);
       const [q, k, v] = this.projectQkv(block, ln1Out, N);
-      const attOut = tensor([N, T, A]);
-      const att = attentionForward(attOut, q, k, v, heads);
+      const attOut = L.tensor([N, T, A]);
+      const att = L.attentionForward(attOut, q, k, v, heads);
       const mid = addInPlace(block.proj.forward(reshape(attOut, [rows, A])), input); // x + proj(att)
-      const ln2Out = tensor([rows, D]);
-      const ln2 = layerNormForward(ln2Out, mid, block.ln2.gamma.value, block.ln2.beta.value);
+      const ln2Out = L.tensor([rows, D]);
+      const ln2 = L.layerNormForward(ln2Out, mid, block.ln2.gamma.value, block.ln2.beta.value);
       const hidden = block.fc1.forward(ln2Out);
-      const activated = tensor(hidden.shape);
-      geluForward(activated, hidden);
+      const activated = L.tensor(hidden.shape);
+      L.geluForward(activated, hidden);
       h = addInPlace(block.fc2.forward(activated), mid); // x + fc2(gelu(fc1(ln2(x))))
       blockCaches.push({ input, ln1Out, ln1, q, k, v, att, attOut, mid, ln2Out, ln2, hidden, activated });
       this.recorded.push({ name: `block${b}`, value: h });
     });
 
-    const lnOut = tensor([rows, D]);
-    const ln = layerNormForward(lnOut, h, this.lnFinal.gamma.value, this.lnFinal.beta.value);
-    const pooled = tensor([N, D]); // mean over tokens
+    const lnOut = L.tensor([rows, D]);
+    const ln = L.layerNormForward(lnOut, h, this.lnFinal.gamma.value, this.lnFinal.beta.value);
+    const pooled = L.tensor([N, D]); // mean over tokens
     for (let n = 0; n < N; n++) for (let t = 0; t < T; t++) for (let d = 0; d < D; d++) pooled.data[n * D + d] += lnOut.data[(n * T + t) * D + d] / T;
     const logits = this.head.forward(pooled);
     this.recorded.push({ name: 'head', value: logits });
@@ -152,31 +154,31 @@ export class VisionTransformer implements Model {
     if (this.cache === null) throw new Error('vit: backward called before forward');
     this.outputError = outputError;
     const { dim: D } = this.config;
-    const N = outputError.shape[0], T = this.T, rows = N * T;
+    const N = outputError.shape[0], T = this.T, rows = N * T, L = this.layers;
     const dPooled = this.head.backward(outputError)!;
-    const dLnOut = tensor([rows, D]);
+    const dLnOut = L.tensor([rows, D]);
     for (let n = 0; n < N; n++) for (let t = 0; t < T; t++) for (let d = 0; d < D; d++) dLnOut.data[(n * T + t) * D + d] = dPooled.data[n * D + d] / T;
-    let dh = tensor([rows, D]);
-    layerNormBackward(dh, this.lnFinal.gamma.grad, this.lnFinal.beta.grad, dLnOut, this.cache.final, this.lnFinal.gamma.value, this.cache.ln);
+    let dh = L.tensor([rows, D]);
+    L.layerNormBackward(dh, this.lnFinal.gamma.grad, this.lnFinal.beta.grad, dLnOut, this.cache.final, this.lnFinal.gamma.value, this.cache.ln);
 
     for (let b = this.blocks.length - 1; b >= 0; b--) {
       const block = this.blocks[b], c = this.cache.blocks[b];
       // h = mid + fc2(gelu(fc1(ln2(mid))))
       const dActivated = block.fc2.backward(dh)!;
-      const dHidden = tensor(c.hidden.shape);
-      geluBackward(dHidden, dActivated, c.hidden);
+      const dHidden = L.tensor(c.hidden.shape);
+      L.geluBackward(dHidden, dActivated, c.hidden);
       const dLn2Out = block.fc1.backward(dHidden)!;
-      const dMid = tensor([rows, D]);
-      layerNormBackward(dMid, block.ln2.gamma.grad, block.ln2.beta.grad, dLn2Out, c.mid, block.ln2.gamma.value, c.ln2);
+      const dMid = L.tensor([rows, D]);
+      L.layerNormBackward(dMid, block.ln2.gamma.grad, block.ln2.beta.grad, dLn2Out, c.mid, block.ln2.gamma.value, c.ln2);
       addInPlace(dMid, dh);
       // mid = input + proj(attention(qkv(ln1(input))))
       const A = this.attnDim;
       const dAttOut = reshape(block.proj.backward(dMid)!, [N, T, A]);
-      const dq = tensor([N, T, A]), dk = tensor([N, T, A]), dv = tensor([N, T, A]);
-      attentionBackward(dq, dk, dv, dAttOut, c.q, c.k, c.v, c.att);
+      const dq = L.tensor([N, T, A]), dk = L.tensor([N, T, A]), dv = L.tensor([N, T, A]);
+      L.attentionBackward(dq, dk, dv, dAttOut, c.q, c.k, c.v, c.att);
       const dLn1Out = this.backwardQkv(block, dq, dk, dv, rows);
-      const dInput = tensor([rows, D]);
-      layerNormBackward(dInput, block.ln1.gamma.grad, block.ln1.beta.grad, dLn1Out, c.input, block.ln1.gamma.value, c.ln1);
+      const dInput = L.tensor([rows, D]);
+      L.layerNormBackward(dInput, block.ln1.gamma.grad, block.ln1.beta.grad, dLn1Out, c.input, block.ln1.gamma.value, c.ln1);
       dh = addInPlace(dInput, dMid);
     }
 
@@ -195,7 +197,7 @@ export class VisionTransformer implements Model {
     const A = this.attnDim, T = this.T;
     if (block.qkv.length === 3) return block.qkv.map((node) => reshape(node.forward(x), [N, T, A])) as [Tensor, Tensor, Tensor];
     const fused = block.qkv[0].forward(x); // (N·T, 3A): [q | k | v] per row
-    const parts = [0, 1, 2].map(() => tensor([N, T, A]));
+    const parts = [0, 1, 2].map(() => this.layers.tensor([N, T, A]));
     for (let r = 0; r < N * T; r++) for (let j = 0; j < 3; j++) parts[j].data.set(fused.data.subarray(r * 3 * A + j * A, r * 3 * A + (j + 1) * A), r * A);
     return parts as [Tensor, Tensor, Tensor];
   }
@@ -208,9 +210,15 @@ export class VisionTransformer implements Model {
       const [dxq, dxk, dxv] = block.qkv.map((node, j) => node.backward(grads[j])!);
       return addInPlace(addInPlace(dxq, dxk), dxv);
     }
-    const dFused = tensor([rows, 3 * A]);
+    const dFused = this.layers.tensor([rows, 3 * A]);
     for (let r = 0; r < rows; r++) for (let j = 0; j < 3; j++) dFused.data.set(grads[j].data.subarray(r * A, (r + 1) * A), r * 3 * A + j * A);
     return block.qkv[0].backward(dFused)!;
+  }
+
+  /** Runs every layer, the linear nodes' too, on these functions from now on. */
+  useLayers(layers: LayerFunctions): void {
+    this.layers = layers;
+    for (const node of [this.embed, ...this.blocks.flatMap((b) => [...b.qkv, b.proj, b.fc1, b.fc2]), this.head]) node.layers = layers;
   }
 
   params(): Param[] {

@@ -33,12 +33,37 @@ interface Addon {
     lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, c1: number, c2: number, decoupled: boolean): void;
 }
 
+type F32 = Float32Array;
+/** The float32 layer kernels of native/src/layers.c (arguments as listed at its top). */
+export interface LayerKernels {
+  activation(kind: 0 | 1, y: F32, x: F32): void;
+  activationBackward(kind: 0 | 1, dx: F32, dy: F32, x: F32): void;
+  biasAdd(y: F32, b: F32, N: number, O: number, P: number): void;
+  biasGrad(db: F32, dy: F32, N: number, O: number, P: number): void;
+  gelu(y: F32, x: F32): void;
+  geluBackward(dx: F32, dy: F32, x: F32): void;
+  layerNorm(y: F32, x: F32, gamma: F32, beta: F32, mean: Float64Array, rstd: Float64Array, C: number, eps: number): void;
+  layerNormBackward(dx: F32 | null, dgamma: F32, dbeta: F32, dy: F32, x: F32, gamma: F32, mean: Float64Array, rstd: Float64Array, C: number): void;
+  batchNorm(y: F32, x: F32, gamma: F32, beta: F32, runMean: Float64Array, runVar: Float64Array, mean: Float64Array, rstd: Float64Array,
+    N: number, C: number, S: number, training: boolean, momentum: number, eps: number): void;
+  batchNormBackward(dx: F32 | null, dgamma: F32, dbeta: F32, dy: F32, x: F32, gamma: F32, mean: Float64Array, rstd: Float64Array,
+    N: number, C: number, S: number, training: boolean): void;
+  maxPool(y: F32, winners: Int32Array, x: F32, planes: number, H: number, W: number, k: number, stride: number, Ho: number, Wo: number): void;
+  attention(out: F32, probs: F32, q: F32, k: F32, v: F32, B: number, T: number, A: number, heads: number): void;
+  attentionBackward(dq: F32, dk: F32, dv: F32, dS: F32, dout: F32, q: F32, k: F32, v: F32, probs: F32, B: number, T: number, A: number, heads: number): void;
+  im2col(cols: F32, x: F32, N: number, Cin: number, H: number, W: number, k: number, Ho: number, Wo: number, stride: number, padding: number): void;
+  col2im(dx: F32, cols: F32, N: number, Cin: number, H: number, W: number, k: number, Ho: number, Wo: number, stride: number, padding: number): void;
+  permuteBlocks(dst: F32, src: F32, A: number, B: number, P: number): void;
+}
+
 export interface NativeBlas {
   /** C = α·op(A)·op(B) + β·C on row-major float32 arrays (subarrays allowed); ld* default to the packed row lengths. */
   sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number,
     A: Float32Array, B: Float32Array, C: Float32Array, alpha?: number, beta?: number): void;
   /** One Adam (decoupled: AdamW) step on float32 arrays in place; c1, c2 the bias corrections 1 − βᵗ. */
   adam: Addon['adam'];
+  /** The layer kernels of the float32 training path (src/fast/layers.ts). */
+  kernels: LayerKernels;
   /** "OpenBLAS 0.3.21 … (libopenblas.so.0), threads: 1 below 2·M·N·K = 5e7 FLOPs, else 2". */
   info: string;
   /** The largest thread count used (OpenBLAS's default: one per core). */
@@ -74,7 +99,10 @@ export function createNativeBlas(): NativeBlas {
   if (!existsSync(path)) {
     throw new Error(`native backend: the addon ${path} was not built (npm install builds it with node-gyp; it needs a C compiler and Node's headers; run 'node native/build.mjs' to see why it failed)`);
   }
-  const addon = createRequire(import.meta.url)(path) as Addon;
+  const addon = createRequire(import.meta.url)(path) as Addon & LayerKernels;
+  if (typeof addon.im2col !== 'function') {
+    throw new Error(`native backend: the addon ${path} predates the layer kernels; rebuild it with 'node native/build.mjs'`);
+  }
   let loaded: ReturnType<Addon['load']>;
   try {
     loaded = addon.load(BLAS_LIBRARIES);
@@ -96,11 +124,21 @@ export function createNativeBlas(): NativeBlas {
       addon.sgemm(transA, transB, M, N, K, alpha, A, transA ? M : K, B, transB ? K : N, beta, C, N);
     },
     adam: (...args) => addon.adam(...args),
+    kernels: addon,
     info: `${loaded.config} (${loaded.library}), threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else up to ${maxThreads} while cores are free`,
     maxThreads,
   };
   return cached;
 }
+
+// Convolutions on float32 storage, as one GEMM over the whole batch in the (channels, positions)
+// layout, so that only P-long blocks move between the NCHW tensors and the GEMM operands
+// (im2col, col2im and the block moves are C loops in native/src/layers.c):
+//   cols  (CKK, N·P):  cols[(c·k + p)·k + q][n·P + i·Wo + j] = x[n, c, i·s + p − pad, j·s + q − pad] (0 outside)
+//   forward          Y  (Cout, N·P) = W (Cout, CKK) · cols,      then (Cout, N, P) → (N, Cout, P)
+//   backward-input   dC (CKK, N·P)  = Wᵀ · dYc,  dYc (Cout, N·P) from dy; then col2im (scatter-add)
+//   backward-filter  dW (Cout, CKK) = dYc · colsᵀ
+// (P = Ho·Wo, CKK = Cin·k·k).
 
 /**
  * The Backend interface on OpenBLAS. Operands in float32 storage (the float32 training path,
@@ -121,6 +159,13 @@ export function createNativeBackend(): Backend {
   /** Where to write a result: t itself when float32, else a scratch slot copied back by `finish`. */
   const output = (slot: string, t: Tensor) => (isFloat32(t) ? f32(t) : scratch.get(slot, t.size));
   const finish = (t: Tensor, out: Float32Array) => { if (!isFloat32(t)) t.data.set(out, t.offset); };
+  const { kernels } = blas;
+  const geometry = (d: ConvDims) => [d.N, d.Cin, d.H, d.W, d.k, d.Ho, d.Wo, d.stride, d.padding] as const;
+  const im2col = (x: Float32Array, d: ConvDims) => {
+    const cols = scratch.get('cols', d.Cin * d.k * d.k * d.N * d.Ho * d.Wo);
+    kernels.im2col(cols, x, ...geometry(d));
+    return cols;
+  };
   return {
     name: 'native',
     precision: 'float32',
@@ -134,30 +179,30 @@ export function createNativeBackend(): Backend {
     conv2dForward(y, x, w, spec) {
       const d = convDims(y, x, w, spec, 'conv2dForward');
       const { N, Cout, Ho, Wo } = d, P = Ho * Wo, CKK = d.Cin * d.k * d.k;
-      const cols = im2col(scratch.get('cols', CKK * N * P), asFloat32('x', x), d);
+      const cols = im2col(asFloat32('x', x), d);
       const Y = scratch.get('Y', Cout * N * P); // (Cout, N·P)
       blas.sgemm(false, false, Cout, N * P, CKK, asFloat32('w', w), cols, Y);
       const out = output('y', y);
-      permuteBlocks(out, Y, Cout, N, P); // → (N, Cout, P)
+      kernels.permuteBlocks(out, Y, Cout, N, P); // → (N, Cout, P)
       finish(y, out);
     },
     conv2dBackwardInput(dx, dy, w, spec) {
       const d = convDims(dy, dx, w, spec, 'conv2dBackwardInput');
       const { N, Cout, Ho, Wo } = d, P = Ho * Wo, CKK = d.Cin * d.k * d.k;
       const dyc = scratch.get('dyc', Cout * N * P);
-      permuteBlocks(dyc, asFloat32('dy', dy), N, Cout, P); // (Cout, N·P)
+      kernels.permuteBlocks(dyc, asFloat32('dy', dy), N, Cout, P); // (Cout, N·P)
       const dcols = scratch.get('cols', CKK * N * P);
       blas.sgemm(true, false, CKK, N * P, Cout, asFloat32('w', w), dyc, dcols); // Wᵀ·dy: (CKK, N·P)
       const out = output('dx', dx);
-      col2im(out, dcols, d);
+      kernels.col2im(out, dcols, ...geometry(d));
       finish(dx, out);
     },
     conv2dBackwardFilter(dw, dy, x, spec) {
       const d = convDims(dy, x, dw, spec, 'conv2dBackwardFilter');
       const { N, Cout, Ho, Wo } = d, P = Ho * Wo, CKK = d.Cin * d.k * d.k;
-      const cols = im2col(scratch.get('cols', CKK * N * P), asFloat32('x', x), d);
+      const cols = im2col(asFloat32('x', x), d);
       const dyc = scratch.get('dyc', Cout * N * P);
-      permuteBlocks(dyc, asFloat32('dy', dy), N, Cout, P);
+      kernels.permuteBlocks(dyc, asFloat32('dy', dy), N, Cout, P);
       const out = output('dw', dw);
       blas.sgemm(false, true, Cout, CKK, N * P, dyc, cols, out); // dy·colsᵀ: (Cout, CKK)
       finish(dw, out);
@@ -172,71 +217,4 @@ export function createNativeBackend(): Backend {
       finish(C, c);
     },
   };
-}
-
-// Convolutions on float32 storage, as one GEMM over the whole batch in the (channels, positions)
-// layout, so that only P-long blocks move between the NCHW tensors and the GEMM operands:
-//   cols  (CKK, N·P):  cols[(c·k + p)·k + q][n·P + i·Wo + j] = x[n, c, i·s + p − pad, j·s + q − pad] (0 outside)
-//   forward          Y  (Cout, N·P) = W (Cout, CKK) · cols,      then (Cout, N, P) → (N, Cout, P)
-//   backward-input   dC (CKK, N·P)  = Wᵀ · dYc,  dYc (Cout, N·P) from dy; then col2im (scatter-add)
-//   backward-filter  dW (Cout, CKK) = dYc · colsᵀ
-// (P = Ho·Wo, CKK = Cin·k·k).
-
-/** The output columns j whose input column j·s + q − pad lies inside [0, W). */
-function validColumns(q: number, d: ConvDims): [number, number] {
-  const first = Math.max(0, Math.ceil((d.padding - q) / d.stride));
-  const end = Math.min(d.Wo, Math.floor((d.W - 1 + d.padding - q) / d.stride) + 1);
-  return [first, Math.max(first, end)];
-}
-
-function im2col(cols: Float32Array, x: Float32Array, d: ConvDims): Float32Array {
-  const { N, Cin, H, W, k, Ho, Wo, stride, padding } = d;
-  const NP = N * Ho * Wo;
-  for (let c = 0; c < Cin; c++)
-    for (let p = 0; p < k; p++)
-      for (let q = 0; q < k; q++) {
-        const rowBase = ((c * k + p) * k + q) * NP;
-        const [j0, j1] = validColumns(q, d);
-        for (let n = 0; n < N; n++) {
-          const plane = (n * Cin + c) * H * W;
-          for (let i = 0; i < Ho; i++) {
-            const t = rowBase + (n * Ho + i) * Wo;
-            const r = i * stride + p - padding;
-            if (r < 0 || r >= H) { cols.fill(0, t, t + Wo); continue; }
-            const src = plane + r * W + q - padding;
-            cols.fill(0, t, t + j0);
-            for (let j = j0; j < j1; j++) cols[t + j] = x[src + j * stride];
-            cols.fill(0, t + j1, t + Wo);
-          }
-        }
-      }
-  return cols;
-}
-
-/** dx = Σ over the windows of dcols (the adjoint of im2col). Overwrites dx. */
-function col2im(dx: Float32Array, dcols: Float32Array, d: ConvDims): void {
-  const { N, Cin, H, W, k, Ho, Wo, stride, padding } = d;
-  const NP = N * Ho * Wo;
-  dx.fill(0, 0, N * Cin * H * W);
-  for (let c = 0; c < Cin; c++)
-    for (let p = 0; p < k; p++)
-      for (let q = 0; q < k; q++) {
-        const rowBase = ((c * k + p) * k + q) * NP;
-        const [j0, j1] = validColumns(q, d);
-        for (let n = 0; n < N; n++) {
-          const plane = (n * Cin + c) * H * W;
-          for (let i = 0; i < Ho; i++) {
-            const r = i * stride + p - padding;
-            if (r < 0 || r >= H) continue;
-            const t = rowBase + (n * Ho + i) * Wo, dst = plane + r * W + q - padding;
-            for (let j = j0; j < j1; j++) dx[dst + j * stride] += dcols[t + j];
-          }
-        }
-      }
-}
-
-/** dst (B, A, P) = src (A, B, P) moved P-long block by block. */
-function permuteBlocks(dst: Float32Array, src: Float32Array, A: number, B: number, P: number): void {
-  for (let a = 0; a < A; a++)
-    for (let b = 0; b < B; b++) dst.set(src.subarray((a * B + b) * P, (a * B + b + 1) * P), (b * A + a) * P);
 }

@@ -22,6 +22,7 @@ export * from '../../reference/layers/layernorm.ts';
 export * from '../../reference/layers/gelu.ts';
 export * from '../../reference/layers/attention.ts';
 export * from '../../reference/layers/patch.ts';
+export * from '../../reference/layers/functions.ts';
 export * from '../../reference/models/network.ts';
 export * from '../../reference/models/nodes.ts';
 export * from '../../reference/models/mlp.ts';

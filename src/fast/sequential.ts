@@ -1,20 +1,24 @@
-// The float32 training path for Sequential models (MLP, CNN, Retina–VVS): forward and
-// backward over the reference model's own nodes, calling the same layer functions with the
-// nodes' parameters, but with every activation, error and gradient in float32 storage
+// The float32 training path for every architecture: Sequential models (MLP, CNN, Retina–VVS)
+// and the ViT. Forward and backward run over the reference model's own nodes, calling layer
+// functions with the reference's signatures (src/fast/layers.ts: float32 outputs, loops in the
+// native addon where it loads), with every activation, error and gradient in float32 storage
 // (src/fast/float32.ts) so that a float32 backend multiplies them where they lie (the native
 // backend: zero-copy cblas_sgemm) instead of converting float64 ↔ float32 on every call.
 //
-// The nodes' parameters are moved to float32 once (storeAsFloat32), so trainer.model.params()
-// keep working for checkpoints, metrics and rules; the rule's feedback operators (W, B, D, P̂Q̂)
+// The parameters are moved to float32 once (storeAsFloat32), so trainer.model.params() keep
+// working for checkpoints, metrics and rules; the rule's feedback operators (W, B, D, P̂Q̂)
 // and its feedback learning run unchanged on the float32 signals recorded at each site.
-// Per node, what differs from the reference node is only where outputs are allocated.
-import { activationBackward, activationForward } from '../../reference/layers/activation.ts';
-import { batchNorm1dBackward, batchNorm1dForward, batchNorm2dBackward, batchNorm2dForward, type BatchNormCache } from '../../reference/layers/batchnorm.ts';
-import { argmaxOfWindow, pool2dOutputShape } from '../../reference/layers/pool.ts';
+// Sequential: per node, what differs from the reference node is where outputs are allocated
+// (reused from step to step) and which layer functions run. ViT: the model's own forward and
+// backward, on the swapped layer functions (VisionTransformer.useLayers).
+import type { BatchNormCache } from '../../reference/layers/batchnorm.ts';
+import { pool2dOutputShape } from '../../reference/layers/pool.ts';
 import { ActivationNode, FlattenNode, Sequential, WeightedNode, type Model, type Node } from '../../reference/models/network.ts';
 import { BatchNormNode, MaxPoolNode } from '../../reference/models/nodes.ts';
+import { VisionTransformer } from '../../reference/models/vit.ts';
 import { reshape, type Tensor } from '../../reference/tensor.ts';
 import { float32Tensor, isFloat32, storeAsFloat32 } from './float32.ts';
+import type { Float32Layers } from './layers.ts';
 
 /** The layer functions of a weighted node (protected in the reference, called here with float32 buffers). */
 interface WeightedLayer {
@@ -34,17 +38,29 @@ export interface Float32Engine {
 
 /** Why the float32 path cannot run this model, or null when it can. */
 export function float32Unsupported(model: Model): string | null {
-  if (!(model instanceof Sequential)) return `the float32 path covers Sequential models (mlp, cnn, retina); ${model.constructor.name} runs on the float64 path`;
+  if (model instanceof VisionTransformer) return null;
+  if (!(model instanceof Sequential)) return `the float32 path covers Sequential models (mlp, cnn, retina) and the ViT; ${model.constructor.name} runs on the float64 path`;
   const other = model.nodes.find((n) => !(n instanceof WeightedNode || n instanceof ActivationNode || n instanceof FlattenNode || n instanceof BatchNormNode || n instanceof MaxPoolNode));
   return other ? `the float32 path has no node like ${other.name} (${other.constructor.name})` : null;
 }
 
 /** Moves the model's parameters and gradients to float32 and returns its float32 forward/backward. */
-export function float32Engine(model: Sequential): Float32Engine {
+export function float32Engine(model: Model, layers: Float32Layers): Float32Engine {
   const why = float32Unsupported(model);
   if (why !== null) throw new Error(why);
   for (const p of model.params()) { storeAsFloat32(p.value); storeAsFloat32(p.grad); }
-  const nodes = model.nodes.map(fastNode);
+  if (model instanceof VisionTransformer) {
+    model.useLayers(layers);
+    return {
+      forward(x, train) { layers.startPass(train); return model.forward(x); },
+      backward: (e) => model.backward(e),
+    };
+  }
+  return sequentialEngine(model as Sequential, layers);
+}
+
+function sequentialEngine(model: Sequential, layers: Float32Layers): Float32Engine {
+  const nodes = model.nodes.map((node) => fastNode(node, layers));
   const input = outputBuffers();
   return {
     forward(x, train) {
@@ -80,9 +96,10 @@ function outputBuffers(): (slot: string, shape: readonly number[]) => Tensor {
   };
 }
 
-function fastNode(node: Node): FastNode {
+function fastNode(node: Node, layers: Float32Layers): FastNode {
   const buffer = outputBuffers();
   if (node instanceof WeightedNode) {
+    node.layers = layers;
     const layer = node as unknown as WeightedLayer;
     const site = node.site;
     return {
@@ -106,8 +123,8 @@ function fastNode(node: Node): FastNode {
   if (node instanceof ActivationNode) {
     let input: Tensor | null = null;
     return {
-      forward(a) { const h = buffer('y', a.shape); activationForward(h, a, node.f); input = a; return h; },
-      backward(dh) { const da = buffer('dx', dh.shape); activationBackward(da, dh, input!, node.f); return da; },
+      forward(a) { const h = buffer('y', a.shape); layers.activationForward(h, a, node.f); input = a; return h; },
+      backward(dh) { const da = buffer('dx', dh.shape); layers.activationBackward(da, dh, input!, node.f); return da; },
     };
   }
   if (node instanceof FlattenNode) {
@@ -126,11 +143,7 @@ function fastNode(node: Node): FastNode {
         const [N, C, Ho, Wo] = pool2dOutputShape(x, node.spec);
         const y = buffer('y', [N, C, Ho, Wo]);
         if (winners.length !== y.size) winners = new Int32Array(y.size);
-        let o = 0;
-        for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let i = 0; i < Ho; i++) for (let j = 0; j < Wo; j++, o++) {
-          winners[o] = argmaxOfWindow(x, n, c, i, j, node.spec);
-          y.data[o] = x.data[winners[o]];
-        }
+        layers.maxPoolWithWinners(y, winners, x, node.spec);
         input = x;
         return y;
       },
@@ -147,13 +160,13 @@ function fastNode(node: Node): FastNode {
     return {
       forward(x, train) {
         const y = buffer('y', x.shape);
-        cache = (x.shape.length === 4 ? batchNorm2dForward : batchNorm1dForward)(y, x, node.gamma.value, node.beta.value, node.running, { training: train });
+        cache = (x.shape.length === 4 ? layers.batchNorm2dForward : layers.batchNorm1dForward)(y, x, node.gamma.value, node.beta.value, node.running, { training: train });
         input = x;
         return y;
       },
       backward(dy) {
         const dx = buffer('dx', dy.shape);
-        (dy.shape.length === 4 ? batchNorm2dBackward : batchNorm1dBackward)(dx, node.gamma.grad, node.beta.grad, dy, input!, node.gamma.value, cache!);
+        (dy.shape.length === 4 ? layers.batchNorm2dBackward : layers.batchNorm1dBackward)(dx, node.gamma.grad, node.beta.grad, dy, input!, node.gamma.value, cache!);
         return dx;
       },
     };
@@ -166,10 +179,10 @@ function fastNode(node: Node): FastNode {
  * feedback tensors (FA's B, DFA's D) move to float32 with the weights; learned ones (LDFA's
  * P̂, Q̂: small, rank r) stay float64 with their optimiser, and the backend converts them.
  */
-export function float32Path(model: Model, fixedFeedback: Tensor[]): { engine: Float32Engine; reason: null } | { engine: null; reason: string } {
+export function float32Path(model: Model, fixedFeedback: Tensor[], layers: Float32Layers): { engine: Float32Engine; reason: null } | { engine: null; reason: string } {
   const why = float32Unsupported(model);
   if (why !== null) return { engine: null, reason: why };
-  const engine = float32Engine(model as Sequential);
+  const engine = float32Engine(model, layers);
   for (const t of fixedFeedback) storeAsFloat32(t);
   return { engine, reason: null };
 }

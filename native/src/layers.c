@@ -1,0 +1,597 @@
+// Float32 layer kernels of the fast training path (src/fast/layers.ts): the elementwise and
+// reduction loops around the GEMMs, which in JavaScript cost more than the GEMMs themselves
+// (a ReLU over 800k float32 values takes ~6 ms in V8, mostly branch mispredictions; here it is
+// a branch-free vector loop). Each implements the reference layer function named beside it
+// (reference/layers/*.ts, the truth; test/fast-layers.test.ts compares them). Sums accumulate
+// in double, as the reference does.
+//
+//   activation(kind, y, x)  activationBackward(kind, dx, dy, x)     kind 0 relu, 1 tanh   activation.ts
+//   gelu(y, x)  geluBackward(dx, dy, x)                                                    gelu.ts
+//   biasAdd(y, b, N, O, P)  biasGrad(db, dy, N, O, P)                                      linear.ts, conv2d.ts
+//   layerNorm(y, x, gamma, beta, mean, rstd, C, eps)                                       layernorm.ts
+//   layerNormBackward(dx|null, dgamma, dbeta, dy, x, gamma, mean, rstd, C)
+//   batchNorm(y, x, gamma, beta, runMean, runVar, mean, rstd, N, C, S, training, momentum, eps)   batchnorm.ts
+//   batchNormBackward(dx|null, dgamma, dbeta, dy, x, gamma, mean, rstd, N, C, S, training)
+//   maxPool(y, winners, x, N·C, H, W, k, stride, Ho, Wo)                                  pool.ts
+//   attention(out, probs, q, k, v, B, T, A, heads)                                         attention.ts
+//   attentionBackward(dq, dk, dv, dS, dout, q, k, v, probs, B, T, A, heads)
+//   im2col(cols, x, ...geometry)  col2im(dx, cols, ...geometry)  permuteBlocks(dst, src, A, B, P)
+// (mean, rstd, runMean, runVar: Float64Array, the reference's caches; winners: Int32Array.)
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <node_api.h>
+
+#define MAX_ARGS 16
+#define FAIL(msg) do { napi_throw_error(env, NULL, "ldfa_blas." msg); return NULL; } while (0)
+
+/** Arguments of one call, read by position; the first type error is remembered and thrown once. */
+typedef struct { napi_env env; napi_value v[MAX_ARGS]; size_t n; const char *error; } Args;
+
+static bool args_read(napi_env env, napi_callback_info info, Args *a, size_t expected) {
+  a->env = env; a->n = MAX_ARGS; a->error = NULL;
+  if (napi_get_cb_info(env, info, &a->n, a->v, NULL, NULL) != napi_ok || a->n != expected) a->error = "wrong number of arguments";
+  return a->error == NULL;
+}
+
+// Every reader returns 0 / NULL once an error is recorded, so a kernel reads all its arguments
+// and checks once (failed()).
+static void *typed(Args *a, size_t i, napi_typedarray_type want, size_t *len, bool nullable) {
+  if (a->error) return NULL;
+  napi_valuetype t;
+  if (nullable && napi_typeof(a->env, a->v[i], &t) == napi_ok && t == napi_null) { *len = 0; return NULL; }
+  napi_typedarray_type type;
+  void *data = NULL;
+  napi_value buffer;
+  size_t offset;
+  if (napi_get_typedarray_info(a->env, a->v[i], &type, len, &data, &buffer, &offset) != napi_ok || type != want) {
+    a->error = want == napi_float32_array ? "a float32 operand is not a Float32Array" : want == napi_float64_array ? "a statistics operand is not a Float64Array" : "winners is not an Int32Array";
+    return NULL;
+  }
+  return data;
+}
+
+/** A typed-array argument with at least `need` elements (null allowed where nullable). */
+static void *sized(Args *a, size_t i, napi_typedarray_type want, size_t need, bool nullable) {
+  size_t len = 0;
+  void *p = typed(a, i, want, &len, nullable);
+  if (p != NULL && len < need) { a->error = "an array is shorter than its shape requires"; return NULL; }
+  return p;
+}
+
+#define f32(a, i, need) ((float *)sized(a, i, napi_float32_array, need, false))
+#define f32_or_null(a, i, need) ((float *)sized(a, i, napi_float32_array, need, true))
+#define f64(a, i, need) ((double *)sized(a, i, napi_float64_array, need, false))
+#define i32(a, i, need) ((int32_t *)sized(a, i, napi_int32_array, need, false))
+
+static int64_t int_arg(Args *a, size_t i) {
+  int64_t v = 0;
+  if (a->error) return 0;
+  if (napi_get_value_int64(a->env, a->v[i], &v) != napi_ok || v < 0) a->error = "a size is not a non-negative integer";
+  return v;
+}
+
+static double num(Args *a, size_t i) {
+  double v = 0;
+  if (a->error) return 0;
+  if (napi_get_value_double(a->env, a->v[i], &v) != napi_ok) a->error = "a parameter is not a number";
+  return v;
+}
+
+static bool flag(Args *a, size_t i) {
+  bool v = false;
+  if (a->error) return false;
+  if (napi_get_value_bool(a->env, a->v[i], &v) != napi_ok) a->error = "a flag is not a boolean";
+  return v;
+}
+
+/** Throws the first argument error as "ldfa_blas.NAME: why" and returns true when there was one. */
+static bool failed(Args *a, const char *name) {
+  if (a->error == NULL) return false;
+  char msg[200];
+  snprintf(msg, sizeof msg, "ldfa_blas.%s: %s", name, a->error);
+  napi_throw_error(a->env, NULL, msg);
+  return true;
+}
+
+/** The length of the first argument that is a Float32Array (elementwise kernels size everything by it). */
+static size_t length_of(Args *a, size_t i) {
+  size_t len = 0;
+  typed(a, i, napi_float32_array, &len, false);
+  return len;
+}
+
+// ---- elementwise ---------------------------------------------------------------------------
+
+static napi_value activation(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 3);
+  int64_t kind = int_arg(&a, 0);
+  size_t n = length_of(&a, 2);
+  float *y = f32(&a, 1, n), *x = f32(&a, 2, n);
+  if (!a.error && kind > 1) a.error = "kind must be 0 (relu) or 1 (tanh)";
+  if (failed(&a, "activation")) return NULL;
+  if (kind == 0) for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  else for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+  return NULL;
+}
+
+static napi_value activation_backward(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 4);
+  int64_t kind = int_arg(&a, 0);
+  size_t n = length_of(&a, 3);
+  float *dx = f32(&a, 1, n), *dy = f32(&a, 2, n), *x = f32(&a, 3, n);
+  if (!a.error && kind > 1) a.error = "kind must be 0 (relu) or 1 (tanh)";
+  if (failed(&a, "activationBackward")) return NULL;
+  if (kind == 0) for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+  else for (size_t i = 0; i < n; i++) { const float t = tanhf(x[i]); dx[i] = (1.0f - t * t) * dy[i]; }
+  return NULL;
+}
+
+// GELU in float arithmetic through the logistic σ, with no cancellation where tanh(u) → −1:
+//   ½(1 + tanh u) = σ(2u) = 1/(1 + e^{−2u}),   1 − tanh²u = 4σ(1 − σ)
+//   y = x·σ(2u),   dy/dx = σ + 2x·σ(1 − σ)·√(2/π)·(1 + 3·0.044715·x²)
+// on an exp the compiler can vectorise (libm's tanh took 20 ns a value, 20% of a ViT step):
+// e^x = 2^k·e^r, k = round(x/ln 2), |r| ≤ ln2/2, e^r by its degree-6 Taylor polynomial
+// (relative error < 2e-7 on that interval).
+static const float SQRT_2_OVER_PI = 0.7978845608f, GELU_CUBIC = 0.044715f;
+
+static inline float exp_vectorisable(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 87.0f ? 87.0f : x;
+  const float k = (x * 1.44269504f + 12582912.0f) - 12582912.0f; // round to nearest: 1.5·2^23 drops the fraction
+  const float r = x - k * 0.693145752f - k * 1.42860677e-6f; // ln 2 split in two for an exact k·ln2
+  const float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
+  const int32_t bits = ((int32_t)k + 127) << 23;
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+static inline float sigmoid_of_twice(float u) {
+  return 1.0f / (1.0f + exp_vectorisable(-2.0f * u));
+}
+
+static napi_value gelu(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 2);
+  size_t n = length_of(&a, 1);
+  float *y = f32(&a, 0, n), *x = f32(&a, 1, n);
+  if (failed(&a, "gelu")) return NULL;
+  for (size_t i = 0; i < n; i++) {
+    const float v = x[i];
+    y[i] = v * sigmoid_of_twice(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v));
+  }
+  return NULL;
+}
+
+static napi_value gelu_backward(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 3);
+  size_t n = length_of(&a, 2);
+  float *dx = f32(&a, 0, n), *dy = f32(&a, 1, n), *x = f32(&a, 2, n);
+  if (failed(&a, "geluBackward")) return NULL;
+  for (size_t i = 0; i < n; i++) {
+    const float v = x[i], s = sigmoid_of_twice(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v));
+    const float local = s + 2.0f * v * s * (1.0f - s) * SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_CUBIC * v * v);
+    dx[i] = dy[i] * local;
+  }
+  return NULL;
+}
+
+// ---- bias: y (N, O, P) += b[o];  db[o] = Σ_{n,p} dy[n, o, p]  (P = 1 for a linear layer) ----
+
+static napi_value bias_add(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 5);
+  size_t N = (size_t)int_arg(&a, 2), O = (size_t)int_arg(&a, 3), P = (size_t)int_arg(&a, 4);
+  float *y = f32(&a, 0, N * O * P), *b = f32(&a, 1, O);
+  if (failed(&a, "biasAdd")) return NULL;
+  for (size_t n = 0; n < N; n++)
+    for (size_t o = 0; o < O; o++) {
+      float *yo = y + (n * O + o) * P;
+      if (P == 1) { yo[0] += b[o]; continue; }
+      for (size_t p = 0; p < P; p++) yo[p] += b[o];
+    }
+  return NULL;
+}
+
+static napi_value bias_grad(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 5);
+  size_t N = (size_t)int_arg(&a, 2), O = (size_t)int_arg(&a, 3), P = (size_t)int_arg(&a, 4);
+  float *db = f32(&a, 0, O), *dy = f32(&a, 1, N * O * P);
+  if (failed(&a, "biasGrad")) return NULL;
+  double sums[O > 0 ? O : 1];
+  for (size_t o = 0; o < O; o++) sums[o] = 0;
+  for (size_t n = 0; n < N; n++)
+    for (size_t o = 0; o < O; o++) {
+      const float *g = dy + (n * O + o) * P;
+      double s = 0;
+      for (size_t p = 0; p < P; p++) s += g[p];
+      sums[o] += s;
+    }
+  for (size_t o = 0; o < O; o++) db[o] = (float)sums[o];
+  return NULL;
+}
+
+// ---- normalisation ---------------------------------------------------------------------------
+
+static napi_value layer_norm(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 8);
+  size_t C = (size_t)int_arg(&a, 6);
+  size_t n = length_of(&a, 1), R = C ? n / C : 0;
+  float *y = f32(&a, 0, n), *x = f32(&a, 1, n);
+  float *gamma = f32(&a, 2, C), *beta = f32(&a, 3, C);
+  double *mean = f64(&a, 4, R), *rstd = f64(&a, 5, R);
+  double eps = num(&a, 7);
+  if (failed(&a, "layerNorm")) return NULL;
+  for (size_t r = 0; r < R; r++) {
+    const float *xr = x + r * C;
+    float *yr = y + r * C;
+    double sum = 0, sq = 0;
+    for (size_t c = 0; c < C; c++) sum += xr[c];
+    const double mu = sum / C;
+    for (size_t c = 0; c < C; c++) { const double d = xr[c] - mu; sq += d * d; }
+    const double rs = 1.0 / sqrt(sq / C + eps);
+    for (size_t c = 0; c < C; c++) yr[c] = (float)(gamma[c] * (xr[c] - mu) * rs + beta[c]);
+    mean[r] = mu;
+    rstd[r] = rs;
+  }
+  return NULL;
+}
+
+static napi_value layer_norm_backward(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 9);
+  size_t C = (size_t)int_arg(&a, 8);
+  size_t n = length_of(&a, 4), R = C ? n / C : 0;
+  float *dx = f32_or_null(&a, 0, n);
+  float *dgamma = f32(&a, 1, C), *dbeta = f32(&a, 2, C);
+  float *dy = f32(&a, 3, n), *x = f32(&a, 4, n), *gamma = f32(&a, 5, C);
+  double *mean = f64(&a, 6, R), *rstd = f64(&a, 7, R);
+  if (failed(&a, "layerNormBackward")) return NULL;
+  double dg[C > 0 ? C : 1], db[C > 0 ? C : 1];
+  for (size_t c = 0; c < C; c++) dg[c] = db[c] = 0;
+  for (size_t r = 0; r < R; r++) {
+    const float *xr = x + r * C, *dyr = dy + r * C;
+    const double mu = mean[r], rs = rstd[r];
+    double meanG = 0, meanGXhat = 0;
+    for (size_t c = 0; c < C; c++) {
+      const double xhat = (xr[c] - mu) * rs, d = dyr[c], g = d * gamma[c];
+      dg[c] += d * xhat;
+      db[c] += d;
+      meanG += g;
+      meanGXhat += g * xhat;
+    }
+    if (dx == NULL) continue;
+    meanG /= C;
+    meanGXhat /= C;
+    float *dxr = dx + r * C;
+    for (size_t c = 0; c < C; c++) dxr[c] = (float)(rs * (dyr[c] * gamma[c] - meanG - (xr[c] - mu) * rs * meanGXhat));
+  }
+  for (size_t c = 0; c < C; c++) { dgamma[c] = (float)dg[c]; dbeta[c] = (float)db[c]; }
+  return NULL;
+}
+
+static napi_value batch_norm(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 14);
+  size_t N = (size_t)int_arg(&a, 8), C = (size_t)int_arg(&a, 9), S = (size_t)int_arg(&a, 10);
+  size_t n = N * C * S, M = N * S;
+  float *y = f32(&a, 0, n), *x = f32(&a, 1, n);
+  float *gamma = f32(&a, 2, C), *beta = f32(&a, 3, C);
+  double *runMean = f64(&a, 4, C), *runVar = f64(&a, 5, C);
+  double *mean = f64(&a, 6, C), *rstd = f64(&a, 7, C);
+  bool training = flag(&a, 11);
+  double momentum = num(&a, 12), eps = num(&a, 13);
+  if (!a.error && training && M < 2) a.error = "training needs more than 1 value per channel";
+  if (failed(&a, "batchNorm")) return NULL;
+  for (size_t c = 0; c < C; c++) {
+    double mu, variance;
+    if (training) {
+      double sum = 0, sq = 0;
+      for (size_t b = 0; b < N; b++) { const float *xs = x + (b * C + c) * S; for (size_t s = 0; s < S; s++) sum += xs[s]; }
+      mu = sum / M;
+      for (size_t b = 0; b < N; b++) { const float *xs = x + (b * C + c) * S; for (size_t s = 0; s < S; s++) { const double d = xs[s] - mu; sq += d * d; } }
+      variance = sq / M;
+      runMean[c] = (1 - momentum) * runMean[c] + momentum * mu;
+      runVar[c] = (1 - momentum) * runVar[c] + momentum * variance * M / (M - 1);
+    } else {
+      mu = runMean[c];
+      variance = runVar[c];
+    }
+    mean[c] = mu;
+    rstd[c] = 1.0 / sqrt(variance + eps);
+    const float scale = (float)(gamma[c] * rstd[c]), shift = beta[c], fmu = (float)mu;
+    for (size_t b = 0; b < N; b++) {
+      const float *xs = x + (b * C + c) * S;
+      float *ys = y + (b * C + c) * S;
+      for (size_t s = 0; s < S; s++) ys[s] = scale * (xs[s] - fmu) + shift;
+    }
+  }
+  return NULL;
+}
+
+static napi_value batch_norm_backward(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 12);
+  size_t N = (size_t)int_arg(&a, 8), C = (size_t)int_arg(&a, 9), S = (size_t)int_arg(&a, 10);
+  size_t n = N * C * S, M = N * S;
+  float *dx = f32_or_null(&a, 0, n);
+  float *dgamma = f32(&a, 1, C), *dbeta = f32(&a, 2, C);
+  float *dy = f32(&a, 3, n), *x = f32(&a, 4, n), *gamma = f32(&a, 5, C);
+  double *mean = f64(&a, 6, C), *rstd = f64(&a, 7, C);
+  bool training = flag(&a, 11);
+  if (failed(&a, "batchNormBackward")) return NULL;
+  for (size_t c = 0; c < C; c++) {
+    const double mu = mean[c], r = rstd[c], g = gamma[c];
+    double sumDy = 0, sumDyXhat = 0;
+    for (size_t b = 0; b < N; b++) {
+      const float *xs = x + (b * C + c) * S, *dys = dy + (b * C + c) * S;
+      for (size_t s = 0; s < S; s++) { sumDy += dys[s]; sumDyXhat += dys[s] * ((xs[s] - mu) * r); }
+    }
+    dbeta[c] = (float)sumDy;
+    dgamma[c] = (float)sumDyXhat;
+    if (dx == NULL) continue;
+    const double meanG = g * sumDy / M, meanGXhat = g * sumDyXhat / M;
+    // training: dx = r·(g·dy − meanG − (x − μ)·r·meanGXhat); eval: dx = r·g·dy
+    const float a1 = (float)(r * g), a0 = training ? (float)(-r * meanG) : 0.0f;
+    const float a2 = training ? (float)(r * r * meanGXhat) : 0.0f, fmu = (float)mu;
+    for (size_t b = 0; b < N; b++) {
+      const float *xs = x + (b * C + c) * S, *dys = dy + (b * C + c) * S;
+      float *dxs = dx + (b * C + c) * S;
+      for (size_t s = 0; s < S; s++) dxs[s] = a1 * dys[s] + a0 - (xs[s] - fmu) * a2;
+    }
+  }
+  return NULL;
+}
+
+// ---- pooling -----------------------------------------------------------------------------
+
+static napi_value max_pool(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 10);
+  size_t planes = (size_t)int_arg(&a, 3), H = (size_t)int_arg(&a, 4), W = (size_t)int_arg(&a, 5);
+  size_t k = (size_t)int_arg(&a, 6), s = (size_t)int_arg(&a, 7);
+  size_t Ho = (size_t)int_arg(&a, 8), Wo = (size_t)int_arg(&a, 9);
+  float *y = f32(&a, 0, planes * Ho * Wo);
+  int32_t *winners = i32(&a, 1, planes * Ho * Wo);
+  float *x = f32(&a, 2, planes * H * W);
+  if (!a.error && Ho > 0 && Wo > 0 && ((Ho - 1) * s + k > H || (Wo - 1) * s + k > W)) a.error = "the windows do not fit in the input";
+  if (failed(&a, "maxPool")) return NULL;
+  size_t o = 0;
+  for (size_t p = 0; p < planes; p++)
+    for (size_t i = 0; i < Ho; i++)
+      for (size_t j = 0; j < Wo; j++, o++) {
+        // the first maximum in row-major window order, a NaN winning at once (as argmaxOfWindow)
+        size_t at = p * H * W + i * s * W + j * s;
+        float best = -INFINITY;
+        for (size_t u = 0; u < k; u++)
+          for (size_t v = 0; v < k; v++) {
+            const size_t idx = p * H * W + (i * s + u) * W + j * s + v;
+            const float val = x[idx];
+            if (isnan(val)) { at = idx; u = k; break; }
+            if (val > best) { best = val; at = idx; }
+          }
+        winners[o] = (int32_t)at;
+        y[o] = x[at];
+      }
+  return NULL;
+}
+
+// ---- attention ---------------------------------------------------------------------------
+// q, k, v, out: (B, T, A) with head h owning channels h·dh … (h+1)·dh − 1; probs, dS: (B·H, T, T).
+
+typedef struct { size_t B, T, A, H, dh; } AttentionShape;
+
+static AttentionShape attention_shape(Args *a, size_t first) {
+  AttentionShape s = {(size_t)int_arg(a, first), (size_t)int_arg(a, first + 1), (size_t)int_arg(a, first + 2), (size_t)int_arg(a, first + 3), 0};
+  if (!a->error && (s.H == 0 || s.A % s.H != 0)) a->error = "heads must divide the width";
+  if (!a->error) s.dh = s.A / s.H;
+  return s;
+}
+
+static napi_value attention(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 9);
+  const AttentionShape sh = attention_shape(&a, 5);
+  const size_t B = sh.B, T = sh.T, A = sh.A, H = sh.H, dh = sh.dh, n = B * T * A;
+  float *out = f32(&a, 0, n), *probs = f32(&a, 1, B * H * T * T);
+  float *q = f32(&a, 2, n), *k = f32(&a, 3, n), *v = f32(&a, 4, n);
+  if (failed(&a, "attention")) return NULL;
+  const double scale = 1.0 / sqrt((double)dh);
+  for (size_t b = 0; b < B; b++)
+    for (size_t h = 0; h < H; h++) {
+      float *P = probs + (b * H + h) * T * T;
+      const size_t base = b * T * A + h * dh;
+      for (size_t i = 0; i < T; i++) {
+        const float *qi = q + base + i * A;
+        float *row = P + i * T;
+        double max = -INFINITY;
+        for (size_t j = 0; j < T; j++) {
+          const float *kj = k + base + j * A;
+          float s = 0;
+          for (size_t e = 0; e < dh; e++) s += qi[e] * kj[e];
+          row[j] = s;
+          const double z = s * scale;
+          if (z > max) max = z;
+        }
+        double sum = 0;
+        for (size_t j = 0; j < T; j++) { const double ez = exp(row[j] * scale - max); row[j] = (float)ez; sum += ez; }
+        for (size_t j = 0; j < T; j++) row[j] = (float)(row[j] / sum);
+        float *oi = out + base + i * A;
+        for (size_t e = 0; e < dh; e++) oi[e] = 0;
+        for (size_t j = 0; j < T; j++) {
+          const float pij = row[j], *vj = v + base + j * A;
+          for (size_t e = 0; e < dh; e++) oi[e] += pij * vj[e];
+        }
+      }
+    }
+  return NULL;
+}
+
+static napi_value attention_backward(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 13);
+  const AttentionShape sh = attention_shape(&a, 9);
+  const size_t B = sh.B, T = sh.T, A = sh.A, H = sh.H, dh = sh.dh, n = B * T * A, nP = B * H * T * T;
+  float *dq = f32(&a, 0, n), *dk = f32(&a, 1, n), *dv = f32(&a, 2, n);
+  float *dS = f32(&a, 3, nP), *dout = f32(&a, 4, n);
+  float *q = f32(&a, 5, n), *k = f32(&a, 6, n), *v = f32(&a, 7, n);
+  float *probs = f32(&a, 8, nP);
+  if (failed(&a, "attentionBackward")) return NULL;
+  const float scale = (float)(1.0 / sqrt((double)dh));
+  memset(dq, 0, n * sizeof(float));
+  memset(dk, 0, n * sizeof(float));
+  memset(dv, 0, n * sizeof(float));
+  for (size_t b = 0; b < B; b++)
+    for (size_t h = 0; h < H; h++) {
+      const float *P = probs + (b * H + h) * T * T;
+      float *G = dS + (b * H + h) * T * T;
+      const size_t base = b * T * A + h * dh;
+      for (size_t i = 0; i < T; i++) {
+        const float *doi = dout + base + i * A, *Pi = P + i * T;
+        float *Gi = G + i * T;
+        double dot = 0;
+        for (size_t j = 0; j < T; j++) {
+          const float *vj = v + base + j * A;
+          float *dvj = dv + base + j * A;
+          float s = 0;
+          for (size_t e = 0; e < dh; e++) { s += doi[e] * vj[e]; dvj[e] += Pi[j] * doi[e]; } // dA = dO vᵀ, dv = Aᵀ dO
+          Gi[j] = s;
+          dot += (double)s * Pi[j];
+        }
+        for (size_t j = 0; j < T; j++) Gi[j] = (float)(Pi[j] * (Gi[j] - dot)) * scale; // dS, softmax backward
+        float *dqi = dq + base + i * A;
+        const float *qi = q + base + i * A;
+        for (size_t j = 0; j < T; j++) {
+          const float g = Gi[j], *kj = k + base + j * A;
+          float *dkj = dk + base + j * A;
+          for (size_t e = 0; e < dh; e++) { dqi[e] += g * kj[e]; dkj[e] += g * qi[e]; } // dq = dS k, dk = dSᵀ q
+        }
+      }
+    }
+  return NULL;
+}
+
+// ---- convolution as one GEMM (the layout of src/backends/native.ts) ------------------------
+//   cols (Cin·k·k, N·Ho·Wo): cols[(c·k + p)·k + q][n·P + i·Wo + j] = x[n, c, i·s + p − pad, j·s + q − pad] (0 outside)
+
+typedef struct { size_t N, Cin, H, W, k, Ho, Wo, stride, pad; } Geometry;
+
+static Geometry geometry(Args *a, size_t first) {
+  Geometry g;
+  size_t *f[] = {&g.N, &g.Cin, &g.H, &g.W, &g.k, &g.Ho, &g.Wo, &g.stride, &g.pad};
+  for (size_t i = 0; i < 9; i++) *f[i] = (size_t)int_arg(a, first + i);
+  if (!a->error && g.stride == 0) a->error = "stride must be ≥ 1";
+  return g;
+}
+
+/** The output columns j whose input column j·s + q − pad lies inside [0, W). */
+static void valid_columns(const Geometry *g, size_t q, size_t *j0, size_t *j1) {
+  long first = (long)g->pad - (long)q <= 0 ? 0 : ((long)g->pad - (long)q + (long)g->stride - 1) / (long)g->stride;
+  long last = (long)g->W - 1 + (long)g->pad - (long)q; // j·s ≤ last
+  long end = last < 0 ? 0 : last / (long)g->stride + 1;
+  if (end > (long)g->Wo) end = (long)g->Wo;
+  if (first > end) first = end;
+  *j0 = (size_t)first;
+  *j1 = (size_t)end;
+}
+
+static napi_value im2col(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 11);
+  Geometry g = geometry(&a, 2);
+  const size_t NP = g.N * g.Ho * g.Wo;
+  float *cols = f32(&a, 0, g.Cin * g.k * g.k * NP), *x = f32(&a, 1, g.N * g.Cin * g.H * g.W);
+  if (failed(&a, "im2col")) return NULL;
+  for (size_t c = 0; c < g.Cin; c++)
+    for (size_t p = 0; p < g.k; p++)
+      for (size_t q = 0; q < g.k; q++) {
+        float *row = cols + ((c * g.k + p) * g.k + q) * NP;
+        size_t j0, j1;
+        valid_columns(&g, q, &j0, &j1);
+        for (size_t n = 0; n < g.N; n++) {
+          const float *plane = x + (n * g.Cin + c) * g.H * g.W;
+          for (size_t i = 0; i < g.Ho; i++) {
+            float *t = row + (n * g.Ho + i) * g.Wo;
+            const long r = (long)(i * g.stride + p) - (long)g.pad;
+            if (r < 0 || r >= (long)g.H) { memset(t, 0, g.Wo * sizeof(float)); continue; }
+            const float *src = plane + r * g.W + q - g.pad; // indexed from j0 on, where j·s + q ≥ pad
+            for (size_t j = 0; j < j0; j++) t[j] = 0;
+            if (g.stride == 1) memcpy(t + j0, src + j0, (j1 - j0) * sizeof(float));
+            else for (size_t j = j0; j < j1; j++) t[j] = src[j * g.stride];
+            for (size_t j = j1; j < g.Wo; j++) t[j] = 0;
+          }
+        }
+      }
+  return NULL;
+}
+
+static napi_value col2im(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 11);
+  Geometry g = geometry(&a, 2);
+  const size_t NP = g.N * g.Ho * g.Wo;
+  float *dx = f32(&a, 0, g.N * g.Cin * g.H * g.W), *cols = f32(&a, 1, g.Cin * g.k * g.k * NP);
+  if (failed(&a, "col2im")) return NULL;
+  memset(dx, 0, g.N * g.Cin * g.H * g.W * sizeof(float));
+  for (size_t c = 0; c < g.Cin; c++)
+    for (size_t p = 0; p < g.k; p++)
+      for (size_t q = 0; q < g.k; q++) {
+        const float *row = cols + ((c * g.k + p) * g.k + q) * NP;
+        size_t j0, j1;
+        valid_columns(&g, q, &j0, &j1);
+        for (size_t n = 0; n < g.N; n++) {
+          float *plane = dx + (n * g.Cin + c) * g.H * g.W;
+          for (size_t i = 0; i < g.Ho; i++) {
+            const long r = (long)(i * g.stride + p) - (long)g.pad;
+            if (r < 0 || r >= (long)g.H) continue;
+            const float *t = row + (n * g.Ho + i) * g.Wo;
+            float *dst = plane + r * g.W + q - g.pad;
+            for (size_t j = j0; j < j1; j++) dst[j * g.stride] += t[j];
+          }
+        }
+      }
+  return NULL;
+}
+
+/** dst (B, A, P) = src (A, B, P), P-long blocks. */
+static napi_value permute_blocks(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 5);
+  size_t A = (size_t)int_arg(&a, 2), B = (size_t)int_arg(&a, 3), P = (size_t)int_arg(&a, 4);
+  float *dst = f32(&a, 0, A * B * P), *src = f32(&a, 1, A * B * P);
+  if (failed(&a, "permuteBlocks")) return NULL;
+  for (size_t i = 0; i < A; i++)
+    for (size_t j = 0; j < B; j++) memcpy(dst + (j * A + i) * P, src + (i * B + j) * P, P * sizeof(float));
+  return NULL;
+}
+
+napi_value register_layer_kernels(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"activation", NULL, activation, NULL, NULL, NULL, napi_default, NULL},
+    {"activationBackward", NULL, activation_backward, NULL, NULL, NULL, napi_default, NULL},
+    {"biasAdd", NULL, bias_add, NULL, NULL, NULL, napi_default, NULL},
+    {"biasGrad", NULL, bias_grad, NULL, NULL, NULL, napi_default, NULL},
+    {"gelu", NULL, gelu, NULL, NULL, NULL, napi_default, NULL},
+    {"geluBackward", NULL, gelu_backward, NULL, NULL, NULL, napi_default, NULL},
+    {"layerNorm", NULL, layer_norm, NULL, NULL, NULL, napi_default, NULL},
+    {"layerNormBackward", NULL, layer_norm_backward, NULL, NULL, NULL, napi_default, NULL},
+    {"batchNorm", NULL, batch_norm, NULL, NULL, NULL, napi_default, NULL},
+    {"batchNormBackward", NULL, batch_norm_backward, NULL, NULL, NULL, napi_default, NULL},
+    {"maxPool", NULL, max_pool, NULL, NULL, NULL, napi_default, NULL},
+    {"attention", NULL, attention, NULL, NULL, NULL, napi_default, NULL},
+    {"attentionBackward", NULL, attention_backward, NULL, NULL, NULL, napi_default, NULL},
+    {"im2col", NULL, im2col, NULL, NULL, NULL, napi_default, NULL},
+    {"col2im", NULL, col2im, NULL, NULL, NULL, napi_default, NULL},
+    {"permuteBlocks", NULL, permute_blocks, NULL, NULL, NULL, napi_default, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) FAIL("register: napi_define_properties failed");
+  return exports;
+}
