@@ -13,12 +13,12 @@ import type { Rule } from '../reference/rules/rule.ts';
 import { clipFeedback } from '../reference/feedback.ts';
 import { createRule } from '../reference/rules/index.ts';
 import { clampInPlace, firstNonFinite, tensor, type Tensor } from '../reference/tensor.ts';
-import { ops } from '../reference/backend.ts';
+import { ops, type Backend } from '../reference/backend.ts';
 import { float32Tensor } from './fast/float32.ts';
 import { float32ReferenceLayers, nativeLayers, type Float32Layers } from './fast/layers.ts';
 import { float32Path } from './fast/sequential.ts';
 import { Float32Adam, type StepOptimizer } from './fast/optim.ts';
-import { createNativeBlas, type NativeBlas } from './backends/native.ts';
+import { createNativeBlas, layerKernelsOf, type NativeBlas } from './backends/native.ts';
 import { readBundle, writeBundle, type Bundle } from './bundle.ts';
 import { configDifferences, ldfaOptionsOf, validateConfig, withConfigDefaults, type TrainConfig } from './config.ts';
 import { batches, type Dataset } from './data/dataset.ts';
@@ -103,7 +103,7 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
   // On a float32 backend, keep the step in float32 storage where the model allows it.
   const learned = new Set(rule.feedbackParams().map((p) => p.value));
   const fast = options.float32Path === false ? { engine: null, reason: 'float32Path: false was asked for' }
-    : ops().precision === 'float32' ? float32Path(model, Object.values(rule.feedbackTensors()).filter((t) => !learned.has(t)), float32LayersFor(ops().name))
+    : ops().precision === 'float32' ? float32Path(model, Object.values(rule.feedbackTensors()).filter((t) => !learned.has(t)), float32LayersFor(ops()))
     : { engine: null, reason: `the ${ops().name} backend computes in float64` };
   const forwardConfig = optimizerConfig(config.optimizer, config.lr, config.weightDecay, config);
   const nativeAdam = fast.engine && forwardConfig.kind !== 'sgd' ? nativeBlasOrNull() : null;
@@ -212,9 +212,9 @@ export function train(config: TrainConfig, data: { train: Dataset; test: Dataset
 }
 
 /** The float32 path's layer functions: the native addon's C loops on the native backend, else the reference loops. */
-function float32LayersFor(backend: string): Float32Layers {
-  const blas = backend === 'native' ? nativeBlasOrNull() : null;
-  return blas ? nativeLayers(blas.kernels) : float32ReferenceLayers();
+function float32LayersFor(backend: Backend): Float32Layers {
+  const kernels = layerKernelsOf(backend);
+  return kernels ? nativeLayers(kernels) : float32ReferenceLayers();
 }
 
 /** The native addon's kernels where it is built and loads (its Adam serves the float32 path), else null. */

@@ -12,10 +12,9 @@ import { PNG_SIGNATURE } from '../src/report/png.ts';
 import { RECIPES, recipeNamed, runExperiment } from '../src/experiments/index.ts';
 import { knee } from '../src/experiments/recipes/task-dim.ts';
 import { epochsToReach, feedbackLearningFlops } from '../src/experiments/recipes/compute.ts';
-import { allHold, clearlyAbove, dataShape, nearest, oneLayerRank, ratioRanks } from '../src/experiments/recipes/common.ts';
+import { allHold, clearlyAbove, dataShape, halfEpochSteps, mlpBase, nearest, oneLayerRank, planOf, ratioRanks } from '../src/experiments/recipes/common.ts';
 import { createTrainer } from '../src/train.ts';
 import { cnnBase } from '../src/experiments/recipes/cnn.ts';
-import { mlpBase } from '../src/experiments/recipes/common.ts';
 import { groupBySeed, stat, type RecipeReport } from '../src/experiments/report.ts';
 import { writeResultsPage } from '../src/experiments/results-page.ts';
 import { runSweep, type FinishedRun } from '../src/experiments/sweep.ts';
@@ -93,6 +92,22 @@ describe('every planned run of every scale builds', () => {
       expect(() => createTrainer(config, shape.inputShape, config.classes ?? shape.classes), run.id).not.toThrow();
     }
   }, 300_000); // full scale allocates the paper-size models: 10-25 s each on a loaded 2-core machine
+
+  it.each(RECIPES.map((r) => r.name))('%s at medium scale: quick\'s runs on 5× the images (at most the set), the whole test set, 3× the epochs, SVD still every half epoch', (name) => {
+    const recipe = recipeNamed(name);
+    const quick = planOf(recipe).runs('quick', {}), medium = planOf(recipe).runs('medium', {});
+    expect(medium.map((r) => r.id)).toEqual(quick.map((r) => r.id));
+    medium.forEach((run, i) => {
+      const q = quick[i].config, m = run.config, trainSize = dataShape(q.data, q.grayscale).trainSize;
+      expect(m.limitTrain).toBe(q.limitTrain === null ? null : Math.min(trainSize, 5 * q.limitTrain));
+      expect(m.limitTest).toBeNull();
+      expect(m.epochs).toBe(3 * q.epochs);
+      if (q.svdEvery > 0) expect(m.svdEvery).toBe(halfEpochSteps(m));
+      // everything else is quick's: model, rule, ranks, optimiser, schedule per epoch
+      const rest = (c: typeof q) => ({ ...c, limitTrain: 0, limitTest: 0, epochs: 0, svdEvery: 0 });
+      expect(rest(m)).toEqual(rest(q));
+    });
+  });
 
   it('rank-sweep stops each layer at its largest rank: B3 (into 10 logits) at 10', () => {
     const ids = recipeNamed('rank-sweep').runs('quick', {}).map((r) => r.id);
@@ -305,7 +320,7 @@ describe('CIFAR and bad input', () => {
 
   it.each([
     [['nope'], /unknown experiment 'nope': allowed are rank-sweep, .*, or 'all'/],
-    [['width', '--scale', 'huge'], /option '--scale <scale>' argument 'huge' is invalid. Allowed choices are tiny, quick, full/],
+    [['width', '--scale', 'huge'], /option '--scale <scale>' argument 'huge' is invalid. Allowed choices are tiny, quick, medium, full/],
     [['width', '--seeds', '0'], /--seeds must be a positive integer, got '0'/],
     [['width', '--scale', 'full'], /--data cifar10 \(the data of --scale full\) needs --data-dir DIR/],
     [['width', '--scale', 'tiny', '--data', 'cifar10', '--data-dir', '/no/such/dir'], /--data-dir \/no\/such\/dir does not exist: give the directory that holds the data files/],

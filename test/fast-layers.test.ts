@@ -15,7 +15,7 @@ import { referenceLayers } from '../reference/layers/functions.ts';
 import { maxPool2dBackward, maxPool2dForward } from '../reference/layers/pool.ts';
 import { Rng, normalTensor, uniformTensor } from '../reference/rng.ts';
 import { clone, tensor, type Tensor } from '../reference/tensor.ts';
-import { createNativeBackend, createNativeBlas } from '../src/backends/native.ts';
+import { createNativeBackend, createNativeBlas, layerKernelsOf } from '../src/backends/native.ts';
 import { float32Tensor, isFloat32 } from '../src/fast/float32.ts';
 import { float32ReferenceLayers, nativeLayers, type Float32Layers } from '../src/fast/layers.ts';
 import { createTrainer } from '../src/train.ts';
@@ -239,6 +239,16 @@ describe.each(SETS)('float32 layer set: $name', ({ make, skip }) => {
     L.startPass(true);
     expect(L.tensor([3, 2]).data).toBe(a.data); // same size, another shape: still reused
     expect(L.tensor([5]).data).not.toBe(b.data); // another size: a new buffer
+  });
+});
+
+describe('which layer set a trainer gets', () => {
+  it('the native backend, and a renamed copy of it (the bench\'s and the registry\'s `auto`), carry the C kernels; other backends none', () => {
+    if (native === null) return expect(requiredHere('native')).toBe(false);
+    const be = createNativeBackend();
+    expect(layerKernelsOf(be)).not.toBeNull();
+    expect(layerKernelsOf({ ...be, name: 'auto' })).not.toBeNull();
+    expect(layerKernelsOf(referenceBackend)).toBeNull();
   });
 });
 

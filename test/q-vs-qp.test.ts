@@ -10,6 +10,7 @@ import type { TrainConfig } from '../src/config.ts';
 import type { Dataset } from '../src/data/dataset.ts';
 import { SCALES, type FinishedRun, type RunSpec } from '../src/experiments/sweep.ts';
 import { authorsGain, orthonormalityGap, pairedGains, qVsQp, type PAnalysis } from '../src/experiments/recipes/q-vs-qp.ts';
+import { planOf } from '../src/experiments/recipes/common.ts';
 import { createTrainer, train } from '../src/train.ts';
 
 const armsOf = (runs: RunSpec[], r: number) => ['q', 'qp'].map((learn) => runs.find((x) => x.tags.learn === learn && x.tags.rank === r)!);
@@ -22,7 +23,7 @@ function dataset(n: number, seed: number): Dataset {
 
 describe('Q only and Q and P are paired by seed', () => {
   it.each(SCALES)('%s: the two arms of every rank differ in `learn` alone', (scale) => {
-    const runs = qVsQp.runs(scale, {});
+    const runs = planOf(qVsQp).runs(scale, {});
     const ranks = [...new Set(runs.filter((x) => x.tags.rank !== undefined).map((x) => x.tags.rank as number))];
     expect(ranks.length).toBeGreaterThan(1);
     for (const r of ranks) {

@@ -140,6 +140,14 @@ export function createNativeBlas(): NativeBlas {
 //   backward-filter  dW (Cout, CKK) = dYc · colsᵀ
 // (P = Ho·Wo, CKK = Cin·k·k).
 
+/** Where a native backend (and any copy of it, e.g. the bench's renamed `auto`) carries its layer kernels. */
+const LAYER_KERNELS = Symbol('ldfa native layer kernels');
+
+/** The native addon's layer kernels when `backend` is the native backend, else null. */
+export function layerKernelsOf(backend: Backend): LayerKernels | null {
+  return (backend as Backend & { [LAYER_KERNELS]?: LayerKernels })[LAYER_KERNELS] ?? null;
+}
+
 /**
  * The Backend interface on OpenBLAS. Operands in float32 storage (the float32 training path,
  * src/fast/) are used where they lie; float64 ones are converted to float32 on the way in and
@@ -166,7 +174,8 @@ export function createNativeBackend(): Backend {
     kernels.im2col(cols, x, ...geometry(d));
     return cols;
   };
-  return {
+  const backend: Backend & { [LAYER_KERNELS]: LayerKernels } = {
+    [LAYER_KERNELS]: kernels,
     name: 'native',
     precision: 'float32',
     kernelInfo: () => `native cblas_sgemm: ${blas.info}`,
@@ -217,4 +226,5 @@ export function createNativeBackend(): Backend {
       finish(C, c);
     },
   };
+  return backend;
 }

@@ -2,7 +2,7 @@
 // a sweep of training runs (src/experiments/sweep.ts) and a summary with tables, plots and
 // verdicts against the paper's numbers (src/experiments/report.ts).
 import { join } from 'node:path';
-import type { Recipe } from './recipes/common.ts';
+import { planOf, recipeScale, type Recipe } from './recipes/common.ts';
 import { cnn } from './recipes/cnn.ts';
 import { compute } from './recipes/compute.ts';
 import { direct } from './recipes/direct.ts';
@@ -39,8 +39,8 @@ export interface ExperimentOptions extends Omit<SweepOptions, 'seeds'> {
  */
 export async function runExperiment(recipe: Recipe, options: ExperimentOptions): Promise<RecipeReport | { pending: string[] }> {
   if (!(SCALES as readonly string[]).includes(options.scale)) throw new Error(`--scale '${options.scale}' is not allowed: allowed are ${SCALES.join(', ')}`);
-  const seeds = options.seeds ?? recipe.defaultSeeds[options.scale];
-  const { runs, pending } = await runSweep(recipe.name, recipe, { ...options, seeds });
+  const seeds = options.seeds ?? recipe.defaultSeeds[recipeScale(options.scale)];
+  const { runs, pending } = await runSweep(recipe.name, planOf(recipe), { ...options, seeds });
   return pending.length > 0 ? { pending } : summariseSweep(recipe, options.out, options.scale, seeds, runs);
 }
 
@@ -56,7 +56,7 @@ export function finishShardedSweeps(from: string): string[] {
     const manifestPath = join(out, 'sweep.json');
     if (!existsSync(manifestPath)) continue;
     const manifest = readJsonChecked<SweepManifest>(manifestPath, 'sweep manifest');
-    const runs = expandSeeds(recipe.runs(manifest.scale, manifest.overrides), manifest.seeds);
+    const runs = expandSeeds(planOf(recipe).runs(manifest.scale, manifest.overrides), manifest.seeds);
     const { runs: finished, pending } = readFinishedRuns(out, runs);
     if (pending.length > 0) {
       lines.push(`${recipe.name}: ${finished.length} of ${runs.length} runs finished in ${out}; its summary waits for the others (${pending.join(', ')})`);
@@ -73,7 +73,7 @@ export function finishShardedSweeps(from: string): string[] {
 
 /** Writes the report of a finished sweep in `out` (the last worker to finish does, and `ldfa results`). */
 export function summariseSweep(recipe: Recipe, out: string, scale: SweepOptions['scale'], seeds: number, runs: FinishedRun[]): RecipeReport {
-  const { report, files } = recipe.summarise(runs, scale);
+  const { report, files } = recipe.summarise(runs, recipeScale(scale));
   return writeReport(out, {
     recipe: recipe.name, title: recipe.title, source: recipe.source, scale, seeds,
     runs: runs.length, trainingSeconds: runs.reduce((a, r) => a + r.result.seconds, 0), ...report,

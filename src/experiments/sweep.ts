@@ -24,8 +24,11 @@ import { backendNamed, runTraining, type RunResult } from '../run.ts';
 import type { Trainer } from '../train.ts';
 import { Claim, ClaimLostError, DEFAULT_CLAIM_TIMEOUT_SECONDS } from './claims.ts';
 
-export const SCALES = ['tiny', 'quick', 'full'] as const;
-/** tiny: seconds, for tests; quick: ≤ 15 min on 2 cores; full: the paper's sizes. */
+export const SCALES = ['tiny', 'quick', 'medium', 'full'] as const;
+/**
+ * tiny: seconds, for tests; quick: ≤ 15 min on 2 cores; medium: quick's runs on more data for
+ * more epochs (≤ ~30 min on 2 cores, recipes/common.ts mediumOf); full: the paper's sizes.
+ */
 export type Scale = (typeof SCALES)[number];
 
 /** One training run of a recipe, for one seed. */

@@ -4,8 +4,8 @@
 import type { TrainConfig } from '../../config.ts';
 import { linePlot, PALETTE } from '../../report/svg.ts';
 import { groupBySeed, groupWith, percent, points, stat } from '../report.ts';
-import { clearlyAbove, positive, configure, describeSetup, halfEpochSteps, ratioRanks, scaleData, type Recipe } from './common.ts';
-import type { Overrides, Scale } from '../sweep.ts';
+import { clearlyAbove, positive, configure, describeSetup, halfEpochSteps, ratioRanks, scaleData, type Recipe, type RecipeScale } from './common.ts';
+import type { Overrides } from '../sweep.ts';
 
 const RATIOS = { tiny: [1, 4], quick: [1, 2, 4, 8], full: [1, 2, 4, 8] };
 const ABLATION_RANKS = { tiny: [1, 2], quick: [1, 4, 16], full: [1, 4, 8, 16, 32] };
@@ -17,7 +17,7 @@ const SMALL_CNN_NOTE = ' A small CNN cannot show this: the authors\' own code fi
  * full: a VGG-like net (64-128-256-512, batch norm, max-pool after each) on CIFAR-10 with the
  * authors' Adam lr 5e-4, wd 5e-5, ×0.98 per epoch, batch 64, 400 epochs (no augmentation here).
  */
-export function cnnBase(scale: Scale, overrides: Overrides): TrainConfig {
+export function cnnBase(scale: RecipeScale, overrides: Overrides): TrainConfig {
   const c = configure({
     ...scaleData(scale, overrides, { train: 4000, test: 5000 }),
     arch: 'cnn', kernel: 3, batchNorm: true, activation: 'relu', optimizer: 'adam', feedback: 'normative', feedbackLr: 1e-3,

@@ -10,15 +10,54 @@ import { applyPreset } from '../../presets.ts';
 import type { FinishedRun, Overrides, RunSpec, Scale, SweepPlan } from '../sweep.ts';
 import type { RecipeReport, Stat } from '../report.ts';
 
-export interface Recipe extends SweepPlan {
+/** The scales a recipe defines itself; `medium` is derived from `quick` (mediumOf). */
+export type RecipeScale = Exclude<Scale, 'medium'>;
+
+export interface Recipe {
   name: string;
   title: string;
   /** Spec section and experiment, e.g. "§5.1 E1". */
   source: string;
+  /** The runs of one seed; the sweep repeats them for seeds 1..K. */
+  runs(scale: RecipeScale, overrides: Overrides): RunSpec[];
+  /** Computed from a run's trained model and stored with its result. */
+  analyse?: SweepPlan['analyse'];
   /** Seeds when --seeds is not given. */
-  defaultSeeds: Record<Scale, number>;
+  defaultSeeds: Record<RecipeScale, number>;
   /** Tables, plots (file name → content) and verdicts from the finished runs. */
-  summarise(runs: FinishedRun[], scale: Scale): { report: RecipeBody; files: Record<string, string | Uint8Array> };
+  summarise(runs: FinishedRun[], scale: RecipeScale): { report: RecipeBody; files: Record<string, string | Uint8Array> };
+}
+
+/** The recipe scale whose runs, seeds and summary a scale uses (medium: quick's). */
+export const recipeScale = (scale: Scale): RecipeScale => (scale === 'medium' ? 'quick' : scale);
+
+/** How many times quick's training images (up to the whole set) and epochs medium uses. */
+export const MEDIUM = { data: 5, epochs: 3 };
+
+/**
+ * A quick run at the medium scale: the same model, ranks, optimiser and per-epoch schedule, on
+ * MEDIUM.data × the training images (at most the whole training set), the whole test set and
+ * MEDIUM.epochs × the epochs; an SVD re-factorisation every half epoch stays every half epoch.
+ */
+export function mediumOf(c: TrainConfig): TrainConfig {
+  const trainSize = dataShape(c.data, c.grayscale).trainSize;
+  const scaled: TrainConfig = {
+    ...c,
+    limitTrain: c.limitTrain === null ? null : Math.min(trainSize, MEDIUM.data * c.limitTrain),
+    limitTest: null,
+    epochs: MEDIUM.epochs * c.epochs,
+  };
+  return { ...scaled, svdEvery: c.svdEvery > 0 && c.svdEvery === halfEpochSteps(c) ? halfEpochSteps(scaled) : c.svdEvery };
+}
+
+/** The sweep plan of a recipe at any scale. */
+export function planOf(recipe: Recipe): SweepPlan {
+  return {
+    runs: (scale, overrides) => (scale === 'medium'
+      ? recipe.runs('quick', overrides).map((run) => ({ ...run, config: mediumOf(run.config) }))
+      : recipe.runs(scale, overrides)),
+    analyse: recipe.analyse,
+  };
 }
 
 export type RecipeBody = Pick<RecipeReport, 'setup' | 'paper' | 'tables' | 'plots' | 'verdicts'>;
@@ -38,7 +77,7 @@ export function dataShape(data: TrainConfig['data'], grayscale = false): { input
  * The data of a scale: tiny and quick train on MNIST (or --data fashion), full on CIFAR-10 as
  * the paper does (--data-dir is then required). `quick` gives the quick scale's limits.
  */
-export function scaleData(scale: Scale, overrides: Overrides, quick: { train: number; test?: number }): Partial<TrainConfig> {
+export function scaleData(scale: RecipeScale, overrides: Overrides, quick: { train: number; test?: number }): Partial<TrainConfig> {
   const data = overrides.data ?? (scale === 'full' ? 'cifar10' : 'mnist');
   if ((data === 'cifar10' || data === 'cifar100') && !overrides.dataDir) {
     throw new Error(`--data ${data}${overrides.data ? '' : ` (the data of --scale ${scale})`} needs --data-dir DIR: the directory of the extracted binary files (${data === 'cifar10' ? 'cifar-10-batches-bin' : 'cifar-100-binary'}); no CIFAR ships with ldfa`);
@@ -127,7 +166,7 @@ export function halfEpochSteps(c: Pick<TrainConfig, 'data' | 'limitTrain' | 'bat
  * batch 32, 160 epochs; no augmentation here); quick is a 256-wide MLP on 8,000 MNIST images
  * for 2 epochs; tiny is a 16-wide one for tests.
  */
-export function mlpBase(scale: Scale, overrides: Overrides, hiddenLayers = 3): TrainConfig {
+export function mlpBase(scale: RecipeScale, overrides: Overrides, hiddenLayers = 3): TrainConfig {
   const width = { tiny: 16, quick: 256, full: 512 }[scale];
   const schedule: Partial<TrainConfig> = {
     tiny: { epochs: 1, batch: 32, lr: 1e-3 },

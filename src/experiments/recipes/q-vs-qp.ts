@@ -8,8 +8,8 @@ import { multiply } from '../../../reference/backend.ts';
 import { reshape, type Tensor } from '../../../reference/tensor.ts';
 import { linePlot, PALETTE } from '../../report/svg.ts';
 import { percent, points, stat, type Stat } from '../report.ts';
-import type { FinishedRun, Overrides, Scale } from '../sweep.ts';
-import { allHold, configure, describeSetup, positive, scaleData, type Recipe } from './common.ts';
+import type { FinishedRun, Overrides } from '../sweep.ts';
+import { allHold, configure, describeSetup, positive, scaleData, type Recipe, type RecipeScale } from './common.ts';
 
 const RANKS = { tiny: [1, 2], quick: [1, 2, 4, 10], full: [1, 2, 4, 10] };
 const LEARN = [{ key: 'q', name: 'Q only' }, { key: 'qp', name: 'Q and P' }] as const;
@@ -30,7 +30,7 @@ const AUTHORS = {
 };
 
 /** The authors' mean gain in points at rank r for this scale, if they measured it. */
-export function authorsGain(scale: Scale, r: number): number | undefined {
+export function authorsGain(scale: RecipeScale, r: number): number | undefined {
   if (scale === 'full') {
     const g = AUTHORS.full[r]?.gains;
     return g && g.reduce((a, b) => a + b, 0) / g.length;
@@ -49,7 +49,7 @@ const GAIN_TOLERANCE = 1;
  * v1 Oja rule (max-std normalisation, ε 1e-8) from random P̂, Q̂; signal clamp ±1.
  * full: 20,000 training images × 3 epochs; quick: 4,000 × 2; tiny: 16-wide, for tests.
  */
-export function authorsMlp(scale: Scale, overrides: Overrides): TrainConfig {
+export function authorsMlp(scale: RecipeScale, overrides: Overrides): TrainConfig {
   // MNIST at every scale: the quick scale's data rules, with the authors' 20,000 images at full.
   const data = scaleData(scale === 'tiny' ? 'tiny' : 'quick', overrides, { train: scale === 'full' ? 20000 : 4000 });
   return configure({

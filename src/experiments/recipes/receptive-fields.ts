@@ -10,8 +10,8 @@ import { linePlot } from '../../report/svg.ts';
 import { receptiveFieldMontage, receptiveFields, type ReceptiveField } from '../../receptive-fields.ts';
 import { retinaFeedbackRank } from '../../../reference/models/retina.ts';
 import { groupBySeed, groupWith, percent, stat, type Group, type Stat } from '../report.ts';
-import type { FinishedRun, Overrides, Scale } from '../sweep.ts';
-import { clearlyAbove, configure, dataShape, describeSetup, halfEpochSteps, scaleData, type Recipe } from './common.ts';
+import type { FinishedRun, Overrides } from '../sweep.ts';
+import { clearlyAbove, configure, dataShape, describeSetup, halfEpochSteps, scaleData, type Recipe, type RecipeScale } from './common.ts';
 
 const SIZES = {
   tiny: { retina: 4, wide: 4, narrow: 1, vvs: [4, 4], kernel: 3, fc: 16, ranks: [1] },
@@ -40,7 +40,7 @@ const meanSymmetry = (fields: FieldSummary[]) => (fields.length === 0 ? null : f
 const centreSurroundShare = (fields: FieldSummary[]) => (fields.length === 0 ? null : fields.filter((f) => f.opposite).length / fields.length);
 const show = (s: Stat | null, digits = 3) => (s === null ? '–' : s.n > 1 ? `${s.mean.toFixed(digits)} ± ${s.std.toFixed(digits)}` : s.mean.toFixed(digits));
 
-function retinaBase(scale: Scale, overrides: Overrides): TrainConfig {
+function retinaBase(scale: RecipeScale, overrides: Overrides): TrainConfig {
   const c = configure({
     ...scaleData(scale, overrides, { train: 4000 }),
     arch: 'retina', kernel: SIZES[scale].kernel, fc: SIZES[scale].fc, activation: 'relu', feedback: 'normative', feedbackLr: 1e-3,
