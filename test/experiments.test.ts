@@ -12,7 +12,7 @@ import { PNG_SIGNATURE } from '../src/report/png.ts';
 import { RECIPES, recipeNamed, runExperiment } from '../src/experiments/index.ts';
 import { knee } from '../src/experiments/recipes/task-dim.ts';
 import { epochsToReach, feedbackLearningFlops } from '../src/experiments/recipes/compute.ts';
-import { allHold, clearlyAbove, dataShape, halfEpochSteps, mlpBase, nearest, oneLayerRank, planOf, ratioRanks } from '../src/experiments/recipes/common.ts';
+import { allHold, clearlyAbove, dataShape, halfEpochSteps, MEDIUM, mlpBase, nearest, oneLayerRank, planOf, ratioRanks } from '../src/experiments/recipes/common.ts';
 import { createTrainer } from '../src/train.ts';
 import { cnnBase } from '../src/experiments/recipes/cnn.ts';
 import { groupBySeed, stat, type RecipeReport } from '../src/experiments/report.ts';
@@ -93,15 +93,16 @@ describe('every planned run of every scale builds', () => {
     }
   }, 300_000); // full scale allocates the paper-size models: 10-25 s each on a loaded 2-core machine
 
-  it.each(RECIPES.map((r) => r.name))('%s at medium scale: quick\'s runs on 5× the images (at most the set), the whole test set, 3× the epochs, SVD still every half epoch', (name) => {
+  it.each(RECIPES.map((r) => r.name))('%s at medium scale: quick\'s runs on MEDIUM.data× the images (at most the set), the whole test set, MEDIUM.epochs× the epochs, SVD still every half epoch', (name) => {
     const recipe = recipeNamed(name);
     const quick = planOf(recipe).runs('quick', {}), medium = planOf(recipe).runs('medium', {});
     expect(medium.map((r) => r.id)).toEqual(quick.map((r) => r.id));
     medium.forEach((run, i) => {
       const q = quick[i].config, m = run.config, trainSize = dataShape(q.data, q.grayscale).trainSize;
-      expect(m.limitTrain).toBe(q.limitTrain === null ? null : Math.min(trainSize, 5 * q.limitTrain));
+      expect(m.limitTrain).toBe(q.limitTrain === null ? null : Math.min(trainSize, MEDIUM.data * q.limitTrain));
       expect(m.limitTest).toBeNull();
-      expect(m.epochs).toBe(3 * q.epochs);
+      expect(m.epochs).toBe(MEDIUM.epochs * q.epochs);
+      expect(m.epochs).toBeGreaterThan(q.epochs);
       if (q.svdEvery > 0) expect(m.svdEvery).toBe(halfEpochSteps(m));
       // everything else is quick's: model, rule, ranks, optimiser, schedule per epoch
       const rest = (c: typeof q) => ({ ...c, limitTrain: 0, limitTest: 0, epochs: 0, svdEvery: 0 });

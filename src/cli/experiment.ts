@@ -19,7 +19,7 @@ export function registerExperimentCommands(program: Command): void {
   program.command('experiment')
     .description(`the paper's findings as recipes (spec §5): ${RECIPE_NAMES.join(', ')}, or all; writes a JSON file per run, summary.json, results.md and plots`)
     .argument('<name>', `${RECIPE_NAMES.join(' | ')} | all`)
-    .addOption(new Option('--scale <scale>', 'quick: ≤ 15 min per recipe on 2 cores (MNIST); medium: quick\'s runs on 5× the images, the whole test set, 3× the epochs (≤ ~30 min per recipe); full: the paper\'s sizes (CIFAR, --data-dir); tiny: seconds, for tests').choices(SCALES).default('quick'))
+    .addOption(new Option('--scale <scale>', 'quick: ≤ 15 min per recipe on 2 cores (MNIST); medium: quick\'s runs on 3× the images, the whole test set, 2× the epochs (≤ ~30 min per recipe); full: the paper\'s sizes (CIFAR, --data-dir); tiny: seconds, for tests').choices(SCALES).default('quick'))
     .option('--out <dir>', 'output directory (default out/experiments/<name>; for all: one sub-directory per recipe, default out/experiments)')
     .option('--resume', 'continue an interrupted sweep in --out: finished runs are kept, a started one continues from its last checkpoint')
     .option('--seeds <K>', 'seeds 1..K for every configuration (default: the recipe\'s, 3 for most quick recipes)', integerFlag('--seeds', 1))

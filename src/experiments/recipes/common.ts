@@ -32,7 +32,7 @@ export interface Recipe {
 export const recipeScale = (scale: Scale): RecipeScale => (scale === 'medium' ? 'quick' : scale);
 
 /** How many times quick's training images (up to the whole set) and epochs medium uses. */
-export const MEDIUM = { data: 5, epochs: 3 };
+export const MEDIUM = { data: 3, epochs: 2 };
 
 /**
  * A quick run at the medium scale: the same model, ranks, optimiser and per-epoch schedule, on
