@@ -404,7 +404,7 @@ export interface BalancedFactors {
 export function balancedFactors(W: Tensor /* (out, in) */, r: number, method: SvdMethod = 'exact'): BalancedFactors {
   const [out, inn] = assertMatrix('balancedFactors', W);
   checkRank('balancedFactors', r, out, inn);
-  const { U, S, V } = method === 'exact' ? truncatedSvd(W, r) : randomizedSvd(W, r, method.randomized, { powerIterations: method.powerIterations });
+  const { U, S, V } = method === 'exact' ? truncatedSvd(W, r) : randomizedSvd(W, r, method.randomized, method);
   const P = tensor([out, r]);
   const Q = tensor([r, inn]);
   for (let j = 0; j < r; j++) {
@@ -415,8 +415,8 @@ export function balancedFactors(W: Tensor /* (out, in) */, r: number, method: Sv
   return { P, Q, S };
 }
 
-/** 'exact': Jacobi SVD; randomized: `randomizedSvd` with this generator (and power iterations, default 2). */
-export type SvdMethod = 'exact' | { randomized: Rng; powerIterations?: number };
+/** 'exact': Jacobi SVD; randomized: `randomizedSvd` with this generator (power iterations default 2, oversampling 5). */
+export type SvdMethod = 'exact' | { randomized: Rng; powerIterations?: number; oversample?: number };
 
 /**
  * Randomised truncated SVD (Halko, Martinsson & Tropp 2011, Alg. 4.3/4.4), the analogue of

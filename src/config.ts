@@ -64,6 +64,7 @@ export interface TrainConfig {
   ojaOutput: OjaOutput;
   /** Power iterations of the randomized SVD (v4 code: 2). */
   svdPowerIterations: number;
+  svdOversample: number;
 
   epochs: number;
   batch: number;
@@ -99,7 +100,7 @@ export const DEFAULT_CONFIG: TrainConfig = {
   kernel: 3, fc: 1024, patch: 7, dim: 32, depth: 2, heads: 4, mlpRatio: 2, fusedQkv: true,
   rule: 'bp', rank: DEFAULT_LDFA.rank, feedback: 'normative', learn: 'pq', direct: false, feedbackInit: 'auto',
   svdEvery: 0, svd: 'auto', ojaNormalisation: DEFAULT_LDFA.ojaNormalisation,
-  ojaEps: DEFAULT_LDFA.ojaEps, ojaEpsConv: DEFAULT_LDFA.ojaEpsConv, ojaOutput: DEFAULT_LDFA.ojaOutput, svdPowerIterations: DEFAULT_LDFA.svdPowerIterations,
+  ojaEps: DEFAULT_LDFA.ojaEps, ojaEpsConv: DEFAULT_LDFA.ojaEpsConv, ojaOutput: DEFAULT_LDFA.ojaOutput, svdPowerIterations: DEFAULT_LDFA.svdPowerIterations, svdOversample: DEFAULT_LDFA.svdOversample,
   epochs: 3, batch: 64, optimizer: 'adam', lr: 1e-3, weightDecay: 0, momentum: 0.9, amsgrad: false, lrDecay: 1,
   feedbackCoupling: 'separate', feedbackOptimizer: 'adam', feedbackLr: 1e-3, feedbackWeightDecay: 0, clipSignal: null, clipGrad: null,
   clipLinearGrad: DEFAULT_LDFA.clipLinearGrad, clipConvFeedbackGrad: DEFAULT_LDFA.clipConvFeedbackGrad,
@@ -171,6 +172,7 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   finiteAtLeast('--oja-eps', c.ojaEps, 0);
   finiteAtLeast('--oja-eps-conv', c.ojaEpsConv, 0);
   if (!Number.isInteger(c.svdPowerIterations) || c.svdPowerIterations < 0) throw new Error(`--svd-power-iterations must be an integer ≥ 0, got ${c.svdPowerIterations}`);
+  if (!Number.isInteger(c.svdOversample) || c.svdOversample < 0) throw new Error(`--svd-oversample must be an integer ≥ 0, got ${c.svdOversample}`);
   if (!Number.isInteger(c.svdEvery) || c.svdEvery < 0) throw new Error(`--svd-every must be an integer ≥ 0, got ${c.svdEvery}`);
   if (!Number.isInteger(c.seed) || c.seed < 0 || c.seed > 0xffffffff) throw new Error(`--seed must be an integer in [0, 4294967295], got ${c.seed}`);
   if (c.grayscale && c.data !== 'cifar10' && c.data !== 'cifar100') throw new Error(`--grayscale converts CIFAR images to one gray channel; --data ${c.data} is not CIFAR (MNIST and Fashion-MNIST are gray already)`);
@@ -186,7 +188,7 @@ export function validateConfig(c: TrainConfig): TrainConfig {
 export function ldfaOptionsOf(c: TrainConfig): Omit<LdfaOptions, 'inject'> {
   return {
     rank: c.rank, mode: c.feedback, learn: c.learn, direct: c.direct, init: resolvedFeedbackInit(c),
-    svdEvery: c.svdEvery, svd: c.svd, svdPowerIterations: c.svdPowerIterations,
+    svdEvery: c.svdEvery, svd: c.svd, svdPowerIterations: c.svdPowerIterations, svdOversample: c.svdOversample,
     ojaNormalisation: c.ojaNormalisation, ojaEps: c.ojaEps, ojaEpsConv: c.ojaEpsConv, ojaOutput: c.ojaOutput,
     clipLinearGrad: c.clipLinearGrad, clipConvFeedbackGrad: c.clipConvFeedbackGrad,
   };

@@ -32,8 +32,8 @@ const V1_CONVENTIONS: PresetSettings = {
   clipSignal: 1, clipLinearGrad: null, clipConvFeedbackGrad: null, feedbackCoupling: 'shared', svdEvery: 0,
 };
 
-/** v4 code (Low-Dimensional-Feedback): SVD-initialised factors, randomized SVD with 2 power iterations, own AdamW. */
-const V4_SVD: PresetSettings = { feedbackInit: 'svd', svd: 'randomized', svdPowerIterations: 2, feedbackCoupling: 'separate', feedbackOptimizer: 'adamw' };
+/** v4 code (Low-Dimensional-Feedback): SVD-initialised factors, torch.svd_lowrank(q = r, niter = 2), own AdamW. */
+const V4_SVD: PresetSettings = { feedbackInit: 'svd', svd: 'randomized', svdPowerIterations: 2, svdOversample: 0, feedbackCoupling: 'separate', feedbackOptimizer: 'adamw' };
 
 export const PRESETS: Record<PresetName, Preset> = {
   'authors-v1-mlp': {

@@ -1,7 +1,8 @@
 // The authors' conventions (issue 13, spec §2.3 C1, §2.4): each is recomputed here from the
 // authors' formula written out with plain loops, independently of reference/rules/ldfa.ts.
 import { describe, expect, it } from 'vitest';
-import { balancedFactors, randomizedSvd } from '../reference/linalg.ts';
+import { balancedFactors, randomizedSvd, truncatedSvd } from '../reference/linalg.ts';
+import { referenceBackend } from '../reference/kernels.ts';
 import { buildCnn } from '../reference/models/cnn.ts';
 import { buildMlp } from '../reference/models/mlp.ts';
 import type { Model } from '../reference/models/network.ts';
@@ -10,7 +11,8 @@ import { createRule } from '../reference/rules/index.ts';
 import { DEFAULT_LDFA, normaliseError, ojaGradient, type LdfaOptions } from '../reference/rules/ldfa.ts';
 import { clone, tensor, type Tensor } from '../reference/tensor.ts';
 import { createTrainer } from '../src/train.ts';
-import { DEFAULT_CONFIG } from '../src/config.ts';
+import { DEFAULT_CONFIG, ldfaOptionsOf, validateConfig } from '../src/config.ts';
+import { applyPreset } from '../src/presets.ts';
 import { expectClose } from './helpers/close.ts';
 import { gradients, randomBatch } from './helpers/nets.ts';
 
@@ -207,6 +209,39 @@ describe('randomized SVD power iterations (v4: 2; some versions 10)', () => {
       const expected = Array.from(U.data, (u, i) => u * Math.sqrt(S[i % 3]));
       expectClose(`P̂ at ${q} power iterations`, P.data, expected);
     }
+  });
+});
+
+describe('randomized SVD oversampling (here 5 columns; the authors\' torch.svd_lowrank(q = r): none)', () => {
+  it('samples r + p columns: on a rank-5 matrix, r = 3 without power iterations is exact with p = 5 and not with p = 0; balancedFactors passes p on', () => {
+    const rng = new Rng(3);
+    const W = tensor([30, 20]);
+    referenceBackend.matmul(W, normalTensor(rng, [30, 5], 1), normalTensor(rng, [5, 20], 1)); // rank 5
+    const exact = truncatedSvd(W, 3);
+    const sampled = (p: number) => randomizedSvd(W, 3, new Rng(7), { powerIterations: 0, oversample: p });
+    expectClose('σ with 5 extra columns', sampled(5).S, exact.S, { atol: 1e-9, rtol: 1e-9 });
+    const worst = Math.max(...sampled(0).S.map((s, i) => Math.abs(s - exact.S[i]) / exact.S[i]));
+    expect(worst).toBeGreaterThan(1e-3); // 3 random columns of a rank-5 range miss part of its top subspace
+    const { U, S } = sampled(0);
+    const { P } = balancedFactors(W, 3, { randomized: new Rng(7), powerIterations: 0, oversample: 0 });
+    expectClose('P̂ with no oversampling', P.data, Array.from(U.data, (u, i) => u * Math.sqrt(S[i % 3])));
+  });
+
+  it('the LDFA rule and `ldfa train` carry it: --svd-oversample, 0 under the v4 presets, validated', () => {
+    expect(DEFAULT_CONFIG.svdOversample).toBe(5);
+    expect(ldfaOptionsOf({ ...DEFAULT_CONFIG, svdOversample: 0 }).svdOversample).toBe(0);
+    expect(() => validateConfig({ ...DEFAULT_CONFIG, svdOversample: -1 })).toThrow('--svd-oversample must be an integer ≥ 0, got -1');
+    for (const preset of ['authors-v4-normative', 'authors-v4-bio'] as const) expect(applyPreset({ ...DEFAULT_CONFIG, arch: 'vit' }, preset).svdOversample).toBe(0);
+    // the rule's SVD start uses it: without power iterations, fewer columns give a worse rank-r fit of W
+    const fitError = (svdOversample: number) => {
+      const trainer = createTrainer({ ...DEFAULT_CONFIG, arch: 'mlp', hidden: [24], rule: 'ldfa', rank: 3, feedback: 'normative', feedbackInit: 'svd',
+        svd: 'randomized', svdPowerIterations: 0, svdOversample, seed: 5 }, [30], 4);
+      const site = trainer.model.sites[1], t = trainer.rule.feedbackTensors();
+      const PQ = tensor(site.weight.value.shape);
+      referenceBackend.matmul(PQ, t[`${site.name}.P`], t[`${site.name}.Q`]);
+      return Math.hypot(...PQ.data.map((v, i) => v - site.weight.value.data[i]));
+    };
+    expect(fitError(0)).toBeGreaterThan(1.01 * fitError(5));
   });
 });
 

@@ -30,7 +30,7 @@ const SPEC: Record<string, { arch: TrainConfig['arch']; settings: Partial<TrainC
   'authors-v4-normative': {
     arch: 'vit',
     settings: {
-      feedback: 'normative', feedbackInit: 'svd', svd: 'randomized', svdPowerIterations: 2, clipLinearGrad: 10, clipConvFeedbackGrad: 0.1,
+      feedback: 'normative', feedbackInit: 'svd', svd: 'randomized', svdPowerIterations: 2, svdOversample: 0, clipLinearGrad: 10, clipConvFeedbackGrad: 0.1,
       clipSignal: null, feedbackCoupling: 'separate', optimizer: 'adamw', lr: 3e-4, weightDecay: 0.1, batch: 256,
       feedbackOptimizer: 'adamw', feedbackLr: 0.015, feedbackWeightDecay: 0,
     },
@@ -102,6 +102,7 @@ describe('train flags under a preset', () => {
     [['--rule', 'ldfa', '--feedback', 'oja', '--learn', 'q', '--oja-output', 'labels'], '--oja-output labels would be ignored: it sets how the output layer\'s P̂ learns and --learn q keeps P̂ fixed'],
     [['--rule', 'ldfa', '--feedback', 'oja', '--oja-eps-conv', '1e-6'], '--oja-eps-conv would be ignored: it applies only with --rule ldfa --feedback oja on a net with conv layers'],
     [['--rule', 'ldfa', '--feedback', 'oja', '--svd-power-iterations', '10'], '--svd-power-iterations would be ignored: it applies only with --rule ldfa with a randomized SVD'],
+    [['--rule', 'ldfa', '--feedback', 'normative', '--svd', 'exact', '--svd-oversample', '0'], '--svd-oversample would be ignored: it applies only with --rule ldfa with a randomized SVD'],
     [['--rule', 'ldfa', '--clip-conv-feedback-grad', '0.1'], '--clip-conv-feedback-grad would be ignored: it applies only with --rule ldfa on a net with conv layers'],
     [['--rule', 'bp', '--clip-linear-grad', '10'], '--clip-linear-grad would be ignored: it applies only with --rule ldfa'],
     [['--preset', 'authors-v1-mlp', '--rule', 'ldfa', '--feedback-lr', '0.1'], "--feedback-lr would be ignored: it applies only with --rule ldfa --feedback-coupling separate"],

@@ -73,6 +73,11 @@ export interface LdfaOptions {
   svd: 'exact' | 'randomized' | 'auto';
   /** Power iterations of the randomized SVD: 2 in the v4 code, 10 in some versions (spec §2.3 B). */
   svdPowerIterations: number;
+  /**
+   * Extra random columns p of the randomized SVD (it samples r + p): 5 here by default (Halko et
+   * al.'s advice; sharper top-r factors), 0 in the authors' torch.svd_lowrank(W, q = r) (spec §2.3 B).
+   */
+  svdOversample: number;
   /** Clamp the gradients of W, b, P̂, Q̂ of every linear layer to [−c, c] (v4 normative code: 10); null: off. */
   clipLinearGrad: number | null;
   /** Clamp the gradients of P̂, Q̂ of every conv layer to [−c, c] (v4 normative code: 0.1); null: off. */
@@ -84,7 +89,7 @@ export interface LdfaOptions {
 export const DEFAULT_LDFA: LdfaOptions = {
   rank: 10, mode: 'normative', learn: 'pq', direct: false, svdEvery: 0,
   ojaNormalisation: 'max-std', ojaEps: 1e-8, ojaEpsConv: 1e-6, ojaOutput: 'error', init: 'svd', svd: 'auto',
-  svdPowerIterations: 2, clipLinearGrad: null, clipConvFeedbackGrad: null,
+  svdPowerIterations: 2, svdOversample: 5, clipLinearGrad: null, clipConvFeedbackGrad: null,
 };
 
 /** Up to this min(out, in), svd 'auto' uses the exact SVD. */
@@ -130,7 +135,7 @@ export function ldfa(options: LdfaOptions): Rule {
   const refactorise = (s: LowRankSite) => {
     const shape = weightMatrixShape(s.site);
     const exact = options.svd === 'exact' || (options.svd === 'auto' && Math.min(...shape) <= EXACT_SVD_LIMIT);
-    const method = exact ? 'exact' as const : { randomized: svdRng!, powerIterations: options.svdPowerIterations };
+    const method = exact ? 'exact' as const : { randomized: svdRng!, powerIterations: options.svdPowerIterations, oversample: options.svdOversample };
     const { P, Q } = balancedFactors(reshape(s.site.weight.value, shape), s.rank, method);
     s.P2.data.set(P.data);
     s.Q2.data.set(Q.data);
@@ -348,6 +353,7 @@ export function checkLdfaOptions(o: LdfaOptions): void {
   }
   if (!OJA_OUTPUTS.includes(o.ojaOutput)) throw new Error(`ojaOutput '${o.ojaOutput as string}' is not allowed: allowed are ${OJA_OUTPUTS.join(', ')}`);
   if (!Number.isInteger(o.svdPowerIterations) || o.svdPowerIterations < 0) throw new Error(`svdPowerIterations must be an integer ≥ 0, got ${o.svdPowerIterations}`);
+  if (!Number.isInteger(o.svdOversample) || o.svdOversample < 0) throw new Error(`svdOversample must be an integer ≥ 0, got ${o.svdOversample}`);
   for (const [name, c] of [['clipLinearGrad', o.clipLinearGrad], ['clipConvFeedbackGrad', o.clipConvFeedbackGrad]] as const) {
     if (c !== null && !(c > 0 && Number.isFinite(c))) throw new Error(`${name} must be a finite number > 0 or null, got ${c}`);
   }

@@ -66,6 +66,7 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--oja-eps-conv <e>', 'LDFA oja: ε of the normalisation in conv layers', numberFlag('--oja-eps-conv'), d.ojaEpsConv)
     .option('--oja-output <from>', "LDFA oja: the output layer's P̂ learns from its 'error' or from the one-hot 'labels' (v1 MLP code)", d.ojaOutput)
     .option('--svd-power-iterations <q>', 'LDFA: power iterations of the randomized SVD', integerFlag('--svd-power-iterations', 0), d.svdPowerIterations)
+    .option('--svd-oversample <p>', 'LDFA: extra random columns of the randomized SVD (r + p sampled; 0 as the authors\' torch.svd_lowrank(q = r))', integerFlag('--svd-oversample', 0), d.svdOversample)
     .option('--epochs <E>', 'epochs', numberFlag('--epochs'), d.epochs)
     .option('--batch <B>', 'batch size', numberFlag('--batch'), d.batch)
     .option('--optimizer <name>', 'sgd | adam | adamw', d.optimizer)
@@ -120,10 +121,11 @@ export const FLAG_SCOPE: readonly { option: string; flag: string; used: (c: Trai
   })),
   { option: 'ojaEpsConv', flag: '--oja-eps-conv', used: (c) => ldfa(c) && c.feedback === 'oja' && hasConv(c), where: '--rule ldfa --feedback oja on a net with conv layers (--arch cnn or retina)' },
   { option: 'clipConvFeedbackGrad', flag: '--clip-conv-feedback-grad', used: (c) => ldfa(c) && hasConv(c), where: '--rule ldfa on a net with conv layers (--arch cnn or retina)' },
-  {
-    option: 'svdPowerIterations', flag: '--svd-power-iterations', used: (c) => ldfa(c) && c.svd !== 'exact' && (resolvedFeedbackInit(c) === 'svd' || (c.feedback === 'normative' && c.svdEvery > 0)),
+  ...(['svdPowerIterations', 'svdOversample'] as const).map((option) => ({
+    option, flag: `--${option.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`,
+    used: (c: TrainConfig) => ldfa(c) && c.svd !== 'exact' && (resolvedFeedbackInit(c) === 'svd' || (c.feedback === 'normative' && c.svdEvery > 0)),
     where: '--rule ldfa with a randomized SVD (--svd randomized or auto) for the initialisation or --svd-every K',
-  },
+  })),
   { option: 'svdEvery', flag: '--svd-every', used: (c) => ldfa(c) && c.feedback === 'normative', where: '--rule ldfa --feedback normative' },
   { option: 'ojaNormalisation', flag: '--oja-normalisation', used: (c) => ldfa(c) && c.feedback === 'oja', where: '--rule ldfa --feedback oja' },
   {
@@ -193,6 +195,7 @@ export function configFromFlags(o: Flags): TrainConfig {
     ojaEpsConv: o.ojaEpsConv as number,
     ojaOutput: o.ojaOutput as TrainConfig['ojaOutput'],
     svdPowerIterations: o.svdPowerIterations as number,
+    svdOversample: o.svdOversample as number,
     epochs: o.epochs as number,
     batch: o.batch as number,
     optimizer: o.optimizer as TrainConfig['optimizer'],
