@@ -22,8 +22,8 @@ if (!python) console.warn(`test/adapter-torch.test.ts: skipped: ${SKIP_NOTE}`);
 const scratch = mkdtempSync(join(tmpdir(), 'ldfa-torch-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-// The preset cases (issue 13: label-driven output Oja, signal and gradient clamps) are not implemented in this adapter yet.
-const names = fixtureCases().filter((c) => !c.rule.name.startsWith('authors-')).map((c) => c.name);
+// Every case, the authors' presets' too (label-driven output Oja, signal and gradient clamps).
+const names = fixtureCases().map((c) => c.name);
 const fixturePath = (name: string) => join('oracles/fixtures', fixtureFileName(name));
 
 /** Runs `script` (the adapter, or a planted variant) over the fixtures in one process; returns the candidate paths. */
@@ -64,6 +64,15 @@ describe.skipIf(!python)('PyTorch adapter (oracles/adapters/torch)', () => {
       const d = verify(fixturePath(name), out[i]).diagnosis;
       expect(d.first, name).toMatchObject({ step: 1, phase: 'feedback gradients' });
     });
+  }, 300_000);
+
+  it('the preset cases need what the presets add: planted without the label-driven output layer or the v4 gradient clamps, they fail', () => {
+    const noLabels = planted('labels', 'rows = F.one_hot(self.labels, rows.shape[1]).to(rows.dtype)', 'pass');
+    const noClamps = planted('clamps', '        feedback.clamp_gradients(layers, fgrads)', '        pass');
+    const [labels] = runAdapter(noLabels, [fixturePath('mlp_authors-v1-mlp')], 'labels');
+    const [clamps] = runAdapter(noClamps, [fixturePath('cnn_authors-v4-normative')], 'clamps');
+    expect(verify(fixturePath('mlp_authors-v1-mlp'), labels).diagnosis.first).toMatchObject({ step: 1, name: 'step1/fc3.dP' });
+    expect(verify(fixturePath('cnn_authors-v4-normative'), clamps).ok).toBe(false);
   }, 300_000);
 
   it('a planted bug in one layer\'s signal is named first by verify, under every rule of every architecture', () => {

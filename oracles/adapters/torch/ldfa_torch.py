@@ -14,7 +14,9 @@ the error down through the rule's matrix instead of W. Everything else (activati
 LayerNorm, attention, residuals, the loss) is plain autograd. It shares no code with the
 TypeScript reference; the formulas are those of docs/fixture-format.md §4. Handles every
 architecture of the fixtures and of `ldfa fixtures --custom` (linear, mlp, cnn, transformer)
-under BP, FA, DFA and LDFA fixed / normative / oja / factorised.
+under BP, FA, DFA and LDFA fixed / normative / oja / factorised, and the authors' presets' cases
+(docs/fixture-format.md §5): the signal clamp, the label-driven output layer of Oja's rule and the
+v4 gradient clamps.
 """
 import os
 import sys
@@ -45,7 +47,9 @@ class Feedback:
                         if k.startswith("init/") and k.rsplit(".", 1)[-1] in ("B", "D", "P", "Q")}
         self.output = next(s["name"] for s in meta["model"]["sites"] if s["isOutput"])
         self.e = None          # the output error of this step (DFA)
+        self.labels = None     # this step's labels (Oja's label-driven output layer)
         self.recorded = {}     # site -> (x, dy, dx)
+        self.clip = (meta["training"].get("clip") or {}).get("signal")   # v1: the signal sent down clamped to ±clip
         if self.kind == "ldfa":
             r = self.rule
             if r["learn"] != "pq" or r["direct"] or r["svdEvery"] != 0 or r["ojaNormalisation"] != "max-std":
@@ -69,6 +73,25 @@ class Feedback:
             return torch.nn.grad.conv2d_input(x.shape, M, dy, stride=layer.stride, padding=layer.padding)
         return dy @ M
 
+    def send_clamped(self, site, layer, x, dy):
+        dx = self.send(site, layer, x, dy)
+        return dx if self.clip is None else dx.clamp(-self.clip, self.clip)
+
+    def clamp_gradients(self, layers, fgrads):
+        """The v4 clamps, after every gradient is computed: dW, db, dP̂, dQ̂ of linear layers, dP̂, dQ̂ of conv layers."""
+        linear, conv = self.rule.get("clipLinearGrad"), self.rule.get("clipConvFeedbackGrad")
+        for site, layer in layers.items():
+            c = conv if isinstance(layer, nn.Conv2d) else linear
+            if c is None:
+                continue
+            if not isinstance(layer, nn.Conv2d):
+                for p in (layer.weight, layer.bias):
+                    if p is not None:
+                        p.grad.clamp_(-c, c)
+            for name in (f"{site}.P", f"{site}.Q"):
+                if name in fgrads:
+                    fgrads[name] = fgrads[name].clamp(-c, c)
+
     def gradients(self, layers, learned_feedback):
         """dP, dQ of every learned feedback tensor, from this step's signals and the weights before the update."""
         mode, grads = self.rule.get("mode"), {}
@@ -85,6 +108,8 @@ class Feedback:
                 dP, dQ = dW @ Q2.T, P2.T @ dW
             elif mode == "oja":                                   # Oja's subspace rule; Kolen–Pollack-like Q̂
                 rows = dy.movedim(1, -1).reshape(-1, dy.shape[1]) if dy.dim() == 4 else dy.reshape(-1, dy.shape[-1])
+                if site == self.output and self.rule.get("ojaOutput") == "labels":   # v1 MLP: P̂ from the one-hot labels, Q̂ still from dy
+                    rows = F.one_hot(self.labels, rows.shape[1]).to(rows.dtype)
                 eps = self.rule.get("ojaEpsConv", 1e-6) if isinstance(layer, nn.Conv2d) else self.rule["ojaEps"]   # v1: 1e-6 conv, 1e-8 linear
                 scale = rows.std(dim=0, unbiased=True).max() + eps
                 d = (rows - rows.mean(dim=0)) / scale
@@ -122,7 +147,7 @@ class FeedbackLayer(torch.autograd.Function):
         else:
             rows_dy, rows_x = dy.reshape(-1, dy.shape[-1]), x.reshape(-1, x.shape[-1])
             dW, db = rows_dy.T @ rows_x, rows_dy.sum(dim=0)
-        dx = ctx.feedback.send(ctx.site, layer, x, dy) if ctx.sends else None
+        dx = ctx.feedback.send_clamped(ctx.site, layer, x, dy) if ctx.sends else None
         ctx.feedback.recorded[ctx.site] = (x, dy, dx)
         return dx, dW, (db if layer.bias is not None else None), None, None, None, None
 
@@ -235,7 +260,7 @@ def run(meta, init):
     for step in range(1, training["steps"] + 1):
         at = f"step{step}"
         net.zero_grad(set_to_none=True)
-        feedback.recorded = {}
+        feedback.recorded, feedback.labels = {}, y
         logits = net(x)
         loss = F.cross_entropy(logits, y)                                     # batch mean
         loss.backward()
@@ -244,9 +269,11 @@ def run(meta, init):
             out[f"{at}/{site}.delta"] = dy
             if sends[site]:
                 out[f"{at}/{site}.signal"] = dx
+        layers = {n: net.layers[key(n)] for n in sends}
+        fgrads = feedback.gradients(layers, training["learnedFeedback"])
+        feedback.clamp_gradients(layers, fgrads)
         for name in training["learned"]:
             out[f"{at}/{grad_name(name)}"] = net.params[name].grad.detach().clone()
-        fgrads = feedback.gradients({n: net.layers[key(n)] for n in sends}, training["learnedFeedback"])
         for name in training["learnedFeedback"]:
             out[f"{at}/{grad_name(name)}"] = fgrads[name]
         with torch.no_grad():                                                 # plain SGD
