@@ -451,9 +451,15 @@ export const BASIS_TOL = 1e-12;
  * remaining norm is ≤ tol·max_i‖a_i‖ the column is taken as dependent and dropped, otherwise
  * its normalisation is appended. The basis follows the column order of A (its first vector is
  * a multiple of the first non-negligible column). An all-zero A gives an (n, 0) matrix.
+ * Without an explicit tol the basis also stops at k = matrixRank(A) vectors: a column that is
+ * dependent in exact arithmetic keeps a rounding residual of about u·κ·‖a‖ when the columns
+ * before it are ill-conditioned (κ their condition number), which a fixed tol cannot tell from
+ * independence (a rank-3 4×4 product of Gaussians left a residual of 5e-12·‖a‖), while the
+ * SVD's count does.
  */
-export function orthonormalBasis(A: Tensor /* (n, p) */, tol = BASIS_TOL): Tensor {
+export function orthonormalBasis(A: Tensor /* (n, p) */, tol?: number): Tensor {
   const [n, p] = assertMatrix('orthonormalBasis', A);
+  const limit = tol === undefined ? matrixRank(A) : Math.min(n, p);
   let maxNorm = 0;
   for (let j = 0; j < p; j++) {
     let s = 0;
@@ -461,7 +467,7 @@ export function orthonormalBasis(A: Tensor /* (n, p) */, tol = BASIS_TOL): Tenso
     maxNorm = Math.max(maxNorm, Math.sqrt(s));
   }
   const basis: Float64Array[] = [];
-  for (let j = 0; j < p && basis.length < n; j++) {
+  for (let j = 0; j < p && basis.length < limit; j++) {
     const w = new Float64Array(n);
     for (let i = 0; i < n; i++) w[i] = A.data[i * p + j];
     for (let pass = 0; pass < 2; pass++) {
@@ -474,7 +480,7 @@ export function orthonormalBasis(A: Tensor /* (n, p) */, tol = BASIS_TOL): Tenso
     let norm = 0;
     for (const x of w) norm += x * x;
     norm = Math.sqrt(norm);
-    if (norm <= tol * maxNorm || norm === 0) continue;
+    if (norm <= (tol ?? BASIS_TOL) * maxNorm || norm === 0) continue;
     for (let i = 0; i < n; i++) w[i] /= norm;
     basis.push(w);
   }
@@ -485,7 +491,7 @@ export function orthonormalBasis(A: Tensor /* (n, p) */, tol = BASIS_TOL): Tenso
 }
 
 /** Orthonormal rows (k, n) spanning the row space of A (p, n): orthonormalBasis(Aᵀ)ᵀ. */
-export function orthonormalizeRows(A: Tensor /* (p, n) */, tol = BASIS_TOL): Tensor {
+export function orthonormalizeRows(A: Tensor /* (p, n) */, tol?: number): Tensor {
   assertMatrix('orthonormalizeRows', A);
   return transposeCopy(orthonormalBasis(transposeCopy(A), tol));
 }

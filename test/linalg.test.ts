@@ -256,6 +256,14 @@ describe('orthonormal bases, rank and projector', () => {
     }));
   });
 
+  it('an ill-conditioned rank-3 4×4 product (fast-check counterexample [4, 4, 3, 56822]): 3 basis vectors, not 4', () => {
+    const A = randomOfRank(new Rng(56822), 4, 4, 3);
+    expect(matrixRank(A)).toBe(3);
+    expect(orthonormalizeRows(A).shape).toEqual([3, 4]); // a rounding residual of 5e-12·‖a‖ passed the fixed tolerance
+    expect(orthonormalizeRows(A, 1e-12).shape).toEqual([4, 4]); // with that tolerance alone it still does: the rank bound is what holds
+    expect(orthonormalBasis(A).shape).toEqual([4, 3]);
+  });
+
   it('hand cases: basis follows column order; explicit tolerance', () => {
     const A = tensor([3, 3], [2, 4, 0, 0, 0, 0, 0, 3, 1]); // col 2 = 2·col 1
     const Q = orthonormalBasis(A);
