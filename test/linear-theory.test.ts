@@ -94,12 +94,19 @@ describe('oracle 1: the full-sample simulation and the rotated theory iteration'
   });
 
   it('with sampled inputs, theory and simulation differ by O(‖Σ_xx − I‖) = O(√(n/P))', () => {
-    // Stated bound: max_t ‖UᵀW₂W₁V − W̄₂W̄₁‖_F ≤ C·‖Σ_yx‖_F·ε, ε = ‖Σ_xx − I‖₂. The sampled-input
-    // residual R = Σ_yx − MΣ_xx differs from the whitened one by −M(Σ_xx − I), of size ≤ ‖M‖·ε
-    // ≤ ‖Σ_yx‖·ε, and the GD map is contracting near its fixed point, so the trajectories stay
-    // within a constant multiple of that; the BP fixed points differ by ‖W*(Σ_xx − I)‖ ≈ ‖Σ_yx‖ε.
-    // For Gaussian x, ε ≤ 2√(n/P) + n/P with high probability (Davidson–Szarek), hence O(1/√P).
-    // C = 2: the largest ratio ‖Δ‖/(‖Σ_yx‖ε) seen over 60 random cases was 1.07 (printed on failure).
+    // Δ = the simulation on the sampled Σ_xx minus the theory (Σ_xx = I, same Σ_yx), in the frame.
+    // For Gaussian x, ε = ‖Σ_xx − I‖₂ ≤ 2√(n/P) + n/P with high probability (Davidson–Szarek),
+    // hence O(1/√P). Two checks:
+    // 1. First order, for every rule: with Σ_xx(α) = I + α(Σ_xx − I), Δ(α) is linear in α at small
+    //    α (Δ(0) = 0 exactly): Δ(α/2)/Δ(α) = ½ + O(α). No constant is assumed.
+    // 2. BP's size: ‖Δ‖ ≤ C·‖Σ_yx‖_F·ε. The sampled-input residual differs from the whitened one by
+    //    −M(Σ_xx − I), of size ≤ ‖Σ_yx‖·ε, and gradient descent contracts near its fixed point. The
+    //    perturbation also couples the modes and moves a learned subspace by about ε/gap (Wedin), so
+    //    cases whose k-th and (k+1)-th singular values (k the hidden width) lie within 5 % of s₁ are
+    //    left out of this check (fast-check found ratio 2.22 at s = 3.64, 1.73, 1.428, 1.402, k = 3).
+    //    C = 2: the largest ratio over 600 random separated cases was 1.72 (printed on failure).
+    //    Fixed feedback has no such constant: it is not a descent, and near a slow saddle of its
+    //    dynamics one case in 600 reached ratio 6.1 (n = m = k = r = 2), so it gets check 1 only.
     fc.assert(fc.property(small, fc.constantFrom(400, 1600, 6400), (s, P) => {
       const rng = new Rng(s.seed);
       const r = Math.min(s.r, s.m, s.k);
@@ -113,24 +120,31 @@ describe('oracle 1: the full-sample simulation and the rotated theory iteration'
       const dev1 = (Math.sqrt(s.n) + 5) / Math.sqrt(P); // Davidson–Szarek with t = 5: fails w.p. ≤ 2e^{−12.5}
       expect(eps).toBeLessThanOrEqual(2 * dev1 + dev1 * dev1);
       const init = authorsInit(rng, { ...s, r }, 1);
-      let normS = 0;
-      for (const v of frame.s) normS += v * v;
-      normS = Math.sqrt(normS);
-      for (const feedback of ['bp', 'fixed'] as const) {
+      const normS = Math.hypot(...frame.s);
+      /** max over t of ‖Δ‖ with Σ_xx = I + α(Σ_xx − I). */
+      const deviation = (feedback: LinearFeedback, alpha: number) => {
+        const Sxx = tensor(dev.shape, dev.data.map((v) => alpha * v));
+        for (let i = 0; i < s.n; i++) Sxx.data[i * s.n + i] += 1;
         const o = run(feedback, { steps: 400, eta: 0.2 / frame.s[0], recordEvery: 400 });
         let worst = 0;
         for (const steps of [50, 200, 400]) {
-          const a = simulateStatistics(stats, init, { ...o, steps }, frame);
+          const a = simulateStatistics({ ...stats, Sxx }, init, { ...o, steps }, frame);
           const c = simulateTheory(frame.s, rotateState(init, frame), { ...o, steps });
           const diff = multiply(multiply(frame.U, product(a.final), true, false), frame.V);
           const theory = product(c.final);
-          let d = 0;
-          for (let i = 0; i < diff.data.length; i++) d += (diff.data[i] - theory.data[i]) ** 2;
-          worst = Math.max(worst, Math.sqrt(d));
+          worst = Math.max(worst, Math.hypot(...diff.data.map((v, i) => v - theory.data[i])));
         }
-        const bound = 2 * normS * eps;
-        if (!(worst <= bound)) expect.fail(`${feedback}, P=${P}: simulated ‖Δ‖ ${worst.toExponential(3)}  predicted bound 2‖Σ_yx‖ε = ${bound.toExponential(3)} (ε = ${eps.toExponential(3)}, ratio ${(worst / (normS * eps)).toFixed(3)})`);
+        return worst;
+      };
+      for (const feedback of ['bp', 'fixed'] as const) {
+        const [d8, d16] = [1 / 8, 1 / 16].map((alpha) => deviation(feedback, alpha));
+        if (d8 > 1e-9 * normS && !(Math.abs(d16 / d8 - 0.5) <= 0.1)) {
+          expect.fail(`${feedback}, P=${P}: Δ is not first order in Σ_xx − I: Δ(ε/16)/Δ(ε/8) = ${(d16 / d8).toFixed(3)}, not ½ (Δ(ε/8) = ${d8.toExponential(3)})`);
+        }
       }
+      const separated = s.k >= frame.s.length || frame.s[s.k - 1] - frame.s[s.k] >= 0.05 * frame.s[0];
+      const worst = deviation('bp', 1);
+      if (separated && !(worst <= 2 * normS * eps)) expect.fail(`bp, P=${P}: simulated ‖Δ‖ ${worst.toExponential(3)}  predicted bound 2‖Σ_yx‖ε = ${(2 * normS * eps).toExponential(3)} (ε = ${eps.toExponential(3)}, ratio ${(worst / (normS * eps)).toFixed(3)})`);
     }), { numRuns: 15 });
   });
 });
