@@ -37,6 +37,8 @@ export interface CustomFixtureOptions {
   classes: number;
   /** An authors' preset (its conventions; the fixture keeps its own SGD schedule), or absent. */
   preset?: string;
+  /** The signal each layer sends down clamped to ±c (the v1 code's backward hook), or absent. */
+  clipSignal?: number;
 }
 
 /** The defaults of `ldfa train`, with the schedule of the committed fixtures and an MNIST-sized input. */
@@ -73,7 +75,7 @@ function trainConfig(o: CustomFixtureOptions, explicit: ReadonlySet<string>): Tr
     kernel: o.kernel, patch: o.patch, dim: o.dim, depth: o.depth, heads: o.heads, mlpRatio: o.mlpRatio,
     rule: o.rule as TrainConfig['rule'], feedback: o.feedback as TrainConfig['feedback'], rank: parseRank(o.rank),
     feedbackInit: o.feedbackInit as TrainConfig['feedbackInit'], batch: o.batch, optimizer: 'sgd', lr: o.lr, momentum: 0,
-    feedbackOptimizer: 'sgd', feedbackLr: o.feedbackLr, seed: o.seed, epochs: 1,
+    feedbackOptimizer: 'sgd', feedbackLr: o.feedbackLr, seed: o.seed, epochs: 1, clipSignal: o.clipSignal ?? null,
   });
   if (o.preset === undefined) return config;
   const resolved = validateConfig(applyPreset({ ...config, svd: 'exact', svdEvery: 0 }, o.preset as PresetName,

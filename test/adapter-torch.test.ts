@@ -94,6 +94,8 @@ describe.skipIf(!python)('PyTorch adapter (oracles/adapters/torch)', () => {
       ['--arch', 'cnn', '--hidden', '8,16', '--activation', 'tanh', '--rule', 'ldfa', '--feedback', 'oja', '--rank', '4', '--feedback-lr', '0.001', '--batch', '8', '--input-shape', '3,16,16'],
       ['--arch', 'vit', '--patch', '4', '--dim', '16', '--depth', '2', '--heads', '2', '--rule', 'ldfa', '--feedback', 'factorised', '--rank', '2', '--batch', '4', '--input-shape', '3,8,8'],
       ['--arch', 'cnn', '--hidden', '6,7', '--rule', 'dfa', '--batch', '4', '--input-shape', '2,9,9'],
+      // the signal clamp (no committed fixture reaches the v1 presets' ±1), partly firing
+      ['--arch', 'mlp', '--hidden', '16,12', '--rule', 'ldfa', '--feedback', 'oja', '--feedback-init', 'random', '--rank', '2', '--feedback-lr', '0.05', '--batch', '8', '--input-shape', '20', '--clip-signal', '0.002'],
     ];
     const files: string[] = [];
     for (const [i, args] of configs.entries()) {
@@ -111,5 +113,9 @@ describe.skipIf(!python)('PyTorch adapter (oracles/adapters/torch)', () => {
       const report = verify(file, out[i]);
       if (!report.ok) expect.fail(`${configs[i].join(' ')}: ${report.diagnosis.message}`);
     });
+    // without the clamp the last one fails where the clamp first acts
+    const noClamp = planted('clamp', 'return dx if self.clip is None else dx.clamp(-self.clip, self.clip)', 'return dx');
+    const [unclamped] = runAdapter(noClamp, [files[files.length - 1]], 'noclamp');
+    expect(verify(files[files.length - 1], unclamped).diagnosis.first).toMatchObject({ step: 1, name: 'step1/fc3.signal' });
   }, 300_000);
 });

@@ -65,6 +65,8 @@ describe('ldfa fixtures --custom', () => {
     [['--custom', 'x.bin', '--arch', 'mlp', '--preset', 'authors-v1-mlp'], /--preset authors-v1-mlp sets LDFA conventions: it needs --rule ldfa, got --rule bp/],
     [['--custom', 'x.bin', '--arch', 'mlp', '--preset', 'nope', '--rule', 'ldfa'], /--preset 'nope' is not allowed: allowed are authors-v1-mlp/],
     [['--custom', 'x.bin', '--arch', 'mlp', '--preset', 'authors-v1-mlp', '--rule', 'ldfa', '--feedback-lr', '0.1'], /--feedback-lr would be ignored: under --preset authors-v1-mlp/],
+    [['--custom', 'x.bin', '--arch', 'mlp', '--clip-signal', '0'], /--clip-signal must be a finite number > 0, got 0/],
+    [['--clip-signal', '1'], /--clip-signal shape a fixture at your own sizes and need --custom FILE/],
   ])('%j: exit 2 with a message, nothing written', async (args, message) => {
     const r = await fixtures(...args.map((a) => (a === 'x.bin' ? join(scratch, 'never.bin') : a)));
     expect(r.code).toBe(2);
@@ -76,6 +78,28 @@ describe('ldfa fixtures --custom', () => {
     if (!numpy) ctx.skip('python3 with numpy not found (install python3-numpy)');
     const file = join(scratch, 'np.bin'), cand = join(scratch, 'np-cand.bin');
     expect((await fixtures('--custom', file, '--arch', 'mlp', '--hidden', '30,20', '--rule', 'ldfa', '--feedback', 'normative', '--rank', '4', '--batch', '16', '--input-shape', '50')).code).toBe(0);
+    const run = spawnSync('python3', ['oracles/adapters/numpy/ldfa_step.py', file, cand], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    let out = '';
+    expect(runVerify({ fixture: file, candidate: cand }, { out: (t) => { out += t; }, err: (t) => { out += t; } }), out).toBe(0);
+  });
+
+  it('--clip-signal c: the header records it, the clamp fires (every signal within ±c, some at it), and the NumPy recomputation agrees', async (ctx) => {
+    const file = join(scratch, 'clip.bin'), cand = join(scratch, 'clip-cand.bin');
+    const args = ['--arch', 'mlp', '--hidden', '16,12', '--rule', 'ldfa', '--feedback', 'oja', '--feedback-init', 'random', '--rank', '2', '--feedback-lr', '0.05', '--batch', '8', '--input-shape', '20'];
+    expect((await fixtures('--custom', file, ...args, '--clip-signal', '0.002')).code).toBe(0);
+    const { meta, tensors } = decodeBundle(readFileSync(file), file);
+    expect(meta.training).toMatchObject({ clip: { signal: 0.002 } });
+    const signal = tensors.get('step1/fc2.signal')!;
+    const at = Array.from(signal.data, Math.abs);
+    expect(Math.max(...at)).toBeLessThanOrEqual(0.002);
+    expect(at.filter((v) => v === 0.002).length).toBeGreaterThan(0);
+    expect(at.filter((v) => v < 0.002).length).toBeGreaterThan(0); // partly clamped: a misplaced clamp would differ
+    // under a v1 preset an explicit --clip-signal wins over its ±1
+    const preset = join(scratch, 'clip-preset.bin');
+    expect((await fixtures('--custom', preset, '--arch', 'mlp', '--rule', 'ldfa', '--preset', 'authors-v1-mlp', '--input-shape', '20', '--clip-signal', '0.5')).code).toBe(0);
+    expect(decodeBundle(readFileSync(preset), preset).meta.training).toMatchObject({ clip: { signal: 0.5 } });
+    if (!numpy) ctx.skip('python3 with numpy not found (install python3-numpy)');
     const run = spawnSync('python3', ['oracles/adapters/numpy/ldfa_step.py', file, cand], { encoding: 'utf8' });
     expect(run.stderr).toBe('');
     let out = '';

@@ -57,6 +57,7 @@ const CUSTOM_FLAGS: [flag: string, key: keyof CustomFixtureOptions, help: string
   ['--input-shape <dims>', 'inputShape', `per-sample input shape, C,H,W for images (default ${DEFAULT_CUSTOM.inputShape.join(',')})`, shape],
   ['--classes <C>', 'classes', `number of classes (default ${DEFAULT_CUSTOM.classes})`, integerFlag('--classes', 1)],
   ['--preset <name>', 'preset', `an authors' set-up (${PRESET_NAMES.join(' | ')}; needs --rule ldfa): its conventions, explicit flags win`],
+  ['--clip-signal <c>', 'clipSignal', 'the signal each layer sends down clamped to ±c, after its feedback and before f′ below (v1 code; default none, ±1 under the v1 presets)', number('--clip-signal')],
 ];
 
 type FixturesFlags = { out?: string; case: string[]; check?: boolean; list?: boolean; custom?: string } & Partial<Record<keyof CustomFixtureOptions, unknown>>;
