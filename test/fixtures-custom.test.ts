@@ -23,6 +23,14 @@ async function fixtures(...args: string[]) {
 
 const numpy = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
 
+/** The NumPy adapter recomputes `file` into `candidate`, and `ldfa verify` passes it. */
+function expectNumpyAgrees(file: string, candidate: string): void {
+  const run = spawnSync('python3', ['oracles/adapters/numpy/ldfa_step.py', file, candidate], { encoding: 'utf8' });
+  expect(run.stderr).toBe('');
+  let out = '';
+  expect(runVerify({ fixture: file, candidate }, { out: (t) => { out += t; }, err: (t) => { out += t; } }), out).toBe(0);
+}
+
 describe('ldfa fixtures --custom', () => {
   it('writes a fixture for the given configuration, deterministically, with the header of the committed ones', async () => {
     const file = join(scratch, 'mlp.bin');
@@ -78,10 +86,7 @@ describe('ldfa fixtures --custom', () => {
     if (!numpy) ctx.skip('python3 with numpy not found (install python3-numpy)');
     const file = join(scratch, 'np.bin'), cand = join(scratch, 'np-cand.bin');
     expect((await fixtures('--custom', file, '--arch', 'mlp', '--hidden', '30,20', '--rule', 'ldfa', '--feedback', 'normative', '--rank', '4', '--batch', '16', '--input-shape', '50')).code).toBe(0);
-    const run = spawnSync('python3', ['oracles/adapters/numpy/ldfa_step.py', file, cand], { encoding: 'utf8' });
-    expect(run.stderr).toBe('');
-    let out = '';
-    expect(runVerify({ fixture: file, candidate: cand }, { out: (t) => { out += t; }, err: (t) => { out += t; } }), out).toBe(0);
+    expectNumpyAgrees(file, cand);
   });
 
   it('--clip-signal c: the header records it, the clamp fires (every signal within ±c, some at it), and the NumPy recomputation agrees', async (ctx) => {
@@ -100,10 +105,7 @@ describe('ldfa fixtures --custom', () => {
     expect((await fixtures('--custom', preset, '--arch', 'mlp', '--rule', 'ldfa', '--preset', 'authors-v1-mlp', '--input-shape', '20', '--clip-signal', '0.5')).code).toBe(0);
     expect(decodeBundle(readFileSync(preset), preset).meta.training).toMatchObject({ clip: { signal: 0.5 } });
     if (!numpy) ctx.skip('python3 with numpy not found (install python3-numpy)');
-    const run = spawnSync('python3', ['oracles/adapters/numpy/ldfa_step.py', file, cand], { encoding: 'utf8' });
-    expect(run.stderr).toBe('');
-    let out = '';
-    expect(runVerify({ fixture: file, candidate: cand }, { out: (t) => { out += t; }, err: (t) => { out += t; } }), out).toBe(0);
+    expectNumpyAgrees(file, cand);
   });
 
   it('--preset authors-v1-mlp: the preset\'s conventions (label-driven output Oja, ±1 signal clamp, one lr), explicit flags win, and the NumPy recomputation agrees', async (ctx) => {
@@ -119,9 +121,6 @@ describe('ldfa fixtures --custom', () => {
     expect((await fixtures('--custom', own, ...args, '--feedback', 'normative')).code).toBe(0);
     expect(decodeBundle(readFileSync(own), own).meta.rule).toMatchObject({ mode: 'normative', ojaOutput: 'labels' });
     if (!numpy) ctx.skip('python3 with numpy not found (install python3-numpy)');
-    const run = spawnSync('python3', ['oracles/adapters/numpy/ldfa_step.py', file, cand], { encoding: 'utf8' });
-    expect(run.stderr).toBe('');
-    let out = '';
-    expect(runVerify({ fixture: file, candidate: cand }, { out: (t) => { out += t; }, err: (t) => { out += t; } }), out).toBe(0);
+    expectNumpyAgrees(file, cand);
   });
 });

@@ -98,27 +98,28 @@ const ACTIVATION_KIND: Partial<Record<ActivationName, 0 | 1>> = { relu: 0, tanh:
 export function nativeLayers(k: LayerKernels): Float32Layers {
   const plain = float32ReferenceLayers();
   let dS = new Float32Array(0); // attention backward's score gradients, reused
-  const batchNorm = (S: (x: Tensor) => number, forward: typeof batchNorm2dForward): typeof batchNorm2dForward =>
+  // positions(x): the S values per channel and sample (H·W for 2-d, 1 for 1-d), checking x's rank
+  const batchNorm = (positions: (x: Tensor) => number, forward: typeof batchNorm2dForward): typeof batchNorm2dForward =>
     (y, x, gamma, beta, running, options) => {
-      const S_ = S(x), [N, C] = x.shape;
+      const S = positions(x), [N, C] = x.shape;
       const floatStats = running.mean.data instanceof Float64Array && running.variance.data instanceof Float64Array;
-      if (!allFloat32(y, x, gamma, beta) || !floatStats || (options.training && N * S_ < 2)) return forward(y, x, gamma, beta, running, options); // (its error for N·S < 2)
+      if (!allFloat32(y, x, gamma, beta) || !floatStats || (options.training && N * S < 2)) return forward(y, x, gamma, beta, running, options); // (its error for N·S < 2)
       assertShape('batchnorm y', y, x.shape);
       assertShape('batchnorm gamma', gamma, [C]);
       assertShape('batchnorm beta', beta, [C]);
       const mean = new Float64Array(C), rstd = new Float64Array(C);
-      k.batchNorm(f32(y), f32(x), f32(gamma), f32(beta), running.mean.data, running.variance.data, mean, rstd, N, C, S_,
+      k.batchNorm(f32(y), f32(x), f32(gamma), f32(beta), running.mean.data, running.variance.data, mean, rstd, N, C, S,
         options.training, options.momentum ?? BATCHNORM_MOMENTUM, options.eps ?? BATCHNORM_EPS);
       return { training: options.training, mean, rstd };
     };
-  const batchNormBack = (S: (x: Tensor) => number, backward: typeof batchNorm2dBackward): typeof batchNorm2dBackward =>
+  const batchNormBack = (positions: (x: Tensor) => number, backward: typeof batchNorm2dBackward): typeof batchNorm2dBackward =>
     (dx, dgamma, dbeta, dy, x, gamma, cache) => {
       if (!allFloat32(dx, dgamma, dbeta, dy, x, gamma)) return backward(dx, dgamma, dbeta, dy, x, gamma, cache);
       const [N, C] = x.shape;
       assertShape('batchnorm dy', dy, x.shape);
       if (dx !== null) assertShape('batchnorm dx', dx, x.shape);
       for (const [name, t] of [['gamma', gamma], ['dgamma', dgamma], ['dbeta', dbeta]] as const) assertShape(`batchnorm ${name}`, t, [C]);
-      k.batchNormBackward(dx && f32(dx), f32(dgamma), f32(dbeta), f32(dy), f32(x), f32(gamma), cache.mean, cache.rstd, N, C, S(x), cache.training);
+      k.batchNormBackward(dx && f32(dx), f32(dgamma), f32(dbeta), f32(dy), f32(x), f32(gamma), cache.mean, cache.rstd, N, C, positions(x), cache.training);
     };
   const spatial = (x: Tensor) => { if (x.shape.length !== 4) assertShape('batchNorm2d x', x, [-1, -1, -1, -1]); return x.shape[2] * x.shape[3]; };
   const features = (x: Tensor) => { if (x.shape.length !== 2) assertShape('batchNorm1d x', x, [-1, -1]); return 1; };
