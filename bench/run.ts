@@ -23,6 +23,7 @@ import { DEFAULT_CONFIG, type TrainConfig } from '../src/config.ts';
 import { createTrainer } from '../src/train.ts';
 import { createBackend, isBackendName, BACKEND_NAMES, type BackendName } from '../src/backends/registry.ts';
 import { batches, type Dataset } from '../src/data/dataset.ts';
+import { hiddenReason } from '../src/hide.ts';
 import { cnnBase } from '../src/experiments/recipes/cnn.ts';
 import { vit } from '../src/experiments/recipes/vit.ts';
 
@@ -341,6 +342,8 @@ export interface VsTorchRow {
 
 /** Why PyTorch cannot run here, or null. */
 export function torchUnavailable(python = TORCH_PYTHON): string | null {
+  const hidden = hiddenReason('torch');
+  if (hidden !== null) return `PyTorch is ${hidden}`;
   const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
   if (r.error) return `${python} cannot run: ${r.error.message}`;
   return r.status === 0 ? null : `${python} cannot import torch (apt-get install python3-torch): ${r.stderr.trim().split('\n').pop()}`;

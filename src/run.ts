@@ -1,7 +1,7 @@
 // One training run as the CLI does it: pick the backend, load the data, train with a
 // progress display, and describe the run (backend actually used, FLOPs) in the result.
 import { setBackend, type Backend } from '../reference/backend.ts';
-import { createBackend } from './backends/registry.ts';
+import { createBackend, nativeFallbackNote, selectAuto, type AutoChoice } from './backends/registry.ts';
 import { validateConfig, type TrainConfig } from './config.ts';
 import { batches } from './data/dataset.ts';
 import { loadData, type TrainTest } from './data/index.ts';
@@ -29,10 +29,17 @@ export interface RunOptions extends Omit<TrainHooks, 'onStep' | 'onEpoch' | 'onR
 }
 
 const backends = new Map<string, Promise<Backend>>();
+let autoChoice: Promise<AutoChoice> | null = null;
+let fallbackNoted = false;
 
 /** One backend per name and process: 'auto' measures the candidates only once. */
 export function backendNamed(name: string): Promise<Backend> {
-  if (!backends.has(name)) backends.set(name, createBackend(name));
+  if (!backends.has(name)) {
+    if (name === 'auto') {
+      autoChoice = selectAuto();
+      backends.set(name, autoChoice.then((c) => c.backend));
+    } else backends.set(name, createBackend(name));
+  }
   return backends.get(name)!;
 }
 
@@ -60,6 +67,12 @@ export async function runTraining(config: TrainConfig, options: RunOptions = {})
   // A bar with an ETA on a terminal; otherwise only the per-epoch lines.
   const progress = options.log ? createProgress({ stream: process.stderr }) : null;
   const log = options.log ? (line: string) => (progress!.tty ? progress!.log(line) : options.log!(line)) : () => {};
+  // once per process: where auto runs without the native backend, say how to get it
+  const note = config.backend === 'auto' && autoChoice !== null && !fallbackNoted ? nativeFallbackNote(await autoChoice) : null;
+  if (note !== null && options.notice) {
+    options.notice(note);
+    fallbackNoted = true;
+  }
   const result = train(config, data, {
     checkpoint: options.checkpoint,
     resume: options.resume,

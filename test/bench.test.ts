@@ -11,6 +11,7 @@ import {
 import { createBackend } from '../src/backends/registry.ts';
 import { setBackend } from '../reference/backend.ts';
 import { referenceBackend } from '../reference/kernels.ts';
+import { requiredHere } from './helpers/backends.ts';
 
 const TOY_MLP = { input: [1, 4, 4], hidden: [12, 12], classes: 3, batch: 4 };
 
@@ -50,6 +51,7 @@ describe('bench rows at toy sizes, on the reference backend', () => {
   });
 
   const torchMissing = torchUnavailable();
+  if (torchMissing !== null && requiredHere('torch')) throw new Error(`torch is required here (LDFA_REQUIRE=${process.env.LDFA_REQUIRE}) but ${torchMissing}`);
   (torchMissing === null ? it : it.skip)(`vsTorch rows: ours and PyTorch samples/s per round and their ratio${torchMissing ? ` (skipped: ${torchMissing})` : ''}`, () => {
     const { torch, rows } = benchVsTorch('reference', [{ hidden: [8], batch: 16, samples: 64 }], 1);
     expect(torch).toMatch(/^\d+\.\d+/);

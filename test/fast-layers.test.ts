@@ -15,21 +15,15 @@ import { referenceLayers } from '../reference/layers/functions.ts';
 import { maxPool2dBackward, maxPool2dForward } from '../reference/layers/pool.ts';
 import { Rng, normalTensor, uniformTensor } from '../reference/rng.ts';
 import { clone, tensor, type Tensor } from '../reference/tensor.ts';
-import { createNativeBackend, createNativeBlas, layerKernelsOf } from '../src/backends/native.ts';
+import { createNativeBackend, layerKernelsOf } from '../src/backends/native.ts';
 import { float32Tensor, isFloat32 } from '../src/fast/float32.ts';
 import { float32ReferenceLayers, nativeLayers, type Float32Layers } from '../src/fast/layers.ts';
 import { createTrainer } from '../src/train.ts';
 import { DEFAULT_CONFIG, type TrainConfig } from '../src/config.ts';
-import { MAY_BE_UNAVAILABLE, requiredHere } from './helpers/backends.ts';
+import { nativeBlasOrSkip } from './helpers/backends.ts';
 import { compareArrays, type Tolerance } from './helpers/close.ts';
 
-let native: ReturnType<typeof createNativeBlas> | null = null;
-try {
-  native = createNativeBlas();
-} catch (e) {
-  if (requiredHere('native')) throw e;
-  console.log(`[fast-layers.test] skipping the native layer set: ${MAY_BE_UNAVAILABLE.native}: ${(e as Error).message}`);
-}
+const native = nativeBlasOrSkip('fast-layers.test', 'the native layer set');
 
 const SETS: { name: string; make: () => Float32Layers; skip: boolean }[] = [
   { name: 'native C kernels', make: () => nativeLayers(native!.kernels), skip: native === null },
@@ -243,8 +237,8 @@ describe.each(SETS)('float32 layer set: $name', ({ make, skip }) => {
 });
 
 describe('which layer set a trainer gets', () => {
-  it('the native backend, and a renamed copy of it (the bench\'s and the registry\'s `auto`), carry the C kernels; other backends none', () => {
-    if (native === null) return expect(requiredHere('native')).toBe(false);
+  it('the native backend, and a renamed copy of it (the bench\'s and the registry\'s `auto`), carry the C kernels; other backends none', (ctx) => {
+    if (native === null) return ctx.skip('native backend unavailable (reason logged above)');
     const be = createNativeBackend();
     expect(layerKernelsOf(be)).not.toBeNull();
     expect(layerKernelsOf({ ...be, name: 'auto' })).not.toBeNull();
@@ -267,8 +261,8 @@ describe('several training steps on the float32 path against the float64 path (t
   const backends = [
     ...(native ? [{ name: 'native', be: createNativeBackend() }] : []),
   ];
-  it.each(cases)('%s: 6 steps, then an evaluation pass, then 2 more steps, every parameter within float32 tolerance', (_, arch) => {
-    if (backends.length === 0) return expect(requiredHere('native')).toBe(false);
+  it.for(cases)('%s: 6 steps, then an evaluation pass, then 2 more steps, every parameter within float32 tolerance', ([, arch], ctx) => {
+    if (backends.length === 0) return ctx.skip('native backend unavailable (reason logged above)');
     const config: TrainConfig = { ...DEFAULT_CONFIG, ...arch, batch: 5, lr: 0.05, optimizer: 'sgd', seed: 3 } as TrainConfig;
     const input = [1, 8, 8], rng = new Rng(2);
     const batches = Array.from({ length: 8 }, () => ({ x: normalTensor(rng, [5, ...input], 1), y: new Int32Array(5).map(() => rng.int(4)) }));

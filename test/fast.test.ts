@@ -9,19 +9,13 @@ import { param } from '../reference/params.ts';
 import { referenceBackend } from '../reference/kernels.ts';
 import { Rng, uniformTensor } from '../reference/rng.ts';
 import { tensor } from '../reference/tensor.ts';
-import { createNativeBackend, createNativeBlas, type NativeBlas } from '../src/backends/native.ts';
+import { createNativeBackend, type NativeBlas } from '../src/backends/native.ts';
 import { float32Tensor, storeAsFloat32 } from '../src/fast/float32.ts';
 import { Float32Adam } from '../src/fast/optim.ts';
 import { compareArrays } from './helpers/close.ts';
-import { MAY_BE_UNAVAILABLE, requiredHere } from './helpers/backends.ts';
+import { nativeBlasOrSkip } from './helpers/backends.ts';
 
-let blas: NativeBlas | null = null;
-try {
-  blas = createNativeBlas();
-} catch (e) {
-  if (requiredHere('native')) throw e; // .ci/run installs OpenBLAS: it must be there
-  console.log(`[fast.test] skipping the native tests: ${MAY_BE_UNAVAILABLE.native}: ${(e as Error).message}`);
-}
+const blas: NativeBlas | null = nativeBlasOrSkip('fast.test', 'the native tests');
 const test = blas !== null ? it : it.skip;
 
 describe('native sgemm on float32 storage', () => {

@@ -8,7 +8,7 @@ import { referenceBackend } from '../reference/kernels.ts';
 import { BACKEND_NAMES, createBackend } from '../src/backends/registry.ts';
 import { DEFAULT_CONFIG, type TrainConfig } from '../src/config.ts';
 import { runTraining } from '../src/run.ts';
-import { BACKEND_ROWS, MAY_BE_UNAVAILABLE } from './helpers/backends.ts';
+import { BACKEND_ROWS, MAY_BE_UNAVAILABLE, requiredHere } from './helpers/backends.ts';
 
 const tiny: TrainConfig = {
   ...DEFAULT_CONFIG, data: 'synthetic', limitTrain: 48, limitTest: 24, hidden: [8], epochs: 1, batch: 16,
@@ -25,6 +25,7 @@ describe.each(BACKEND_NAMES)('ldfa train --backend %s', (name) => {
       const message = (e as Error).message;
       // only the declared ones may be unavailable, and they must say why and what to install
       expect(MAY_BE_UNAVAILABLE[name], `--backend ${name} failed: ${message}`).toBeDefined();
+      expect(requiredHere(name), `--backend ${name} is required here (LDFA_REQUIRE=${process.env.LDFA_REQUIRE}) but failed: ${message}`).toBe(false);
       if (name === 'native') {
         expect(message).toMatch(/^native backend: .+(node-gyp|apt-get install libopenblas0-pthread)/);
         return;

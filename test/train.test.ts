@@ -6,6 +6,7 @@ import { withBackend } from '../reference/backend.ts';
 import { referenceBackend } from '../reference/kernels.ts';
 import { Rng } from '../reference/rng.ts';
 import { createNativeBackend } from '../src/backends/native.ts';
+import { nativeBlasOrSkip, nativeUnavailable } from './helpers/backends.ts';
 import { DEFAULT_CONFIG, validateConfig, type TrainConfig } from '../src/config.ts';
 import type { Dataset } from '../src/data/dataset.ts';
 import { createTrainer, DivergenceError, train, type TrainResult } from '../src/train.ts';
@@ -174,9 +175,9 @@ describe('checkpoints', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   // native: the float32 path (float32 weights, native Adam moments) through the float64 checkpoint file
-  const native = (() => { try { return createNativeBackend(); } catch { return null; } })();
-  it.each([['reference', referenceBackend], ['native', native]] as const)('an interrupted run resumed from its checkpoint ends exactly as an uninterrupted one (%s backend)', (name, backend) => {
-    if (backend === null) return void console.log('[train.test] native backend unavailable: resume on the float32 path not checked');
+  const native = nativeBlasOrSkip('train.test', 'resume on the float32 path (native backend)') === null ? null : createNativeBackend();
+  it.for([['reference', referenceBackend], ['native', native]] as const)('an interrupted run resumed from its checkpoint ends exactly as an uninterrupted one (%s backend)', ([name, backend], ctx) => {
+    if (backend === null) return ctx.skip(`native backend unavailable: ${nativeUnavailable()}`);
     withBackend(backend, () => {
       const config: TrainConfig = { ...base, rule: 'ldfa', feedback: 'normative', rank: 2, svdEvery: 5, epochs: 3, backend: name };
       const strip = (r: TrainResult) => ({ ...r, seconds: 0, epochs: r.epochs.map((e) => ({ ...e, seconds: 0 })) });

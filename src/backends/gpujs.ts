@@ -18,6 +18,7 @@ import { GPU, type IKernelFunctionThis, type IKernelRunShortcut, type KernelFunc
 type KernelSettings = IGPUKernelSettings & { loopMaxIterations: number };
 import type { Backend, Conv2dSpec } from '../../reference/backend.ts';
 import type { Tensor } from '../../reference/tensor.ts';
+import { hiddenReason } from '../hide.ts';
 import { batchMatmulDims, convDims, matmulDims, type ConvDims } from './common.ts';
 
 /** 'webgl2' exists only in a browser (the web app, src/web/); the others in Node. */
@@ -204,6 +205,8 @@ export async function createGpujsBackend(options: GpujsBackendOptions = {}): Pro
   if (!GPUJS_MODES.includes(mode)) {
     throw new Error(`unknown gpu.js mode '${String(mode)}': allowed are ${GPUJS_MODES.join(', ')}`);
   }
+  const hidden = mode === 'headlessgl' || mode === 'gpu' ? hiddenReason('gl') : null;
+  if (hidden !== null) throw unavailable(mode, `headless-gl is ${hidden}`);
   let gpu: GPU;
   try {
     gpu = new GPU({ mode });

@@ -15,11 +15,14 @@ import { join } from 'node:path';
 import type { Backend } from '../../reference/backend.ts';
 import type { Tensor } from '../../reference/tensor.ts';
 import { isFloat32 } from '../fast/float32.ts';
+import { hiddenReason } from '../hide.ts';
 import { packageRoot } from '../package-root.ts';
 import { batchMatmulDims, convDims, matmulDims, Scratch, type ConvDims } from './common.ts';
 
 /** Where npm install builds the addon. */
 const addonPath = (): string => join(packageRoot(), 'native', 'build', 'Release', 'ldfa_blas.node');
+/** What makes the native backend usable where the addon built but no BLAS library loads. */
+export const INSTALL_BLAS = 'install one, e.g. apt-get install libopenblas0-pthread';
 /** Tried in order: Debian's libopenblas0-pthread (and -openmp/-serial) and the generic names. */
 export const BLAS_LIBRARIES = ['libopenblas.so.0', 'libopenblas.so', 'libopenblasp.so.0', 'libcblas.so.3', 'libblas.so.3'];
 
@@ -94,6 +97,8 @@ function freeCoreEstimate(): () => number {
 }
 
 export function createNativeBlas(): NativeBlas {
+  const hidden = hiddenReason('native');
+  if (hidden !== null) throw new Error(`native backend: ${hidden}; without it: ${INSTALL_BLAS}`);
   if (cached !== null) return cached;
   const path = addonPath();
   if (!existsSync(path)) {
@@ -107,7 +112,7 @@ export function createNativeBlas(): NativeBlas {
   try {
     loaded = addon.load(BLAS_LIBRARIES);
   } catch (e) {
-    throw new Error(`native backend: ${(e as Error).message}; install one, e.g. apt-get install libopenblas0-pthread`);
+    throw new Error(`native backend: ${(e as Error).message}; ${INSTALL_BLAS}`);
   }
   const maxThreads = Math.max(1, loaded.threads);
   let threads = maxThreads;

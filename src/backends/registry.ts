@@ -126,6 +126,29 @@ export async function selectAuto(): Promise<AutoChoice> {
   };
 }
 
+/**
+ * One plain sentence for the user when auto runs without the native backend because it is
+ * unavailable here (addon not built, no BLAS library loads, hidden by LDFA_HIDE), saying what
+ * makes it available; null where native ran, or lost on speed, or failed its self-check.
+ */
+export function nativeFallbackNote(choice: AutoChoice): string | null {
+  const native = choice.candidates.find((c) => c.name === 'native');
+  if (native?.skipped === undefined || native.worstRatio !== undefined || native.skipped.startsWith('self-check')) return null;
+  const ran = `Training runs on ${choice.backend.name}`;
+  const hidden = /hidden by LDFA_HIDE=\S*/.exec(native.skipped);
+  if (hidden) return `${ran} because the native backend is ${hidden[0].replace(/;$/, '')}.`;
+  if (native.skipped.includes('no usable CBLAS library')) {
+    return `${ran} because no BLAS library loads for the native backend: \`apt-get install libopenblas0-pthread\` (Debian/Ubuntu) makes it ${NATIVE_SPEEDUP}.`;
+  }
+  if (native.skipped.includes('was not built')) {
+    return `${ran} because the native addon was not built: \`apt-get install g++ make libopenblas0-pthread\` (Debian/Ubuntu), then \`npm rebuild\`, makes it ${NATIVE_SPEEDUP}.`;
+  }
+  return `${ran} because the native backend is unavailable (\`ldfa train --backend native\` says why).`;
+}
+
+/** What the native backend buys over wasm, measured with `npm start -- --quick` on 2 cores (README, set-up). */
+export const NATIVE_SPEEDUP = 'about 3× faster';
+
 /** Best-of-`reps` GFLOP/s of an n×n×n matmul (after one warm-up call). */
 export function timeMatmul(backend: Backend, n: number, reps: number): number {
   const rng = new Rng(n);

@@ -65,7 +65,7 @@ export async function runDemo(options: { quick: boolean; out: string; backend: s
   log(`ldfa demo: MNIST, MLP 784-${base.hidden.join('-')}-10, ${base.epochs} epoch(s), ${runs.length} runs, seed ${base.seed}`);
   const results: { label: string; result: RunResult }[] = [];
   for (const run of runs) {
-    const result = await runTraining(run.config, { log: (line) => log(`  ${run.label}: ${line}`) });
+    const result = await runTraining(run.config, { log: (line) => log(`  ${run.label}: ${line}`), notice: log });
     results.push({ label: run.label, result });
   }
 

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { packageRoot } from '../package-root.ts';
+import { hiddenComponents } from '../hide.ts';
 import { checkOutputDir } from '../paths.ts';
 import { runTraining } from '../run.ts';
 import { runDemo } from './demo.ts';
@@ -13,7 +14,9 @@ const { version } = JSON.parse(readFileSync(join(packageRoot(), 'package.json'),
 const program = new Command('ldfa')
   .description('Low-Dimensional Feedback Alignment: reference implementation and oracles (BP, FA, DFA, LDFA)')
   .version(version, '-V, --version', 'print the version of ldfa')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // a misspelt LDFA_HIDE fails every command, rather than hiding nothing unnoticed
+  .hook('preAction', () => { hiddenComponents(); });
 
 addTrainFlags(program.command('train').description('train one model with one rule and write a JSON result'))
   .option('--out <file>', 'write the result JSON here (atomically)')

@@ -2,6 +2,7 @@
 // by the browser tests (test/web-browser.test.ts) and the page benchmark (bench/web.ts).
 import { existsSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
+import { hiddenReason } from '../hide.ts';
 
 export const CHROMIUM_PATH = process.env.LDFA_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -16,6 +17,8 @@ export const CHROMIUM_ARGS = [
 
 /** Why chromium cannot run here, or null. */
 export function chromiumMissing(): string | null {
+  const hidden = hiddenReason('chromium');
+  if (hidden !== null) return `chromium is ${hidden}`;
   return existsSync(CHROMIUM_PATH) ? null : `no chromium at ${CHROMIUM_PATH}: apt-get install -y chromium (Debian), or set LDFA_CHROMIUM to a Chromium binary`;
 }
 

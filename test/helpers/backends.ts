@@ -2,6 +2,7 @@
 // test/backends.test.ts (kernel-level) and test/backends-step.test.ts (whole training step),
 // so both suites cover exactly the same backends and skip exactly the same ones.
 import type { Backend } from '../../reference/backend.ts';
+import { createNativeBlas, type NativeBlas } from '../../src/backends/native.ts';
 import { createBackend, type BackendName } from '../../src/backends/registry.ts';
 
 export interface BackendRow {
@@ -34,6 +35,28 @@ export const MAY_BE_UNAVAILABLE: Partial<Record<BackendName, string>> = {
  */
 export function requiredHere(name: string): boolean {
   return (process.env.LDFA_REQUIRE ?? '').split(',').map((s) => s.trim()).includes(name);
+}
+
+/** Why the native backend is unusable here, as the CLI's probe (createNativeBlas) says, or null. */
+export function nativeUnavailable(): string | null {
+  try {
+    createNativeBlas();
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+/**
+ * The native BLAS for a suite's native tests, or null where it is unusable here (a declared
+ * skip: the reason is logged, and LDFA_REQUIRE=native turns it into a failure).
+ */
+export function nativeBlasOrSkip(suite: string, skipped: string): NativeBlas | null {
+  const why = nativeUnavailable();
+  if (why === null) return createNativeBlas();
+  if (requiredHere('native')) throw new Error(`native is required here (LDFA_REQUIRE=${process.env.LDFA_REQUIRE}) but unavailable: ${why}`);
+  console.log(`[${suite}] skipping ${skipped}: ${MAY_BE_UNAVAILABLE.native}: ${why}`);
+  return null;
 }
 
 export interface CreatedBackend {
