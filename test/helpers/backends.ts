@@ -15,7 +15,7 @@ export const BACKEND_ROWS: readonly BackendRow[] = [
   { name: 'reference', kernel: /reference float64/ },
   { name: 'native', kernel: /native cblas_sgemm: OpenBLAS|native cblas_sgemm: .*lib.*blas/ },
   { name: 'wasm', kernel: /tfjs-backend-wasm .*tfjs backend now 'wasm'/ },
-  { name: 'gpujs', kernel: /gpu\.js .* (HeadlessGLKernel|WebGLKernel|WebGL2Kernel|WebAssemblyKernel.*no GPU kernel: .*actually ran)/ },
+  { name: 'gpujs', kernel: /gpu\.js .* (HeadlessGLKernel|WebGLKernel|WebGL2Kernel|WebAssemblyKernel.*no GPU kernel: .*(actually ran|hidden by LDFA_HIDE=))/ },
   { name: 'gpujs-cpu', kernel: /gpu\.js .* CPUKernel/ },
   { name: 'gpujs-webasm', kernel: /gpu\.js .* WebAssemblyKernel/ },
   { name: 'gpujs-headlessgl', kernel: /gpu\.js .* HeadlessGLKernel/ },
