@@ -1,10 +1,16 @@
-import { defineConfig } from 'vitest/config';
+import { defineConfig, type ViteUserConfig } from 'vitest/config';
+
+// `npm test`: every suite but the slow end-to-end ones (test/*.e2e.test.ts: processes killed
+// mid-write, several workers on one sweep, the paper-size models), which `npm run test:e2e`
+// runs (vitest.e2e.config.ts); .ci/run runs both.
+export const E2E = 'test/**/*.e2e.test.ts';
+
+export const shared: NonNullable<ViteUserConfig['test']> = {
+  testTimeout: 60_000,
+  pool: 'forks',
+  setupFiles: ['test/helpers/fast-check-seed.ts'],
+};
 
 export default defineConfig({
-  test: {
-    include: ['test/**/*.test.ts'],
-    testTimeout: 60_000,
-    pool: 'forks',
-    setupFiles: ['test/helpers/fast-check-seed.ts'],
-  },
+  test: { ...shared, include: ['test/**/*.test.ts'], exclude: [E2E, '**/node_modules/**'] },
 });

@@ -13,7 +13,6 @@ import { RECIPES, recipeNamed, runExperiment } from '../src/experiments/index.ts
 import { knee } from '../src/experiments/recipes/task-dim.ts';
 import { epochsToReach, feedbackLearningFlops } from '../src/experiments/recipes/compute.ts';
 import { allHold, clearlyAbove, dataShape, halfEpochSteps, MEDIUM, mlpBase, nearest, oneLayerRank, planOf, ratioRanks } from '../src/experiments/recipes/common.ts';
-import { createTrainer } from '../src/train.ts';
 import { cnnBase } from '../src/experiments/recipes/cnn.ts';
 import { groupBySeed, stat, type RecipeReport } from '../src/experiments/report.ts';
 import { writeResultsPage } from '../src/experiments/results-page.ts';
@@ -21,6 +20,7 @@ import { runSweep, type FinishedRun } from '../src/experiments/sweep.ts';
 import { Rng } from '../reference/rng.ts';
 import { xmlProblems } from './helpers/xml.ts';
 import { requiredHere } from './helpers/backends.ts';
+import { expectEveryRunBuilds } from './helpers/recipe-builds.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'ldfa-experiments-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -81,18 +81,8 @@ describe('every recipe at tiny scale', () => {
 });
 
 describe('every planned run of every scale builds', () => {
-  it.each(RECIPES.flatMap((r) => (['quick', 'full'] as const).map((scale) => [r.name, scale] as const)))('%s at %s scale: model and rule attach, ranks valid', (name, scale) => {
-    const { inputShape, classes } = { inputShape: [1, 28, 28], classes: 10 };
-    const overrides = scale === 'full' ? { dataDir: '/not/read/by/planning' } : {};
-    const runs = recipeNamed(name).runs(scale, overrides);
-    expect(runs.length).toBeGreaterThan(1);
-    for (const run of runs) {
-      // Random feedback init skips the SVD of big layers; the ranks are checked all the same.
-      const config = { ...run.config, feedbackInit: 'random' as const };
-      const shape = scale === 'full' ? dataShape(config.data) : { inputShape, classes };
-      expect(() => createTrainer(config, shape.inputShape, config.classes ?? shape.classes), run.id).not.toThrow();
-    }
-  }, 300_000); // full scale allocates the paper-size models: 10-25 s each on a loaded 2-core machine
+  // full scale (the paper-size models, about a minute): test/experiments-full-scale.e2e.test.ts
+  it.each(RECIPES.map((r) => r.name))('%s at quick scale: model and rule attach, ranks valid', (name) => expectEveryRunBuilds(name, 'quick'));
 
   it.each(RECIPES.map((r) => r.name))('%s at medium scale: quick\'s runs on MEDIUM.data× the images (at most the set), the whole test set, MEDIUM.epochs× the epochs, SVD still every half epoch', (name) => {
     const recipe = recipeNamed(name);
