@@ -3,7 +3,7 @@
 // without native and the CLI says so once, in one plain sentence with the command to install.
 // A misspelt component is refused.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -76,6 +76,11 @@ describe('the note when auto runs without the native backend', () => {
       .toBe(`Training runs on wasm because no BLAS library loads for the native backend: \`apt-get install libopenblas0-pthread\` (Debian/Ubuntu) makes it ${NATIVE_SPEEDUP}.`);
     expect(nativeFallbackNote(choice({ name: 'native', skipped: 'native backend: the addon /x/native/build/Release/ldfa_blas.node was not built (npm install builds it …)' })))
       .toBe(`Training runs on wasm because the native addon was not built: \`apt-get install g++ make libopenblas0-pthread\` (Debian/Ubuntu), then \`npm rebuild\`, makes it ${NATIVE_SPEEDUP}.`);
+  });
+
+  it('quotes the speed-up the README states, as the postinstall does', () => {
+    expect(readFileSync('README.md', 'utf8')).toContain(`Optional, on Debian/Ubuntu, for ${NATIVE_SPEEDUP} training: \`sudo apt-get install libopenblas0-pthread\``);
+    expect(readFileSync('native/build.mjs', 'utf8')).toContain(`const NATIVE_SPEEDUP = '${NATIVE_SPEEDUP}';`);
   });
 
   it('says nothing where native ran, lost on speed, or failed its self-check', () => {
