@@ -12,7 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 /** What the native backend buys: NATIVE_SPEEDUP in src/backends/registry.ts (test/hide.test.ts holds them equal). */
-const NATIVE_SPEEDUP = 'about 3× faster';
+const NATIVE_SPEEDUP = '2–3× faster';
 
 /**
  * createNativeBlas() of the package itself, in a child process: the compiled one in an installed

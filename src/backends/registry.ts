@@ -147,7 +147,7 @@ export function nativeFallbackNote(choice: AutoChoice): string | null {
 }
 
 /** What the native backend buys over wasm, measured with `npm start -- --quick` on 2 cores (README, set-up). */
-export const NATIVE_SPEEDUP = 'about 3× faster';
+export const NATIVE_SPEEDUP = '2–3× faster';
 
 /** Best-of-`reps` GFLOP/s of an n×n×n matmul (after one warm-up call). */
 export function timeMatmul(backend: Backend, n: number, reps: number): number {
