@@ -370,7 +370,7 @@ export function generateFixture(c: FixtureCase): Fixture {
         learned: params.map((p) => p.name), learnedFeedback: feedbackParams.map((p) => p.name),
       },
       conventions: conventionsFor(c, classifierBp),
-      exercises: exercisesOf(c, tensors, ldfaSites, sketches, classifierBp),
+      exercises: { ...exercisesOf(c, tensors, ldfaSites, sketches, classifierBp), growth },
       names: FIXTURE_NAMES,
       seed: c.arch.seed,
     };

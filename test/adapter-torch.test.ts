@@ -128,13 +128,20 @@ describe.skipIf(!python)('PyTorch adapter (oracles/adapters/torch)', () => {
     if (o.message) expect(report.diagnosis.message).toMatch(o.message);
   }, 120_000);
 
-  it('ldfa fixtures --custom output verifies against the PyTorch adapter (784-256-256-10 batch 64, a cnn with pooling, a 2-block vit)', async () => {
+  it('ldfa fixtures --custom output verifies against the PyTorch adapter (784-256-256-10 batch 64, a cnn with pooling, a 2-block vit, the LDFA options: max-second-moment, re-factorisation, exact classifier, clamps, learn q)', async () => {
     const configs = [
       ['--arch', 'mlp', '--hidden', '256,256', '--rule', 'ldfa', '--feedback', 'normative', '--rank', '10', '--batch', '64'],
       ['--arch', 'cnn', '--hidden', '8,16', '--activation', 'tanh', '--rule', 'ldfa', '--feedback', 'oja', '--rank', '4', '--feedback-lr', '0.001', '--batch', '8', '--input-shape', '3,16,16'],
       ['--arch', 'vit', '--patch', '4', '--dim', '16', '--depth', '2', '--heads', '2', '--rule', 'ldfa', '--feedback', 'factorised', '--rank', '2', '--batch', '4', '--input-shape', '3,8,8'],
       ['--arch', 'cnn', '--hidden', '6,7', '--rule', 'dfa', '--batch', '4', '--input-shape', '2,9,9'],
       // the signal clamp (no committed fixture reaches the v1 presets' ±1), partly firing
+      // the LDFA options of ldfa train: Oja max-second-moment in a cnn (conv ε), a normative cnn re-factorised from the
+      // randomized SVD every step (per-kind power iterations, oversampling) with the v1 exact classifier and the v4 clamps, learn q
+      ['--arch', 'cnn', '--hidden', '5,6', '--activation', 'tanh', '--rule', 'ldfa', '--feedback', 'oja', '--rank', '2', '--feedback-lr', '0.001', '--batch', '4', '--input-shape', '3,8,8',
+        '--oja-normalisation', 'max-second-moment', '--oja-eps-conv', '1e-5'],
+      ['--arch', 'cnn', '--hidden', '5,6', '--rule', 'ldfa', '--feedback', 'normative', '--rank', '2', '--batch', '4', '--input-shape', '3,8,8', '--svd', 'randomized',
+        '--svd-power-iterations', '3', '--svd-power-iterations-conv', '1', '--svd-oversample', '1', '--svd-every', '1', '--classifier-feedback', 'bp', '--clip-conv-feedback-grad', '0.01', '--learn', 'q'],
+      ['--arch', 'mlp', '--hidden', '16,12', '--rule', 'ldfa', '--feedback', 'oja', '--rank', '2', '--feedback-lr', '0.05', '--batch', '8', '--input-shape', '20', '--oja-normalisation', 'max-second-moment', '--clip-linear-grad', '0.01'],
       ['--arch', 'mlp', '--hidden', '16,12', '--rule', 'ldfa', '--feedback', 'oja', '--feedback-init', 'random', '--rank', '2', '--feedback-lr', '0.05', '--batch', '8', '--input-shape', '20', '--clip-signal', '0.002'],
     ];
     const files: string[] = [];
