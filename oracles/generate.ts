@@ -254,10 +254,10 @@ function exercisesOf(c: FixtureCase, tensors: Map<string, Tensor>, ldfaSites: { 
   if (c.rule.clipSignal !== undefined) {
     out.signalClamp = atClamp(c.rule.clipSignal, (at) => [...tensors.keys()].filter((n) => n.startsWith(`${at}/`) && n.endsWith('.signal')));
   }
-  if (o?.clipLinearGrad != null) {
+  if (o?.clipLinearGrad != null && ldfaSites.some((s) => !s.conv)) {
     out.linearGradClamp = atClamp(o.clipLinearGrad, (at) => ldfaSites.filter((s) => !s.conv).flatMap((s) => ['dW', 'db', 'dP', 'dQ'].map((g) => `${at}/${s.name}.${g}`)));
   }
-  if (o?.clipConvFeedbackGrad != null) {
+  if (o?.clipConvFeedbackGrad != null && ldfaSites.some((s) => s.conv)) {
     out.convFeedbackGradClamp = atClamp(o.clipConvFeedbackGrad, (at) => ldfaSites.filter((s) => s.conv).flatMap((s) => ['dP', 'dQ'].map((g) => `${at}/${s.name}.${g}`)));
   }
   if (o) {
