@@ -244,13 +244,17 @@ function backwardStages(model: Model, ruleCase: RuleCase, at: string, feedback: 
   for (const site of sites) {
     const dy = site.outputGrad!;
     const f = activationAfter(model, site.name);
+    const hidden = f === null
+      ? { equation: 'δ = dx(from the layer above)   (no activation between the layers)', sources: ['linearBackward'] as AnchorId[], highlight: ['if (dx !== null) feedback(dx, dy)'] }
+      : { equation: 'δ = f′(a) ⊙ dx(from the layer above)', sources: ['activationBackward'] as AnchorId[], highlight: [`case '${f}':`] };
     stages.push({
       id: `delta-${site.name}`, title: `δ at ${site.name}`,
-      equation: site.isOutput ? 'δ = e  (the output layer learns from the exact error)' : 'δ = f′(a) ⊙ dx(from the layer above)',
+      equation: site.isOutput ? 'δ = e  (the output layer learns from the exact error)' : hidden.equation,
       about: site.isOutput ? 'The output layer’s δ is the exact error e under every rule: only the layers below see the rule’s approximation.'
+        : f === null ? 'The signal the layer above sent down, as it arrived (a linear network has no f′ to scale it). Under BP this is the true gradient; under the other rules it is their stand-in for it.'
         : 'The signal from the layer above, scaled unit by unit by f′(a): saturated units (f′ ≈ 0) pass almost nothing. Under BP this is the true gradient; under the other rules it is their stand-in for it.',
-      sources: site.isOutput ? ['loss'] : ['activationBackward'],
-      highlight: site.isOutput ? ['de.data[row + c] = '] : f ? [`case '${f}':`] : [],
+      sources: site.isOutput ? ['loss'] : hidden.sources,
+      highlight: site.isOutput ? ['de.data[row + c] = '] : hidden.highlight,
       tensors: [{ label: `δ (${site.name})`, tensor: clone(dy), fixtureName: `${at}/${site.name}.delta` }],
     });
     if (site.inputGrad) {
