@@ -92,7 +92,7 @@ export function createTrainView(worker: Worker, webgl: WebGlInfo): TrainView {
       rule.value = row.rule;
       rule.disabled = running;
       // the row's results were for its old set-up: they go with it
-      rule.onchange = () => { Object.assign(row, defaultRun(row.id, rule.value), { rank: row.rank }); states.delete(row.id); renderTable(); redraw(); };
+      rule.onchange = () => { Object.assign(row, defaultRun(row.id, rule.value), { rank: row.rank }); states.delete(row.id); renderTable(); renderPlots(); };
       cell('rule').append(rule);
       const info = pageRule(row.rule);
       if (info.ranked) cell('rank').append(numberBox('rank', row.rank, { min: '1', max: String(maxRank(Number(width.value))), step: '1' }, (v) => { row.rank = v; }));
@@ -103,7 +103,7 @@ export function createTrainView(worker: Worker, webgl: WebGlInfo): TrainView {
         remove.title = 'remove this run';
         remove.setAttribute('aria-label', 'remove this run');
         remove.disabled = running;
-        remove.onclick = () => { rows = rows.filter((r) => r !== row); states.delete(row.id); renderTable(); redraw(); };
+        remove.onclick = () => { rows = rows.filter((r) => r !== row); states.delete(row.id); renderTable(); renderPlots(); };
         cell('remove').append(remove);
       }
       const status = document.createElement('tr');
