@@ -221,14 +221,15 @@ describe.skipIf(missing !== null)('the page (issue 24) in chromium', () => {
             title: pane.querySelector('h2')!.textContent!,
             about: pane.querySelector('.about')?.textContent ?? '',
             highlighted: pane.querySelectorAll('.source .hl').length,
-            bar: pane.querySelector('.colour-bar')?.textContent ?? null,
+            bars: pane.querySelector('.colour-bars')?.textContent ?? null,
             maps: cards.filter((c) => c.querySelector('canvas')).length,
             smallestCell: Math.min(...[...pane.querySelectorAll<HTMLCanvasElement>('.heat-scroll canvas')].map((c) => c.getBoundingClientRect().width / c.width)),
           };
         });
         expect(stage.about.length, stage.title).toBeGreaterThan(40);
         expect(stage.highlighted, stage.title).toBeGreaterThan(0);
-        if (stage.maps > 0) expect(stage.bar, stage.title).toMatch(/colour scale of this stage/);
+        if (stage.maps > 0) expect(stage.bars, stage.title).toMatch(/^colour scales of this stage/);
+        if (stage.title.includes('dx = z·Q̂')) expect(stage.bars).toMatch(/errors \(e, δ, z, dx\):−?[\d.]+[\d.]+weights:/);
         expect(stage.smallestCell, stage.title).toBeGreaterThanOrEqual(2.99);
         if (stage.title.includes('dx = z·Q̂')) {
           expect(await page.textContent('#step-stage')).toContain('BP’s δ·W (for comparison)');

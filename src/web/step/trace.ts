@@ -16,7 +16,11 @@ import { ARCHITECTURES, FIXTURE_RANK, FIXTURE_TRAINING, makeCase, RULE_CASES, ty
 import { perturbFactors, sgd } from '../../../oracles/generate.ts';
 import type { AnchorId } from './anchors.ts';
 
+/** What a tensor holds; the heatmaps of one kind in a stage share a colour scale. */
+export type TensorKind = 'activity' | 'error' | 'weight' | 'gradient' | 'update' | 'label';
+
 export interface StageTensor {
+  kind: TensorKind;
   /** What the reader sees, e.g. "δ (fc2)". */
   label: string;
   tensor: Tensor;
@@ -161,10 +165,10 @@ export function traceSteps(setup: StepSetup, steps: number, mnist: { x: Tensor; 
       sources: ['loss'],
       highlight: ['loss += Math.log(sum) + max - logits.data[row + label]', 'de.data[row + c] = '],
       tensors: [
-        { label: 'logits a', tensor: clone(logits), fixtureName: `${at}/logits` },
-        { label: 'labels y', tensor: tensor([y.length], Float64Array.from(y)), rowLabels: y },
-        { label: 'loss L', tensor: tensor([], [loss]), fixtureName: `${at}/loss` },
-        { label: 'e', tensor: clone(e) },
+        { kind: 'activity', label: 'logits a', tensor: clone(logits), fixtureName: `${at}/logits` },
+        { kind: 'label', label: 'labels y', tensor: tensor([y.length], Float64Array.from(y)), rowLabels: y },
+        { kind: 'activity', label: 'loss L', tensor: tensor([], [loss]), fixtureName: `${at}/loss` },
+        { kind: 'error', label: 'e', tensor: clone(e) },
       ],
     });
     stages.push(...backwardStages(model, ruleCase, at, learningRule.feedbackTensors()));
@@ -183,8 +187,8 @@ export function traceSteps(setup: StepSetup, steps: number, mnist: { x: Tensor; 
       sources: ['sgdUpdate'],
       highlight: ['w[i] -= lr * v[i]'],
       tensors: [
-        ...changed.map((p) => ({ label: `Δ${hatted(p.name)}`, tensor: difference(p.value, before.get(p.name)!) })),
-        ...changed.map((p) => ({ label: `${hatted(p.name)} (new value)`, tensor: clone(p.value), fixtureName: last ? `${at}/${p.name}` : undefined, secondary: true })),
+        ...changed.map((p): StageTensor => ({ kind: 'update', label: `Δ${hatted(p.name)}`, tensor: difference(p.value, before.get(p.name)!) })),
+        ...changed.map((p): StageTensor => ({ kind: 'weight', label: `${hatted(p.name)} (new value)`, tensor: clone(p.value), fixtureName: last ? `${at}/${p.name}` : undefined, secondary: true })),
       ],
     });
     trace.push(stages);
@@ -209,10 +213,10 @@ function forwardStages(model: Sequential, x: Tensor, digitLabels: Int32Array | n
         sources: ['linearForward'],
         highlight: ['ops().matmul(y, x, W, false, true)', ...(node.bias ? ['y.data[n * outDim + o] += b.data[o]'] : [])],
         tensors: [
-          { label: `x (input of ${node.name})`, tensor: clone(input), ...(first && digitLabels ? { image: [28, 28] as [number, number], rowLabels: digitLabels } : {}) },
-          { label: `${node.name}.W`, tensor: clone(W) },
-          ...(node.bias ? [{ label: `${node.name}.b`, tensor: clone(node.bias.value) }] : []),
-          { label: `a (output of ${node.name})`, tensor: clone(out) },
+          { kind: 'activity', label: `x (input of ${node.name})`, tensor: clone(input), ...(first && digitLabels ? { image: [28, 28] as [number, number], rowLabels: digitLabels } : {}) },
+          { kind: 'weight', label: `${node.name}.W`, tensor: clone(W) },
+          ...(node.bias ? [{ kind: 'weight' as const, label: `${node.name}.b`, tensor: clone(node.bias.value) }] : []),
+          { kind: 'activity', label: `a (output of ${node.name})`, tensor: clone(out) },
         ],
       });
     } else if (node instanceof ActivationNode) {
@@ -222,7 +226,7 @@ function forwardStages(model: Sequential, x: Tensor, digitLabels: Int32Array | n
         about: node.f === 'tanh' ? 'tanh squashes each unit into (−1, 1). Units near ±1 are saturated: f′(a) = 1 − h² is small there, and on the way back they pass little error.'
           : `${node.f} applied entry by entry; on the way back the error is multiplied by its derivative f′(a).`,
         sources: ['activationForward'], highlight: [`case '${node.f}':`],
-        tensors: [{ label: `h (output of ${node.name})`, tensor: clone(out) }],
+        tensors: [{ kind: 'activity', label: `h (output of ${node.name})`, tensor: clone(out) }],
       });
     }
     input = out;
@@ -255,12 +259,12 @@ function backwardStages(model: Model, ruleCase: RuleCase, at: string, feedback: 
         : 'The signal from the layer above, scaled unit by unit by f′(a): saturated units (f′ ≈ 0) pass almost nothing. Under BP this is the true gradient; under the other rules it is their stand-in for it.',
       sources: site.isOutput ? ['loss'] : hidden.sources,
       highlight: site.isOutput ? ['de.data[row + c] = '] : hidden.highlight,
-      tensors: [{ label: `δ (${site.name})`, tensor: clone(dy), fixtureName: `${at}/${site.name}.delta` }],
+      tensors: [{ kind: 'error', label: `δ (${site.name})`, tensor: clone(dy), fixtureName: `${at}/${site.name}.delta` }],
     });
     if (site.inputGrad) {
-      const dx = { label: `dx sent down by ${site.name}`, tensor: clone(site.inputGrad), fixtureName: `${at}/${site.name}.signal` };
+      const dx: StageTensor = { kind: 'error', label: `dx sent down by ${site.name}`, tensor: clone(site.inputGrad), fixtureName: `${at}/${site.name}.signal` };
       const W = site.weight.value;
-      const bpSignal = { label: `BP’s δ·W (for comparison)`, tensor: multiply(dy, W) }; // (N, in): what BP would send
+      const bpSignal: StageTensor = { kind: 'error', label: `BP’s δ·W (for comparison)`, tensor: multiply(dy, W) }; // (N, in): what BP would send
       const angle = { label: 'angle between dx and BP’s δ·W', value: angleDeg(site.inputGrad, bpSignal.tensor), unit: '°' };
       switch (ruleCase.rule) {
         case 'bp':
@@ -268,7 +272,7 @@ function backwardStages(model: Model, ruleCase: RuleCase, at: string, feedback: 
             id: `signal-${site.name}`, title: `Signal from ${site.name} (BP)`, equation: 'dx = δ·W',
             about: 'BP sends δ back through the layer’s own weights. This dx is the exact gradient with respect to the layer’s input; every other rule is measured against it.',
             sources: ['throughMatrix', 'bp'], highlight: ['ops().matmul(dx, dy, M)'],
-            tensors: [{ label: `${site.name}.W`, tensor: clone(W) }, dx],
+            tensors: [{ kind: 'weight', label: `${site.name}.W`, tensor: clone(W) }, dx],
           });
           break;
         case 'fa': {
@@ -277,7 +281,7 @@ function backwardStages(model: Model, ruleCase: RuleCase, at: string, feedback: 
             id: `signal-${site.name}`, title: `Signal from ${site.name} (FA)`, equation: 'dx = δ·B,  B fixed random of W’s shape',
             about: 'FA sends δ through a fixed random B instead of W, so dx starts almost orthogonal to BP’s δ·W. It learns anyway because W comes to align with B: the angle falls as training goes on (see Train live).',
             sources: ['throughMatrix', 'fa'], highlight: ['ops().matmul(dx, dy, M)'],
-            tensors: [{ label: `${site.name}.B`, tensor: clone(B) }, dx, bpSignal],
+            tensors: [{ kind: 'weight', label: `${site.name}.B`, tensor: clone(B) }, dx, bpSignal],
             metrics: [angle, { label: '‖W − B‖_F', value: frobeniusDistance(W, B) }, { label: '‖W‖_F', value: frobeniusDistance(W, null) }],
           });
           break;
@@ -287,7 +291,7 @@ function backwardStages(model: Model, ruleCase: RuleCase, at: string, feedback: 
             id: `signal-${site.name}`, title: `Signal from ${site.name} (DFA)`, equation: 'dx = e·D,  D fixed random (classes, in)',
             about: 'DFA ignores this layer’s δ: the output error e goes straight to the layer below through a fixed random D. Compare with what BP would send.',
             sources: ['throughDirect', 'dfa'], highlight: ['ops().matmul(reshape(dx'],
-            tensors: [{ label: `${site.name}.D`, tensor: clone(feedback[`${site.name}.D`]) }, dx, bpSignal],
+            tensors: [{ kind: 'weight', label: `${site.name}.D`, tensor: clone(feedback[`${site.name}.D`]) }, dx, bpSignal],
             metrics: [angle],
           });
           break;
@@ -299,7 +303,7 @@ function backwardStages(model: Model, ruleCase: RuleCase, at: string, feedback: 
             equation: 'z = δ·P̂,   P̂ = Pᵀ: (out, r)',
             about: `The error of ${dy.shape[1]} units is squeezed into ${P.shape[1]} feedback unit${P.shape[1] === 1 ? '' : 's'} per sample: z keeps only the part of δ that P̂ sees. This bottleneck is what makes the feedback low-dimensional.`,
             sources: ['throughLowRank'], highlight: ['ops().matmul(z, dy, P)'],
-            tensors: [{ label: `δ (${site.name})`, tensor: clone(dy) }, { label: `${site.name}.P̂`, tensor: clone(P) }, { label: 'z', tensor: z }],
+            tensors: [{ kind: 'error', label: `δ (${site.name})`, tensor: clone(dy) }, { kind: 'weight', label: `${site.name}.P̂`, tensor: clone(P) }, { kind: 'error', label: 'z', tensor: z }],
           });
           const PQ = multiply(P, Q); // (out, in), only to measure it against W
           stages.push({
@@ -308,7 +312,7 @@ function backwardStages(model: Model, ruleCase: RuleCase, at: string, feedback: 
             about: 'Q̂ spreads the feedback units back over the layer’s inputs. dx = δ·P̂Q̂ stands in for BP’s δ·W (beside it): the closer P̂Q̂ is to W, the smaller the angle. '
               + 'At rank r the best P̂Q̂ can do is W’s best rank-r approximation, which normative learning tracks.',
             sources: ['throughLowRank'], highlight: ['ops().matmul(dx, z, Q)'],
-            tensors: [{ label: 'z', tensor: z }, { label: `${site.name}.Q̂`, tensor: clone(Q) }, dx, bpSignal],
+            tensors: [{ kind: 'error', label: 'z', tensor: z }, { kind: 'weight', label: `${site.name}.Q̂`, tensor: clone(Q) }, dx, bpSignal],
             metrics: [angle, { label: '‖W − P̂Q̂‖_F', value: frobeniusDistance(W, PQ) }, { label: '‖W‖_F', value: frobeniusDistance(W, null) }],
           });
           break;
@@ -323,8 +327,8 @@ function backwardStages(model: Model, ruleCase: RuleCase, at: string, feedback: 
       sources: ['linearBackward'],
       highlight: ['ops().matmul(dW, dy, x, true, false)', ...(bias ? ['db.data[o] += dy.data[n * outDim + o]'] : [])],
       tensors: [
-        { label: `${site.name}.dW`, tensor: clone(site.weight.grad), fixtureName: `${at}/${site.name}.dW` },
-        ...(bias ? [{ label: `${site.name}.db`, tensor: clone(bias.grad), fixtureName: `${at}/${site.name}.db` }] : []),
+        { kind: 'gradient', label: `${site.name}.dW`, tensor: clone(site.weight.grad), fixtureName: `${at}/${site.name}.dW` },
+        ...(bias ? [{ kind: 'gradient' as const, label: `${site.name}.db`, tensor: clone(bias.grad), fixtureName: `${at}/${site.name}.db` }] : []),
       ],
     });
   }
@@ -382,7 +386,7 @@ function feedbackStages(model: Model, ruleCase: RuleCase, at: string, grads: { n
     equation: how.equation, about: how.about, sources: how.sources, highlight: how.highlight,
     tensors: grads.filter((g) => g.name.startsWith(`${site.name}.`)).map((g) => {
       const d = g.name.replace(/\.(P|Q)$/, '.d$1');
-      return { label: `${d.replace(/\.dP$/, '.dP̂').replace(/\.dQ$/, '.dQ̂')}`, tensor: g.grad, fixtureName: `${at}/${d}` };
+      return { kind: 'gradient' as const, label: `${d.replace(/\.dP$/, '.dP̂').replace(/\.dQ$/, '.dQ̂')}`, tensor: g.grad, fixtureName: `${at}/${d}` };
     }),
   }));
 }

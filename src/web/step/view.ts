@@ -11,12 +11,18 @@ import { tensor } from '../../../reference/tensor.ts';
 import { FIXTURE_RANK, FIXTURE_TRAINING } from '../../../oracles/cases.ts';
 import { colourBar, heatmap, imageRows, maxAbs, multiIndex } from '../plot.ts';
 import type { SourceSnippets } from './anchors.ts';
-import { compareWithFixture, fixtureCaseOf, MNIST_STEP, startingPointOf, STEP_MODELS, STEP_RULES, stepMaxRank, traceSteps, type Stage, type StageTensor, type StepModel, type StepSetup } from './trace.ts';
+import { compareWithFixture, fixtureCaseOf, MNIST_STEP, startingPointOf, STEP_MODELS, STEP_RULES, stepMaxRank, traceSteps, type Stage, type StageTensor, type StepModel, type StepSetup, type TensorKind } from './trace.ts';
 
 const MODEL_LABELS: Record<StepModel, string> = {
   mlp: 'fixtures’ MLP 6 → 8 → 7 → 4 (tanh)',
   linear2: 'fixtures’ linear net 6 → 7 → 4',
   'mnist-mlp': `MNIST MLP 784 → ${MNIST_STEP.hidden} → 10 (tanh), ${MNIST_STEP.batch} digits`,
+};
+
+/** The colour bars' names for the kinds of tensor (each kind has its own scale in a stage). */
+const KIND_LABELS: Record<TensorKind, string> = {
+  activity: 'activities (x, a, h)', error: 'errors (e, δ, z, dx)', weight: 'weights',
+  gradient: 'gradients', update: 'updates', label: 'labels',
 };
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -76,12 +82,17 @@ export function createStepView(base: string, sources: SourceSnippets, mnistBatch
       parts.push(metrics);
     }
     const main = s.tensors.filter((t) => !t.secondary), folded = s.tensors.filter((t) => t.secondary);
-    // one scale for the stage's heatmaps, so that colours compare across them (the scalars and labels excluded)
-    const mapped = main.filter((t) => (t.tensor.size > 1 && !t.rowLabels) || t.image);
-    const shared = sharedBox.checked ? Math.max(0, ...mapped.map((t) => maxAbs(t.tensor))) : null;
-    if (shared !== null && mapped.length) parts.push(colourBar(shared, 'colour scale of this stage:'));
+    // one colour scale per kind of tensor in the stage (errors with errors, weights with weights),
+    // so that colours compare where the stage asks to compare them: dx beside BP's δ·W, δ beside z
+    const scales = new Map<TensorKind, number>();
+    if (sharedBox.checked) {
+      for (const t of main) if (t.kind !== 'label' && t.tensor.size > 1) scales.set(t.kind, Math.max(scales.get(t.kind) ?? 0, maxAbs(t.tensor)));
+      const bars = element('div', 'colour-bars', 'colour scales of this stage (one per kind of tensor):');
+      for (const [kind, scale] of scales) bars.append(colourBar(scale, `${KIND_LABELS[kind]}:`));
+      if (scales.size) parts.push(bars);
+    }
     const tensors = element('div', 'tensors');
-    for (const t of main) tensors.append(tensorCard(t, shared));
+    for (const t of main) tensors.append(tensorCard(t, scales.get(t.kind) ?? null));
     parts.push(tensors);
     if (folded.length) {
       const details = document.createElement('details');
@@ -120,6 +131,7 @@ export function createStepView(base: string, sources: SourceSnippets, mnistBatch
     const card = element('div', 'tensor');
     const head = document.createElement('div');
     head.append(element('b', '', st.label), document.createTextNode(' '), element('span', 'shape', t.shape.length ? `(${t.shape.join(', ')})` : 'scalar'));
+    if (t.size > 1 && !(st.rowLabels && !st.image)) head.append(element('span', 'shape', ` max |·| ${maxAbs(t).toPrecision(3)}`));
     card.append(head);
     if (diff !== undefined) {
       const ok = diff <= 1e-12;
