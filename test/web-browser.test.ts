@@ -84,7 +84,7 @@ describe.skipIf(missing !== null)('web app in chromium', () => {
     await waitForText('#step-stage h2', '2 / ');
     await page.keyboard.press('ArrowLeft');
     await waitForText('#step-stage h2', '1 / ');
-    const canvas = page.locator('#step-stage canvas').first();
+    const canvas = page.locator('#step-stage .tensor canvas').first();
     const box = (await canvas.boundingBox())!;
     await page.mouse.move(box.x + 2, box.y + 2);
     await waitForText('#step-stage .hover', '[0, 0] = ');
