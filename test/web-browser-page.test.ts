@@ -229,7 +229,7 @@ describe.skipIf(missing !== null)('the page (issue 24) in chromium', () => {
         expect(stage.about.length, stage.title).toBeGreaterThan(40);
         expect(stage.highlighted, stage.title).toBeGreaterThan(0);
         if (stage.maps > 0) expect(stage.bars, stage.title).toMatch(/^colour scales of this stage/);
-        if (stage.title.includes('dx = z·Q̂')) expect(stage.bars).toMatch(/errors \(e, δ, z, dx\):−?[\d.]+[\d.]+weights:/);
+        if (stage.title.includes('dx = z·Q̂')) expect(stage.bars).toMatch(/errors \(e, δ, z, dx\):-[\d.]+[\d.]+weights:/);
         expect(stage.smallestCell, stage.title).toBeGreaterThanOrEqual(2.99);
         if (stage.title.includes('dx = z·Q̂')) {
           expect(await page.textContent('#step-stage')).toContain('BP’s δ·W (for comparison)');
