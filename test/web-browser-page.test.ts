@@ -297,8 +297,8 @@ describe.skipIf(missing !== null)('the page (issue 24) in chromium', () => {
 
       await page.tap('nav a[data-view=train]');
       await page.waitForSelector('#view-train:not([hidden])');
-      await (await ldfa(page)).evaluate((l) => l.train.run({ backend: 'reference', steps: 26, runs: [{ rule: 'bp' }, { rule: 'ldfa-normative', rank: 10 }] }));
-      await page.waitForFunction(() => document.querySelectorAll('#plot-acc polyline').length === 2);
+      await (await ldfa(page)).evaluate((l) => l.train.run({ backend: 'reference', steps: 15, runs: [{ rule: 'bp' }, { rule: 'ldfa-normative', rank: 10 }] }));
+      await page.waitForFunction(() => document.querySelectorAll('#plot-loss polyline').length === 2);
       expect(await overflow()).toEqual({ scrollWidth: PHONE.width, outside: [] });
       await page.screenshot({ path: `${SHOTS}/train-phone.png`, fullPage: true });
 

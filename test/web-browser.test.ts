@@ -122,7 +122,7 @@ describe.skipIf(missing !== null)('web app in chromium', () => {
   it('train live: BP and LDFA side by side, curves, kernel readout, ms per step', async () => {
     await page.goto(`${url}#train`);
     await page.waitForSelector('body[data-ready=true]');
-    const result = await page.evaluate(() => (window as unknown as LdfaWindow).ldfa.train.run({ backend: 'reference', steps: 150 }));
+    const result = await page.evaluate(() => (window as unknown as LdfaWindow).ldfa.train.run({ backend: 'reference', steps: 50 }));
     expect(result.finalLoss).toHaveLength(2);
     expect(result.kernel).toMatch(/reference/);
     await waitForText('#train-kernel', 'steps/s over all runs');
