@@ -139,6 +139,7 @@ export function createTrainView(worker: Worker, webgl: WebGlInfo): TrainView {
       cell('acc').textContent = state?.acc.y.length ? `${(100 * state.acc.y.at(-1)!).toFixed(1)} %` : '';
       cell('angle').textContent = state ? Object.entries(state.angles).map(([site, a]) => `${site} ${a.y.at(-1)!.toFixed(0)}°`).join(', ') : '';
       cell('ms').textContent = state?.ms.length ? mean(state.ms.slice(-20)).toFixed(1) : '';
+      tr.classList.toggle('failed', state?.status === 'failed'); // its numbers are those of the last step before the failure
       const problem = running ? null : runProblem(row, Number(width.value));
       const text = problem ? `cannot start: ${problem}`
         : state?.status === 'failed' ? `${label(state.spec)} failed: ${state.reason}`
