@@ -82,8 +82,9 @@ export function createTrainView(worker: Worker, webgl: WebGlInfo): TrainView {
     table.replaceChildren(...rows.map((row) => {
       const tr = document.createElement('tr');
       tr.dataset.run = String(row.id);
-      tr.innerHTML = '<td><span class="swatch"></span></td><td class="rule"></td><td class="rank"></td><td class="flr"></td>'
-        + '<td class="loss num"></td><td class="acc num"></td><td class="angle"></td><td class="ms num"></td><td class="remove"></td>';
+      // data-label: the column's name, shown beside the value where the phone layout stacks a row's cells
+      tr.innerHTML = '<td><span class="swatch"></span></td><td class="rule"></td><td class="rank" data-label="rank"></td><td class="flr" data-label="feedback lr"></td>'
+        + '<td class="loss num" data-label="loss"></td><td class="acc num" data-label="test acc."></td><td class="angle" data-label="angle to BP"></td><td class="ms num" data-label="ms/step"></td><td class="remove"></td>';
       (tr.querySelector('.swatch') as HTMLElement).style.background = row.colour;
       const cell = (c: string) => tr.querySelector(`.${c}`) as HTMLElement;
       const rule = document.createElement('select');
