@@ -42,7 +42,7 @@ export function createStepView(base: string, sources: SourceSnippets, mnistBatch
   const sharedBox = $<HTMLInputElement>('step-shared');
   const list = $('step-stages'), pane = $('step-stage');
   model.replaceChildren(...STEP_MODELS.map((m) => new Option(MODEL_LABELS[m], m)));
-  rule.replaceChildren(...STEP_RULES.map((r) => new Option(r.replace(/^(bp|fa|dfa|ldfa)/, (m) => m.toUpperCase()).replace('-', ' '), r)));
+  rule.replaceChildren(...STEP_RULES.map((r) => new Option(r.replace(/^[a-z]+/, (m) => m.toUpperCase()).replace('-', ' '), r))); // ldfa-oja → LDFA oja
   rule.value = 'ldfa-normative';
   // the reader's choice; the box shows it wherever a fixture exists, and keeps it where none does
   let fixtureWanted = fixtureBox.checked;
