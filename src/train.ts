@@ -20,7 +20,7 @@ import { float32Path } from './fast/sequential.ts';
 import { Float32Adam, type StepOptimizer } from './fast/optim.ts';
 import { createNativeBlas, layerKernelsOf, type NativeBlas } from './backends/native.ts';
 import { readBundle, writeBundle, type Bundle } from './bundle.ts';
-import { configDifferences, ldfaOptionsOf, validateConfig, withConfigDefaults, type TrainConfig } from './config.ts';
+import { configDifferences, ruleOptionsOf, validateConfig, withConfigDefaults, type TrainConfig } from './config.ts';
 import { batches, type Dataset } from './data/dataset.ts';
 import { buildModel } from './models.ts';
 import { stepFlops, type StepFlops } from './flops.ts';
@@ -90,13 +90,11 @@ export interface Trainer {
  * backend the step runs on the float32 path where the model allows it (trainer.path says);
  * `float32Path: false` keeps the float64 path (the baseline the bench compares against).
  */
-export function createTrainer(config: TrainConfig, inputShape: readonly number[], classes: number, options: { float32Path?: boolean } = {}): Trainer {
+export function createTrainer(config: TrainConfig, inputShape: readonly number[], classes: number, options: { float32Path?: boolean; trainSamples?: number } = {}): Trainer {
   validateConfig(config);
   const root = new Rng(config.seed);
   const model = buildModel(config, inputShape, classes, root.fork());
-  const rule = createRule(config.rule, {
-    ldfa: ldfaOptionsOf(config),
-  });
+  const rule = createRule(config.rule, ruleOptionsOf(config, options.trainSamples));
   rule.attach(model, root.fork());
   if (config.clipSignal !== null) for (const site of model.sites) site.feedback = clipFeedback(site.feedback, config.clipSignal);
 
@@ -111,8 +109,9 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
     ? new Float32Adam(forwardConfig, model.params(), nativeAdam)
     : new Optimizer(forwardConfig, model.params());
   // Shared coupling (v1 code): P̂, Q̂ step with the forward optimiser's settings and lr; for per-parameter
-  // optimisers (SGD, Adam, AdamW) that is the same as one optimiser over W, P̂ and Q̂.
-  const shared = config.feedbackCoupling === 'shared';
+  // optimisers (SGD, Adam, AdamW) that is the same as one optimiser over W, P̂ and Q̂. KP's B and
+  // PFA's R always step this way: they take W's lr and weight decay (family spec §3, §5.2).
+  const shared = config.feedbackCoupling === 'shared' || rule.stepsWithWeights === true;
   const feedbackOptimizer = new Optimizer(
     shared ? forwardConfig : optimizerConfig(config.feedbackOptimizer, config.feedbackLr, config.feedbackWeightDecay, config), rule.feedbackParams());
   const allParams: Param[] = [...model.params(), ...rule.feedbackParams()];
@@ -152,7 +151,7 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
 
 export function train(config: TrainConfig, data: { train: Dataset; test: Dataset }, hooks: TrainHooks = {}): TrainResult {
   const started = performance.now();
-  const trainer = createTrainer(config, data.train.shape, data.train.classes);
+  const trainer = createTrainer(config, data.train.shape, data.train.classes, { trainSamples: data.train.n });
   const epochs: EpochRecord[] = [];
   let firstEpoch = 1;
   let stepsDone = 0;

@@ -168,7 +168,7 @@ describe('fixture contents', () => {
     const y = get(tensors, 'input/y');
     expect(y.shape).toEqual([c.arch.batch]);
     expect([...y.data].every((v) => Number.isInteger(v) && v >= 0 && v < c.arch.classes)).toBe(true);
-    const feedbackName = { bp: null, fa: 'B', dfa: 'D', ldfa: null }[c.rule.rule];
+    const feedbackName = ({ bp: null, fa: 'B', dfa: 'D', ldfa: null } as Record<string, string | null>)[c.rule.rule] ?? null;
     for (const site of sites) {
       if (!site.sendsSignal) continue;
       if (feedbackName) expect(tensors.has(`init/${site.name}.${feedbackName}`), site.name).toBe(true);
