@@ -22,6 +22,7 @@ import { clone, reshape, tensor, type Tensor } from '../reference/tensor.ts';
 import { encodeBundle } from '../src/bundle.ts';
 import { writeFileAtomic } from '../src/report/atomic.ts';
 import { fixtureCases, type FixtureCase } from './cases.ts';
+import { FAMILY_CONVENTIONS, familyRecording } from './family-cases.ts';
 
 /** The fixture layout version (tensor names, header fields, conventions); the bundle container has its own. */
 export const FIXTURE_VERSION = 2;
@@ -167,33 +168,37 @@ export const sgd = (lr: number): OptimizerConfig => ({ kind: 'sgd', lr, weightDe
 /** Runs one case on the float64 reference kernels and collects every tensor of the fixture. */
 export function generateFixture(c: FixtureCase): Fixture {
   return withBackend(referenceBackend, () => {
-    const root = new Rng(c.arch.seed);
-    const model = c.arch.build(root.fork());
-    const { x, y } = c.arch.data(root.fork());
-    const rule = createRule(c.rule.rule, { ldfa: c.rule.ldfa });
-    rule.attach(model, root.fork());
-    if (c.perturbation > 0) perturbFactors(rule.feedbackTensors(), root.fork(), c.perturbation);
-    const clipSignal = c.rule.clipSignal ?? null;
-    if (clipSignal !== null) for (const site of model.sites) site.feedback = clipFeedback(site.feedback, clipSignal);
-
-    const { steps, lr, feedbackLr } = c.training;
-    const params = model.params();
-    const feedbackParams: Param[] = rule.feedbackParams();
-    const optimizer = new Optimizer(sgd(lr), params);
-    const feedbackOptimizer = new Optimizer(sgd(feedbackLr), feedbackParams);
-
     const tensors = new Map<string, Tensor>();
     const put = (name: string, t: Tensor) => {
       if (tensors.has(name)) throw new Error(`fixture ${c.name}: tensor ${name} written twice`);
       tensors.set(name, clone(t));
     };
+    const root = new Rng(c.arch.seed);
+    const model = c.arch.build(root.fork());
+    const { x, y } = c.arch.data(root.fork());
+    const ruleRng = root.fork();
+    const family = c.rule.options ? familyRecording(c.rule, root.fork(), put) : null;
+    const rule = createRule(c.rule.rule, { ldfa: c.rule.ldfa, ...family?.options });
+    rule.attach(model, ruleRng);
+    if (c.perturbation > 0) perturbFactors(rule.feedbackTensors(), root.fork(), c.perturbation);
+    const clipSignal = c.rule.clipSignal ?? null;
+    if (clipSignal !== null) for (const site of model.sites) site.feedback = clipFeedback(site.feedback, clipSignal);
+
+    const { steps, lr, feedbackLr } = c.training;
+    const weightDecay = c.rule.weightDecay ?? 0;
+    const params = model.params();
+    const feedbackParams: Param[] = rule.feedbackParams();
+    const optimizer = new Optimizer({ ...sgd(lr), weightDecay }, params);
+    const feedbackOptimizer = new Optimizer({ ...sgd(feedbackLr), weightDecay }, feedbackParams);
+
     put('input/x', x);
     put('input/y', tensor([y.length], y));
     for (const p of params) put(`init/${p.name}`, p.value);
-    for (const [name, t] of Object.entries(rule.feedbackTensors())) put(`init/${name}`, t);
+    for (const [name, t] of Object.entries(rule.feedbackTensors())) if (!family?.notGiven(name)) put(`init/${name}`, t);
 
     for (let step = 1; step <= steps; step++) {
       const at = `step${step}`;
+      family?.beforeStep(step, rule);
       const logits = model.forward(x, true);
       const e = tensor(logits.shape);
       const loss = softmaxCrossEntropy(e, logits, y);
@@ -201,6 +206,7 @@ export function generateFixture(c: FixtureCase): Fixture {
       rule.feedbackGradients(y);
       put(`${at}/logits`, logits);
       put(`${at}/loss`, tensor([], [loss]));
+      family?.afterBackward(step, rule);
       for (const site of model.sites) {
         if (!site.outputGrad) throw new Error(`fixture ${c.name}: ${site.name} received no error in step ${step}`);
         const [deltaShape, signalShape] = perSampleShapes(site, x.shape[0]);
@@ -211,6 +217,7 @@ export function generateFixture(c: FixtureCase): Fixture {
       optimizer.step();
       feedbackOptimizer.step();
       rule.afterStep(step);
+      family?.afterUpdate(step, model, rule);
       if (step === steps) for (const p of [...params, ...feedbackParams]) put(`${at}/${p.name}`, p.value);
     }
 
@@ -228,7 +235,7 @@ export function generateFixture(c: FixtureCase): Fixture {
         batch: c.arch.batch,
         layers: describeLayers(model) ?? (model instanceof VisionTransformer ? describeTransformer(model).layers : c.arch.description),
         ...(model instanceof VisionTransformer ? { transformer: describeTransformer(model) } : {}),
-        dimensions: c.arch.dimensions ?? null,
+        dimensions: c.arch.dimensions ? { ...c.arch.dimensions, ...c.rule.dimensions?.(model) } : null,
         sites: model.sites.map((s) => ({
           name: s.name, kind: s.kind, weightShape: s.weight.value.shape, weightMatrix: weightMatrixShape(s),
           conv: s.conv, isOutput: s.isOutput, sendsSignal: s.needsInputGrad,
@@ -236,12 +243,14 @@ export function generateFixture(c: FixtureCase): Fixture {
       },
       rule: c.rule.ldfa
         ? { name: c.rule.name, rule: 'ldfa', ...stripInject(c.rule.ldfa), ranks: summary.ranks, initPerturbation: c.perturbation }
-        : { name: c.rule.name, rule: c.rule.rule },
+        : { name: c.rule.name, ...(family ? summary : { rule: c.rule.rule }) },
       training: {
-        steps, optimiser: 'sgd', lr, feedbackLr, momentum: 0, weightDecay: 0, clip: clipSignal === null ? null : { signal: clipSignal },
+        steps, optimiser: 'sgd', lr, feedbackLr, momentum: 0, weightDecay, clip: clipSignal === null ? null : { signal: clipSignal },
         learned: params.map((p) => p.name), learnedFeedback: feedbackParams.map((p) => p.name),
+        ...(weightDecay > 0 ? { decayed: [...params, ...feedbackParams].filter((p) => p.decay).map((p) => p.name) } : {}),
       },
       conventions: FIXTURE_CONVENTIONS,
+      ...(family ? { familyConventions: FAMILY_CONVENTIONS } : {}),
       names: FIXTURE_NAMES,
       seed: c.arch.seed,
     };
