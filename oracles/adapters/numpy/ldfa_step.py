@@ -8,7 +8,8 @@ It reads only the fixture's inputs (input/*, init/*) and its header (architectur
 learning rates), re-derives every step from the formulas in docs/fixture-format.md, and writes
 what it computed (stepK/*) in the same tensor-bundle format. It shares no code with the
 TypeScript reference. Handles the linear2 and mlp cases (linear layers, tanh/relu) under every
-rule: BP, FA, DFA and LDFA fixed / normative / oja / factorised.
+rule: BP, FA, DFA, LDFA fixed / normative / oja / factorised, and the family rules uSF, brSF,
+frSF, Kolen-Pollack, weight mirrors and PFA (docs/fixture-format.md section 12).
 """
 import json
 import struct
@@ -19,6 +20,7 @@ import numpy as np
 MAGIC = b"LDFABNDL"
 BUNDLE_VERSION = 1
 FIXTURE_VERSIONS = (1, 2)
+SIGN_RULES = ("usf", "brsf", "frsf")
 
 
 def read_bundle(path):
@@ -73,6 +75,8 @@ def check_supported(meta):
     if not isinstance(layers, list) or any(l["type"] not in ("linear", "tanh", "relu", "identity", "flatten") for l in layers):
         sys.exit(f"case {meta['case']}: this adapter handles MLPs and linear nets only (linear2_*, mlp_*)")
     rule = meta["rule"]
+    if rule["rule"] == "wm" and (rule["warmup"] != 0 or rule["growthControl"]):
+        sys.exit(f"case {meta['case']}: weight mirrors with warm-up or growth control are outside what this adapter implements")
     if rule["rule"] == "ldfa" and (rule["learn"] != "pq" or rule["direct"] or rule["svdEvery"] != 0 or rule["ojaNormalisation"] != "max-std"
                                    or rule.get("clipLinearGrad") is not None):
         sys.exit(f"case {meta['case']}: LDFA options {rule} are outside what this adapter implements")
@@ -83,6 +87,7 @@ def run(meta, given, steps):
     layers, rule, training = meta["model"]["layers"], meta["rule"], meta["training"]
     sends = {s["name"]: s["sendsSignal"] for s in meta["model"]["sites"]}
     lr, flr = training["lr"], training["feedbackLr"]
+    wd, decayed = training.get("weightDecay", 0), set(training.get("decayed", []))             # KP, PFA: coupled L2 decay
     clip = (training.get("clip") or {}).get("signal")                                         # v1: signal sent down clamped to ±clip
     x = given["input/x"].reshape(given["input/x"].shape[0], -1)
     y = given["input/y"].astype(np.int64)
@@ -121,12 +126,20 @@ def run(meta, given, steps):
                     grads[n + ".db"] = d.sum(axis=0)
                 if not sends[n]:
                     break
-                if rule["rule"] == "bp":
+                kind = rule["rule"]
+                if kind == "bp":
                     d = d @ params[n + ".W"]
-                elif rule["rule"] == "fa":
+                elif kind in ("fa", "kp", "wm"):                   # a B of W's shape: fixed, learned, or mirrored
                     d = d @ fb[n + ".B"]
-                elif rule["rule"] == "dfa":
+                elif kind in SIGN_RULES:                           # B_t = S_t * sign(W_t) from the current W
+                    S = {"usf": lambda: rule["c"][n], "brsf": lambda: given[f"drawn/{at}/{n}.M"], "frsf": lambda: fb[n + ".M"]}[kind]()
+                    B = S * np.sign(params[n + ".W"])
+                    out[f"{at}/{n}.B"] = B
+                    d = d @ B
+                elif kind == "dfa":
                     d = e @ fb[n + ".D"]
+                elif kind == "pfa":                                # through the fixed B_p, then the learned R
+                    d = (d @ fb[n + ".Bp"]) @ fb[n + ".R"]
                 else:
                     d = (d @ fb[n + ".P"]) @ fb[n + ".Q"]
                 if clip is not None:
@@ -137,6 +150,12 @@ def run(meta, given, steps):
 
         # LDFA feedback learning, from this step's signals and the weights before the update
         fgrads = {}
+        for name in training["learnedFeedback"]:
+            n = name[:name.rindex(".")]
+            if rule["rule"] == "kp":                    # B receives W's own gradient
+                fgrads[n + ".dB"] = grads[n + ".dW"]
+            elif rule["rule"] == "pfa":                 # R's local gradient through the fixed B_p
+                fgrads[n + ".dR"] = fb[n + ".Bp"].T @ grads[n + ".dW"]
         if rule["rule"] == "ldfa" and mode != "fixed":
             for n, (dy, inp) in seen.items():
                 if not sends[n]:
@@ -161,13 +180,26 @@ def run(meta, given, steps):
         for k, g in {**grads, **fgrads}.items():
             out[f"{at}/{k}"] = g
 
-        # plain SGD
+        # SGD, with coupled L2 decay of the tensors in training.decayed (KP, PFA)
+        def sgd(name, value, g, rate):
+            return value - rate * (g + (wd * value if name in decayed else 0.0))
         for name in params:
             dot = name.rindex(".")
-            params[name] = params[name] - lr * grads[name[:dot + 1] + "d" + name[dot + 1:]]
+            params[name] = sgd(name, params[name], grads[name[:dot + 1] + "d" + name[dot + 1:]], lr)
         for name in training["learnedFeedback"]:
             dot = name.rindex(".")
-            fb[name] = fb[name] - flr * fgrads[name[:dot + 1] + "d" + name[dot + 1:]]
+            fb[name] = sgd(name, fb[name], fgrads[name[:dot + 1] + "d" + name[dot + 1:]], flr)
+
+        # weight mirrors: the layer's linear response to the step's noise, from the updated W
+        if rule["rule"] == "wm":
+            for n, sends_down in sends.items():
+                if not sends_down:
+                    continue
+                noise = given[f"drawn/{at}/{n}.noise"]
+                response = noise @ params[n + ".W"].T
+                W_hat = response.T @ noise / (noise.shape[0] * rule["sigma"] ** 2)
+                fb[n + ".B"] = (1 - rule["rate"]) * fb[n + ".B"] + rule["rate"] * W_hat
+                out[f"{at}/{n}.What"], out[f"{at}/{n}.B"] = W_hat, fb[n + ".B"]
     for name, v in {**params, **{k: fb[k] for k in training["learnedFeedback"]}}.items():
         out[f"step{steps}/{name}"] = v
     return out
