@@ -169,7 +169,7 @@ export function dependencies(name: string, meta: Record<string, unknown>): { dep
 
 function backwardDependencies(rest: string, step: number, h: HeaderView): { dependsOn: string[]; hint: string } {
   const at = `step${step}`;
-  const site = h.sites.find((s) => rest === `${s.name}.delta` || rest === `${s.name}.signal`)!;
+  const site = h.sites.find((s) => [`${s.name}.delta`, `${s.name}.signal`, `${s.name}.B`].includes(rest))!;
   const output = h.sites.find((s) => s.isOutput);
   if (rest.endsWith('.delta')) {
     if (site.isOutput) return { dependsOn: [`${at}/logits`, `${at}/loss`], hint: 'look at your output error: e = (softmax(logits) − onehot(y)) / N, the 1/N of the batch mean included' };
@@ -201,7 +201,7 @@ function backwardDependencies(rest: string, step: number, h: HeaderView): { depe
     case 'usf': case 'brsf': case 'frsf':
       return { dependsOn: [delta, `${at}/${site.name}.B`], hint: `look at how ${site.name} sends its error down: ${h.rule === 'usf' ? 'uSF' : h.rule === 'brsf' ? 'brSF' : 'frSF'} dx = dy·B_t with this step's B_t${transposed}` };
     case 'kp':
-      return { dependsOn: [delta, ...learned('B')], hint: `look at how ${site.name} sends its error down: KP dx = dy·B with the learned B of this step${transposed}` };
+      return { dependsOn: [delta, ...learned('B')], hint: `look at how ${site.name} sends its error down: KP dx = dy·B with the learned B of this step${transposed}${learnedState(h, 'B', step)}` };
     case 'wm':
       return {
         dependsOn: [delta, step === 1 ? `init/${site.name}.B` : `step${step - 1}/${site.name}.B`],
@@ -210,7 +210,7 @@ function backwardDependencies(rest: string, step: number, h: HeaderView): { depe
     case 'pfa':
       return {
         dependsOn: [delta, `init/${site.name}.Bp`, ...learned('R')],
-        hint: `look at how ${site.name} sends its error down: PFA dx = (dy·B_p)·R, never multiplied out${conv ? ', g = conv_transpose(dy, B_p) at the output resolution with stride 1, then dx = conv_transpose(g, R) with the layer\'s stride and padding' : ''}`,
+        hint: `look at how ${site.name} sends its error down: PFA dx = (dy·B_p)·R, never multiplied out${conv ? ', g = conv_transpose(dy, B_p) at the output resolution with stride 1, then dx = conv_transpose(g, R) with the layer\'s stride and padding' : ''}${learnedState(h, 'R', step)}`,
       };
     case 'bp':
       return { dependsOn: [delta, ...weights], hint: `look at how ${site.name} sends its error down: BP dx = dy·W${transposed}` };
@@ -255,6 +255,13 @@ function feedbackDependencies(rest: string, step: number, h: HeaderView): { depe
     default:
       return { dependsOn: [], hint: `look at your feedback gradient of ${site}` };
   }
+}
+
+/** After step 1, how the learned B (KP) or R (PFA) of this step came about: W's update, decay included. */
+function learnedState(h: HeaderView, t: string, step: number): string {
+  if (step === 1) return '';
+  const decay = h.weightDecay > 0 ? ` + λ·${t}, the coupled decay λ = ${h.weightDecay} that W gets too` : '';
+  return `; ${t} is init/…${t} after ${step - 1} update(s) ${t} ← ${t} − lr·(d${t}${decay})`;
 }
 
 /** The optimiser's rule in words: plain SGD, or SGD with coupled L2 decay (KP, PFA fixtures). */

@@ -206,12 +206,13 @@ def run(meta, given, steps):
 
 
 def main(argv):
-    if len(argv) != 3:
-        sys.exit("usage: ldfa_step.py FIXTURE CANDIDATE_OUT")
-    meta, given = read_bundle(argv[1])
-    computed = run(meta, given, meta["training"]["steps"])
-    write_bundle(argv[2], {"case": meta["case"], "implementation": "oracles/adapters/numpy/ldfa_step.py", "numpy": np.__version__}, computed)
-    print(f"{meta['case']}: wrote {len(computed)} tensors to {argv[2]}")
+    if len(argv) < 3 or len(argv) % 2 == 0:
+        sys.exit("usage: ldfa_step.py FIXTURE CANDIDATE_OUT [FIXTURE CANDIDATE_OUT ...]")
+    for fixture, candidate in zip(argv[1::2], argv[2::2]):
+        meta, given = read_bundle(fixture)
+        computed = run(meta, given, meta["training"]["steps"])
+        write_bundle(candidate, {"case": meta["case"], "implementation": "oracles/adapters/numpy/ldfa_step.py", "numpy": np.__version__}, computed)
+        print(f"{meta['case']}: wrote {len(computed)} tensors to {candidate}")
 
 
 if __name__ == "__main__":
