@@ -189,7 +189,9 @@ export function generateFixture(c: FixtureCase): Fixture {
     const params = model.params();
     const feedbackParams: Param[] = rule.feedbackParams();
     const optimizer = new Optimizer({ ...sgd(lr), weightDecay }, params);
-    const feedbackOptimizer = new Optimizer({ ...sgd(feedbackLr), weightDecay }, feedbackParams);
+    // KP's B and PFA's R step like W, decay included; other learned feedback (LDFA's P̂, Q̂) does not decay.
+    const feedbackDecay = rule.stepsWithWeights ? weightDecay : 0;
+    const feedbackOptimizer = new Optimizer({ ...sgd(feedbackLr), weightDecay: feedbackDecay }, feedbackParams);
 
     put('input/x', x);
     put('input/y', tensor([y.length], y));
@@ -247,7 +249,7 @@ export function generateFixture(c: FixtureCase): Fixture {
       training: {
         steps, optimiser: 'sgd', lr, feedbackLr, momentum: 0, weightDecay, clip: clipSignal === null ? null : { signal: clipSignal },
         learned: params.map((p) => p.name), learnedFeedback: feedbackParams.map((p) => p.name),
-        ...(weightDecay > 0 ? { decayed: [...params, ...feedbackParams].filter((p) => p.decay).map((p) => p.name) } : {}),
+        ...(weightDecay > 0 ? { decayed: [...params, ...(feedbackDecay > 0 ? feedbackParams : [])].filter((p) => p.decay).map((p) => p.name) } : {}),
       },
       conventions: FIXTURE_CONVENTIONS,
       ...(family ? { familyConventions: FAMILY_CONVENTIONS } : {}),

@@ -7,7 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
+import { registerFixturesCommand } from '../src/cli/fixtures.ts';
 import { fixtureFileName } from '../oracles/generate.ts';
 import { FAMILY_RULES } from '../oracles/family-cases.ts';
 import { DEFAULT_VERIFY, loadCandidate, loadFixture, verifyBundles } from '../oracles/verify.ts';
@@ -92,4 +94,52 @@ describe.skipIf(!torchPython)('PyTorch adapter: a planted bug in each family rul
     const fixtures = ['cnn_frsf', 'transformer_frsf'];
     expectNamed(plant, fixtures, plantAndVerify(torchPython!, 'oracles/adapters/torch/ldfa_torch.py', plant, fixtures));
   }, 120_000);
+});
+
+/** `ldfa fixtures --custom FILE ARGS…` in-process: exit code and stderr. */
+async function customFixture(file: string, args: readonly string[]) {
+  let code = 0, err = '';
+  const program = new Command('ldfa');
+  registerFixturesCommand(program, () => {}, (c) => { code = c; }, (t) => { err += t; });
+  await program.parseAsync(['node', 'ldfa', 'fixtures', '--custom', file, ...args]);
+  return { code, err };
+}
+
+describe('ldfa fixtures --custom --rule R: the family rules at your own sizes', () => {
+  it('refuses another rule\'s flags and a feedback lr that KP and PFA would ignore, before any work', async () => {
+    expect(await customFixture(join(scratch, 'x.bin'), ['--arch', 'mlp', '--rule', 'kp', '--pfa-expansion', '2'])).toEqual({
+      code: 2, err: 'ldfa fixtures: error: --pfa-expansion would be ignored: it applies only with --rule pfa; drop it (this fixture: --rule kp)\n',
+    });
+    expect((await customFixture(join(scratch, 'x.bin'), ['--arch', 'mlp', '--rule', 'usf', '--mirror-sigma', '0.2', '--sign-magnitudes', 'xavier'])).err)
+      .toMatch(/--sign-magnitudes would be ignored: it applies only with --rule brsf or frsf; --mirror-sigma would be ignored: it applies only with --rule wm; drop them/);
+    expect((await customFixture(join(scratch, 'x.bin'), ['--arch', 'mlp', '--rule', 'pfa', '--feedback-lr', '0.3'])).err)
+      .toMatch(/--feedback-lr would be ignored: under --rule pfa the learned feedback steps with the weights' --lr and --weight-decay/);
+    expect((await customFixture(join(scratch, 'x.bin'), ['--arch', 'mlp', '--rule', 'wm', '--mirror-rate', '2'])).err).toMatch(/--mirror-rate must be in \(0, 1\]/);
+  });
+
+  it.skipIf(!torchPython)('every family rule on a cnn with pooling and on a 2-block vit, with weight decay and the rules\' own options, verifies against the PyTorch adapter', async () => {
+    const shapes = [
+      ['--arch', 'cnn', '--hidden', '4,5', '--batch', '3', '--input-shape', '2,8,8'],
+      ['--arch', 'vit', '--patch', '4', '--dim', '8', '--depth', '2', '--heads', '2', '--batch', '3', '--input-shape', '3,8,8'],
+    ];
+    const own: Record<string, string[]> = {
+      usf: ['--usf-scale', '0.3'], brsf: ['--sign-magnitudes', 'xavier'], frsf: [], kp: ['--kp-init', 'random'],
+      wm: ['--mirror-sigma', '0.2', '--mirror-rate', '0.3', '--mirror-batch', '6'], pfa: ['--pfa-expansion', '2', '--pfa-feedback', 'orthogonal'],
+    };
+    const files: string[] = [];
+    for (const [i, shape] of shapes.entries()) {
+      for (const rule of FAMILY_RULES) {
+        const file = join(scratch, `custom-${rule}-${i}.bin`);
+        expect(await customFixture(file, [...shape, '--rule', rule, ...own[rule], '--weight-decay', '0.02'])).toEqual({ code: 0, err: '' });
+        files.push(file);
+      }
+    }
+    const candidates = files.map((f) => `${f}.cand.bin`);
+    const run = spawnSync(torchPython!, ['oracles/adapters/torch/ldfa_torch.py', ...files.flatMap((f, i) => [f, candidates[i]])], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    files.forEach((file, i) => {
+      const report = verifyBundles(loadFixture(file), loadCandidate(candidates[i]), DEFAULT_VERIFY);
+      if (!report.ok) expect.fail(`${file}: ${report.diagnosis.message}`);
+    });
+  }, 300_000);
 });
