@@ -201,7 +201,7 @@ function backwardDependencies(rest: string, step: number, h: HeaderView): { depe
     case 'usf': case 'brsf': case 'frsf':
       return { dependsOn: [delta, `${at}/${site.name}.B`], hint: `look at how ${site.name} sends its error down: ${h.rule === 'usf' ? 'uSF' : h.rule === 'brsf' ? 'brSF' : 'frSF'} dx = dy·B_t with this step's B_t${transposed}` };
     case 'kp':
-      return { dependsOn: [delta, ...learned('B')], hint: `look at how ${site.name} sends its error down: KP dx = dy·B with the learned B of this step${transposed}${learnedState(h, 'B', step)}` };
+      return { dependsOn: [delta, ...learned('B')], hint: `look at how ${site.name} sends its error down: KP dx = dy·B with the learned B of this step${transposed}${learnedState(h, site.name, 'B', step)}` };
     case 'wm':
       return {
         dependsOn: [delta, step === 1 ? `init/${site.name}.B` : `step${step - 1}/${site.name}.B`],
@@ -210,7 +210,7 @@ function backwardDependencies(rest: string, step: number, h: HeaderView): { depe
     case 'pfa':
       return {
         dependsOn: [delta, `init/${site.name}.Bp`, ...learned('R')],
-        hint: `look at how ${site.name} sends its error down: PFA dx = (dy·B_p)·R, never multiplied out${conv ? ', g = conv_transpose(dy, B_p) at the output resolution with stride 1, then dx = conv_transpose(g, R) with the layer\'s stride and padding' : ''}${learnedState(h, 'R', step)}`,
+        hint: `look at how ${site.name} sends its error down: PFA dx = (dy·B_p)·R, never multiplied out${conv ? ', g = conv_transpose(dy, B_p) at the output resolution with stride 1, then dx = conv_transpose(g, R) with the layer\'s stride and padding' : ''}${learnedState(h, site.name, 'R', step)}`,
       };
     case 'bp':
       return { dependsOn: [delta, ...weights], hint: `look at how ${site.name} sends its error down: BP dx = dy·W${transposed}` };
@@ -258,10 +258,10 @@ function feedbackDependencies(rest: string, step: number, h: HeaderView): { depe
 }
 
 /** After step 1, how the learned B (KP) or R (PFA) of this step came about: W's update, decay included. */
-function learnedState(h: HeaderView, t: string, step: number): string {
+function learnedState(h: HeaderView, site: string, t: string, step: number): string {
   if (step === 1) return '';
-  const decay = h.weightDecay > 0 ? ` + λ·${t}, the coupled decay λ = ${h.weightDecay} that W gets too` : '';
-  return `; ${t} is init/…${t} after ${step - 1} update(s) ${t} ← ${t} − lr·(d${t}${decay})`;
+  const decay = h.weightDecay > 0 ? ` + λ·${t}), with the coupled decay λ = ${h.weightDecay} that W gets too` : ')';
+  return `; ${t} is init/${site}.${t} after ${step - 1} update(s) ${t} ← ${t} − lr·(d${t}${decay}`;
 }
 
 /** The optimiser's rule in words: plain SGD, or SGD with coupled L2 decay (KP, PFA fixtures). */

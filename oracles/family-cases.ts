@@ -130,3 +130,16 @@ export function familyRecording(rc: RuleCase, noiseRng: Rng, put: Put): FamilyRe
     },
   };
 }
+
+/** The family rules' tensor names; written into the header of every family fixture beside `names`. */
+export const FAMILY_NAMES = {
+  'init/<site>.M': 'frSF: the fixed magnitudes |M| (W\'s shape, ≥ 0)',
+  'drawn/stepK/<site>.M': 'brSF: the magnitudes |M_t| drawn for step K (W\'s shape, ≥ 0); given, not checked unless the candidate has them',
+  'stepK/<site>.B': 'uSF, brSF, frSF: the B_t = S_t∘sign(W_t) of step K; weight mirrors: B after step K\'s mirror phase; KP: step3 only, the state after 3 steps',
+  'init/<site>.B': 'KP: B₀ (learned); weight mirrors: B₀',
+  'stepK/<site>.dB': 'KP: B\'s gradient in step K (= dW)',
+  'drawn/stepK/<site>.noise': 'weight mirrors: the noise x of the mirror phase after step K, (N_m, in) or (N_m, Cin, H, W); given',
+  'stepK/<site>.What': 'weight mirrors: Ŵ = yᵀx/(N_m·σ²) of the mirror phase after step K (W\'s shape)',
+  'init/<site>.Bp, init/<site>.R': 'PFA: the fixed B_p (out, k·out) and the learned R (k·out, in); conv (Cout, k·Cout, 1, 1) and (k·Cout, Cin, k, k)',
+  'stepK/<site>.dR, step3/<site>.R': 'PFA: R\'s gradient in step K (= B_pᵀ·dW) and R after 3 steps',
+} as const;

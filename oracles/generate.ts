@@ -22,7 +22,7 @@ import { clone, reshape, tensor, type Tensor } from '../reference/tensor.ts';
 import { encodeBundle } from '../src/bundle.ts';
 import { writeFileAtomic } from '../src/report/atomic.ts';
 import { fixtureCases, type FixtureCase } from './cases.ts';
-import { FAMILY_CONVENTIONS, familyRecording } from './family-cases.ts';
+import { FAMILY_CONVENTIONS, FAMILY_NAMES, familyRecording } from './family-cases.ts';
 
 /** The fixture layout version (tensor names, header fields, conventions); the bundle container has its own. */
 export const FIXTURE_VERSION = 2;
@@ -252,7 +252,7 @@ export function generateFixture(c: FixtureCase): Fixture {
         ...(weightDecay > 0 ? { decayed: [...params, ...(feedbackDecay > 0 ? feedbackParams : [])].filter((p) => p.decay).map((p) => p.name) } : {}),
       },
       conventions: FIXTURE_CONVENTIONS,
-      ...(family ? { familyConventions: FAMILY_CONVENTIONS } : {}),
+      ...(family ? { familyConventions: FAMILY_CONVENTIONS, familyNames: FAMILY_NAMES } : {}),
       names: FIXTURE_NAMES,
       seed: c.arch.seed,
     };
