@@ -122,6 +122,7 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
     path: fast.engine ? 'float32' : `float64: ${fast.reason}`,
     step(x, y, lrScale = 1) {
       const steps = trainer.steps;
+      if (steps === 0) rule.beforeTraining?.();
       const logits = forward(x, true);
       const de = fast.engine ? float32Tensor(logits.shape) : tensor(logits.shape);
       const loss = softmaxCrossEntropy(de, logits, y);
