@@ -425,6 +425,23 @@ describe('checkpoints and flags of the family rules', () => {
     expect(strip(resumed)).toEqual(strip(whole));
   });
 
+  it('--weight-decay-first-epoch: KP\'s B − W decays by (1 − ηλ₀) per step in epoch 1, then by (1 − ηλ) (PFA\'s schedule, family spec §5.3)', () => {
+    const config: TrainConfig = { ...sgd, rule: 'kp', epochs: 2, batch: 8, weightDecay: 0.01, weightDecayFirstEpoch: 0.3 };
+    const trainer = createTrainer(config, [6], 3);
+    const D = () => trainer.model.sites.filter((s) => s.needsInputGrad).flatMap((s) => {
+      const B = trainer.rule.feedbackTensors()[`${s.name}.B`].data;
+      return Array.from(s.weight.value.data, (w, i) => B[i] - w);
+    });
+    const D0 = D();
+    const done = train(config, data, { onFinish: (t) => { trainer.model.params().forEach((p, i) => p.value.data.set(t.model.params()[i].value.data)); Object.entries(t.rule.feedbackTensors()).forEach(([k, v]) => trainer.rule.feedbackTensors()[k].data.set(v.data)); } });
+    const stepsPerEpoch = Math.ceil(data.train.n / config.batch);
+    const f = decayFactor(0.1, 0.3, stepsPerEpoch) * decayFactor(0.1, 0.01, stepsPerEpoch);
+    expect(done.epochs).toHaveLength(2);
+    expectClose('B − W after 2 epochs', D(), D0.map((d) => f * d), { atol: 1e-13, rtol: 1e-9 });
+    expect(parse(['--rule', 'pfa', '--weight-decay', '9e-5', '--weight-decay-first-epoch', '0.03']).weightDecayFirstEpoch).toBe(0.03);
+    expect(() => parse(['--weight-decay-first-epoch', '-1'])).toThrow(/--weight-decay-first-epoch must be a finite number ≥ 0, got -1/);
+  });
+
   const parse = (args: string[]) => {
     const cmd = addTrainFlags(new Command('train')).exitOverride().configureOutput({ writeErr: () => {} });
     cmd.parse(args, { from: 'user' });
