@@ -7,7 +7,7 @@ import { checkLdfaOptions, DEFAULT_LDFA, FEEDBACK_MODES, OJA_NORMALISATIONS, OJA
 import { RULE_NAMES, type RuleName } from '../reference/rules/rule.ts';
 import type { RuleOptions } from '../reference/rules/index.ts';
 import { KP_INITS, type KpInit } from '../reference/rules/kp.ts';
-import { checkPfaOptions, PFA_FEEDBACKS, type PfaFeedback } from '../reference/rules/pfa.ts';
+import { PFA_FEEDBACKS, type PfaFeedback } from '../reference/rules/pfa.ts';
 import { checkUsfScale, type UsfScale } from '../reference/rules/usf.ts';
 import { checkWmOptions } from '../reference/rules/wm.ts';
 import { INIT_NAMES, type InitName } from '../reference/rng.ts';
@@ -218,7 +218,6 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   if (!(c.mirrorRate > 0 && c.mirrorRate <= 1)) throw new Error(`--mirror-rate must be in (0, 1], got ${c.mirrorRate}`);
   positiveInteger('--pfa-expansion', c.pfaExpansion);
   if (c.pfaFeedback === 'identity' && c.pfaExpansion !== 1) throw new Error(`--pfa-feedback identity is B_p = I, square: it needs --pfa-expansion 1, got ${c.pfaExpansion}`);
-  checkPfaOptions({ expansion: c.pfaExpansion, feedback: c.pfaFeedback });
   return c;
 }
 
