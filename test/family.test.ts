@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { addTrainFlags, configFromCommand } from '../src/cli/train-options.ts';
 import { train, type TrainResult } from '../src/train.ts';
 import type { Dataset } from '../src/data/dataset.ts';
-import { mirrorMean, decayFactor, kpMomentumFactor, kpMomentumRate, signAngleDeg, signAngleLimitDeg } from '../oracles/linear/family.ts';
+import { mirrorMean, decayFactor, kpMomentumFactor, kpMomentumRate, pfaEquilibriumAngleDeg, signAngleDeg, signAngleLimitDeg } from '../oracles/linear/family.ts';
 import { buildCnn } from '../reference/models/cnn.ts';
 import { buildMlp } from '../reference/models/mlp.ts';
 import type { Model } from '../reference/models/network.ts';
@@ -123,6 +123,10 @@ describe('frSF and brSF (family spec §2.3)', () => {
         }
       }
       expectSameGradients(gradients(frModel, x, y), gradients(faModel, x, y));
+      // M := |W₀| gives B₀ = W₀: BP at step 0
+      const own = mlp(s);
+      createRule('frsf', { inject: Object.fromEntries(own.sites.map((t) => [`${t.name}.M`, tensor(t.weight.value.shape, t.weight.value.data.map(Math.abs))])) }).attach(own, new Rng(0));
+      expectSameGradients(gradients(own, x, y), bpGradients(() => mlp(s), x, y));
     }), { numRuns: 40 });
   });
 
@@ -343,6 +347,32 @@ describe('PFA (family spec §5.4, §5.5)', () => {
   });
 
   // Planted bug checked: grad_R = B_p·dW instead of B_pᵀ·dW (transA dropped) → grad_R ≠ grad_Q̂.
+  // Planted bug checked: B_p ~ U(±√(3/out)) instead of U(±√(3/(k·out))) → diag(B_pB_pᵀ) ≈ k, not 1.
+  it('random B_p has E[B_pB_pᵀ] = I, and ∠(B_pB_pᵀW, W) for isotropic W is arccos(1/√(1 + 1/k)) (17.5° at k = 10)', () => {
+    const out = 50, inp = 40, k = 10;
+    const model = mlp({ inputSize: 30, hidden: [inp, out], classes: 3, activation: 'relu', seed: 4 });
+    const rule = createRule('pfa', { pfa: { expansion: k } });
+    rule.attach(model, new Rng(8));
+    const Bp = rule.feedbackTensors()['fc2.Bp'], mid = k * out; // fc2: (out, inp)
+    const W = normalTensor(new Rng(9), [out, inp], 1);
+    const BBt = new Float64Array(out * out);
+    for (let i = 0; i < out; i++) for (let j = 0; j < out; j++) {
+      let sum = 0;
+      for (let m = 0; m < mid; m++) sum += Bp.data[i * mid + m] * Bp.data[j * mid + m];
+      BBt[i * out + j] = sum;
+    }
+    const diagonal = Array.from({ length: out }, (_, i) => BBt[i * out + i]).reduce((a, b) => a + b, 0) / out;
+    expect(Math.abs(diagonal - 1)).toBeLessThan(0.03);
+    let dot = 0, n1 = 0, n2 = 0;
+    for (let i = 0; i < out; i++) for (let j = 0; j < inp; j++) {
+      let v = 0;
+      for (let o = 0; o < out; o++) v += BBt[i * out + o] * W.data[o * inp + j];
+      dot += v * W.data[i * inp + j]; n1 += v * v; n2 += W.data[i * inp + j] ** 2;
+    }
+    const angle = (Math.acos(dot / Math.sqrt(n1 * n2)) * 180) / Math.PI;
+    expect(Math.abs(angle - pfaEquilibriumAngleDeg(out, mid))).toBeLessThan(1.5);
+  });
+
   it("is LDFA's Q-only factorised rule with B_p := P̂, R := Q̂: the same signals and grad_R = grad_Q̂", () => {
     fc.assert(fc.property(fc.nat(1e6), fc.integer({ min: 1, max: 4 }), (seed, width) => {
       const s = { inputSize: width + 4, hidden: [width + 2], classes: width, activation: 'tanh' as const, seed, batch: 3 };
