@@ -74,8 +74,11 @@ export class DivergenceError extends Error {}
 export interface Trainer {
   model: Model;
   rule: Rule;
-  /** One training step on a batch; returns the loss. */
-  step(x: Tensor, y: Int32Array, lrScale?: number): number;
+  /**
+   * One training step on a batch; returns the loss. weightDecay replaces the forward optimiser's
+   * (and, when the feedback steps with it, the feedback's) for this step: --weight-decay-first-epoch.
+   */
+  step(x: Tensor, y: Int32Array, lrScale?: number, weightDecay?: number): number;
   evaluate(data: Dataset): number;
   /** Optimiser steps taken (schedules such as the SVD re-factorisation count these). */
   steps: number;
@@ -120,8 +123,9 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
   const trainer: Trainer = {
     model, rule, optimizers: [optimizer, feedbackOptimizer], steps: 0,
     path: fast.engine ? 'float32' : `float64: ${fast.reason}`,
-    step(x, y, lrScale = 1) {
+    step(x, y, lrScale = 1, weightDecay = config.weightDecay) {
       const steps = trainer.steps;
+      if (steps === 0) rule.beforeTraining?.();
       const logits = forward(x, true);
       const de = fast.engine ? float32Tensor(logits.shape) : tensor(logits.shape);
       const loss = softmaxCrossEntropy(de, logits, y);
@@ -134,8 +138,9 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
         const bad = firstNonFinite(p.grad);
         if (bad >= 0) throw divergence(steps + 1, model, `the gradient of ${p.name} is ${p.grad.data[bad]} at index ${bad}`);
       }
-      optimizer.step(config.lr * lrScale);
-      feedbackOptimizer.step((shared ? config.lr : config.feedbackLr) * lrScale);
+      optimizer.step(config.lr * lrScale, weightDecay);
+      if (shared) feedbackOptimizer.step(config.lr * lrScale, weightDecay);
+      else feedbackOptimizer.step(config.feedbackLr * lrScale);
       trainer.steps = steps + 1;
       rule.afterStep(trainer.steps);
       return loss;
@@ -169,11 +174,13 @@ export function train(config: TrainConfig, data: { train: Dataset; test: Dataset
   for (let epoch = firstEpoch; epoch <= config.epochs; epoch++) {
     const epochStart = performance.now();
     const lrScale = config.lrDecay ** (epoch - 1);
+    // PFA's warm-up (family spec §5.3): a large weight decay in the first epoch only
+    const weightDecay = epoch === 1 && config.weightDecayFirstEpoch !== null ? config.weightDecayFirstEpoch : config.weightDecay;
     let lossSum = 0, count = 0, step = 0;
     for (const batch of batches(data.train, config.batch, epochRng(config.seed, epoch))) {
       let loss: number;
       try {
-        loss = trainer.step(batch.x, batch.y, lrScale);
+        loss = trainer.step(batch.x, batch.y, lrScale, weightDecay);
       } catch (e) {
         if (e instanceof DivergenceError) e.message = `${e.message} (epoch ${epoch}, step ${stepsDone + step + 1} overall)`;
         throw e;

@@ -26,6 +26,8 @@ export interface Rule {
    * labels (N): the batch's classes, for rules that learn from them (LDFA oja, ojaOutput 'labels').
    */
   feedbackGradients(labels?: Int32Array): void;
+  /** Once before the first training step of a fresh run (not of a resumed one): e.g. weight mirrors' warm-up. */
+  beforeTraining?(): void;
   /** After the optimiser step (1-based step count): e.g. periodic SVD re-factorisation. */
   afterStep(step: number): void;
   /** Every feedback tensor by name (B, D, P̂, Q̂): serialisable and injectable. */

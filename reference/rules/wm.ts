@@ -1,6 +1,6 @@
 // Weight mirrors (Akrout et al. 2019; family spec §4, in its recommended form §4 "Recommended form").
 //   dx = dy·B                   (conv: transposed conv with the kernel B)
-// Mirror phase, after every training step (and `warmup` steps before training): the layer's
+// Mirror phase, after every training step (and `warmup` steps before a fresh run's first step): the layer's
 // input units emit noise x ~ N(0, σ²) of shape (N, in); the layer answers with its own linear
 // response y = x·Wᵀ (no bias, no activation); the feedback synapses learn from (x, y) alone:
 //   Ŵ = yᵀx / (N·σ²)            an unbiased estimate of W (Stein: E[yᵀx]/N = σ²W, §4 property 1)
@@ -110,6 +110,8 @@ export function wm(options: WmOptions): Rule {
         site.feedback = throughWeightShaped(site, B);
         layers.push({ site, B });
       }
+    },
+    beforeTraining() {
       for (let j = 0; j < options.warmup; j++) mirror(0, (layer) => keyedRng(seed, layer, 0, j));
     },
     feedbackParams: () => [],

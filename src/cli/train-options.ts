@@ -82,6 +82,7 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--optimizer <name>', 'sgd | adam | adamw', d.optimizer)
     .option('--lr <LR>', 'learning rate', numberFlag('--lr'), d.lr)
     .option('--weight-decay <wd>', 'weight decay', numberFlag('--weight-decay'), d.weightDecay)
+    .option('--weight-decay-first-epoch <wd>', 'the weight decay of epoch 1 only (then --weight-decay): PFA\'s warm-up schedule, e.g. 0.03 then 9e-5 on MNIST', numberFlag('--weight-decay-first-epoch'))
     .option('--momentum <m>', 'SGD momentum', numberFlag('--momentum'), d.momentum)
     .option('--amsgrad', 'Adam: AMSGrad variant', d.amsgrad)
     .option('--no-amsgrad', 'Adam: not the AMSGrad variant (overrides a preset)')
@@ -243,6 +244,7 @@ export function configFromFlags(o: Flags): TrainConfig {
     optimizer: o.optimizer as TrainConfig['optimizer'],
     lr: o.lr as number,
     weightDecay: o.weightDecay as number,
+    weightDecayFirstEpoch: (o.weightDecayFirstEpoch as number | undefined) ?? null,
     momentum: o.momentum as number,
     amsgrad: Boolean(o.amsgrad),
     lrDecay: o.lrDecay as number,
