@@ -423,6 +423,13 @@ function backwardStages(model: Model, ruleCase: RuleCase, at: string, feedback: 
           });
           break;
         }
+        default: // a rule this view has no dedicated stages for yet: its signal, against BP's
+          stages.push({
+            id: `signal-${site.name}`, title: `Signal from ${site.name} (${(ruleCase.rule as string).toUpperCase()})`, equation: 'dx = feedback(δ)',
+            about: 'The signal this rule sends down, beside what BP would send: the angle says how far the rule’s teaching signal is from the true gradient.',
+            sources: ['linearBackward'], highlight: ['if (dx !== null) feedback(dx, dy)'],
+            tensors: [dx, bpSignal], metrics: [angle],
+          });
       }
     }
     const bias = model.params().find((p) => p.name === `${site.name}.b`);
