@@ -10,7 +10,7 @@ import type { RuleName } from '../../../reference/rules/rule.ts';
 import { pfaEquilibriumAngleDeg, randomMagnitudeAngleLimitDeg, signAngleLimitDeg } from '../../../oracles/linear/family.ts';
 import { linePlot, PALETTE } from '../../report/svg.ts';
 import { groupBySeed, groupWith, percent, points, stat, type Group, type Stat } from '../report.ts';
-import { clearlyAbove, configure, dataShape, describeSetup, scaleData, type Recipe, type RecipeScale } from './common.ts';
+import { clearlyAbove, configure, dataShape, scaleData, type Recipe, type RecipeScale } from './common.ts';
 import type { Overrides } from '../sweep.ts';
 
 const RULES: readonly { rule: RuleName; label: string }[] = [
@@ -48,7 +48,7 @@ let probeCache: { key: string; data: TrainTest } | null = null;
 export const family: Recipe = {
   name: 'family',
   title: 'The feedback-alignment family: sign symmetry, Kolen–Pollack, weight mirrors, PFA and LDFA',
-  source: 'family spec §2–§5; issue 25',
+  source: 'family.md §2–§5',
   defaultSeeds: { tiny: 1, quick: 2, full: 3 },
 
   runs(scale, overrides) {
@@ -132,9 +132,13 @@ export const family: Recipe = {
     const c = runs[0].config;
     return {
       report: {
-        setup: describeSetup(c, 'MLP 784-256-256-10 (ReLU) and CNN 16-32 (3×3, batch norm, ReLU, max-pool) with a linear head; every rule on the same model, schedule and optimiser (Adam lr 1e-3, no weight decay: KP\'s B − W and PFA\'s R − B_pᵀW keep their initial offset, family spec §3 property 5)',
-          'Rule options at the family spec\'s recommended defaults: uSF c = std of W\'s initialiser; brSF, frSF magnitudes drawn like FA\'s B (brSF redrawn every step); KP and PFA\'s R from FA-like random draws, stepped with W\'s optimiser; weight mirrors σ = 0.1, ρ = 0.01, one epoch of mirror steps before training and one after each step; PFA k = 10 with random B_p; LDFA r = 10 normative. Angles on the first 256 test images after training.',
-          'best test accuracy over epochs'),
+        setup: `Data: ${datasets.join(' and ')}. ${ARCHS.map((arch) => {
+          const a = runs.find((r) => r.tags.arch === arch)!.config;
+          return `${arch === 'mlp' ? `MLP 784-${a.hidden.join('-')}-10 (ReLU)` : `CNN ${a.hidden.join('-')} (${a.kernel}×${a.kernel}${a.batchNorm ? ', batch norm' : ''}, ReLU, max-pool) with a linear head`}: ${a.limitTrain ? `first ${a.limitTrain} training images` : 'all training images'}, ${a.epochs} epoch(s)`;
+        }).join('; ')}; ${c.limitTest ? `first ${c.limitTest} test images` : 'the whole test set'}. `
+          + `Every rule on the same model, schedule and optimiser (${c.optimizer} lr ${c.lr}, batch ${c.batch}${c.weightDecay ? `, weight decay ${c.weightDecay}` : ', no weight decay: KP\'s B − W and PFA\'s R − B_pᵀW keep their initial offset, family spec §3 property 5'}). `
+          + 'Rule options at the family spec\'s recommended defaults: uSF c = std of W\'s initialiser; brSF, frSF magnitudes drawn like FA\'s B (brSF redrawn every step); KP\'s B and PFA\'s R from FA-like random draws, stepped with W\'s optimiser; weight mirrors σ = 0.1, ρ = 0.01, one epoch of mirror steps before training and one after each step; PFA k = 10 with random B_p; LDFA r = 10 normative (feedback optimiser Adam lr 1e-3). '
+          + 'Score: best test accuracy over epochs, mean ± std over seeds. Angles on the first 256 test images after training.',
         paper: 'The family spec (§0) could read only the papers\' abstracts and the peers\' code, so there are no published accuracies to set beside these numbers. What the sources claim, and what is tested: '
           + 'Liao, Leibo & Poggio 2016 (abstract): the feedback\'s magnitudes "do not matter", its signs do; random magnitudes with concordant signs match or beat SGD. '
           + 'Akrout et al. 2019 (abstract): KP and weight mirrors train deep networks without weight transport, much better than FA. '
