@@ -143,3 +143,18 @@ export const FAMILY_NAMES = {
   'init/<site>.Bp, init/<site>.R': 'PFA: the fixed B_p (out, k·out) and the learned R (k·out, in); conv (Cout, k·Cout, 1, 1) and (k·Cout, Cin, k, k)',
   'stepK/<site>.dR, step3/<site>.R': 'PFA: R\'s gradient in step K (= B_pᵀ·dW) and R after 3 steps',
 } as const;
+
+/**
+ * A family case's entries of the header's `conventions` (oracles/generate.ts conventionsFor): the
+ * rule's formulas, and for KP and PFA the optimiser with its coupled decay.
+ */
+export function familyConventionsOf(rc: RuleCase, lr: number, feedbackLr: number): Record<string, string> {
+  const key = SIGN_RULES.includes(rc.rule) ? 'sign' : rc.rule as 'kp' | 'wm' | 'pfa';
+  const decay = rc.weightDecay ?? 0;
+  return {
+    familyRule: FAMILY_CONVENTIONS[key],
+    ...(decay > 0 ? {
+      optimiser: `SGD with coupled L2 decay, no momentum, no clipping: p ← p − lr·(dp + λ·p) for the tensors in training.decayed (λ = ${decay}; biases and LayerNorm gamma, beta: p ← p − lr·dp); lr = ${lr} for the weights and the learned feedback alike (feedbackLr = ${feedbackLr}); the stored gradients are the loss gradients, before λ·p is added`,
+    } : {}),
+  };
+}
