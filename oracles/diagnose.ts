@@ -2,7 +2,7 @@
 // produces them, finds the first one that disagrees, and names what it is computed from that
 // agreed, so the report starts with the cause instead of a symptom further down.
 //
-// Order (docs/fixture-format.md §7): input/*, init/* and drawn/* first, then per step K:
+// Order (docs/fixture-format.md §7): input/* (with input/stepK/*, the draws given per step) and init/* first, then per step K:
 //   forward      stepK/logits
 //   loss         stepK/loss
 //   backward     top-down, each layer's δ, its B_t (sign rules), then its signal (the output layer first)
@@ -14,8 +14,8 @@
 // everything it is computed from has agreed (or was not given by the candidate).
 import { gradName } from './generate.ts';
 
-/** Tensors the candidate is given (never required): the batch, the start, and the family rules' random draws. */
-export const GIVEN_PREFIXES: readonly string[] = ['input/', 'init/', 'drawn/'];
+/** Tensors the candidate is given (never required): the batch and every per-step draw (input/stepK/…), and the start. */
+export const GIVEN_PREFIXES: readonly string[] = ['input/', 'init/'];
 
 /** The sign-concordant rules: B_t = S_t ∘ sign(W_t), stored per step. */
 const SIGN_RULES: readonly string[] = ['usf', 'brsf', 'frsf'];
@@ -218,7 +218,7 @@ function backwardDependencies(rest: string, step: number, h: HeaderView): { depe
       case 'usf':
         return { dependsOn: weights, hint: `look at your uSF feedback of ${site.name}: B_t = c·sign(W_t) with c = ${h.options.c?.[site.name] ?? 'rule.c'} (rule.c), ${before}` };
       case 'brsf':
-        return { dependsOn: [`drawn/${at}/${site.name}.M`, ...weights], hint: `look at your brSF feedback of ${site.name}: B_t = |M_t|∘sign(W_t) with this step's magnitudes drawn/${at}/${site.name}.M (a fresh draw every step), ${before}` };
+        return { dependsOn: [`input/${at}/${site.name}.M`, ...weights], hint: `look at your brSF feedback of ${site.name}: B_t = |M_t|∘sign(W_t) with this step's magnitudes input/${at}/${site.name}.M (a fresh draw every step), ${before}` };
       default:
         return { dependsOn: [`init/${site.name}.M`, ...weights], hint: `look at your frSF feedback of ${site.name}: B_t = |M|∘sign(W_t) with the fixed magnitudes init/${site.name}.M and the signs of the current W, ${before}` };
     }
@@ -320,8 +320,8 @@ function mirrorDependencies(rest: string, step: number, h: HeaderView): { depend
   const conv = h.sites.find((s) => s.name === site)?.kind === 'conv';
   if (rest.endsWith('.What')) {
     return {
-      dependsOn: [`drawn/step${step}/${site}.noise`, ...stateAt(`${site}.W`, step + 1)],
-      hint: `look at your mirror estimate of ${site}: Ŵ = yᵀx/(N_m·σ²), σ = ${h.options.sigma ?? 'rule.sigma'}, with x = drawn/step${step}/${site}.noise and y = ${conv ? 'conv(x, W) with the layer\'s stride and padding (Ŵ: the filter gradient of (x, y), divided by N_m·P·σ², P the output positions)' : 'x·Wᵀ'}, no bias, no activation, W after this step's update`,
+      dependsOn: [`input/step${step}/${site}.noise`, ...stateAt(`${site}.W`, step + 1)],
+      hint: `look at your mirror estimate of ${site}: Ŵ = yᵀx/(N_m·σ²), σ = ${h.options.sigma ?? 'rule.sigma'}, with x = input/step${step}/${site}.noise and y = ${conv ? 'conv(x, W) with the layer\'s stride and padding (Ŵ: the filter gradient of (x, y), divided by N_m·P·σ², P the output positions)' : 'x·Wᵀ'}, no bias, no activation, W after this step's update`,
     };
   }
   return {

@@ -1,7 +1,7 @@
 // Golden-fixture cases of the feedback-alignment family (family spec §2–§5): uSF, brSF, frSF,
 // Kolen–Pollack, weight mirrors and PFA, on every architecture of cases.ts. Everything a rule
 // draws at random during the 3 steps is written into the fixture (docs/fixture-format.md §12):
-// brSF's magnitudes of each step and the mirror noise of each mirror step as drawn/stepK/…, and
+// brSF's magnitudes of each step and the mirror noise of each mirror step as input/stepK/…, and
 // every fixed tensor (frSF's M, PFA's B_p) as init/…, so that no other implementation needs this
 // project's random-number generator.
 import { weightMatrixShape, type Model } from '../reference/models/network.ts';
@@ -62,9 +62,9 @@ export function familyRuleCases(arch: string): RuleCase[] {
 
 /** The conventions of the family rules, in words; written into the header of every family fixture. */
 export const FAMILY_CONVENTIONS = {
-  sign: 'uSF, brSF, frSF: B_t = S_t ∘ sign(W_t), sign(0) = 0, recomputed from W before this step\'s update, and dx = dy·B_t (conv: conv_transpose(dy, B_t) with the layer\'s stride and padding). stepK/<site>.B is the B_t of step K. uSF: S = c, one scalar per layer in rule.c (the std of W\'s initialiser). brSF: S_t = drawn/stepK/<site>.M, fresh magnitudes (already ≥ 0) for every step. frSF: S = init/<site>.M, fixed',
+  sign: 'uSF, brSF, frSF: B_t = S_t ∘ sign(W_t), sign(0) = 0, recomputed from W before this step\'s update, and dx = dy·B_t (conv: conv_transpose(dy, B_t) with the layer\'s stride and padding). stepK/<site>.B is the B_t of step K. uSF: S = c, one scalar per layer in rule.c (the std of W\'s initialiser). brSF: S_t = input/stepK/<site>.M, fresh magnitudes (already ≥ 0) for every step. frSF: S = init/<site>.M, fixed',
   kp: 'Kolen–Pollack: dx = dy·B with B learned; dB = dW (B receives W\'s gradient), and B steps with W\'s optimiser: SGD with lr and coupled L2 decay, p ← p − lr·(dp + λ·p) for W and B (λ = training.weightDecay; only the tensors in training.decayed decay: biases and LayerNorm gamma, beta do not). So B_t − W_t = (1 − lr·λ)^t (B_0 − W_0)',
-  wm: 'weight mirrors: dx = dy·B. After each step\'s SGD update, a mirror step: the noise x = drawn/stepK/<site>.noise (N_m, in) (conv: (N_m, Cin, H, W)) goes through the layer\'s updated W without bias or activation, y = x·Wᵀ (conv: conv(x, W) with the layer\'s stride and padding), Ŵ = yᵀx / (N_m·σ²) (conv: the filter gradient of (x, y) / (N_m·P·σ²), P = Hout·Wout), stored as stepK/<site>.What; then B ← (1 − ρ)·B + ρ·Ŵ, stored as stepK/<site>.B (the B of step K + 1). σ = rule.sigma, ρ = rule.rate, N_m = rule.batch; no warm-up, no growth control',
+  wm: 'weight mirrors: dx = dy·B. After each step\'s SGD update, a mirror step: the noise x = input/stepK/<site>.noise (N_m, in) (conv: (N_m, Cin, H, W)) goes through the layer\'s updated W without bias or activation, y = x·Wᵀ (conv: conv(x, W) with the layer\'s stride and padding), Ŵ = yᵀx / (N_m·σ²) (conv: the filter gradient of (x, y) / (N_m·P·σ²), P = Hout·Wout), stored as stepK/<site>.What; then B ← (1 − ρ)·B + ρ·Ŵ, stored as stepK/<site>.B (the B of step K + 1). σ = rule.sigma, ρ = rule.rate, N_m = rule.batch; no warm-up, no growth control',
   pfa: 'Product Feedback Alignment: B_p = init/<site>.Bp (out, k·out) fixed (conv: (Cout, k·Cout, 1, 1)), R = init/<site>.R (k·out, in) learned (conv: (k·Cout, Cin, k, k)); g = dy·B_p, dx = g·R (conv: g = conv_transpose(dy, B_p) at the output resolution, then dx = conv_transpose(g, R) with the layer\'s stride and padding, as LDFA\'s P̂, Q̂); dR = B_pᵀ·dW (conv: dW seen as (Cout, Cin·k·k)); R steps with W\'s optimiser, lr and coupled L2 decay as KP\'s B',
 } as const;
 
@@ -101,7 +101,7 @@ export function familyRecording(rc: RuleCase, noiseRng: Rng, put: Put): FamilyRe
       noise: (site, step) => {
         const x = normalTensor(noiseRng, [mirror.batch, ...site.inputShape.slice(site.kind === 'conv' ? 0 : -1)], mirror.sigma);
         noises.set(site.name, x);
-        put(`drawn/step${step}/${site.name}.noise`, x);
+        put(`input/step${step}/${site.name}.noise`, x);
         return x;
       },
     };
@@ -113,7 +113,7 @@ export function familyRecording(rc: RuleCase, noiseRng: Rng, put: Put): FamilyRe
     options,
     notGiven: (name) => (sign && name.endsWith('.B')) || (rc.rule === 'brsf' && name.endsWith('.M')),
     beforeStep(step, rule) {
-      if (rc.rule === 'brsf') each(rule, '.M', (name, M) => put(`drawn/step${step}/${name}`, M));
+      if (rc.rule === 'brsf') each(rule, '.M', (name, M) => put(`input/step${step}/${name}`, M));
     },
     afterBackward(step, rule) {
       if (sign) each(rule, '.B', (name, B) => put(`step${step}/${name}`, B));
@@ -134,11 +134,11 @@ export function familyRecording(rc: RuleCase, noiseRng: Rng, put: Put): FamilyRe
 /** The family rules' tensor names; written into the header of every family fixture beside `names`. */
 export const FAMILY_NAMES = {
   'init/<site>.M': 'frSF: the fixed magnitudes |M| (W\'s shape, ≥ 0)',
-  'drawn/stepK/<site>.M': 'brSF: the magnitudes |M_t| drawn for step K (W\'s shape, ≥ 0); given, not checked unless the candidate has them',
+  'input/stepK/<site>.M': 'brSF: the magnitudes |M_t| drawn for step K (W\'s shape, ≥ 0); given, not checked unless the candidate has them',
   'stepK/<site>.B': 'uSF, brSF, frSF: the B_t = S_t∘sign(W_t) of step K; weight mirrors: B after step K\'s mirror phase; KP: step3 only, the state after 3 steps',
   'init/<site>.B': 'KP: B₀ (learned); weight mirrors: B₀',
   'stepK/<site>.dB': 'KP: B\'s gradient in step K (= dW)',
-  'drawn/stepK/<site>.noise': 'weight mirrors: the noise x of the mirror phase after step K, (N_m, in) or (N_m, Cin, H, W); given',
+  'input/stepK/<site>.noise': 'weight mirrors: the noise x of the mirror phase after step K, (N_m, in) or (N_m, Cin, H, W); given',
   'stepK/<site>.What': 'weight mirrors: Ŵ = yᵀx/(N_m·σ²) of the mirror phase after step K (W\'s shape)',
   'init/<site>.Bp, init/<site>.R': 'PFA: the fixed B_p (out, k·out) and the learned R (k·out, in); conv (Cout, k·Cout, 1, 1) and (k·Cout, Cin, k, k)',
   'stepK/<site>.dR, step3/<site>.R': 'PFA: R\'s gradient in step K (= B_pᵀ·dW) and R after 3 steps',

@@ -7,9 +7,9 @@
 // entries with f ≠ 0.
 //
 // Which fixture tensors are required:
-//   input/*, init/*,  what the candidate was given (drawn/*: the family rules' random draws of
-//   drawn/*           each step); checked when present (to catch a transposed or mis-loaded
-//                     input), never reported missing
+//   input/*, init/*   what the candidate was given (input/stepK/*: what a step draws at random,
+//                     e.g. the family rules' magnitudes and noise); checked when present (to catch a
+//                     transposed or mis-loaded input), never reported missing
 //   everything else   required ("missing" is a failure) unless --only prefixes exclude it
 // Candidate tensors the fixture does not have are listed as warnings (a misspelt name shows
 // up there and as missing).

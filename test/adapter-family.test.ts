@@ -54,7 +54,7 @@ function expectNamed(plant: Plant, fixtures: readonly string[], reports: ReturnT
 
 const NUMPY_PLANTS: readonly Plant[] = [
   { rule: 'usf', what: 'c = 1 instead of the header\'s c', from: '"usf": lambda: rule["c"][n]', to: '"usf": lambda: 1.0', step: 1, first: /^step1\/.+\.B$/, names: 'B_t = c·sign(W_t)' },
-  { rule: 'brsf', what: 'the step-1 magnitudes reused (no redraw)', from: 'given[f"drawn/{at}/{n}.M"]', to: 'given[f"drawn/step1/{n}.M"]', step: 2, first: /^step2\/.+\.B$/, names: 'B_t = |M_t|∘sign(W_t) with this step\'s magnitudes' },
+  { rule: 'brsf', what: 'the step-1 magnitudes reused (no redraw)', from: 'given[f"input/{at}/{n}.M"]', to: 'given[f"input/step1/{n}.M"]', step: 2, first: /^step2\/.+\.B$/, names: 'B_t = |M_t|∘sign(W_t) with this step\'s magnitudes' },
   { rule: 'frsf', what: 'the signs of W dropped (B = |M|)', from: '"frsf": lambda: fb[n + ".M"]', to: '"frsf": lambda: fb[n + ".M"] * np.sign(params[n + ".W"])', step: 1, first: /^step1\/.+\.B$/, names: 'B_t = |M|∘sign(W_t)' },
   { rule: 'kp', what: 'B stepped without the weight decay', from: 'fb[name] = sgd(name, fb[name], fgrads[name[:dot + 1] + "d" + name[dot + 1:]], flr)', to: 'fb[name] = fb[name] - flr * fgrads[name[:dot + 1] + "d" + name[dot + 1:]]', step: 2, first: /^step2\/.+\.signal$/, names: 'the coupled decay λ = 0.05 that W gets too' },
   { rule: 'wm', what: 'Ŵ divided by σ instead of σ²', from: 'rule["sigma"] ** 2', to: 'rule["sigma"]', step: 1, first: /^step1\/.+\.What$/, names: 'Ŵ = yᵀx/(N_m·σ²)' },

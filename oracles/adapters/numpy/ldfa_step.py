@@ -148,7 +148,7 @@ def run(meta, given, steps):
                 elif kind in ("fa", "kp", "wm"):                   # a B of W's shape: fixed, learned, or mirrored
                     d = d @ fb[n + ".B"]
                 elif kind in SIGN_RULES:                           # B_t = S_t * sign(W_t) from the current W
-                    S = {"usf": lambda: rule["c"][n], "brsf": lambda: given[f"drawn/{at}/{n}.M"], "frsf": lambda: fb[n + ".M"]}[kind]()
+                    S = {"usf": lambda: rule["c"][n], "brsf": lambda: given[f"input/{at}/{n}.M"], "frsf": lambda: fb[n + ".M"]}[kind]()
                     B = S * np.sign(params[n + ".W"])
                     out[f"{at}/{n}.B"] = B
                     d = d @ B
@@ -216,7 +216,7 @@ def run(meta, given, steps):
             for n, sends_down in sends.items():
                 if not sends_down:
                     continue
-                noise = given[f"drawn/{at}/{n}.noise"]
+                noise = given[f"input/{at}/{n}.noise"]
                 response = noise @ params[n + ".W"].T
                 W_hat = response.T @ noise / (noise.shape[0] * rule["sigma"] ** 2)
                 fb[n + ".B"] = (1 - rule["rate"]) * fb[n + ".B"] + rule["rate"] * W_hat

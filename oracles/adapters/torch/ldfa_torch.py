@@ -49,7 +49,7 @@ class Feedback:
         self.kind = self.rule["rule"]
         self.tensors = {k[len("init/"):]: torch.tensor(v) for k, v in init.items()
                         if k.startswith("init/") and k.rsplit(".", 1)[-1] in ("B", "D", "P", "Q", "M", "Bp", "R")}
-        self.drawn = {k[len("drawn/"):]: torch.tensor(v) for k, v in init.items() if k.startswith("drawn/")}   # brSF's M, the mirror noise
+        self.drawn = {k[len("input/"):]: torch.tensor(v) for k, v in init.items() if k.startswith("input/step")}   # brSF's M, the mirror noise
         self.step = 0
         self.sign_B = {}       # site -> the B_t of this step (sign rules)
         self.output = next(s["name"] for s in meta["model"]["sites"] if s["isOutput"])

@@ -239,7 +239,7 @@ function mirrorStages(model: Model, at: string, before: Record<string, Tensor>, 
       sources: ['mirrorResponse', 'mirrorUpdate'],
       highlight: ['ops().matmul(y, x, W, false, true)', 'ops().matmul(estimate, y, x, true, false)', 'B.data[i] = (1 - rate) * B.data[i] + scale * estimate.data[i]'],
       tensors: [
-        { kind: 'activity', label: 'noise x', tensor: recorded.get(`drawn/${at}/${site.name}.noise`)! },
+        { kind: 'activity', label: 'noise x', tensor: recorded.get(`input/${at}/${site.name}.noise`)! },
         { kind: 'weight', label: `${site.name}.W (after the update)`, tensor: clone(W) },
         { kind: 'weight', label: 'Ŵ = yᵀx/(N_m·σ²)', tensor: after[`${site.name}.What`], fixtureName: `${at}/${site.name}.What` },
         { kind: 'weight', label: `${site.name}.B (before)`, tensor: B0 },
