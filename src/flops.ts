@@ -15,7 +15,8 @@ function siteRule(site: FeedbackSite, rule: Rule, model: Model): FlopRule {
   if (rule.name === 'dfa') return { rule: 'dfa', outputWidth: model.outputSize };
   if (rule.name === 'ldfa') {
     const ranks = rule.summary().ranks as Record<string, number>;
-    return { rule: 'ldfa', rank: ranks[site.name] };
+    // a layer LDFA leaves exact (--classifier-feedback bp) sends through W
+    return site.name in ranks ? { rule: 'ldfa', rank: ranks[site.name] } : { rule: 'bp' };
   }
   // PFA sends dy through B_p (out, k·out) then R (k·out, in): LDFA's two-factor count with r = k·out.
   if (rule.name === 'pfa') return { rule: 'ldfa', rank: (rule.summary().widths as Record<string, number>)[site.name] };
