@@ -13,13 +13,14 @@ import { registerFixturesCommand } from '../src/cli/fixtures.ts';
 import { fixtureFileName } from '../oracles/generate.ts';
 import { FAMILY_RULES } from '../oracles/family-cases.ts';
 import { DEFAULT_VERIFY, loadCandidate, loadFixture, verifyBundles } from '../oracles/verify.ts';
+import { torchPythonOrSkip } from './helpers/torch.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ldfa-family-adapters-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const imports = (python: string, module: string) => spawnSync(python, ['-c', `import ${module}`], { encoding: 'utf8' }).status === 0;
 const numpyPython = imports('python3', 'numpy') ? 'python3' : null;
-const torchPython = ['python3', '/usr/bin/python3'].find((p) => imports(p, 'torch')) ?? null;
+const torchPython = torchPythonOrSkip('test/adapter-family.test.ts');
 
 const fixturePath = (name: string) => join('oracles/fixtures', fixtureFileName(name));
 

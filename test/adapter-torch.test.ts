@@ -12,18 +12,10 @@ import { fixtureCases } from '../oracles/cases.ts';
 import { fixtureFileName } from '../oracles/generate.ts';
 import { verifyBundles, DEFAULT_VERIFY, loadCandidate, loadFixture, type VerifyReport } from '../oracles/verify.ts';
 import { registerFixturesCommand } from '../src/cli/fixtures.ts';
-import { TORCH_PYTHON, torchUnavailable } from '../bench/run.ts';
-import { requiredHere } from './helpers/backends.ts';
+import { torchPythonOrSkip } from './helpers/torch.ts';
 
 const ADAPTER = 'oracles/adapters/torch/ldfa_torch.py';
-/** The first python3 that imports torch, asked as the bench asks (LDFA_HIDE=torch hides it): the one on PATH, or Debian's. */
-const probes = ['python3', TORCH_PYTHON].map((p) => ({ p, missing: torchUnavailable(p) }));
-const python = probes.find((c) => c.missing === null)?.p ?? null;
-if (!python) {
-  const why = probes.map((c) => c.missing).join('; ');
-  if (requiredHere('torch')) throw new Error(`torch is required here (LDFA_REQUIRE=${process.env.LDFA_REQUIRE}) but ${why}`);
-  console.warn(`test/adapter-torch.test.ts: skipped: the PyTorch adapter is not exercised: ${why}`);
-}
+const python = torchPythonOrSkip('test/adapter-torch.test.ts');
 
 const scratch = mkdtempSync(join(tmpdir(), 'ldfa-torch-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
