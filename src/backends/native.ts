@@ -17,14 +17,22 @@ import type { Tensor } from '../../reference/tensor.ts';
 import { isFloat32 } from '../fast/float32.ts';
 import { packageRoot } from '../package-root.ts';
 import { batchMatmulDims, convDims, matmulDims, Scratch, type ConvDims } from './common.ts';
+import { describeChoice, loadWithVerifiedCore, type CoreChoice } from './blas-core.ts';
 
 /** Where npm install builds the addon. */
 const addonPath = (): string => join(packageRoot(), 'native', 'build', 'Release', 'ldfa_blas.node');
 /** Tried in order: Debian's libopenblas0-pthread (and -openmp/-serial) and the generic names. */
 export const BLAS_LIBRARIES = ['libopenblas.so.0', 'libopenblas.so', 'libopenblasp.so.0', 'libcblas.so.3', 'libblas.so.3'];
+/** The libraries to try: LDFA_BLAS_LIBRARY (a path or name) alone where it is set, else BLAS_LIBRARIES. */
+export const blasLibraries = (): string[] => (process.env.LDFA_BLAS_LIBRARY ? [process.env.LDFA_BLAS_LIBRARY] : BLAS_LIBRARIES);
 
 interface Addon {
-  load(paths: string[]): { library: string; config: string; threads: number };
+  load(paths: string[]): { library: string; config: string; core: string; lapack: boolean; threads: number };
+  unload(): void;
+  /** Y (m, k) float64 row-major ← an orthonormal basis of its columns (LAPACK QR); returns the numerical rank. */
+  orthonormalize(Y: Float64Array, m: number, k: number): number;
+  /** Thin SVD of A (m, n) float64 row-major (LAPACK dgesdd): U (m, k), S (k), VT (k, n), k = min(m, n). */
+  svd(A: Float64Array, m: number, n: number, U: Float64Array, S: Float64Array, VT: Float64Array): void;
   sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
     A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number, C: Float32Array, ldc: number): void;
   setThreads(n: number): void;
@@ -68,6 +76,12 @@ export interface NativeBlas {
   info: string;
   /** The largest thread count used (OpenBLAS's default: one per core). */
   maxThreads: number;
+  /** Which OpenBLAS kernel set runs, and how it was chosen and verified (src/backends/blas-core.ts). */
+  core: CoreChoice;
+  /** LAPACK's QR and SVD in float64 where the library exports them (OpenBLAS does), else null. */
+  lapack: Pick<Addon, 'orthonormalize' | 'svd'> | null;
+  /** Sets the OpenBLAS thread count for the next products (the bench's 1- and 2-thread peaks); 0 = back to per-product choice. */
+  pinThreads(n: number): void;
 }
 
 /** Products with fewer FLOPs than this run on 1 thread (measured cross-over, see the header). */
@@ -103,14 +117,19 @@ export function createNativeBlas(): NativeBlas {
   if (typeof addon.im2col !== 'function') {
     throw new Error(`native backend: the addon ${path} predates the layer kernels; rebuild it with 'node native/build.mjs'`);
   }
+  if (typeof addon.unload !== 'function') {
+    throw new Error(`native backend: the addon ${path} predates the core self-test; rebuild it with 'node native/build.mjs'`);
+  }
   let loaded: ReturnType<Addon['load']>;
+  let core: CoreChoice;
   try {
-    loaded = addon.load(BLAS_LIBRARIES);
+    ({ loaded, choice: core } = loadWithVerifiedCore(addon, blasLibraries()) as { loaded: ReturnType<Addon['load']>; choice: CoreChoice });
   } catch (e) {
-    throw new Error(`native backend: ${(e as Error).message}; install one, e.g. apt-get install libopenblas0-pthread`);
+    const message = (e as Error).message;
+    throw new Error(`native backend: ${message}${/no usable CBLAS/.test(message) ? '; install one, e.g. apt-get install libopenblas0-pthread' : ''}`);
   }
   const maxThreads = Math.max(1, loaded.threads);
-  let threads = maxThreads;
+  let threads = maxThreads, pinned = 0;
   const setThreads = (n: number) => { if (n !== threads) { addon.setThreads(n); threads = n; } };
   const freeCores = freeCoreEstimate();
   cached = {
@@ -120,13 +139,16 @@ export function createNativeBlas(): NativeBlas {
         for (let i = 0; i < M * N; i++) C[i] = beta === 0 ? 0 : C[i] * beta;
         return;
       }
-      setThreads(2 * M * N * K >= THREADED_MIN_FLOPS ? Math.max(1, Math.min(maxThreads, freeCores())) : 1);
+      setThreads(pinned > 0 ? pinned : 2 * M * N * K >= THREADED_MIN_FLOPS ? Math.max(1, Math.min(maxThreads, freeCores())) : 1);
       addon.sgemm(transA, transB, M, N, K, alpha, A, transA ? M : K, B, transB ? K : N, beta, C, N);
     },
     adam: (...args) => addon.adam(...args),
     kernels: addon,
-    info: `${loaded.config} (${loaded.library}), threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else up to ${maxThreads} while cores are free`,
+    info: `${loaded.config} (${loaded.library}), ${describeChoice(core)}, threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else up to ${maxThreads} while cores are free`,
     maxThreads,
+    core,
+    lapack: loaded.lapack ? { orthonormalize: (Y, m, k) => addon.orthonormalize(Y, m, k), svd: (A, m, n, U, S, VT) => addon.svd(A, m, n, U, S, VT) } : null,
+    pinThreads(n) { pinned = Math.max(0, Math.min(maxThreads, Math.floor(n))); },
   };
   return cached;
 }
