@@ -17,6 +17,7 @@ import { ops, type Backend } from '../reference/backend.ts';
 import { float32Tensor } from './fast/float32.ts';
 import { float32ReferenceLayers, nativeLayers, type Float32Layers } from './fast/layers.ts';
 import { float32Path } from './fast/sequential.ts';
+import { useFloat32Feedback } from './fast/ldfa.ts';
 import { Float32Adam, type StepOptimizer } from './fast/optim.ts';
 import { createNativeBlas, layerKernelsOf, type NativeBlas } from './backends/native.ts';
 import { readBundle, writeBundle, type Bundle } from './bundle.ts';
@@ -106,15 +107,18 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
     : ops().precision === 'float32' ? float32Path(model, Object.values(rule.feedbackTensors()).filter((t) => !learned.has(t)), float32LayersFor(ops()))
     : { engine: null, reason: `the ${ops().name} backend computes in float64` };
   const forwardConfig = optimizerConfig(config.optimizer, config.lr, config.weightDecay, config);
-  const nativeAdam = fast.engine && forwardConfig.kind !== 'sgd' ? nativeBlasOrNull() : null;
-  const optimizer: StepOptimizer = nativeAdam
-    ? new Float32Adam(forwardConfig, model.params(), nativeAdam)
-    : new Optimizer(forwardConfig, model.params());
+  // LDFA's P̂, Q̂ and the rule's own work move to float32 with the step (src/fast/ldfa.ts)
+  const fastFeedback = fast.engine !== null && useFloat32Feedback(rule, nativeBlasOrNull());
+  const adamOn = (c: OptimizerConfig, params: Param[], float32: boolean): StepOptimizer => {
+    const blas = float32 && c.kind !== 'sgd' ? nativeBlasOrNull() : null;
+    return blas ? new Float32Adam(c, params, blas) : new Optimizer(c, params);
+  };
+  const optimizer = adamOn(forwardConfig, model.params(), fast.engine !== null);
   // Shared coupling (v1 code): P̂, Q̂ step with the forward optimiser's settings and lr; for per-parameter
   // optimisers (SGD, Adam, AdamW) that is the same as one optimiser over W, P̂ and Q̂.
   const shared = config.feedbackCoupling === 'shared';
-  const feedbackOptimizer = new Optimizer(
-    shared ? forwardConfig : optimizerConfig(config.feedbackOptimizer, config.feedbackLr, config.feedbackWeightDecay, config), rule.feedbackParams());
+  const feedbackOptimizer = adamOn(
+    shared ? forwardConfig : optimizerConfig(config.feedbackOptimizer, config.feedbackLr, config.feedbackWeightDecay, config), rule.feedbackParams(), fastFeedback);
   const allParams: Param[] = [...model.params(), ...rule.feedbackParams()];
   const forward = (x: Tensor, train: boolean) => (fast.engine ? fast.engine.forward(x, train) : model.forward(x, train));
 

@@ -100,6 +100,23 @@ export function defaultInit(mode: FeedbackMode): 'svd' | 'random' {
   return mode === 'normative' || mode === 'factorised' ? 'svd' : 'random';
 }
 
+/**
+ * The rule's operations on P̂, Q̂ and the signals, as one swappable set (like the layers'
+ * functions, reference/layers/functions.ts): these reference entries are the truth; the float32
+ * path (src/fast/ldfa.ts) swaps in its own with the same signatures and meaning, tested against
+ * these, so the rule's conventions stay written once, here.
+ */
+export interface LdfaKernels {
+  /** A zero tensor for the rule's intermediates (z, the r-channel map). */
+  tensor(shape: readonly number[]): Tensor;
+  normativeGradients: typeof normativeGradients;
+  factorisedGradients: typeof factorisedGradients;
+  ojaGradient: typeof ojaGradient;
+  normaliseError: typeof normaliseError;
+  channelRows: typeof channelRows;
+  balancedFactors: typeof balancedFactors;
+}
+
 interface LowRankSite {
   site: FeedbackSite;
   rank: number;
@@ -111,9 +128,18 @@ interface LowRankSite {
   fedByOutputInput: boolean;
 }
 
-export function ldfa(options: LdfaOptions): Rule {
+/** The LDFA rule, whose kernels can be swapped (the float32 path, src/fast/ldfa.ts). */
+export interface LdfaRule extends Rule {
+  readonly name: 'ldfa';
+  /** P̂, Q̂ and their gradients of every layer, for moving them to other storage in place. */
+  feedbackStorage(): Tensor[];
+  useKernels(kernels: LdfaKernels): void;
+}
+
+export function ldfa(options: LdfaOptions): LdfaRule {
   checkLdfaOptions(options);
   const layers: LowRankSite[] = [];
+  let k: LdfaKernels = referenceLdfaKernels;
   let outputSite: FeedbackSite | null = null;
 
   /** E: the error arriving at the output layer's input (direct variant). */
@@ -136,7 +162,7 @@ export function ldfa(options: LdfaOptions): Rule {
     const shape = weightMatrixShape(s.site);
     const exact = options.svd === 'exact' || (options.svd === 'auto' && Math.min(...shape) <= EXACT_SVD_LIMIT);
     const method = exact ? 'exact' as const : { randomized: svdRng!, powerIterations: options.svdPowerIterations, oversample: options.svdOversample };
-    const { P, Q } = balancedFactors(reshape(s.site.weight.value, shape), s.rank, method);
+    const { P, Q } = k.balancedFactors(reshape(s.site.weight.value, shape), s.rank, method);
     s.P2.data.set(P.data);
     s.Q2.data.set(Q.data);
   };
@@ -180,9 +206,9 @@ export function ldfa(options: LdfaOptions): Rule {
       for (const s of layers) {
         switch (options.mode) {
           case 'fixed': break;
-          case 'normative': normativeGradients(s.gP2, s.gQ2, s.P2, s.Q2, reshape(s.site.weight.value, weightMatrixShape(s.site))); break;
-          case 'oja': ojaGradients(s, s.fedByOutputInput ? outputInputError() : null, options, labels); break;
-          case 'factorised': factorisedGradients(s.gP2, s.gQ2, s.P2, s.Q2, reshape(s.site.weight.grad, weightMatrixShape(s.site))); break;
+          case 'normative': k.normativeGradients(s.gP2, s.gQ2, s.P2, s.Q2, reshape(s.site.weight.value, weightMatrixShape(s.site))); break;
+          case 'oja': ojaGradients(s, s.fedByOutputInput ? outputInputError() : null, options, labels, k); break;
+          case 'factorised': k.factorisedGradients(s.gP2, s.gQ2, s.P2, s.Q2, reshape(s.site.weight.grad, weightMatrixShape(s.site))); break;
         }
         if (options.learn === 'q') s.P.grad.data.fill(0);
       }
@@ -192,6 +218,19 @@ export function ldfa(options: LdfaOptions): Rule {
     afterStep(step: number) {
       if (options.mode !== 'normative' || options.svdEvery <= 0 || step % options.svdEvery !== 0) return;
       for (const s of layers) refactorise(s);
+    },
+
+    feedbackStorage() {
+      return layers.flatMap((s) => [s.P.value, s.Q.value, s.P.grad, s.Q.grad]);
+    },
+
+    useKernels(kernels) {
+      k = kernels;
+      // The matrix views share their tensor's storage: follow it if it was moved (float32).
+      for (const s of layers) {
+        s.P2.data = s.P.value.data; s.Q2.data = s.Q.value.data;
+        s.gP2.data = s.P.grad.data; s.gQ2.data = s.Q.grad.data;
+      }
     },
 
     feedbackTensors() {
@@ -238,25 +277,31 @@ export function ojaGradient(gP: Tensor, P: Tensor, normalised: Tensor): void {
  * one-hot labels (normalised like the error) instead; its Q̂ still learns from δ.
  * ε is ojaEps for linear layers and ojaEpsConv for conv layers (the v1 code's two values).
  */
-function ojaGradients(s: LowRankSite, directSignal: Tensor | null, options: LdfaOptions, labels: Int32Array | undefined): void {
+function ojaGradients(s: LowRankSite, directSignal: Tensor | null, options: LdfaOptions, labels: Int32Array | undefined, k: LdfaKernels): void {
   const dy = directSignal ?? s.site.outputGrad;
   const x = s.site.input;
   if (!dy || !x) throw new Error(`ldfa oja: ${s.site.name} has no recorded signals; call backward first`);
   const fromLabels = s.site.isOutput && options.ojaOutput === 'labels';
   if (fromLabels && !labels) throw new Error(`ldfa oja with ojaOutput 'labels': the output layer ${s.site.name} needs the batch labels; pass them to feedbackGradients(labels)`);
   const rows = fromLabels ? oneHot(labels!, dy.shape[1])
-    : s.site.kind === 'conv' && !directSignal ? channelRows(dy) : dy; // (samples, out)
+    : s.site.kind === 'conv' && !directSignal ? k.channelRows(dy) : dy; // (samples, out)
   const eps = s.site.kind === 'conv' ? options.ojaEpsConv : options.ojaEps;
-  ojaGradient(s.gP2, s.P2, normaliseError(rows, options.ojaNormalisation, eps));
+  k.ojaGradient(s.gP2, s.P2, k.normaliseError(rows, options.ojaNormalisation, eps));
   if (s.site.kind === 'linear') {
-    ops().matmul(s.gQ2, multiply(dy, s.P2), x, true, false);
+    const z = k.tensor([dy.shape[0], s.rank]); // (N, r)
+    ops().matmul(z, dy, s.P2);
+    ops().matmul(s.gQ2, z, x, true, false);
   } else {
     const [N, , Ho, Wo] = dy.shape;
-    const z = tensor([N, s.rank, Ho, Wo]);
+    const z = k.tensor([N, s.rank, Ho, Wo]);
     ops().conv2dBackwardInput(z, dy, s.P.value, { stride: 1, padding: 0 });
     ops().conv2dBackwardFilter(s.Q.grad, z, x, s.site.conv!);
   }
 }
+
+export const referenceLdfaKernels: LdfaKernels = {
+  tensor: (shape) => tensor(shape), normativeGradients, factorisedGradients, ojaGradient, normaliseError, channelRows, balancedFactors,
+};
 
 /** Clamps (v4 normative code): linear layers' W, b, P̂, Q̂ gradients; conv layers' P̂, Q̂ gradients. */
 function clampSiteGradients(s: LowRankSite, options: LdfaOptions): void {
