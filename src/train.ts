@@ -210,7 +210,7 @@ export function train(config: TrainConfig, data: { train: Dataset; test: Dataset
     rule: trainer.rule.summary(),
     parameters: trainer.model.params().reduce((a, p) => a + p.value.size, 0),
     trainSamples: data.train.n,
-    flopsPerStep: stepFlops(trainer.model, trainer.rule, config.batch),
+    flopsPerStep: stepFlops(trainer.model, trainer.rule, config.batch, config.rule === 'ldfa' ? ldfaOptionsOf(config) : undefined),
     seconds: (performance.now() - started) / 1000,
   };
 }
