@@ -16,8 +16,8 @@ import { clampInPlace, firstNonFinite, tensor, type Tensor } from '../reference/
 import { ops, type Backend } from '../reference/backend.ts';
 import { float32Tensor } from './fast/float32.ts';
 import { float32ReferenceLayers, nativeLayers, type Float32Layers } from './fast/layers.ts';
-import { float32Path } from './fast/sequential.ts';
-import { useFloat32Feedback } from './fast/ldfa.ts';
+import { float32Path, float32Unsupported } from './fast/sequential.ts';
+import { float32LdfaKernels, useFloat32Feedback } from './fast/ldfa.ts';
 import { Float32Adam, type StepOptimizer } from './fast/optim.ts';
 import { createNativeBlas, layerKernelsOf, type NativeBlas } from './backends/native.ts';
 import { readBundle, writeBundle, type Bundle } from './bundle.ts';
@@ -95,8 +95,12 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
   validateConfig(config);
   const root = new Rng(config.seed);
   const model = buildModel(config, inputShape, classes, root.fork());
+  // On a float32 backend the step runs on the float32 path where the model allows it, LDFA's own
+  // work included (src/fast/ldfa.ts: its kernels serve the SVD initialisation in attach too).
+  const float32Wanted = options.float32Path !== false && ops().precision === 'float32' && float32Unsupported(model) === null;
+  const ldfaKernels = float32Wanted ? float32LdfaKernels(nativeBlasOrNull()) : null;
   const rule = createRule(config.rule, {
-    ldfa: ldfaOptionsOf(config),
+    ldfa: { ...ldfaOptionsOf(config), ...(ldfaKernels ? { kernels: ldfaKernels } : {}) },
   });
   rule.attach(model, root.fork());
   if (config.clipSignal !== null) for (const site of model.sites) site.feedback = clipFeedback(site.feedback, config.clipSignal);
@@ -108,7 +112,7 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
     : { engine: null, reason: `the ${ops().name} backend computes in float64` };
   const forwardConfig = optimizerConfig(config.optimizer, config.lr, config.weightDecay, config);
   // LDFA's P̂, Q̂ and the rule's own work move to float32 with the step (src/fast/ldfa.ts)
-  const fastFeedback = fast.engine !== null && useFloat32Feedback(rule, nativeBlasOrNull());
+  const fastFeedback = fast.engine !== null && ldfaKernels !== null && useFloat32Feedback(rule, ldfaKernels);
   const adamOn = (c: OptimizerConfig, params: Param[], float32: boolean): StepOptimizer => {
     const blas = float32 && c.kind !== 'sgd' ? nativeBlasOrNull() : null;
     return blas ? new Float32Adam(c, params, blas) : new Optimizer(c, params);

@@ -84,6 +84,8 @@ export interface LdfaOptions {
   clipConvFeedbackGrad: number | null;
   /** Feedback tensors to use instead of drawing them: `${site}.P`, `${site}.Q`. */
   inject?: Record<string, Tensor>;
+  /** The rule's operations (`LdfaKernels`); default the reference's, the float32 path gives its own. */
+  kernels?: LdfaKernels;
 }
 
 export const DEFAULT_LDFA: LdfaOptions = {
@@ -139,7 +141,7 @@ export interface LdfaRule extends Rule {
 export function ldfa(options: LdfaOptions): LdfaRule {
   checkLdfaOptions(options);
   const layers: LowRankSite[] = [];
-  let k: LdfaKernels = referenceLdfaKernels;
+  let k: LdfaKernels = options.kernels ?? referenceLdfaKernels;
   let outputSite: FeedbackSite | null = null;
 
   /** E: the error arriving at the output layer's input (direct variant). */

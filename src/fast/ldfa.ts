@@ -39,13 +39,14 @@ export function isLdfaRule(rule: Rule): rule is LdfaRule {
 }
 
 /**
- * Moves an LDFA rule's P̂, Q̂ and their gradients to float32 storage and gives it the float32
- * kernels; returns false (and changes nothing) for any other rule.
+ * Moves an LDFA rule's P̂, Q̂ and their gradients to float32 storage and gives it these float32
+ * kernels (the ones it was created with, so that its SVD initialisation ran on them too);
+ * returns false (and changes nothing) for any other rule.
  */
-export function useFloat32Feedback(rule: Rule, blas: NativeBlas | null): boolean {
+export function useFloat32Feedback(rule: Rule, kernels: LdfaKernels): boolean {
   if (!isLdfaRule(rule)) return false;
   for (const t of rule.feedbackStorage()) storeAsFloat32(t);
-  rule.useKernels(float32LdfaKernels(blas));
+  rule.useKernels(kernels);
   return true;
 }
 
@@ -123,8 +124,9 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
       return out;
     },
 
+    // W in any storage: the SVD initialisation runs before the weights move to float32
     balancedFactors(W, r, method = 'exact') {
-      if (!blas?.lapack || !isFloat32(W)) return balancedFactors(W, r, method);
+      if (!blas?.lapack) return balancedFactors(W, r, method);
       return lapackBalancedFactors(blas, W, r, method);
     },
   };
@@ -175,7 +177,7 @@ function lapackBalancedFactors(blas: NativeBlas, W: Tensor, r: number, method: S
   const exact = (): { U: Float64Array; S: Float64Array; Vt: Float64Array; k: number } => {
     const k = Math.min(m, n);
     const U = new Float64Array(m * k), S = new Float64Array(k), Vt = new Float64Array(k * n);
-    lapack.svd(Float64Array.from(f32(W).subarray(0, m * n)), m, n, U, S, Vt);
+    lapack.svd(Float64Array.from(W.data.subarray(W.offset, W.offset + m * n)), m, n, U, S, Vt);
     return { U, S, Vt, k };
   };
   let svd: { U: Float64Array; S: Float64Array; Vt: Float64Array; k: number };
@@ -183,7 +185,8 @@ function lapackBalancedFactors(blas: NativeBlas, W: Tensor, r: number, method: S
   else {
     const k = Math.min(r + (method.oversample ?? 5), m, n);
     const omega = normalTensor(method.randomized, [n, k], 1); // drawn as the reference draws it
-    svd = k === Math.min(m, n) ? exact() : randomizedSvdProducts(blas, f32(W), m, n, k, Float32Array.from(omega.data), method.powerIterations ?? 2) ?? exact();
+    const A = isFloat32(W) ? f32(W).subarray(W.offset, W.offset + m * n) : Float32Array.from(W.data.subarray(W.offset, W.offset + m * n));
+    svd = k === Math.min(m, n) ? exact() : randomizedSvdProducts(blas, A, m, n, k, Float32Array.from(omega.data), method.powerIterations ?? 2) ?? exact();
   }
   const { U, S, Vt, k } = svd;
   const P = tensor([m, r]), Q = tensor([r, n]);
