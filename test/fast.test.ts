@@ -8,7 +8,7 @@ import { Optimizer, DEFAULT_OPTIMIZER, type OptimizerConfig } from '../reference
 import { param } from '../reference/params.ts';
 import { referenceBackend } from '../reference/kernels.ts';
 import { Rng, uniformTensor } from '../reference/rng.ts';
-import { tensor } from '../reference/tensor.ts';
+import { firstNonFinite, tensor } from '../reference/tensor.ts';
 import { createNativeBackend, createNativeBlas, type NativeBlas } from '../src/backends/native.ts';
 import { float32Tensor, storeAsFloat32 } from '../src/fast/float32.ts';
 import { Float32Adam } from '../src/fast/optim.ts';
@@ -48,6 +48,25 @@ describe('native sgemm on float32 storage', () => {
     blas!.sgemm(false, false, 2, 2, 2, A, B, C);
     expect(Array.from(C)).toEqual([1, 2, 3, 4]);
     expect(() => blas!.sgemm(false, false, 3, 2, 2, A, B, C)).toThrow('ldfa_blas.sgemm: an operand is shorter than M, N, K and its leading dimension require');
+  });
+});
+
+describe('native firstNonFinite (the trainer\'s divergence check)', () => {
+  test('finds the first NaN or ±Infinity at any position, in and across the 256-value blocks, like the reference', () => {
+    for (const n of [0, 1, 255, 256, 257, 1000]) {
+      const x = new Float32Array(n).map((_, i) => Math.sin(i) * 1e30);
+      expect(blas!.kernels.firstNonFinite(x)).toBe(-1);
+      for (const at of [0, n >> 1, n - 1].filter((i) => i >= 0 && i < n)) {
+        for (const bad of [NaN, Infinity, -Infinity]) {
+          const y = Float32Array.from(x);
+          y[at] = bad;
+          if (at + 3 < n) y[at + 3] = NaN;
+          expect(blas!.kernels.firstNonFinite(y)).toBe(at);
+          expect(firstNonFinite(float32Tensor([n], y))).toBe(at);
+        }
+      }
+    }
+    expect(blas!.kernels.firstNonFinite(new Float32Array([3.4e38, -3.4e38, 1e-45]))).toBe(-1);
   });
 });
 

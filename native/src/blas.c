@@ -19,6 +19,7 @@
 //   and the float32 layer kernels of layers.c
 #include <math.h>
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,6 +266,31 @@ static napi_value svd_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+typedef struct {
+  float *w, *g, *m, *v, *vmax;
+  float lr, b1, b2, eps, inv_c1, inv_c2, gwd, shrink;
+} AdamArgs;
+typedef struct { const AdamArgs *a; size_t start, end; } AdamRange;
+/** Parameters with at least this many values are updated by two threads. */
+#define ADAM_THREADED_MIN ((size_t)1 << 18)
+
+static void *adam_range(void *range) {
+  const AdamRange *r = range;
+  const AdamArgs *a = r->a;
+  float *w = a->w, *g = a->g, *m = a->m, *v = a->v, *vmax = a->vmax;
+  const float lr = a->lr, b1 = a->b1, b2 = a->b2, eps = a->eps, inv_c1 = a->inv_c1, inv_c2 = a->inv_c2, gwd = a->gwd, shrink = a->shrink;
+  for (size_t i = r->start; i < r->end; i++) {
+    const float gi = g[i] + gwd * w[i];
+    const float mi = b1 * m[i] + (1.0f - b1) * gi;
+    float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    if (vmax != NULL) { vi = vmax[i] > vi ? vmax[i] : vi; vmax[i] = vi; }
+    w[i] = w[i] * shrink - lr * (mi * inv_c1) / (sqrtf(vi * inv_c2) + eps);
+  }
+  return NULL;
+}
+
 /**
  * Adam (Kingma & Ba) with bias corrections c1 = 1 − β₁ᵗ, c2 = 1 − β₂ᵗ; weight decay added to the
  * gradient (Adam) or decoupled, w ← w − lr·wd·w (AdamW); AMSGrad when vmax is given.
@@ -285,18 +311,24 @@ static napi_value adam_js(napi_env env, napi_callback_info info) {
   for (int i = 0; i < 7; i++) CHECK(napi_get_value_double(env, argv[5 + i], &d[i]));
   bool decoupled;
   CHECK(napi_get_value_bool(env, argv[12], &decoupled));
-  const float lr = (float)d[0], b1 = (float)d[1], b2 = (float)d[2], eps = (float)d[3], wd = (float)d[4];
-  const float inv_c1 = (float)(1.0 / d[5]), inv_c2 = (float)(1.0 / d[6]);
-  const float gwd = decoupled ? 0.0f : wd, shrink = decoupled ? 1.0f - lr * wd : 1.0f;
-  for (size_t i = 0; i < n; i++) {
-    const float gi = g[i] + gwd * w[i];
-    const float mi = b1 * m[i] + (1.0f - b1) * gi;
-    float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    if (vmax != NULL) { vi = vmax[i] > vi ? vmax[i] : vi; vmax[i] = vi; }
-    w[i] = w[i] * shrink - lr * (mi * inv_c1) / (sqrtf(vi * inv_c2) + eps);
+  AdamArgs args = {
+    .w = w, .g = g, .m = m, .v = v, .vmax = vmax, .lr = (float)d[0], .b1 = (float)d[1], .b2 = (float)d[2], .eps = (float)d[3],
+    .inv_c1 = (float)(1.0 / d[5]), .inv_c2 = (float)(1.0 / d[6]),
+    .gwd = decoupled ? 0.0f : (float)d[4], .shrink = decoupled ? 1.0f - (float)d[0] * (float)d[4] : 1.0f,
+  };
+  // Memory-bound (7 arrays of n floats pass through): two threads on large parameters. Each element's
+  // update is independent, so the result does not depend on the split.
+  if (n >= ADAM_THREADED_MIN) {
+    AdamRange halves[2] = {{&args, 0, n / 2}, {&args, n / 2, n}};
+    pthread_t second;
+    if (pthread_create(&second, NULL, adam_range, &halves[1]) == 0) {
+      adam_range(&halves[0]);
+      pthread_join(second, NULL);
+      return NULL;
+    }
   }
+  AdamRange all = {&args, 0, n};
+  adam_range(&all);
   return NULL;
 }
 

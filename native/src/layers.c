@@ -16,6 +16,7 @@
 //   attention(out, probs, q, k, v, B, T, A, heads)                                         attention.ts
 //   attentionBackward(dq, dk, dv, dS, dout, q, k, v, probs, B, T, A, heads)
 //   im2col(cols, x, ...geometry)  col2im(dx, cols, ...geometry)  permuteBlocks(dst, src, A, B, P)
+//   firstNonFinite(x) -> index or −1                                                       tensor.ts
 // (mean, rstd, runMean, runVar: Float64Array, the reference's caches; winners: Int32Array.)
 #include <math.h>
 #include <stdbool.h>
@@ -573,6 +574,32 @@ static napi_value permute_blocks(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/**
+ * The index of x's first NaN or ±Infinity, or −1 (reference/tensor.ts firstNonFinite, the trainer's
+ * divergence check on every gradient): per block of 256 a branch-free vector loop ORs together
+ * "exponent bits all ones" (NaN or ±Infinity); only a block where that is set is searched.
+ */
+static napi_value first_non_finite(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 1);
+  size_t n = 0;
+  float *x = typed(&a, 0, napi_float32_array, &n, false);
+  if (failed(&a, "firstNonFinite")) return NULL;
+  int64_t found = -1;
+  for (size_t start = 0; start < n && found < 0; start += 256) {
+    const size_t end = start + 256 < n ? start + 256 : n;
+    const uint32_t *bits = (const uint32_t *)x;
+    uint32_t any = 0;
+    for (size_t i = start; i < end; i++) any |= (bits[i] & 0x7f800000u) == 0x7f800000u;
+    if (any) {
+      for (size_t i = start; i < end; i++) if (!isfinite(x[i])) { found = (int64_t)i; break; }
+    }
+  }
+  napi_value value;
+  if (napi_create_int64(env, found, &value) != napi_ok) FAIL("firstNonFinite: napi_create_int64 failed");
+  return value;
+}
+
 napi_value register_layer_kernels(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"activation", NULL, activation, NULL, NULL, NULL, napi_default, NULL},
@@ -591,6 +618,7 @@ napi_value register_layer_kernels(napi_env env, napi_value exports) {
     {"im2col", NULL, im2col, NULL, NULL, NULL, napi_default, NULL},
     {"col2im", NULL, col2im, NULL, NULL, NULL, napi_default, NULL},
     {"permuteBlocks", NULL, permute_blocks, NULL, NULL, NULL, napi_default, NULL},
+    {"firstNonFinite", NULL, first_non_finite, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) FAIL("register: napi_define_properties failed");
   return exports;

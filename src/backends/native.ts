@@ -62,6 +62,8 @@ export interface LayerKernels {
   im2col(cols: F32, x: F32, N: number, Cin: number, H: number, W: number, k: number, Ho: number, Wo: number, stride: number, padding: number): void;
   col2im(dx: F32, cols: F32, N: number, Cin: number, H: number, W: number, k: number, Ho: number, Wo: number, stride: number, padding: number): void;
   permuteBlocks(dst: F32, src: F32, A: number, B: number, P: number): void;
+  /** The index of the first NaN or ±Infinity, or −1 (reference/tensor.ts firstNonFinite). */
+  firstNonFinite(x: F32): number;
 }
 
 export interface NativeBlas {
