@@ -102,6 +102,27 @@ describe('native conv on float32 storage (one batched GEMM, (channels, positions
   });
 });
 
+describe('native Adam on two threads', () => {
+  test('splitting a large update over 2 threads gives the same bytes as 1 thread (elementwise)', () => {
+    const n = 300_001, rng = new Rng(8);
+    const make = () => Float32Array.from(uniformTensor(rng, [n], 1).data);
+    const [w, g, m, v] = [make(), make(), make(), make().map(Math.abs)];
+    const run = (threads: number) => {
+      const [w1, m1, v1] = [Float32Array.from(w), Float32Array.from(m), Float32Array.from(v)];
+      blas!.pinThreads(threads);
+      try {
+        blas!.adam(w1, g, m1, v1, null, 1e-3, 0.9, 0.999, 1e-8, 1e-4, 0.1, 0.001, true);
+      } finally {
+        blas!.pinThreads(0);
+      }
+      return [w1, m1, v1];
+    };
+    const [one, two] = [run(1), run(2)];
+    for (let k = 0; k < 3; k++) expect(Buffer.from(two[k].buffer).equals(Buffer.from(one[k].buffer))).toBe(true);
+    expect(one[0]).not.toEqual(w);
+  });
+});
+
 describe('Float32Adam against reference/optim.ts', () => {
   const configs: [string, Partial<OptimizerConfig>][] = [
     ['adam', { kind: 'adam' }],

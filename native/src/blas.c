@@ -14,8 +14,9 @@
 //                                             S (k), VT (k, n), k = min(m, n); throws where LAPACK is absent
 //   sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)   C = α·op(A)·op(B) + β·C
 //   setThreads(n), getThreads()                                          OpenBLAS thread count
-//   adam(w, g, m, v, vmax|null, lr, beta1, beta2, eps, weightDecay, c1, c2, decoupled)
-//       one Adam/AdamW step on float32 arrays, the update of reference/optim.ts (tested against it)
+//   adam(w, g, m, v, vmax|null, lr, beta1, beta2, eps, weightDecay, c1, c2, decoupled, threads)
+//       one Adam/AdamW step on float32 arrays, the update of reference/optim.ts (tested against it),
+//       split over `threads` (1 or 2) pthreads; elementwise, so the split does not change the result
 //   and the float32 layer kernels of layers.c
 #include <math.h>
 #include <dlfcn.h>
@@ -271,8 +272,6 @@ typedef struct {
   float lr, b1, b2, eps, inv_c1, inv_c2, gwd, shrink;
 } AdamArgs;
 typedef struct { const AdamArgs *a; size_t start, end; } AdamRange;
-/** Parameters with at least this many values are updated by two threads. */
-#define ADAM_THREADED_MIN ((size_t)1 << 18)
 
 static void *adam_range(void *range) {
   const AdamRange *r = range;
@@ -296,10 +295,10 @@ static void *adam_range(void *range) {
  * gradient (Adam) or decoupled, w ← w − lr·wd·w (AdamW); AMSGrad when vmax is given.
  */
 static napi_value adam_js(napi_env env, napi_callback_info info) {
-  size_t argc = 13;
-  napi_value argv[13];
+  size_t argc = 14;
+  napi_value argv[14];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 13) return throw_msg(env, "ldfa_blas.adam: takes (w, g, m, v, vmax|null, lr, beta1, beta2, eps, weightDecay, c1, c2, decoupled)");
+  if (argc != 14) return throw_msg(env, "ldfa_blas.adam: takes (w, g, m, v, vmax|null, lr, beta1, beta2, eps, weightDecay, c1, c2, decoupled, threads)");
   size_t n, ng, nm, nv, nx = 0;
   float *w = f32_arg(env, argv[0], &n), *g = f32_arg(env, argv[1], &ng), *m = f32_arg(env, argv[2], &nm), *v = f32_arg(env, argv[3], &nv);
   napi_valuetype vmaxType;
@@ -310,15 +309,16 @@ static napi_value adam_js(napi_env env, napi_callback_info info) {
   double d[7];
   for (int i = 0; i < 7; i++) CHECK(napi_get_value_double(env, argv[5 + i], &d[i]));
   bool decoupled;
+  int32_t threads;
   CHECK(napi_get_value_bool(env, argv[12], &decoupled));
+  CHECK(napi_get_value_int32(env, argv[13], &threads));
   AdamArgs args = {
     .w = w, .g = g, .m = m, .v = v, .vmax = vmax, .lr = (float)d[0], .b1 = (float)d[1], .b2 = (float)d[2], .eps = (float)d[3],
     .inv_c1 = (float)(1.0 / d[5]), .inv_c2 = (float)(1.0 / d[6]),
     .gwd = decoupled ? 0.0f : (float)d[4], .shrink = decoupled ? 1.0f - (float)d[0] * (float)d[4] : 1.0f,
   };
-  // Memory-bound (7 arrays of n floats pass through): two threads on large parameters. Each element's
-  // update is independent, so the result does not depend on the split.
-  if (n >= ADAM_THREADED_MIN) {
+  // Memory-bound (7 arrays of n floats pass through): two threads where the caller asks for them
+  if (threads >= 2 && n >= 2) {
     AdamRange halves[2] = {{&args, 0, n / 2}, {&args, n / 2, n}};
     pthread_t second;
     if (pthread_create(&second, NULL, adam_range, &halves[1]) == 0) {

@@ -38,7 +38,7 @@ interface Addon {
   setThreads(n: number): void;
   getThreads(): number;
   adam(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, vmax: Float32Array | null,
-    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, c1: number, c2: number, decoupled: boolean): void;
+    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, c1: number, c2: number, decoupled: boolean, threads: number): void;
 }
 
 type F32 = Float32Array;
@@ -71,7 +71,8 @@ export interface NativeBlas {
   sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number,
     A: Float32Array, B: Float32Array, C: Float32Array, alpha?: number, beta?: number): void;
   /** One Adam (decoupled: AdamW) step on float32 arrays in place; c1, c2 the bias corrections 1 − βᵗ. */
-  adam: Addon['adam'];
+  adam(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, vmax: Float32Array | null,
+    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, c1: number, c2: number, decoupled: boolean): void;
   /** The layer kernels of the float32 training path (src/fast/layers.ts). */
   kernels: LayerKernels;
   /** "OpenBLAS 0.3.21 … (libopenblas.so.0), threads: 1 below 2·M·N·K = 5e7 FLOPs, else 2". */
@@ -88,6 +89,8 @@ export interface NativeBlas {
 
 /** Products with fewer FLOPs than this run on 1 thread (measured cross-over, see the header). */
 export const THREADED_MIN_FLOPS = 5e7;
+/** Adam updates of at least this many values run on 2 threads (memory-bound: 7 arrays pass through). */
+export const THREADED_MIN_ADAM = 2 ** 18;
 
 let cached: NativeBlas | null = null;
 
@@ -134,6 +137,8 @@ export function createNativeBlas(): NativeBlas {
   let threads = maxThreads, pinned = 0;
   const setThreads = (n: number) => { if (n !== threads) { addon.setThreads(n); threads = n; } };
   const freeCores = freeCoreEstimate();
+  /** The thread count for one call (GEMM or Adam): 1 for small work, else every core that is free. */
+  const threadsFor = (large: boolean) => (large ? Math.max(1, Math.min(maxThreads, freeCores())) : 1);
   cached = {
     sgemm(transA, transB, M, N, K, A, B, C, alpha = 1, beta = 0) {
       if (M === 0 || N === 0) return;
@@ -141,10 +146,10 @@ export function createNativeBlas(): NativeBlas {
         for (let i = 0; i < M * N; i++) C[i] = beta === 0 ? 0 : C[i] * beta;
         return;
       }
-      setThreads(pinned > 0 ? pinned : 2 * M * N * K >= THREADED_MIN_FLOPS ? Math.max(1, Math.min(maxThreads, freeCores())) : 1);
+      setThreads(pinned > 0 ? pinned : threadsFor(2 * M * N * K >= THREADED_MIN_FLOPS));
       addon.sgemm(transA, transB, M, N, K, alpha, A, transA ? M : K, B, transB ? K : N, beta, C, N);
     },
-    adam: (...args) => addon.adam(...args),
+    adam: (w, ...rest) => addon.adam(w, ...rest, pinned > 0 ? pinned : threadsFor(w.length >= THREADED_MIN_ADAM)),
     kernels: addon,
     info: `${loaded.config} (${loaded.library}), ${describeChoice(core)}, threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else up to ${maxThreads} while cores are free`,
     maxThreads,
