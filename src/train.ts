@@ -98,7 +98,7 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
   // On a float32 backend the step runs on the float32 path where the model allows it, LDFA's own
   // work included (src/fast/ldfa.ts: its kernels serve the SVD initialisation in attach too).
   const float32Wanted = options.float32Path !== false && ops().precision === 'float32' && float32Unsupported(model) === null;
-  const ldfaKernels = float32Wanted ? float32LdfaKernels(nativeBlasOrNull()) : null;
+  const ldfaKernels = float32Wanted ? float32LdfaKernels(layerKernelsOf(ops()) ? nativeBlasOrNull() : null) : null;
   const rule = createRule(config.rule, {
     ldfa: { ...ldfaOptionsOf(config), ...(ldfaKernels ? { kernels: ldfaKernels } : {}) },
   });

@@ -67,6 +67,8 @@ describe('float32 LDFA kernels against the reference kernels', () => {
         const n32 = k.normaliseError(f32(dy), how, 1e-8);
         expect(isFloat32(n32)).toBe(true);
         close(`normalised S=${S} out=${out}`, n32.data, nRef.data, 1e-6);
+        // the JavaScript loop (float32 backends without the addon) computes the same values
+        close(`normalised (no addon) S=${S} out=${out}`, float32LdfaKernels(null).normaliseError(f32(dy), how, 1e-8).data, n32.data, 0, 0);
         const gP = tensor([out, r]), gP32 = float32Tensor([out, r]);
         withBackend(referenceBackend, () => ojaGradient(gP, P, nRef));
         withBackend(native!, () => k.ojaGradient(gP32, f32(P), n32));

@@ -17,11 +17,13 @@
 //   attentionBackward(dq, dk, dv, dS, dout, q, k, v, probs, B, T, A, heads)
 //   im2col(cols, x, ...geometry)  col2im(dx, cols, ...geometry)  permuteBlocks(dst, src, A, B, P)
 //   firstNonFinite(x) -> index or −1                                                       tensor.ts
+//   normaliseError(y, x, n, f, how, eps)   LDFA Oja's normalised error                     rules/ldfa.ts
 // (mean, rstd, runMean, runVar: Float64Array, the reference's caches; winners: Int32Array.)
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <node_api.h>
 
@@ -575,6 +577,49 @@ static napi_value permute_blocks(napi_env env, napi_callback_info info) {
 }
 
 /**
+ * LDFA Oja's normalised batch error (reference/rules/ldfa.ts normaliseError), rows x (n, f) → y:
+ *   how 0 max-std            y = (x − mean) / (max_j std_j + ε), std unbiased
+ *   how 1 max-second-moment  y = x / √(max_j mean_j(x²) + ε)
+ *   how 2 none               y = x
+ * in double, in the reference's order of operations.
+ */
+static napi_value normalise_error(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 6);
+  size_t n = (size_t)int_arg(&a, 2), f = (size_t)int_arg(&a, 3);
+  int64_t how = int_arg(&a, 4);
+  double eps = num(&a, 5);
+  float *y = f32(&a, 0, n * f), *x = f32(&a, 1, n * f);
+  if (!a.error && how > 2) a.error = "how must be 0 (max-std), 1 (max-second-moment) or 2 (none)";
+  if (failed(&a, "normaliseError")) return NULL;
+  if (how == 2) { memcpy(y, x, n * f * sizeof(float)); return NULL; }
+  double *mean = calloc(2 * (f ? f : 1), sizeof(double)), *second = mean + f;
+  if (mean == NULL) FAIL("normaliseError: out of memory");
+  for (size_t i = 0; i < n; i++) {
+    const float *row = x + i * f;
+    for (size_t j = 0; j < f; j++) {
+      const double v = row[j];
+      mean[j] += v / (double)n;
+      second[j] += (v * v) / (double)n;
+    }
+  }
+  double scale = 0;
+  for (size_t j = 0; j < f; j++) {
+    const double s = how == 0 ? sqrt(fmax(0, (second[j] - mean[j] * mean[j]) * ((double)n / fmax(1, (double)n - 1)))) : second[j];
+    scale = fmax(scale, s);
+  }
+  scale += eps;
+  const double divisor = how == 0 ? scale : sqrt(scale);
+  for (size_t i = 0; i < n; i++) {
+    const float *row = x + i * f;
+    float *out = y + i * f;
+    for (size_t j = 0; j < f; j++) out[j] = (float)((row[j] - (how == 0 ? mean[j] : 0)) / divisor);
+  }
+  free(mean);
+  return NULL;
+}
+
+/**
  * The index of x's first NaN or ±Infinity, or −1 (reference/tensor.ts firstNonFinite, the trainer's
  * divergence check on every gradient): per block of 256 a branch-free vector loop ORs together
  * "exponent bits all ones" (NaN or ±Infinity); only a block where that is set is searched.
@@ -619,6 +664,7 @@ napi_value register_layer_kernels(napi_env env, napi_value exports) {
     {"col2im", NULL, col2im, NULL, NULL, NULL, napi_default, NULL},
     {"permuteBlocks", NULL, permute_blocks, NULL, NULL, NULL, napi_default, NULL},
     {"firstNonFinite", NULL, first_non_finite, NULL, NULL, NULL, napi_default, NULL},
+    {"normaliseError", NULL, normalise_error, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) FAIL("register: napi_define_properties failed");
   return exports;

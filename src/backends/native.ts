@@ -64,6 +64,8 @@ export interface LayerKernels {
   permuteBlocks(dst: F32, src: F32, A: number, B: number, P: number): void;
   /** The index of the first NaN or ±Infinity, or −1 (reference/tensor.ts firstNonFinite). */
   firstNonFinite(x: F32): number;
+  /** y (n, f) ← LDFA Oja's normalised error of x (how: 0 max-std, 1 max-second-moment, 2 none). */
+  normaliseError(y: F32, x: F32, n: number, f: number, how: 0 | 1 | 2, eps: number): void;
 }
 
 export interface NativeBlas {

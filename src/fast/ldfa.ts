@@ -4,7 +4,8 @@
 //
 //   normative   E = P̂Q̂ − W          one sgemm with β = −1 on a copy of W      (out, in)
 //               gP̂ = E·Q̂ᵀ, gQ̂ = P̂ᵀ·E
-//   oja         δ̃ the normalised batch error, in float32 (sums in float64, as the reference)
+//   oja         δ̃ the normalised batch error, in float32 (sums in float64, as the reference; a C loop
+//               on the native backend)
 //               u = δ̃·P̂ (S, r);  C·P̂ = δ̃ᵀ·u (out, r);  M = P̂ᵀ·(C·P̂) (r, r);
 //               gP̂ = P̂·M − C·P̂   (one sgemm with β = −1)
 //               The reference writes C·P̂ the same way, δ̃ᵀ(δ̃·P̂), never forming C = δ̃ᵀδ̃; both are
@@ -32,6 +33,7 @@ import type { NativeBlas } from '../backends/native.ts';
 import { float32Tensor, float32View, isFloat32, storeAsFloat32 } from './float32.ts';
 
 const f32 = (t: Tensor) => t.data as unknown as Float32Array;
+const NORMALISATION_CODE: Record<OjaNormalisation, 0 | 1 | 2> = { 'max-std': 0, 'max-second-moment': 1, none: 2 };
 const allFloat32 = (...ts: Tensor[]) => ts.every(isFloat32);
 
 export function isLdfaRule(rule: Rule): rule is LdfaRule {
@@ -108,7 +110,11 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
 
     normaliseError(rows, how, eps) {
       if (!isFloat32(rows)) return ref.normaliseError(rows, how, eps);
-      return normaliseErrorFloat32(rows, how, eps, scratch);
+      if (!blas || rows.shape.length !== 2) return normaliseErrorFloat32(rows, how, eps, scratch);
+      const [n, f] = rows.shape;
+      const out = float32View(scratch('normalised', n * f), [n, f]);
+      blas.kernels.normaliseError(f32(out), f32(rows).subarray(rows.offset), n, f, NORMALISATION_CODE[how], eps);
+      return out;
     },
 
     /** (N, C, H, W) → (N·H·W, C) in float32. */
@@ -132,7 +138,7 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
   };
 }
 
-/** The reference's normaliseError (reference/rules/ldfa.ts), writing float32; sums in float64. */
+/** The reference's normaliseError (reference/rules/ldfa.ts), writing float32; sums in float64 (without the addon). */
 function normaliseErrorFloat32(rows: Tensor, how: OjaNormalisation, eps: number, scratch: (slot: string, size: number) => Float32Array): Tensor {
   const [n, f] = rows.shape;
   const x = f32(rows);
