@@ -156,7 +156,11 @@ export function createNativeBlas(): NativeBlas {
     info: `${loaded.config} (${loaded.library}), ${describeChoice(core)}, threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else up to ${maxThreads} while cores are free`,
     maxThreads,
     core,
-    lapack: loaded.lapack ? { orthonormalize: (Y, m, k) => addon.orthonormalize(Y, m, k), svd: (A, m, n, U, S, VT) => addon.svd(A, m, n, U, S, VT) } : null,
+    // LAPACK's inner products use OpenBLAS's threads: chosen by the same per-call rule (QR ≈ 4·m·k², SVD ≈ 26·k³ FLOPs)
+    lapack: loaded.lapack ? {
+      orthonormalize(Y, m, k) { setThreads(threadsFor(4 * m * k * k >= THREADED_MIN_FLOPS)); return addon.orthonormalize(Y, m, k); },
+      svd(A, m, n, U, S, VT) { setThreads(threadsFor(26 * Math.min(m, n) ** 2 * Math.max(m, n) >= THREADED_MIN_FLOPS)); addon.svd(A, m, n, U, S, VT); },
+    } : null,
     pinThreads(n) { pinned = Math.max(0, Math.min(maxThreads, Math.floor(n))); },
   };
   return cached;

@@ -71,6 +71,8 @@ export const compute: Recipe = {
     const bp = costToReach(bpGroup, target);
     const ldfa = ranks.map((r) => ({ r, group: groupWith(groups, { rule: 'ldfa', rank: r }) })).map((x) => ({ ...x, cost: costToReach(x.group, target) }));
     const perStep = (g: Group) => g.runs[0].result.flopsPerStep.total.all;
+    const seconds = (st: Stat | null) => (st === null ? '–' : st.n > 1 ? `${st.mean.toFixed(1)} ± ${st.std.toFixed(1)}` : st.mean.toFixed(1));
+    const secondsPerStep = (g: Group) => g.runs.reduce((a, r) => a + r.result.epochs.reduce((b, e) => b + e.seconds, 0) / (r.result.epochs.length * stepsPerEpoch(r)), 0) / g.runs.length;
     const rows = [{ label: 'BP', group: bpGroup, cost: bp }, ...ldfa.map((x) => ({ label: `LDFA r=${x.r}`, group: x.group, cost: x.cost }))].map(({ label, group, cost }) => [
       label, percent(group.accuracy), (perStep(group) / perStep(bpGroup)).toFixed(3), `${cost.reached}/${group.runs.length}`,
       cost.epochs === null ? '–' : cost.epochs.mean.toFixed(1), giga(cost.flops), ratio(cost.flops, bp.flops), ratio(cost.withFeedback, bp.flops),
@@ -80,8 +82,6 @@ export const compute: Recipe = {
     const cheaper = ldfa.filter((x) => x.cost.withFeedback !== null && x.cost.seconds !== null && bp.flops !== null && bp.seconds !== null
       && x.cost.reached === x.group.runs.length && x.cost.withFeedback.mean <= 0.8 * bp.flops.mean && x.cost.seconds.mean <= 0.8 * bp.seconds.mean
       && bpGroup.accuracy.mean - x.group.accuracy.mean <= 0.005);
-    const seconds = (st: Stat | null) => (st === null ? '–' : st.n > 1 ? `${st.mean.toFixed(1)} ± ${st.std.toFixed(1)}` : st.mean.toFixed(1));
-    const secondsPerStep = (g: Group) => g.runs.reduce((a, r) => a + r.result.epochs.reduce((b, e) => b + e.seconds, 0) / (r.result.epochs.length * stepsPerEpoch(r)), 0) / g.runs.length;
     const c = runs[0].config;
     const curves = linePlot({
       title: 'Test accuracy against cumulative training FLOPs (seed 1)',
