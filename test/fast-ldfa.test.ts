@@ -127,6 +127,29 @@ describe('float32 LDFA kernels against the reference kernels', () => {
   });
 });
 
+// LAPACK runs on one thread whatever the GEMMs use: dgesdd gave different bytes on 1 and 2 threads.
+// (OpenBLAS 0.3.21's sgemm does too for most shapes, e.g. 128·784·1024: the GEMMs' thread count
+// is the per-call rule's business, src/backends/native.ts.)
+describe('the exact SVD factors do not depend on the GEMMs\' thread count', () => {
+  onNative('exact SVD with 1 and 2 OpenBLAS threads pinned: the same bytes', () => {
+    const k = float32LdfaKernels(blas);
+    const W = f32(uniformTensor(new Rng(12), [300, 260], 1));
+    const run = (threads: number, method: 'exact' | 'randomized') => {
+      blas!.pinThreads(threads);
+      try {
+        return k.balancedFactors(W, method === 'exact' ? 260 : 10, method === 'exact' ? 'exact' : { randomized: new Rng(4), powerIterations: 2, oversample: 5 });
+      } finally {
+        blas!.pinThreads(0);
+      }
+    };
+    for (const method of ['exact'] as const) {
+      const [a, b] = [run(1, method), run(2, method)];
+      expect(Buffer.from(b.P.data.buffer).equals(Buffer.from(a.P.data.buffer)), `${method} P`).toBe(true);
+      expect(Buffer.from(b.Q.data.buffer).equals(Buffer.from(a.Q.data.buffer)), `${method} Q`).toBe(true);
+    }
+  });
+});
+
 function absOf(t: Tensor): Tensor {
   return tensor(t.shape, Float64Array.from(t.data, Math.abs));
 }

@@ -141,6 +141,8 @@ export function createNativeBlas(): NativeBlas {
   const freeCores = freeCoreEstimate();
   /** The thread count for one call (GEMM or Adam): 1 for small work, else every core that is free. */
   const threadsFor = (large: boolean) => (large ? Math.max(1, Math.min(maxThreads, freeCores())) : 1);
+  /** pinThreads(n) overrides the rule (the bench's 1- and 2-thread peaks, tests). */
+  const threadsNow = (large: boolean) => (pinned > 0 ? pinned : threadsFor(large));
   cached = {
     sgemm(transA, transB, M, N, K, A, B, C, alpha = 1, beta = 0) {
       if (M === 0 || N === 0) return;
@@ -148,18 +150,19 @@ export function createNativeBlas(): NativeBlas {
         for (let i = 0; i < M * N; i++) C[i] = beta === 0 ? 0 : C[i] * beta;
         return;
       }
-      setThreads(pinned > 0 ? pinned : threadsFor(2 * M * N * K >= THREADED_MIN_FLOPS));
+      setThreads(threadsNow(2 * M * N * K >= THREADED_MIN_FLOPS));
       addon.sgemm(transA, transB, M, N, K, alpha, A, transA ? M : K, B, transB ? K : N, beta, C, N);
     },
-    adam: (w, ...rest) => addon.adam(w, ...rest, pinned > 0 ? pinned : threadsFor(w.length >= THREADED_MIN_ADAM)),
+    adam: (w, ...rest) => addon.adam(w, ...rest, threadsNow(w.length >= THREADED_MIN_ADAM)),
     kernels: addon,
     info: `${loaded.config} (${loaded.library}), ${describeChoice(core)}, threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else up to ${maxThreads} while cores are free`,
     maxThreads,
     core,
-    // LAPACK's inner products use OpenBLAS's threads: chosen by the same per-call rule (QR ≈ 4·m·k², SVD ≈ 26·k³ FLOPs)
+    // LAPACK on one thread, always: dgesdd's result depends on OpenBLAS's thread count (measured:
+    // different bytes on 1 and 2 threads), and the same seed must give the same bytes on any
     lapack: loaded.lapack ? {
-      orthonormalize(Y, m, k) { setThreads(threadsFor(4 * m * k * k >= THREADED_MIN_FLOPS)); return addon.orthonormalize(Y, m, k); },
-      svd(A, m, n, U, S, VT) { setThreads(threadsFor(26 * Math.min(m, n) ** 2 * Math.max(m, n) >= THREADED_MIN_FLOPS)); addon.svd(A, m, n, U, S, VT); },
+      orthonormalize(Y, m, k) { setThreads(1); return addon.orthonormalize(Y, m, k); },
+      svd(A, m, n, U, S, VT) { setThreads(1); addon.svd(A, m, n, U, S, VT); },
     } : null,
     pinThreads(n) { pinned = Math.max(0, Math.min(maxThreads, Math.floor(n))); },
   };
