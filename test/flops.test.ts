@@ -13,7 +13,9 @@ import { tensor, type Tensor } from '../reference/tensor.ts';
 import { buildCnn } from '../reference/models/cnn.ts';
 import { buildVit } from '../reference/models/vit.ts';
 import { createRule } from '../reference/rules/index.ts';
-import { exactSvdFlops, stepFlops, svdFlops } from '../src/flops.ts';
+import { exactSvdFlops, ldfaUpdateFlops, stepFlops, svdFlops } from '../src/flops.ts';
+import { storeAsFloat32 } from '../src/fast/float32.ts';
+import { float32LdfaKernels, useFloat32Feedback } from '../src/fast/ldfa.ts';
 import { buildMlp } from '../reference/models/mlp.ts';
 import { softmaxCrossEntropy } from '../reference/layers/losses.ts';
 import { DEFAULT_LDFA } from '../reference/rules/ldfa.ts';
@@ -213,14 +215,19 @@ describe('flopsPerStep of whole models, against hand counts', () => {
 
 describe('the rule\'s own update, counted', () => {
   const modes = ['fixed', 'normative', 'oja', 'factorised'] as const;
-  it('MLP, every mode, direct variant, random ranks: total.rule equals the multiply-adds feedbackGradients issues', () => {
+  // On float32 storage with the float32 path's kernels (src/fast/ldfa.ts, products through ops()): what
+  // the float32 path computes (normative reassociated; the reference forms E and issues 6·out·in·r).
+  it('MLP, every mode, direct variant, random ranks: total.rule equals the multiply-adds the float32 path\'s feedbackGradients issues', () => {
     fc.assert(fc.property(fc.constantFrom(...modes), fc.integer({ min: 1, max: 5 }), fc.boolean(), fc.integer({ min: 1, max: 6 }), fc.nat(1e6), (mode, rank, direct0, N, seed) => {
       const direct = direct0 && (mode === 'oja' || mode === 'fixed');
       const rng = new Rng(seed), { backend, take } = countingBackend();
       const model = buildMlp({ inputSize: 7, inputShape: [7], hidden: [6, 5], outputSize: 4, activation: 'relu', batchNorm: false, bias: true, init: 'uniform' }, rng.fork());
+      for (const p of model.params()) { storeAsFloat32(p.value); storeAsFloat32(p.grad); }
       const options = { rank, mode, direct, init: 'random' as const, svdEvery: 0 };
-      const rule = createRule('ldfa', { ldfa: options });
+      const kernels = float32LdfaKernels(null);
+      const rule = createRule('ldfa', { ldfa: { ...options, kernels } });
       rule.attach(model, rng.fork());
+      useFloat32Feedback(rule, kernels);
       const x = normalTensor(rng, [N, 7], 1), y = new Int32Array(N).map(() => rng.int(4));
       const counted = withBackend(backend, () => {
         const logits = model.forward(x, true);
@@ -272,6 +279,7 @@ describe('the rule\'s own update, counted', () => {
     rule.attach(model, new Rng(2));
     const f = stepFlops(model, rule, 8, { ...DEFAULT_LDFA, mode: 'normative', svdEvery: 50 });
     expect(f.total.svdAmortised).toBeCloseTo(svdFlops(10, 1024, 10, o) / 50, 6);
-    expect(f.total.rule).toBeCloseTo(6 * 10 * 1024 * 10 + f.total.svdAmortised, 6);
+    expect(f.total.rule).toBeCloseTo(ldfaUpdateFlops('normative', 10, 1024, 10, 8) + f.total.svdAmortised, 6);
+    expect(ldfaUpdateFlops('normative', 10, 1024, 10, 8)).toBe(4 * 10 * 1024 * 10 + 4 * 100 * (1024 + 10));
   });
 });
