@@ -64,7 +64,11 @@ export interface TrainConfig {
   ojaOutput: OjaOutput;
   /** Power iterations of the randomized SVD (v4 code: 2). */
   svdPowerIterations: number;
+  /** Power iterations of the randomized SVD of conv layers; null: svdPowerIterations (v4 code: 10 linear, 2 conv). */
+  svdPowerIterationsConv: number | null;
   svdOversample: number;
+  /** LDFA in a net with conv layers: the linear classifier sends error down through P̂Q̂ ('ldfa') or W ('bp', v1 CNN code). */
+  classifierFeedback: 'ldfa' | 'bp';
 
   epochs: number;
   batch: number;
@@ -101,6 +105,7 @@ export const DEFAULT_CONFIG: TrainConfig = {
   rule: 'bp', rank: DEFAULT_LDFA.rank, feedback: 'normative', learn: 'pq', direct: false, feedbackInit: 'auto',
   svdEvery: 0, svd: 'auto', ojaNormalisation: DEFAULT_LDFA.ojaNormalisation,
   ojaEps: DEFAULT_LDFA.ojaEps, ojaEpsConv: DEFAULT_LDFA.ojaEpsConv, ojaOutput: DEFAULT_LDFA.ojaOutput, svdPowerIterations: DEFAULT_LDFA.svdPowerIterations, svdOversample: DEFAULT_LDFA.svdOversample,
+  svdPowerIterationsConv: DEFAULT_LDFA.svdPowerIterationsConv, classifierFeedback: DEFAULT_LDFA.classifier,
   epochs: 3, batch: 64, optimizer: 'adam', lr: 1e-3, weightDecay: 0, momentum: 0.9, amsgrad: false, lrDecay: 1,
   feedbackCoupling: 'separate', feedbackOptimizer: 'adam', feedbackLr: 1e-3, feedbackWeightDecay: 0, clipSignal: null, clipGrad: null,
   clipLinearGrad: DEFAULT_LDFA.clipLinearGrad, clipConvFeedbackGrad: DEFAULT_LDFA.clipConvFeedbackGrad,
@@ -172,6 +177,8 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   finiteAtLeast('--oja-eps', c.ojaEps, 0);
   finiteAtLeast('--oja-eps-conv', c.ojaEpsConv, 0);
   if (!Number.isInteger(c.svdPowerIterations) || c.svdPowerIterations < 0) throw new Error(`--svd-power-iterations must be an integer ≥ 0, got ${c.svdPowerIterations}`);
+  if (c.svdPowerIterationsConv !== null && (!Number.isInteger(c.svdPowerIterationsConv) || c.svdPowerIterationsConv < 0)) throw new Error(`--svd-power-iterations-conv must be an integer ≥ 0, got ${c.svdPowerIterationsConv}`);
+  oneOf('--classifier-feedback', c.classifierFeedback, ['ldfa', 'bp']);
   if (!Number.isInteger(c.svdOversample) || c.svdOversample < 0) throw new Error(`--svd-oversample must be an integer ≥ 0, got ${c.svdOversample}`);
   if (!Number.isInteger(c.svdEvery) || c.svdEvery < 0) throw new Error(`--svd-every must be an integer ≥ 0, got ${c.svdEvery}`);
   if (!Number.isInteger(c.seed) || c.seed < 0 || c.seed > 0xffffffff) throw new Error(`--seed must be an integer in [0, 4294967295], got ${c.seed}`);
@@ -188,7 +195,8 @@ export function validateConfig(c: TrainConfig): TrainConfig {
 export function ldfaOptionsOf(c: TrainConfig): Omit<LdfaOptions, 'inject'> {
   return {
     rank: c.rank, mode: c.feedback, learn: c.learn, direct: c.direct, init: resolvedFeedbackInit(c),
-    svdEvery: c.svdEvery, svd: c.svd, svdPowerIterations: c.svdPowerIterations, svdOversample: c.svdOversample,
+    svdEvery: c.svdEvery, svd: c.svd, svdPowerIterations: c.svdPowerIterations, svdPowerIterationsConv: c.svdPowerIterationsConv, svdOversample: c.svdOversample,
+    classifier: c.classifierFeedback,
     ojaNormalisation: c.ojaNormalisation, ojaEps: c.ojaEps, ojaEpsConv: c.ojaEpsConv, ojaOutput: c.ojaOutput,
     clipLinearGrad: c.clipLinearGrad, clipConvFeedbackGrad: c.clipConvFeedbackGrad,
   };

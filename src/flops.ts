@@ -42,13 +42,14 @@ export interface StepFlops {
 }
 
 /** What the FLOP count of the rule's own work needs to know of LDFA's options. */
-export type LdfaFlopOptions = Pick<LdfaOptions, 'mode' | 'direct' | 'svdEvery' | 'svd' | 'svdOversample' | 'svdPowerIterations'>;
+export type LdfaFlopOptions = Pick<LdfaOptions, 'mode' | 'direct' | 'svdEvery' | 'svd' | 'svdOversample' | 'svdPowerIterations'> & Partial<Pick<LdfaOptions, 'svdPowerIterationsConv'>>;
 
 function siteRule(site: FeedbackSite, rule: Rule, model: Model): FlopRule {
   if (rule.name === 'dfa') return { rule: 'dfa', outputWidth: model.outputSize };
   if (rule.name === 'ldfa') {
     const ranks = rule.summary().ranks as Record<string, number>;
-    return { rule: 'ldfa', rank: ranks[site.name] };
+    // a layer LDFA leaves exact (--classifier-feedback bp) sends through W
+    return site.name in ranks ? { rule: 'ldfa', rank: ranks[site.name] } : { rule: 'bp' };
   }
   return { rule: rule.name };
 }
@@ -99,7 +100,8 @@ export function stepFlops(model: Model, rule: Rule, batch: number, ldfa?: LdfaFl
       const direct = ldfa.direct && !site.isOutput && output !== null;
       const rows = shape.kind === 'conv2d' ? flops.forward / (2 * m * n) : shape.N; // positions for conv
       const update = ldfaUpdateFlops(ldfa.mode, direct ? weightMatrixShape(output!)[1] : m, n, r, rows);
-      const refactorise = ldfa.mode === 'normative' && ldfa.svdEvery > 0 ? svdFlops(m, n, r, ldfa) / ldfa.svdEvery : 0;
+      const iterations = site.kind === 'conv' ? ldfa.svdPowerIterationsConv ?? ldfa.svdPowerIterations : ldfa.svdPowerIterations;
+      const refactorise = ldfa.mode === 'normative' && ldfa.svdEvery > 0 ? svdFlops(m, n, r, { ...ldfa, svdPowerIterations: iterations }) / ldfa.svdEvery : 0;
       ruleLayers[site.name] = update + refactorise;
       ruleFlops += update + refactorise;
       svd += refactorise;

@@ -66,6 +66,8 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--oja-eps-conv <e>', 'LDFA oja: ε of the normalisation in conv layers', numberFlag('--oja-eps-conv'), d.ojaEpsConv)
     .option('--oja-output <from>', "LDFA oja: the output layer's P̂ learns from its 'error' or from the one-hot 'labels' (v1 MLP code)", d.ojaOutput)
     .option('--svd-power-iterations <q>', 'LDFA: power iterations of the randomized SVD', integerFlag('--svd-power-iterations', 0), d.svdPowerIterations)
+    .option('--svd-power-iterations-conv <q>', 'LDFA: power iterations of the randomized SVD of conv layers (default: --svd-power-iterations; v4 code 2, its linear layers 10)', integerFlag('--svd-power-iterations-conv', 0))
+    .addOption(new Option('--classifier-feedback <how>', "LDFA on a conv net: the linear classifier sends error down through P̂Q̂ ('ldfa') or exactly through W ('bp', the authors' v1 CNNs; set by --preset authors-v1-cnn)").choices(['ldfa', 'bp']).default(d.classifierFeedback))
     .option('--svd-oversample <p>', 'LDFA: extra random columns of the randomized SVD (r + p sampled; 0 as the authors\' torch.svd_lowrank(q = r))', integerFlag('--svd-oversample', 0), d.svdOversample)
     .option('--epochs <E>', 'epochs', numberFlag('--epochs'), d.epochs)
     .option('--batch <B>', 'batch size', numberFlag('--batch'), d.batch)
@@ -120,6 +122,12 @@ export const FLAG_SCOPE: readonly { option: string; flag: string; used: (c: Trai
     option, flag: `--${option.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`, used: (c: TrainConfig) => ldfa(c) && c.feedback === 'oja', where: '--rule ldfa --feedback oja',
   })),
   { option: 'ojaEpsConv', flag: '--oja-eps-conv', used: (c) => ldfa(c) && c.feedback === 'oja' && hasConv(c), where: '--rule ldfa --feedback oja on a net with conv layers (--arch cnn or retina)' },
+  { option: 'classifierFeedback', flag: '--classifier-feedback', used: (c) => ldfa(c) && hasConv(c), where: '--rule ldfa on a net with conv layers (--arch cnn or retina)' },
+  {
+    option: 'svdPowerIterationsConv', flag: '--svd-power-iterations-conv',
+    used: (c) => ldfa(c) && hasConv(c) && c.svd !== 'exact' && (resolvedFeedbackInit(c) === 'svd' || (c.feedback === 'normative' && c.svdEvery > 0)),
+    where: '--rule ldfa on a net with conv layers with a randomized SVD (--svd randomized or auto) for the initialisation or --svd-every K',
+  },
   { option: 'clipConvFeedbackGrad', flag: '--clip-conv-feedback-grad', used: (c) => ldfa(c) && hasConv(c), where: '--rule ldfa on a net with conv layers (--arch cnn or retina)' },
   ...(['svdPowerIterations', 'svdOversample'] as const).map((option) => ({
     option, flag: `--${option.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`,
@@ -196,6 +204,8 @@ export function configFromFlags(o: Flags): TrainConfig {
     ojaOutput: o.ojaOutput as TrainConfig['ojaOutput'],
     svdPowerIterations: o.svdPowerIterations as number,
     svdOversample: o.svdOversample as number,
+    svdPowerIterationsConv: (o.svdPowerIterationsConv as number | undefined) ?? null,
+    classifierFeedback: o.classifierFeedback as TrainConfig['classifierFeedback'],
     epochs: o.epochs as number,
     batch: o.batch as number,
     optimizer: o.optimizer as TrainConfig['optimizer'],

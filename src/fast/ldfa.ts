@@ -205,6 +205,7 @@ function lapackBalancedFactors(blas: NativeBlas, W: Tensor, r: number, method: S
   else {
     const k = Math.min(r + (method.oversample ?? 5), m, n);
     const omega = normalTensor(method.randomized, [n, k], 1); // drawn as the reference draws it
+    method.onSketch?.(omega);
     const A = isFloat32(W) ? f32(W).subarray(W.offset, W.offset + m * n) : Float32Array.from(W.data.subarray(W.offset, W.offset + m * n));
     svd = k === Math.min(m, n) ? exact() : randomizedSvdProducts(blas, A, m, n, k, Float32Array.from(omega.data), method.powerIterations ?? 2) ?? exact();
   }
