@@ -8,8 +8,8 @@
 // for conv) and S the rows of its signal (batch, × tokens in a ViT, × positions for conv):
 //   fixed       0
 //   normative   gP̂ = P̂·(Q̂Q̂ᵀ) − W·Q̂ᵀ, gQ̂ = (P̂ᵀP̂)·Q̂ − P̂ᵀ·W            4·out·in·r + 4·r²·(in + out)
-//               (the float32 path's reassociation of E = P̂Q̂ − W, E·Q̂ᵀ, P̂ᵀ·E, which is
-//               6·out·in·r as the reference computes it: src/fast/ldfa.ts)
+//               or E = P̂Q̂ − W, E·Q̂ᵀ, P̂ᵀ·E (as the reference computes it)    6·out·in·r
+//               whichever is fewer: the float32 path picks so (src/fast/ldfa.ts)
 //   factorised  gP̂ = dW·Q̂ᵀ, gQ̂ = P̂ᵀ·dW                              4·out·in·r
 //   oja         δ̃·P̂, δ̃ᵀ(δ̃·P̂), P̂ᵀ(C·P̂), P̂·M                        4·S·out·r + 4·out·r²
 //               gQ̂ = zᵀ·x with z = δ·P̂                              2·S·out·r + 2·S·r·in
@@ -74,7 +74,7 @@ export function svdFlops(m: number, n: number, r: number, o: Pick<LdfaOptions, '
 export function ldfaUpdateFlops(mode: LdfaOptions['mode'], out: number, inn: number, r: number, rows: number): number {
   switch (mode) {
     case 'fixed': return 0;
-    case 'normative': return 4 * out * inn * r + 4 * r * r * (inn + out);
+    case 'normative': return Math.min(4 * out * inn * r + 4 * r * r * (inn + out), 6 * out * inn * r);
     case 'factorised': return 4 * out * inn * r;
     case 'oja': return 4 * rows * out * r + 4 * out * r * r + 2 * rows * out * r + 2 * rows * r * inn;
   }

@@ -280,6 +280,8 @@ describe('the rule\'s own update, counted', () => {
     const f = stepFlops(model, rule, 8, { ...DEFAULT_LDFA, mode: 'normative', svdEvery: 50 });
     expect(f.total.svdAmortised).toBeCloseTo(svdFlops(10, 1024, 10, o) / 50, 6);
     expect(f.total.rule).toBeCloseTo(ldfaUpdateFlops('normative', 10, 1024, 10, 8) + f.total.svdAmortised, 6);
-    expect(ldfaUpdateFlops('normative', 10, 1024, 10, 8)).toBe(4 * 10 * 1024 * 10 + 4 * 100 * (1024 + 10));
+    // the output layer (10 × 1024) at r = 10: forming E (6·out·in·r) is cheaper than the reassociation
+    expect(ldfaUpdateFlops('normative', 10, 1024, 10, 8)).toBe(6 * 10 * 1024 * 10);
+    expect(ldfaUpdateFlops('normative', 1024, 1024, 10, 8)).toBe(4 * 1024 * 1024 * 10 + 4 * 100 * 2048);
   });
 });

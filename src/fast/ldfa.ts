@@ -6,7 +6,9 @@
 //               formed:  gP̂ = P̂·(Q̂Q̂ᵀ) − W·Q̂ᵀ,  gQ̂ = (P̂ᵀP̂)·Q̂ − P̂ᵀ·W   (sgemm with β = −1 for the
 //               differences). The same math; 4·out·in·r + 4·r²·(in + out) FLOPs instead of 6·out·in·r,
 //               and W is read twice instead of E being written and read three times (on the MLP 1024's
-//               1024×1024 layer at r = 10: 1.5 ms instead of 6.0). It rounds differently: the two
+//               1024×1024 layer at r = 10: 1.5 ms instead of 6.0); at high rank, where that costs more
+//               FLOPs (r > out·in / (2·(in + out)), e.g. 'full'), E is formed as the reference does
+//               (one sgemm with β = −1 on a copy of W). It rounds differently: the two
 //               terms nearly cancel where P̂Q̂ ≈ W, so the error is float32 rounding of |W|·|Q̂|-sized
 //               terms rather than of |E|·|Q̂| (test/fast-ldfa.test.ts bounds it).
 //   oja         δ̃ the normalised batch error, in float32 (sums in float64, as the reference; a C loop
@@ -40,6 +42,11 @@ import { float32Tensor, float32View, isFloat32, storeAsFloat32 } from './float32
 const f32 = (t: Tensor) => t.data as unknown as Float32Array;
 const NORMALISATION_CODE: Record<OjaNormalisation, 0 | 1 | 2> = { 'max-std': 0, 'max-second-moment': 1, none: 2 };
 const allFloat32 = (...ts: Tensor[]) => ts.every(isFloat32);
+
+/** Whether normative's gradients are computed without forming E: when that takes fewer FLOPs (low rank). */
+export function normativeReassociated(out: number, inn: number, r: number): boolean {
+  return 4 * out * inn * r + 4 * r * r * (inn + out) < 6 * out * inn * r;
+}
 
 export function isLdfaRule(rule: Rule): rule is LdfaRule {
   return rule.name === 'ldfa' && typeof (rule as Partial<LdfaRule>).useKernels === 'function';
@@ -80,6 +87,21 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
     normativeGradients(gP, gQ, P, Q, W) {
       if (!allFloat32(gP, gQ, P, Q, W)) return ref.normativeGradients(gP, gQ, P, Q, W);
       const [out, r] = P.shape, inn = Q.shape[1];
+      if (!normativeReassociated(out, inn, r)) {
+        // high rank: forming E is cheaper (6·out·in·r against 4·out·in·r + 4·r²·(in + out))
+        const E = asTensor(scratch('E', out * inn), [out, inn]);
+        f32(E).set(f32(W).subarray(0, out * inn));
+        if (blas) blas.sgemm(false, false, out, inn, r, f32(P), f32(Q), f32(E), 1, -1);
+        else {
+          const PQ = float32Tensor([out, inn]);
+          ops().matmul(PQ, P, Q);
+          const e = f32(E), pq = f32(PQ);
+          for (let i = 0; i < e.length; i++) e[i] = pq[i] - e[i];
+        }
+        ops().matmul(gP, E, Q, false, true);
+        ops().matmul(gQ, P, E, true, false);
+        return;
+      }
       const QQ = asTensor(scratch('QQ', r * r), [r, r]), PP = asTensor(scratch('PP', r * r), [r, r]);
       ops().matmul(QQ, Q, Q, false, true);
       ops().matmul(PP, P, P, true, false);
