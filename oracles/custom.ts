@@ -124,6 +124,8 @@ export function customConfig(o: CustomFixtureOptions, explicit: ReadonlySet<stri
   }
   if ((arch === 'cnn' || arch === 'vit') && o.inputShape.length !== 3) throw new Error(`--arch ${arch} needs images: --input-shape C,H,W (e.g. 1,28,28), got '${o.inputShape.join(',')}'`);
   if (o.batch < 2) throw new Error(`--batch must be at least 2 (Oja's rule and the batch statistics need two samples), got ${o.batch}`);
+  // The family rules (usf … pfa) train, but their fixture layout (M, B_p, R, mirror noise) is not written yet (issue 25 item 4).
+  if (!['bp', 'fa', 'dfa', 'ldfa'].includes(o.rule)) throw new Error(`--rule ${o.rule}: golden fixtures are written for bp, fa, dfa and ldfa; the family rules' fixtures are not implemented yet`);
   if (o.preset !== undefined) {
     presetNamed(o.preset);
     if (o.rule !== 'ldfa') throw new Error(`--preset ${o.preset} sets LDFA conventions: it needs --rule ldfa, got --rule ${o.rule}`);

@@ -21,7 +21,7 @@ import { float32LdfaKernels, useFloat32Feedback } from './fast/ldfa.ts';
 import { Float32Adam, type StepOptimizer } from './fast/optim.ts';
 import { createNativeBlas, layerKernelsOf, type NativeBlas } from './backends/native.ts';
 import { readBundle, writeBundle, type Bundle } from './bundle.ts';
-import { configDifferences, ldfaOptionsOf, validateConfig, withConfigDefaults, type TrainConfig } from './config.ts';
+import { configDifferences, ldfaOptionsOf, ruleOptionsOf, validateConfig, withConfigDefaults, type TrainConfig } from './config.ts';
 import { batches, type Dataset } from './data/dataset.ts';
 import { buildModel } from './models.ts';
 import { stepFlops, type StepFlops } from './flops.ts';
@@ -75,8 +75,11 @@ export class DivergenceError extends Error {}
 export interface Trainer {
   model: Model;
   rule: Rule;
-  /** One training step on a batch; returns the loss. */
-  step(x: Tensor, y: Int32Array, lrScale?: number): number;
+  /**
+   * One training step on a batch; returns the loss. weightDecay replaces the forward optimiser's
+   * (and, when the feedback steps with it, the feedback's) for this step: --weight-decay-first-epoch.
+   */
+  step(x: Tensor, y: Int32Array, lrScale?: number, weightDecay?: number): number;
   evaluate(data: Dataset): number;
   /** Optimiser steps taken (schedules such as the SVD re-factorisation count these). */
   steps: number;
@@ -91,7 +94,7 @@ export interface Trainer {
  * backend the step runs on the float32 path where the model allows it (trainer.path says);
  * `float32Path: false` keeps the float64 path (the baseline the bench compares against).
  */
-export function createTrainer(config: TrainConfig, inputShape: readonly number[], classes: number, options: { float32Path?: boolean } = {}): Trainer {
+export function createTrainer(config: TrainConfig, inputShape: readonly number[], classes: number, options: { float32Path?: boolean; trainSamples?: number } = {}): Trainer {
   validateConfig(config);
   const root = new Rng(config.seed);
   const model = buildModel(config, inputShape, classes, root.fork());
@@ -99,8 +102,9 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
   // work included (src/fast/ldfa.ts: its kernels serve the SVD initialisation in attach too).
   const float32Wanted = options.float32Path !== false && ops().precision === 'float32' && float32Unsupported(model) === null;
   const ldfaKernels = float32Wanted ? float32LdfaKernels(layerKernelsOf(ops()) ? nativeBlasOrNull() : null) : null;
+  const ruleOptions = ruleOptionsOf(config, options.trainSamples);
   const rule = createRule(config.rule, {
-    ldfa: { ...ldfaOptionsOf(config), ...(ldfaKernels ? { kernels: ldfaKernels } : {}) },
+    ...ruleOptions, ldfa: { ...ruleOptions.ldfa, ...(ldfaKernels ? { kernels: ldfaKernels } : {}) },
   });
   rule.attach(model, root.fork());
   if (config.clipSignal !== null) for (const site of model.sites) site.feedback = clipFeedback(site.feedback, config.clipSignal);
@@ -119,8 +123,9 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
   };
   const optimizer = adamOn(forwardConfig, model.params(), fast.engine !== null);
   // Shared coupling (v1 code): P̂, Q̂ step with the forward optimiser's settings and lr; for per-parameter
-  // optimisers (SGD, Adam, AdamW) that is the same as one optimiser over W, P̂ and Q̂.
-  const shared = config.feedbackCoupling === 'shared';
+  // optimisers (SGD, Adam, AdamW) that is the same as one optimiser over W, P̂ and Q̂. KP's B and
+  // PFA's R always step this way: they take W's lr and weight decay (family spec §3, §5.2).
+  const shared = config.feedbackCoupling === 'shared' || rule.stepsWithWeights === true;
   const feedbackOptimizer = adamOn(
     shared ? forwardConfig : optimizerConfig(config.feedbackOptimizer, config.feedbackLr, config.feedbackWeightDecay, config), rule.feedbackParams(), fastFeedback);
   const allParams: Param[] = [...model.params(), ...rule.feedbackParams()];
@@ -133,8 +138,9 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
   const trainer: Trainer = {
     model, rule, optimizers: [optimizer, feedbackOptimizer], steps: 0,
     path: fast.engine ? 'float32' : `float64: ${fast.reason}`,
-    step(x, y, lrScale = 1) {
+    step(x, y, lrScale = 1, weightDecay = config.weightDecay) {
       const steps = trainer.steps;
+      if (steps === 0) rule.beforeTraining?.();
       const logits = forward(x, true);
       const de = fast.engine ? float32Tensor(logits.shape) : tensor(logits.shape);
       const loss = softmaxCrossEntropy(de, logits, y);
@@ -147,8 +153,9 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
         const bad = nonFinite(p.grad);
         if (bad >= 0) throw divergence(steps + 1, model, `the gradient of ${p.name} is ${p.grad.data[bad]} at index ${bad}`);
       }
-      optimizer.step(config.lr * lrScale);
-      feedbackOptimizer.step((shared ? config.lr : config.feedbackLr) * lrScale);
+      optimizer.step(config.lr * lrScale, weightDecay);
+      if (shared) feedbackOptimizer.step(config.lr * lrScale, weightDecay);
+      else feedbackOptimizer.step(config.feedbackLr * lrScale);
       trainer.steps = steps + 1;
       rule.afterStep(trainer.steps);
       return loss;
@@ -164,7 +171,7 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
 
 export function train(config: TrainConfig, data: { train: Dataset; test: Dataset }, hooks: TrainHooks = {}): TrainResult {
   const started = performance.now();
-  const trainer = createTrainer(config, data.train.shape, data.train.classes);
+  const trainer = createTrainer(config, data.train.shape, data.train.classes, { trainSamples: data.train.n });
   const epochs: EpochRecord[] = [];
   let firstEpoch = 1;
   let stepsDone = 0;
@@ -182,11 +189,13 @@ export function train(config: TrainConfig, data: { train: Dataset; test: Dataset
   for (let epoch = firstEpoch; epoch <= config.epochs; epoch++) {
     const epochStart = performance.now();
     const lrScale = config.lrDecay ** (epoch - 1);
+    // PFA's warm-up (family spec §5.3): a large weight decay in the first epoch only
+    const weightDecay = epoch === 1 && config.weightDecayFirstEpoch !== null ? config.weightDecayFirstEpoch : config.weightDecay;
     let lossSum = 0, count = 0, step = 0;
     for (const batch of batches(data.train, config.batch, epochRng(config.seed, epoch))) {
       let loss: number;
       try {
-        loss = trainer.step(batch.x, batch.y, lrScale);
+        loss = trainer.step(batch.x, batch.y, lrScale, weightDecay);
       } catch (e) {
         if (e instanceof DivergenceError) e.message = `${e.message} (epoch ${epoch}, step ${stepsDone + step + 1} overall)`;
         throw e;

@@ -184,7 +184,7 @@ describe('fixture contents', () => {
     const y = get(tensors, 'input/y');
     expect(y.shape).toEqual([c.arch.batch]);
     expect([...y.data].every((v) => Number.isInteger(v) && v >= 0 && v < c.arch.classes)).toBe(true);
-    const feedbackName = { bp: null, fa: 'B', dfa: 'D', ldfa: null }[c.rule.rule];
+    const feedbackName = ({ bp: null, fa: 'B', dfa: 'D', ldfa: null } as Record<string, string | null>)[c.rule.rule] ?? null;
     // under classifier 'bp' a conv net's linear layers send through W and have no P̂, Q̂
     const exactClassifier = (site: { kind: string }) => c.rule.ldfa?.classifier === "bp" && site.kind === "linear" && sites.some((s) => s.kind === "conv");
     const ldfaSites = sites.filter((s) => s.sendsSignal && !exactClassifier(s));

@@ -6,6 +6,7 @@ import { planOf, recipeScale, type Recipe } from './recipes/common.ts';
 import { cnn } from './recipes/cnn.ts';
 import { compute } from './recipes/compute.ts';
 import { direct } from './recipes/direct.ts';
+import { family } from './recipes/family.ts';
 import { qVsQp } from './recipes/q-vs-qp.ts';
 import { rankSweep } from './recipes/rank-sweep.ts';
 import { receptiveFieldsRecipe } from './recipes/receptive-fields.ts';
@@ -18,7 +19,7 @@ import { existsSync, statSync } from 'node:fs';
 import { readJsonChecked } from '../report/atomic.ts';
 import { expandSeeds, readFinishedRuns, runPath, runSweep, SCALES, type FinishedRun, type SweepManifest, type SweepOptions } from './sweep.ts';
 
-export const RECIPES: readonly Recipe[] = [rankSweep, width, taskDim, direct, cnn, qVsQp, vit, receptiveFieldsRecipe, compute];
+export const RECIPES: readonly Recipe[] = [rankSweep, width, taskDim, direct, cnn, qVsQp, vit, receptiveFieldsRecipe, compute, family];
 export const RECIPE_NAMES: readonly string[] = RECIPES.map((r) => r.name);
 
 export function recipeNamed(name: string): Recipe {
