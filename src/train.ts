@@ -8,7 +8,7 @@ import { countCorrect, softmaxCrossEntropy } from '../reference/layers/losses.ts
 import type { Model } from '../reference/models/network.ts';
 import { Optimizer, type OptimizerConfig, type OptimizerState } from '../reference/optim.ts';
 import type { Param } from '../reference/params.ts';
-import { Rng } from '../reference/rng.ts';
+import { Rng, type RngSnapshot } from '../reference/rng.ts';
 import type { Rule } from '../reference/rules/rule.ts';
 import { clipFeedback } from '../reference/feedback.ts';
 import { createRule } from '../reference/rules/index.ts';
@@ -244,7 +244,8 @@ function divergence(step: number, model: Model, reason: string): DivergenceError
   return new DivergenceError(`training diverged at step ${step}: ${where}; ${reason === where ? '' : `${reason}; `}try a smaller --lr`);
 }
 
-// ---- checkpoints: a tensor bundle with every parameter, feedback tensor and optimiser moment
+// ---- checkpoints: a tensor bundle with every parameter, feedback tensor and optimiser moment, and
+// the state of every random stream the rule draws from while training
 
 const CHECKPOINT_KIND = 'ldfa-checkpoint';
 
@@ -261,7 +262,8 @@ function saveCheckpoint(path: string, trainer: Trainer, config: TrainConfig, epo
       buffers.forEach((b, j) => tensors.set(`optim${i}/${name}/${j}`, tensor([b.length], b)));
     }
   });
-  writeBundle(path, { kind: CHECKPOINT_KIND, config, epochs, steps, optimizerSteps }, tensors);
+  const randomStreams = Object.fromEntries(Object.entries(trainer.rule.randomStreams()).map(([name, rng]) => [name, rng.snapshot()]));
+  writeBundle(path, { kind: CHECKPOINT_KIND, config, epochs, steps, optimizerSteps, randomStreams }, tensors);
 }
 
 /**
@@ -288,6 +290,13 @@ export function checkCheckpoint(path: string, config: TrainConfig, resume: boole
   if (done > config.epochs) {
     throw new Error(`cannot resume from ${path} with --epochs ${config.epochs}: it already holds ${done} finished epochs; pass --epochs ${done} or more`);
   }
+  if (config.rule === 'ldfa' && typeof meta.randomStreams !== 'object') {
+    throw new Error(`cannot resume from ${path}: it was written by an earlier ldfa that did not store the state of LDFA's SVD random stream, so the resumed run would not equal an uninterrupted one; delete it (or give another --checkpoint) to start afresh`);
+  }
+  for (const [name, t] of bundle.tensors) {
+    const bad = firstNonFinite(t);
+    if (bad >= 0) throw new Error(`cannot resume from ${path}: its tensor ${name} holds ${t.data[bad]} at index ${bad} (the run it saved had diverged, or the file is damaged); delete it (or give another --checkpoint) to start afresh`);
+  }
   return bundle;
 }
 
@@ -300,6 +309,11 @@ function restoreCheckpoint(path: string, { meta, tensors }: Bundle, trainer: Tra
   for (const p of trainer.model.params()) load(`param/${p.name}`, p.value);
   for (const b of trainer.model.buffers()) load(`buffer/${b.name}`, b.value);
   for (const [name, t] of Object.entries(trainer.rule.feedbackTensors())) load(`feedback/${name}`, t);
+  const snapshots = (meta.randomStreams ?? {}) as Record<string, RngSnapshot>;
+  for (const [name, rng] of Object.entries(trainer.rule.randomStreams())) {
+    if (!snapshots[name]) throw new Error(`checkpoint ${path} lacks the state of the random stream '${name}'`);
+    rng.restore(snapshots[name]);
+  }
   const optimizerSteps = meta.optimizerSteps as number[];
   trainer.optimizers.forEach((opt, i) => {
     const state: OptimizerState = { step: optimizerSteps[i], buffers: {} };

@@ -105,8 +105,12 @@ interface LowRankSite {
   rank: number;
   P: Param; // (out, r) or (Cout, r, 1, 1)
   Q: Param; // (r, in) or (r, Cin, k, k)
-  /** The same data seen as matrices: P̂ (out, r), Q̂ (r, in·k²). */
-  P2: Tensor; Q2: Tensor; gP2: Tensor; gQ2: Tensor;
+  /**
+   * The same data seen as matrices: P̂ (out, r), Q̂ (r, in·k²). Getters, viewing the storage the
+   * tensors hold now: the float32 training path swaps a fixed P̂'s or Q̂'s storage for float32
+   * (src/fast/float32.ts storeAsFloat32), and a view taken before would keep the old copy.
+   */
+  readonly P2: Tensor; readonly Q2: Tensor; readonly gP2: Tensor; readonly gQ2: Tensor;
   /** direct variant: this site is fed E instead of its own dy. */
   fedByOutputInput: boolean;
 }
@@ -125,10 +129,10 @@ export function ldfa(options: LdfaOptions): Rule {
 
   const feedbackFor = (s: LowRankSite): Feedback => {
     if (s.fedByOutputInput) {
-      const lowRank = throughLowRank(s.P2, s.Q2);
+      const lowRank = throughLowRank(s.P.value, s.Q.value); // (rows, r), (r, cols): already matrices
       return (dx) => lowRank(dx, outputInputError());
     }
-    return s.site.kind === 'linear' ? throughLowRank(s.P2, s.Q2) : throughLowRankKernel(s.P.value, s.Q.value, s.site.conv!);
+    return s.site.kind === 'linear' ? throughLowRank(s.P.value, s.Q.value) : throughLowRankKernel(s.P.value, s.Q.value, s.site.conv!);
   };
 
   let svdRng: Rng | null = null;
@@ -162,8 +166,8 @@ export function ldfa(options: LdfaOptions): Rule {
         assertShape(`${site.name}.Q`, Q.value, qShape);
         const s: LowRankSite = {
           site, rank: r, P, Q, fedByOutputInput,
-          P2: reshape(P.value, [rows, r]), Q2: reshape(Q.value, [r, cols]),
-          gP2: reshape(P.grad, [rows, r]), gQ2: reshape(Q.grad, [r, cols]),
+          get P2() { return reshape(P.value, [rows, r]); }, get Q2() { return reshape(Q.value, [r, cols]); },
+          get gP2() { return reshape(P.grad, [rows, r]); }, get gQ2() { return reshape(Q.grad, [r, cols]); },
         };
         if (options.init === 'svd' && !options.inject?.[`${site.name}.P`] && !fedByOutputInput) refactorise(s);
         site.feedback = feedbackFor(s);
@@ -196,6 +200,10 @@ export function ldfa(options: LdfaOptions): Rule {
 
     feedbackTensors() {
       return Object.fromEntries(layers.flatMap((s) => [[s.P.name, s.P.value], [s.Q.name, s.Q.value]]));
+    },
+
+    randomStreams(): Record<string, Rng> {
+      return svdRng ? { svd: svdRng } : {};
     },
 
     summary() {

@@ -6,10 +6,12 @@
 //
 // Threads: OpenBLAS on 2 threads is ~1.7× faster than on 1 for the large products of an MLP
 // step (128×784×1024: 176 against 105 GFLOP/s), and slower for small ones (64×256×256,
-// where the thread hand-off costs more than it saves), so each call picks by its FLOPs, and
-// uses the second core only while it is free (measured on this machine; docs/backends.md).
+// where the thread hand-off costs more than it saves), so each call picks by its FLOPs
+// (measured on this machine; docs/backends.md). The count depends on the product's shape only:
+// OpenBLAS splits a product differently over 1 and 2 threads and the sums round differently, so
+// a count that followed the load, the core count or OPENBLAS_NUM_THREADS would make the same seed
+// give other bytes on another day (blasThreadsFor).
 import { existsSync } from 'node:fs';
-import os from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Backend } from '../../reference/backend.ts';
@@ -64,34 +66,30 @@ export interface NativeBlas {
   adam: Addon['adam'];
   /** The layer kernels of the float32 training path (src/fast/layers.ts). */
   kernels: LayerKernels;
-  /** "OpenBLAS 0.3.21 … (libopenblas.so.0), threads: 1 below 2·M·N·K = 5e7 FLOPs, else 2". */
+  /** "OpenBLAS 0.3.21 … (libopenblas.so.0), threads: 1 below 2·M·N·K = 5e7 FLOPs, else 2 …". */
   info: string;
-  /** The largest thread count used (OpenBLAS's default: one per core). */
+  /** The largest thread count used (BLAS_THREADS). */
   maxThreads: number;
 }
 
 /** Products with fewer FLOPs than this run on 1 thread (measured cross-over, see the header). */
 export const THREADED_MIN_FLOPS = 5e7;
 
-let cached: NativeBlas | null = null;
+/** The thread count of every larger product, whatever the machine's cores, load or OPENBLAS_NUM_THREADS. */
+export const BLAS_THREADS = 2;
 
 /**
- * Cores not taken by other work: the core count minus the 1-minute load average, counting
- * this process's own thread as free (read at most once a second). When other jobs keep the
- * cores busy, OpenBLAS's second thread waits for a descheduled partner: measured on this
- * machine at load 26, a 784-1024-1024-10 step took 92.7 ms on 2 threads and 58.9 ms on 1.
+ * OpenBLAS threads for one M×N×K product: a function of its shape only, so that the same seed
+ * gives the same bytes on any machine load and thread setting (OpenBLAS's 1- and 2-thread
+ * splits of a product round differently). On a busy machine the second thread waits for a
+ * descheduled partner (at load 26 a 784-1024-1024-10 step took 92.7 ms on 2 threads, 58.9 ms
+ * on 1): that speed is given up for reproducible results.
  */
-function freeCoreEstimate(): () => number {
-  let value = os.cpus().length, readAt = -Infinity;
-  return () => {
-    const now = performance.now();
-    if (now - readAt > 1000) {
-      value = Math.floor(os.cpus().length - os.loadavg()[0] + 1.5);
-      readAt = now;
-    }
-    return value;
-  };
+export function blasThreadsFor(M: number, N: number, K: number): number {
+  return 2 * M * N * K >= THREADED_MIN_FLOPS ? BLAS_THREADS : 1;
 }
+
+let cached: NativeBlas | null = null;
 
 export function createNativeBlas(): NativeBlas {
   if (cached !== null) return cached;
@@ -109,10 +107,8 @@ export function createNativeBlas(): NativeBlas {
   } catch (e) {
     throw new Error(`native backend: ${(e as Error).message}; install one, e.g. apt-get install libopenblas0-pthread`);
   }
-  const maxThreads = Math.max(1, loaded.threads);
-  let threads = maxThreads;
+  let threads = loaded.threads;
   const setThreads = (n: number) => { if (n !== threads) { addon.setThreads(n); threads = n; } };
-  const freeCores = freeCoreEstimate();
   cached = {
     sgemm(transA, transB, M, N, K, A, B, C, alpha = 1, beta = 0) {
       if (M === 0 || N === 0) return;
@@ -120,13 +116,13 @@ export function createNativeBlas(): NativeBlas {
         for (let i = 0; i < M * N; i++) C[i] = beta === 0 ? 0 : C[i] * beta;
         return;
       }
-      setThreads(2 * M * N * K >= THREADED_MIN_FLOPS ? Math.max(1, Math.min(maxThreads, freeCores())) : 1);
+      setThreads(blasThreadsFor(M, N, K));
       addon.sgemm(transA, transB, M, N, K, alpha, A, transA ? M : K, B, transB ? K : N, beta, C, N);
     },
     adam: (...args) => addon.adam(...args),
     kernels: addon,
-    info: `${loaded.config} (${loaded.library}), threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else up to ${maxThreads} while cores are free`,
-    maxThreads,
+    info: `${loaded.config} (${loaded.library}), threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else ${BLAS_THREADS} (by shape only: same bytes at any load)`,
+    maxThreads: BLAS_THREADS,
   };
   return cached;
 }
