@@ -69,7 +69,14 @@ export interface TrainHooks {
   onFinish?: (trainer: Trainer) => void;
 }
 
-export class DivergenceError extends Error {}
+/** Training produced a non-finite loss, activation or gradient; says where (and, from train(), in which epoch). */
+export class DivergenceError extends Error {
+  /** 1-based epoch, set by train(); null from a bare Trainer.step. */
+  epoch: number | null = null;
+  constructor(readonly step: number, readonly where: string, message: string) {
+    super(message);
+  }
+}
 
 export interface Trainer {
   model: Model;
@@ -176,7 +183,10 @@ export function train(config: TrainConfig, data: { train: Dataset; test: Dataset
       try {
         loss = trainer.step(batch.x, batch.y, lrScale);
       } catch (e) {
-        if (e instanceof DivergenceError) e.message = `${e.message} (epoch ${epoch}, step ${stepsDone + step + 1} overall)`;
+        if (e instanceof DivergenceError) {
+          e.epoch = epoch;
+          e.message = `${e.message} (epoch ${epoch}, step ${stepsDone + step + 1} overall)`;
+        }
         throw e;
       }
       lossSum += loss * batch.y.length;
@@ -241,7 +251,7 @@ function divergence(step: number, model: Model, reason: string): DivergenceError
   const where = bad
     ? `the output of layer ${bad.name} holds ${bad.value.data[firstNonFinite(bad.value)]} (first at index ${firstNonFinite(bad.value)})`
     : reason;
-  return new DivergenceError(`training diverged at step ${step}: ${where}; ${reason === where ? '' : `${reason}; `}try a smaller --lr`);
+  return new DivergenceError(step, where, `training diverged at step ${step}: ${where}; ${reason === where ? '' : `${reason}; `}try a smaller --lr`);
 }
 
 // ---- checkpoints: a tensor bundle with every parameter, feedback tensor and optimiser moment, and

@@ -11,7 +11,7 @@ import { checkOutputFile } from '../paths.ts';
 import { integerFlag } from './train-options.ts';
 
 interface ExperimentFlags {
-  scale: Scale; out?: string; resume?: boolean; seeds?: number; quiet?: boolean; shard?: Shard; claimTimeout?: number;
+  scale: Scale; out?: string; resume?: boolean; retryDiverged?: boolean; seeds?: number; quiet?: boolean; shard?: Shard; claimTimeout?: number;
   data?: TrainConfig['data']; dataDir?: string; feedback?: TrainConfig['feedback']; backend?: string; preset?: PresetName;
 }
 
@@ -22,6 +22,7 @@ export function registerExperimentCommands(program: Command): void {
     .addOption(new Option('--scale <scale>', 'quick: ≤ 15 min per recipe on 2 cores (MNIST); medium: quick\'s runs on 3× the images, the whole test set, 2× the epochs (≤ ~30 min per recipe); full: the paper\'s sizes (CIFAR, --data-dir); tiny: seconds, for tests').choices(SCALES).default('quick'))
     .option('--out <dir>', 'output directory (default out/experiments/<name>; for all: one sub-directory per recipe, default out/experiments)')
     .option('--resume', 'continue an interrupted sweep in --out: finished runs are kept, a started one continues from its last checkpoint')
+    .option('--retry-diverged', 'with --resume: train the runs recorded as diverged again (by default a resume keeps them as diverged)')
     .option('--seeds <K>', 'seeds 1..K for every configuration (default: the recipe\'s, 3 for most quick recipes)', integerFlag('--seeds', 1))
     .addOption(new Option('--data <name>', 'data set instead of the scale\'s (mnist/fashion for quick, cifar10/cifar100 for full)').choices(DATA_NAMES))
     .option('--data-dir <dir>', 'directory of the CIFAR binary files (required for --scale full)')
@@ -33,6 +34,7 @@ export function registerExperimentCommands(program: Command): void {
     .option('--quiet', 'no progress lines')
     .action(async (name: string, flags: ExperimentFlags) => {
       const recipes = name === 'all' ? RECIPES : [recipeNamed(name)];
+      if (flags.retryDiverged && !flags.resume && !flags.shard) throw new Error('--retry-diverged trains the diverged runs of an existing sweep again: give --resume (or --shard i/n) too');
       const overrides: Overrides = {
         ...(flags.data ? { data: flags.data } : {}), ...(flags.dataDir ? { dataDir: flags.dataDir } : {}),
         ...(flags.feedback ? { feedback: flags.feedback } : {}), ...(flags.backend ? { backend: flags.backend } : {}),
@@ -42,7 +44,7 @@ export function registerExperimentCommands(program: Command): void {
       for (const recipe of recipes) {
         const out = name === 'all' || flags.out === undefined ? recipeDir(flags.out ?? 'out/experiments', recipe.name) : flags.out;
         const report = await runExperiment(recipe, {
-          out, scale: flags.scale, seeds: flags.seeds, resume: Boolean(flags.resume), overrides, log, shard: flags.shard, claimTimeoutSeconds: flags.claimTimeout,
+          out, scale: flags.scale, seeds: flags.seeds, resume: Boolean(flags.resume), retryDiverged: Boolean(flags.retryDiverged), overrides, log, shard: flags.shard, claimTimeoutSeconds: flags.claimTimeout,
         });
         if ('pending' in report) {
           process.stdout.write(`${recipe.name}: this worker's share is done; ${report.pending.length} run(s) of other workers are unfinished (${report.pending.join(', ')}). The last worker to finish writes ${out}/summary.json (so do \`ldfa experiment ${recipe.name} --out ${out} --resume\` and \`ldfa results\` once all are finished).\n`);
