@@ -8,7 +8,7 @@ import { loadData, type TrainTest } from './data/index.ts';
 import { writeJsonAtomic } from './report/atomic.ts';
 import { createProgress } from './report/progress.ts';
 import type { LayerAlignment } from './alignment.ts';
-import { checkInputDir, checkOutputFile } from './paths.ts';
+import { checkDistinctOutputs, checkInputDir, checkOutputFile } from './paths.ts';
 import { checkCheckpoint, train, type TrainHooks, type TrainResult } from './train.ts';
 
 export interface RunResult extends TrainResult {
@@ -48,6 +48,7 @@ export function checkRun(config: TrainConfig, options: Pick<RunOptions, 'out' | 
   if (options.resume && !options.checkpoint) throw new Error('--resume continues from --checkpoint FILE: give --checkpoint too');
   if (config.dataDir !== null) checkInputDir('--data-dir', config.dataDir);
   if (options.out !== undefined) checkOutputFile('--out', options.out);
+  checkDistinctOutputs([['--checkpoint', options.checkpoint], ['--out', options.out]]);
   if (options.checkpoint !== undefined) checkCheckpoint(options.checkpoint, config, Boolean(options.resume));
 }
 
@@ -63,9 +64,12 @@ export async function runTraining(config: TrainConfig, options: RunOptions = {})
   const result = train(config, data, {
     checkpoint: options.checkpoint,
     resume: options.resume,
-    onResume: (done) => (options.notice ?? log)(done < config.epochs
+    onResume: (done, switched) => (options.notice ?? log)((done < config.epochs
       ? `resuming from ${options.checkpoint}: ${done} of ${config.epochs} epochs finished, continuing at epoch ${done + 1}`
-      : `resuming from ${options.checkpoint}: all ${config.epochs} epochs finished already, nothing to train`),
+      : `resuming from ${options.checkpoint}: all ${config.epochs} epochs finished already, nothing to train`)
+      + (switched && done < config.epochs
+        ? `; its epochs ran on the ${switched.from} backend, this run continues on ${switched.to}, so its last digits differ from an uninterrupted ${switched.from} run's (each epoch of the result records its backend)`
+        : '')),
     onFinish: options.onFinish,
     alignmentProbe: options.metrics ? batches(data.test, 256, null).next().value : undefined,
     onStep: (s) => {

@@ -20,7 +20,7 @@ import { float32Path } from './fast/sequential.ts';
 import { Float32Adam, type StepOptimizer } from './fast/optim.ts';
 import { createNativeBlas, layerKernelsOf, type NativeBlas } from './backends/native.ts';
 import { readBundle, writeBundle, type Bundle } from './bundle.ts';
-import { configDifferences, ldfaOptionsOf, validateConfig, withConfigDefaults, type TrainConfig } from './config.ts';
+import { resumeDifferences, ldfaOptionsOf, validateConfig, withConfigDefaults, type TrainConfig } from './config.ts';
 import { batches, type Dataset } from './data/dataset.ts';
 import { buildModel } from './models.ts';
 import { stepFlops, type StepFlops } from './flops.ts';
@@ -31,6 +31,8 @@ export interface EpochRecord {
   trainLoss: number;
   testAccuracy: number;
   seconds: number;
+  /** The backend that computed this epoch (a resumed run may continue on another one). */
+  backend: string;
   /** Per-layer alignment with BP on the probe batch (when a probe is given). */
   alignment?: Record<string, LayerAlignment>;
 }
@@ -61,8 +63,11 @@ export interface TrainHooks {
    */
   checkpoint?: string;
   resume?: boolean;
-  /** Called when training continues from a checkpoint holding `epochsDone` finished epochs. */
-  onResume?: (epochsDone: number) => void;
+  /**
+   * Called when training continues from a checkpoint holding `epochsDone` finished epochs;
+   * `switched` when the last of them ran on another backend than this run's.
+   */
+  onResume?: (epochsDone: number, switched: { from: string; to: string } | null) => void;
   /** A fixed batch on which to measure alignment with BP after every epoch. */
   alignmentProbe?: { x: Tensor; y: Int32Array };
   /** Called once after the last epoch with the trained model (post-training analyses). */
@@ -171,7 +176,8 @@ export function train(config: TrainConfig, data: { train: Dataset; test: Dataset
     firstEpoch = restored.epochs.length + 1;
     stepsDone = restored.steps;
     trainer.steps = restored.steps;
-    hooks.onResume?.(restored.epochs.length);
+    const before = restored.epochs.at(-1)?.backend;
+    hooks.onResume?.(restored.epochs.length, before !== undefined && before !== ops().name ? { from: before, to: ops().name } : null);
   }
   const stepsPerEpoch = Math.ceil(data.train.n / config.batch);
   for (let epoch = firstEpoch; epoch <= config.epochs; epoch++) {
@@ -197,7 +203,7 @@ export function train(config: TrainConfig, data: { train: Dataset; test: Dataset
     stepsDone += step;
     const record: EpochRecord = {
       epoch, trainLoss: lossSum / count, testAccuracy: trainer.evaluate(data.test),
-      seconds: (performance.now() - epochStart) / 1000,
+      seconds: (performance.now() - epochStart) / 1000, backend: ops().name,
     };
     if (hooks.alignmentProbe) record.alignment = measureAlignment(trainer.model, trainer.rule, hooks.alignmentProbe.x, hooks.alignmentProbe.y);
     epochs.push(record);
@@ -293,9 +299,9 @@ export function checkCheckpoint(path: string, config: TrainConfig, resume: boole
   if (!resume) {
     throw new Error(`--checkpoint ${path} already holds a run (${done} finished epoch(s)): pass --resume to continue it, or give another --checkpoint (or delete the file) to start afresh`);
   }
-  const differences = configDifferences({ ...withConfigDefaults(meta.config as Partial<TrainConfig>), epochs: 0 }, { ...config, epochs: 0 });
+  const differences = resumeDifferences(withConfigDefaults(meta.config as Partial<TrainConfig>), config);
   if (differences.length > 0) {
-    throw new Error(`cannot resume from ${path}: it was written by a run with ${differences.join(', ')}; only --epochs may change: rerun with the checkpoint's values, or give another --checkpoint to start afresh`);
+    throw new Error(`cannot resume from ${path}: it was written by a run with ${differences.join(', ')}; only --epochs and --backend may change: rerun with the checkpoint's values, or give another --checkpoint to start afresh`);
   }
   if (done > config.epochs) {
     throw new Error(`cannot resume from ${path} with --epochs ${config.epochs}: it already holds ${done} finished epochs; pass --epochs ${done} or more`);

@@ -5,7 +5,7 @@
 // feedback tensor, optimiser moment, random stream, loss and accuracy; only the timings differ).
 // The randomized SVD's random stream (svdEvery with svd randomized, the v4 presets) is the case
 // that was missing from the checkpoint.
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -146,4 +146,30 @@ describe('native results do not depend on the load or the BLAS thread setting', 
     expect(results[1]).toBe(results[0]);
     expect(results[2]).toBe(results[0]);
   }, 180_000);
+});
+
+// One resume policy across backends: a checkpoint may be continued on another backend (it holds
+// float64 values whatever computed them); each epoch records its backend and the resume says so.
+describe('resuming on another backend', () => {
+  const config: TrainConfig = { ...base, rule: 'ldfa', rank: 2, feedback: 'normative', epochs: 2 };
+  it('is allowed, explicit or by auto, and every epoch records the backend that computed it', () => {
+    const checkpoint = join(dir, 'switch.bundle');
+    const reference = available.get('reference') as Backend, wasm = available.get('wasm') as Backend;
+    withBackend(reference, () => train({ ...config, epochs: 1, backend: 'reference' }, flat, { checkpoint }));
+    let switched: unknown = 'not called';
+    const result = withBackend(wasm, () => train({ ...config, backend: 'wasm' }, flat, { checkpoint, resume: true, onResume: (_, s) => { switched = s; } }));
+    expect(switched).toEqual({ from: 'reference', to: 'wasm' });
+    expect(result.epochs.map((e) => e.backend)).toEqual(['reference', 'wasm']);
+  });
+
+  it('ldfa train says so on resume', () => {
+    const checkpoint = join(dir, 'switch-cli.bundle');
+    const args = ['bin/ldfa.mjs', 'train', '--data', 'synthetic', '--limit-train', '200', '--limit-test', '50', '--hidden', '8', '--batch', '50', '--rule', 'ldfa', '--rank', '2', '--quiet', '--checkpoint', checkpoint];
+    const first = spawnSync(process.execPath, [...args, '--epochs', '1', '--backend', 'reference'], { encoding: 'utf8' });
+    expect(first.status, first.stderr).toBe(0);
+    const resumed = spawnSync(process.execPath, [...args, '--epochs', '2', '--backend', 'wasm', '--resume', '--out', join(dir, 'switch.json')], { encoding: 'utf8' });
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/resuming from .*: 1 of 2 epochs finished, continuing at epoch 2; its epochs ran on the reference backend, this run continues on wasm, so its last digits differ from an uninterrupted reference run's/);
+    expect(JSON.parse(readFileSync(join(dir, 'switch.json'), 'utf8')).epochs.map((e: { backend: string }) => e.backend)).toEqual(['reference', 'wasm']);
+  });
 });

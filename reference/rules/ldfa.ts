@@ -92,6 +92,14 @@ export const DEFAULT_LDFA: LdfaOptions = {
   svdPowerIterations: 2, svdOversample: 5, clipLinearGrad: null, clipConvFeedbackGrad: null,
 };
 
+/**
+ * Upper bounds of the randomized SVD's work per re-factorisation: each power iteration is two
+ * products with W and an orthonormalisation, so a huge count hangs the run (2 in the v4 code,
+ * 10 in some versions; beyond ~20 the top-r subspace no longer changes in float64).
+ */
+export const MAX_SVD_POWER_ITERATIONS = 100;
+export const MAX_SVD_OVERSAMPLE = 1000;
+
 /** Up to this min(out, in), svd 'auto' uses the exact SVD. */
 export const EXACT_SVD_LIMIT = 128;
 
@@ -305,6 +313,10 @@ export function normaliseError(rows: Tensor, how: OjaNormalisation, eps: number)
     scale = Math.max(scale, s);
   }
   scale += eps;
+  if (scale === 0) {
+    throw new Error(`Oja normalisation ${how}: the batch error has no spread in any unit and ε is 0, so normalising it would divide by zero; `
+      + 'give ε > 0 (ojaEps, --oja-eps for linear layers; ojaEpsConv, --oja-eps-conv for conv layers: 1e-8 and 1e-6 in the authors\' code)');
+  }
   const divisor = how === 'max-std' ? scale : Math.sqrt(scale);
   for (let i = 0; i < n; i++) for (let j = 0; j < f; j++) {
     out.data[i * f + j] = (rows.data[i * f + j] - (how === 'max-std' ? mean[j] : 0)) / divisor;
@@ -360,8 +372,12 @@ export function checkLdfaOptions(o: LdfaOptions): void {
     if (!(eps >= 0) || !Number.isFinite(eps)) throw new Error(`${name} must be a finite number ≥ 0, got ${eps}`);
   }
   if (!OJA_OUTPUTS.includes(o.ojaOutput)) throw new Error(`ojaOutput '${o.ojaOutput as string}' is not allowed: allowed are ${OJA_OUTPUTS.join(', ')}`);
-  if (!Number.isInteger(o.svdPowerIterations) || o.svdPowerIterations < 0) throw new Error(`svdPowerIterations must be an integer ≥ 0, got ${o.svdPowerIterations}`);
-  if (!Number.isInteger(o.svdOversample) || o.svdOversample < 0) throw new Error(`svdOversample must be an integer ≥ 0, got ${o.svdOversample}`);
+  if (!Number.isInteger(o.svdPowerIterations) || o.svdPowerIterations < 0 || o.svdPowerIterations > MAX_SVD_POWER_ITERATIONS) {
+    throw new Error(`svdPowerIterations must be an integer in [0, ${MAX_SVD_POWER_ITERATIONS}], got ${o.svdPowerIterations}`);
+  }
+  if (!Number.isInteger(o.svdOversample) || o.svdOversample < 0 || o.svdOversample > MAX_SVD_OVERSAMPLE) {
+    throw new Error(`svdOversample must be an integer in [0, ${MAX_SVD_OVERSAMPLE}], got ${o.svdOversample}`);
+  }
   for (const [name, c] of [['clipLinearGrad', o.clipLinearGrad], ['clipConvFeedbackGrad', o.clipConvFeedbackGrad]] as const) {
     if (c !== null && !(c > 0 && Number.isFinite(c))) throw new Error(`${name} must be a finite number > 0 or null, got ${c}`);
   }

@@ -4,7 +4,9 @@ import { Command, Option } from 'commander';
 import { DATA_NAMES, PRESET_NAMES, type PresetName, type TrainConfig } from '../config.ts';
 import { FEEDBACK_MODES } from '../../reference/rules/ldfa.ts';
 import { DEFAULT_CLAIM_TIMEOUT_SECONDS } from '../experiments/claims.ts';
-import { finishShardedSweeps, RECIPES, RECIPE_NAMES, recipeDir, recipeNamed, runExperiment } from '../experiments/index.ts';
+import { finishShardedSweeps, RECIPES, RECIPE_NAMES, recipeDir, recipeNamed, recipesForPreset, runExperiment } from '../experiments/index.ts';
+import { planOf } from '../experiments/recipes/common.ts';
+import { PRESETS } from '../presets.ts';
 import { writeResultsPage } from '../experiments/results-page.ts';
 import { parseShard, SCALES, type Overrides, type Scale, type Shard } from '../experiments/sweep.ts';
 import { checkOutputFile } from '../paths.ts';
@@ -33,13 +35,21 @@ export function registerExperimentCommands(program: Command): void {
     .option('--claim-timeout <s>', `take over a run whose worker has shown no heartbeat for this many seconds (default ${DEFAULT_CLAIM_TIMEOUT_SECONDS}); ended processes of the same machine are noticed at once`, integerFlag('--claim-timeout', 1))
     .option('--quiet', 'no progress lines')
     .action(async (name: string, flags: ExperimentFlags) => {
-      const recipes = name === 'all' ? RECIPES : [recipeNamed(name)];
       if (flags.retryDiverged && !flags.resume && !flags.shard) throw new Error('--retry-diverged trains the diverged runs of an existing sweep again: give --resume (or --shard i/n) too');
       const overrides: Overrides = {
         ...(flags.data ? { data: flags.data } : {}), ...(flags.dataDir ? { dataDir: flags.dataDir } : {}),
         ...(flags.feedback ? { feedback: flags.feedback } : {}), ...(flags.backend ? { backend: flags.backend } : {}),
         ...(flags.preset ? { preset: flags.preset } : {}),
       };
+      let recipes = name === 'all' ? RECIPES : [recipeNamed(name)];
+      if (name === 'all' && flags.preset) {
+        const { run, skipped } = recipesForPreset(RECIPES, flags.preset, flags.scale, overrides);
+        if (run.length === 0) throw new Error(`--preset ${flags.preset} fits none of the recipes (it is the authors' set-up for --arch ${PRESETS[flags.preset].arches.join(' or ')}): name one recipe instead of all`);
+        if (skipped.length > 0) process.stderr.write(`--preset ${flags.preset} is the authors' set-up for --arch ${PRESETS[flags.preset].arches.join(' or ')}: running ${run.map((r) => r.name).join(', ')}; skipping ${skipped.map((r) => r.name).join(', ')}, whose models it does not fit\n`);
+        recipes = run;
+      }
+      // Every recipe's runs are planned (and so checked) before the first one trains.
+      for (const recipe of recipes) planOf(recipe).runs(flags.scale, overrides);
       const log = flags.quiet ? undefined : (line: string) => process.stderr.write(`${line}\n`);
       for (const recipe of recipes) {
         const out = name === 'all' || flags.out === undefined ? recipeDir(flags.out ?? 'out/experiments', recipe.name) : flags.out;

@@ -6,7 +6,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { checkFixtures, encodeFixture, generateFixture, writeFixtures } from '../../oracles/generate.ts';
 import { fixtureCases } from '../../oracles/cases.ts';
 import { CUSTOM_ARCHS, DEFAULT_CUSTOM, customCase, type CustomFixtureOptions } from '../../oracles/custom.ts';
-import { checkOutputFile } from '../paths.ts';
+import { checkOutputDir, checkOutputFile } from '../paths.ts';
 import { PRESET_NAMES } from '../config.ts';
 import { writeFileAtomic } from '../report/atomic.ts';
 import { integerFlag } from './train-options.ts';
@@ -115,6 +115,13 @@ export function registerFixturesCommand(
       for (const p of problems) out(`${p.file}: ${p.problem}\n`);
       out(problems.length ? `${problems.length} fixture(s) out of date: run \`npm run fixtures\`\n` : `all ${fixtureCases().length} fixtures match the current reference\n`);
       exit(problems.length ? 1 : 0);
+      return;
+    }
+    try {
+      checkOutputDir('--out', dir);
+    } catch (e) {
+      err(`ldfa fixtures: error: ${(e as Error).message}\n`);
+      exit(2);
       return;
     }
     const entries = writeFixtures(dir, opts.case);

@@ -137,6 +137,7 @@ export function applyStandardization(d: Dataset, stats: { mean: number[]; std: n
  */
 export function finishTrainTest(train: Dataset, test: Dataset, opts: LoadOptions = {}, ownsData = false): TrainTest {
   const mode = checkNormalize(opts.normalize);
+  checkSplits(train, test);
   const tr = takeFirst(train, resolveLimit('limitTrain', opts.limitTrain, train.n));
   const te = takeFirst(test, resolveLimit('limitTest', opts.limitTest, test.n));
   if (mode === 'standardize') {
@@ -147,6 +148,17 @@ export function finishTrainTest(train: Dataset, test: Dataset, opts: LoadOptions
     return { train: applyStandardization(trc, stats), test: applyStandardization(tec, stats) };
   }
   return { train: tr, test: te };
+}
+
+/** Refuses splits no run can use, before any training: no samples, samples of no values, train and test of different shapes. */
+function checkSplits(train: Dataset, test: Dataset): void {
+  for (const d of [train, test]) {
+    if (d.n === 0) throw new Error(`data set ${d.name} holds 0 samples: a training run needs at least 1 training and 1 test sample`);
+    if (featureCount(d.shape) === 0) throw new Error(`data set ${d.name}: its samples have shape [${d.shape.join(', ')}], which holds no values; every dimension must be at least 1`);
+  }
+  if (train.shape.join('x') !== test.shape.join('x')) {
+    throw new Error(`data sets ${train.name} and ${test.name} differ in sample shape ([${train.shape.join(', ')}] against [${test.shape.join(', ')}]): the test samples must have the training samples' shape`);
+  }
 }
 
 export interface Batch {

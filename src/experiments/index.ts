@@ -16,7 +16,9 @@ import type { RecipeReport } from './report.ts';
 import { writeReport } from './report.ts';
 import { existsSync, statSync } from 'node:fs';
 import { readJsonChecked } from '../report/atomic.ts';
-import { expandSeeds, readFinishedRuns, runPath, runSweep, SCALES, type DivergedRun, type FinishedRun, type SweepManifest, type SweepOptions } from './sweep.ts';
+import { expandSeeds, readFinishedRuns, runPath, runSweep, SCALES, type DivergedRun, type FinishedRun, type Overrides, type Scale, type SweepManifest, type SweepOptions } from './sweep.ts';
+import type { PresetName } from '../config.ts';
+import { PRESETS } from '../presets.ts';
 import { withFootnote } from '../report/svg.ts';
 
 export const RECIPES: readonly Recipe[] = [rankSweep, width, taskDim, direct, cnn, qVsQp, vit, receptiveFieldsRecipe, compute];
@@ -26,6 +28,16 @@ export function recipeNamed(name: string): Recipe {
   const recipe = RECIPES.find((r) => r.name === name);
   if (!recipe) throw new Error(`unknown experiment '${name}': allowed are ${RECIPE_NAMES.join(', ')}, or 'all'`);
   return recipe;
+}
+
+/**
+ * The recipes `ldfa experiment all --preset P` runs: those whose every run has an architecture
+ * the preset was written for (no preset fits every recipe); the others are returned as skipped.
+ */
+export function recipesForPreset(recipes: readonly Recipe[], preset: PresetName, scale: Scale, overrides: Overrides): { run: Recipe[]; skipped: Recipe[] } {
+  const { preset: _, ...withoutPreset } = overrides;
+  const fits = (recipe: Recipe) => planOf(recipe).runs(scale, withoutPreset).every((r) => PRESETS[preset].arches.includes(r.config.arch));
+  return { run: recipes.filter(fits), skipped: recipes.filter((r) => !fits(r)) };
 }
 
 export interface ExperimentOptions extends Omit<SweepOptions, 'seeds'> {

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sameConfig, validateConfig, withConfigDefaults, type PresetName, type TrainConfig } from '../config.ts';
 import { dataKey, loadData, type TrainTest } from '../data/index.ts';
-import { checkInputDir, checkOutputDir } from '../paths.ts';
+import { checkInputDir, checkOutputDir, checkOwnOutputDir } from '../paths.ts';
 import { createFileExclusive, readJsonChecked, removeOrphanedTemporaries, removeStrayTemporaries, stableJson, writeFileAtomic } from '../report/atomic.ts';
 import { backendNamed, runTraining, type RunResult } from '../run.ts';
 import { DivergenceError, type Trainer } from '../train.ts';
@@ -164,8 +164,10 @@ function claimDirectory(manifest: SweepManifest, options: SweepOptions): void {
     const existing = readJsonChecked<SweepManifest>(path, 'sweep manifest');
     const done = existing.runs?.filter((id) => existsSync(runPath(options.out, id))).length ?? 0;
     const held = `${options.out} already holds a '${existing.recipe}' sweep (${done} of ${existing.runs?.length ?? '?'} runs finished)`;
-    const { runs: _a, ...want } = manifest;
-    const { runs: _b, ...have } = existing;
+    // The backend may change on resume, as for `ldfa train --checkpoint` (the runs say when it does).
+    const { runs: _a, overrides: { backend: _c, ...wantOverrides }, ...wantRest } = manifest;
+    const { runs: _b, overrides: { backend: _d, ...haveOverrides } = {}, ...haveRest } = existing;
+    const want = { ...wantRest, overrides: wantOverrides }, have = { ...haveRest, overrides: haveOverrides };
     if (stableJson(have) !== stableJson(want)) {
       const oneLine = (v: unknown) => stableJson(v).replace(/\s+/g, ' ').trim();
       throw new Error(`${options.resume ? `cannot resume in ${options.out}: it holds a different sweep` : held} (${oneLine(have)}), not ${oneLine(want)}: rerun with the flags it was started with${options.resume ? '' : ' and --resume'}, choose another --out, or remove ${options.out} (rm -r) if nothing in it is worth keeping`);
@@ -177,6 +179,9 @@ function claimDirectory(manifest: SweepManifest, options: SweepOptions): void {
   for (const sub of ['runs', 'checkpoints', 'claims']) mkdirSync(join(options.out, sub), { recursive: true });
 }
 
+/** The entries of a sweep folder before its sweep.json is in place: its sub-folders and temporary files. */
+const isSweepEntry = (entry: string) => ['runs', 'checkpoints', 'claims'].includes(entry) || entry.startsWith('sweep.json.tmp-');
+
 const minutes = (s: number) => (s >= 90 ? `${(s / 60).toFixed(1)} min` : `${Math.round(s)} s`);
 
 /**
@@ -187,24 +192,32 @@ const minutes = (s: number) => (s >= 90 ? `${(s / 60).toFixed(1)} min` : `${Math
  */
 export async function runSweep(recipe: string, plan: SweepPlan, options: SweepOptions): Promise<SweepOutcome> {
   checkOutputDir('--out', options.out);
+  if (!existsSync(join(options.out, 'sweep.json'))) checkOwnOutputDir('--out', options.out, isSweepEntry, 'a sweep\'s');
   const runs = expandSeeds(plan.runs(options.scale, options.overrides), options.seeds);
   // Backends and data directories first: a typo must not leave a sweep folder behind.
   for (const name of new Set(runs.map((r) => r.config.backend))) await backendNamed(name);
   for (const dir of new Set(runs.map((r) => r.config.dataDir))) if (dir !== null) checkInputDir('--data-dir', dir);
+  const mine = runs.filter((_, i) => !options.shard || i % options.shard.count === options.shard.index);
+  const retried = new Set(options.retryDiverged ? mine.filter((r) => divergenceOf(options.out, r.id)).map((r) => r.id) : []);
+  // Every data set this worker's unfinished runs need is opened and parsed before the folder is
+  // created (a missing package or an empty --data-dir must not leave a sweep behind); the first is kept.
+  const cache: { key?: string; data?: TrainTest } = {};
+  const opened = new Set<string>();
+  for (const run of mine) {
+    const key = dataKey(run.config);
+    if (opened.has(key) || (existsSync(runPath(options.out, run.id)) && !retried.has(run.id))) continue;
+    opened.add(key);
+    const data = loadData(run.config);
+    if (cache.key === undefined) Object.assign(cache, { key, data });
+  }
   claimDirectory({ kind: 'ldfa-sweep', recipe, scale: options.scale, seeds: options.seeds, overrides: options.overrides, runs: runs.map((r) => r.id) }, options);
   const log = options.log ?? (() => {});
   for (const stray of removeStrayTemporaries(options.out)) log(`removed ${stray}, left by a process that ended while writing it`);
   const timeout = options.claimTimeoutSeconds ?? DEFAULT_CLAIM_TIMEOUT_SECONDS;
-  const mine = runs.filter((_, i) => !options.shard || i % options.shard.count === options.shard.index);
-  if (options.retryDiverged) {
-    for (const run of mine) {
-      if (divergenceOf(options.out, run.id)) {
-        rmSync(runPath(options.out, run.id), { force: true });
-        log(`--retry-diverged: training ${run.id} again`);
-      }
-    }
+  for (const id of retried) {
+    rmSync(runPath(options.out, id), { force: true });
+    log(`--retry-diverged: training ${id} again`);
   }
-  const cache: { key?: string; data?: TrainTest } = {};
   const timing = { seconds: 0, trained: 0 };
   let waiting = new Set(mine.map((r) => r.id));
   while (true) {
@@ -229,7 +242,7 @@ export function readFinishedRuns(out: string, runs: RunSpec[]): SweepOutcome {
     const path = runPath(out, run.id);
     if (!existsSync(path)) { pending.push(run.id); continue; }
     const stored = readJsonChecked<FinishedRun | DivergedRun>(path, `result of run ${run.id}`);
-    if (!sameConfig(withConfigDefaults(stored.config), run.config)) {
+    if (!sameConfig({ ...withConfigDefaults(stored.config), backend: run.config.backend }, run.config)) { // the backend may change on resume
       throw new Error(`cannot resume: ${path} was written with a different configuration than this version of the recipe plans for run ${run.id}; delete it (or the whole sweep) to re-run it`);
     }
     if ('diverged' in stored) diverged.push(stored);
