@@ -8,6 +8,8 @@ import { loadData, type TrainTest } from './data/index.ts';
 import { writeJsonAtomic } from './report/atomic.ts';
 import { createProgress } from './report/progress.ts';
 import type { LayerAlignment } from './alignment.ts';
+import { dataShape } from './experiments/recipes/common.ts';
+import { checkModelFits } from './models.ts';
 import { checkDistinctOutputs, checkInputDir, checkOutputFile } from './paths.ts';
 import { checkCheckpoint, train, type TrainHooks, type TrainResult } from './train.ts';
 
@@ -47,6 +49,8 @@ export function checkRun(config: TrainConfig, options: Pick<RunOptions, 'out' | 
   validateConfig(config);
   if (options.resume && !options.checkpoint) throw new Error('--resume continues from --checkpoint FILE: give --checkpoint too');
   if (config.dataDir !== null) checkInputDir('--data-dir', config.dataDir);
+  const { inputShape, classes } = dataShape(config.data, config.grayscale);
+  checkModelFits(config, inputShape, config.classes ?? classes);
   if (options.out !== undefined) checkOutputFile('--out', options.out);
   checkDistinctOutputs([['--checkpoint', options.checkpoint], ['--out', options.out]]);
   if (options.checkpoint !== undefined) checkCheckpoint(options.checkpoint, config, Boolean(options.resume));

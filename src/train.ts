@@ -22,7 +22,7 @@ import { createNativeBlas, layerKernelsOf, type NativeBlas } from './backends/na
 import { readBundle, writeBundle, type Bundle } from './bundle.ts';
 import { resumeDifferences, ldfaOptionsOf, validateConfig, withConfigDefaults, type TrainConfig } from './config.ts';
 import { batches, type Dataset } from './data/dataset.ts';
-import { buildModel } from './models.ts';
+import { createModel } from './models.ts';
 import { stepFlops, type StepFlops } from './flops.ts';
 import { measureAlignment, type LayerAlignment } from './alignment.ts';
 
@@ -105,7 +105,7 @@ export interface Trainer {
 export function createTrainer(config: TrainConfig, inputShape: readonly number[], classes: number, options: { float32Path?: boolean } = {}): Trainer {
   validateConfig(config);
   const root = new Rng(config.seed);
-  const model = buildModel(config, inputShape, classes, root.fork());
+  const model = createModel(config, inputShape, classes, root.fork());
   const rule = createRule(config.rule, {
     ldfa: ldfaOptionsOf(config),
   });

@@ -101,6 +101,14 @@ describe('bounds and messages', () => {
     expect(() => validateConfig({ ...DEFAULT_CONFIG, svdOversample: 1e6 })).toThrow(/--svd-oversample must be an integer in \[0, 1000\]/);
   });
 
+  it('absurd widths are refused with the size and the memory, before any data is read', () => {
+    const mlp = ldfa(['train', ...small.map((a) => (a === '8' ? '1000000000' : a))]);
+    expect(mlp.status).not.toBe(0);
+    expect(mlp.stderr).toMatch(/--hidden 1000000000 makes a network of \d\.\d+e\+10 parameters, about \d+ GiB to train, more than this machine's \d+ GiB of memory/);
+    const cnn = ldfa(['train', '--data', 'mnist', '--arch', 'cnn', '--hidden', '1000000000', '--limit-train', '10', '--epochs', '1', '--backend', 'reference']);
+    expect(cnn.stderr).toMatch(/the cnn network's tensors are too large to allocate \(Invalid typed array length: \d+\): choose smaller --hidden/);
+  });
+
   it('Oja with ε = 0 on a batch error without spread names ε, not the learning rate', () => {
     expect(() => normaliseError(tensor([4, 3]), 'max-std', 0)).toThrow(/no spread in any unit and ε is 0.*--oja-eps/);
     expect(normaliseError(tensor([4, 3]), 'max-std', 1e-8).data.every((v) => v === 0)).toBe(true);
