@@ -12,7 +12,7 @@ import { normaliseError } from '../reference/rules/ldfa.ts';
 import { decodeBundle, encodeBundle, readBundle, writeBundle } from '../src/bundle.ts';
 import { DEFAULT_CONFIG, validateConfig, type TrainConfig } from '../src/config.ts';
 import { writeIdx } from '../src/data/idx.ts';
-import { loadMnist } from '../src/data/mnist.ts';
+import { loadData } from '../src/data/index.ts';
 import { RECIPES, recipesForPreset } from '../src/experiments/index.ts';
 import { train } from '../src/train.ts';
 
@@ -76,9 +76,10 @@ describe('data is opened before a sweep folder is created', () => {
       write('t10k', testImages);
       return d;
     };
-    expect(() => loadMnist({ dir: idx('zero', [0, 28, 28], [5, 28, 28]) })).toThrow(/data set mnist-train holds 0 samples: a training run needs at least 1/);
-    expect(() => loadMnist({ dir: idx('flat', [5, 0, 28], [5, 0, 28]) })).toThrow(/data set mnist-train: its samples have shape \[1, 0, 28\], which holds no values/);
-    expect(() => loadMnist({ dir: idx('sizes', [5, 28, 28], [5, 20, 20]) })).toThrow(/data sets mnist-train and mnist-test differ in sample shape \(\[1, 28, 28\] against \[1, 20, 20\]\)/);
+    const load = (d: string) => loadData({ ...DEFAULT_CONFIG, data: 'mnist', dataDir: d });
+    expect(() => load(idx('zero', [0, 28, 28], [5, 28, 28]))).toThrow(/data set mnist-train holds 0 samples: a training run needs at least 1/);
+    expect(() => load(idx('flat', [5, 0, 28], [5, 0, 28]))).toThrow(/data set mnist-train: its samples have shape \[1, 0, 28\], which holds no values/);
+    expect(() => load(idx('sizes', [5, 28, 28], [5, 20, 20]))).toThrow(/data sets mnist-train and mnist-test differ in sample shape \(\[1, 28, 28\] against \[1, 20, 20\]\)/);
   });
 });
 

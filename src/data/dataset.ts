@@ -137,7 +137,6 @@ export function applyStandardization(d: Dataset, stats: { mean: number[]; std: n
  */
 export function finishTrainTest(train: Dataset, test: Dataset, opts: LoadOptions = {}, ownsData = false): TrainTest {
   const mode = checkNormalize(opts.normalize);
-  checkSplits(train, test);
   const tr = takeFirst(train, resolveLimit('limitTrain', opts.limitTrain, train.n));
   const te = takeFirst(test, resolveLimit('limitTest', opts.limitTest, test.n));
   if (mode === 'standardize') {
@@ -150,8 +149,8 @@ export function finishTrainTest(train: Dataset, test: Dataset, opts: LoadOptions
   return { train: tr, test: te };
 }
 
-/** Refuses splits no run can use, before any training: no samples, samples of no values, train and test of different shapes. */
-function checkSplits(train: Dataset, test: Dataset): void {
+/** Refuses splits no training run can use, before it starts: no samples, samples of no values, train and test of different shapes. */
+export function checkSplits(train: Dataset, test: Dataset): void {
   for (const d of [train, test]) {
     if (d.n === 0) throw new Error(`data set ${d.name} holds 0 samples: a training run needs at least 1 training and 1 test sample`);
     if (featureCount(d.shape) === 0) throw new Error(`data set ${d.name}: its samples have shape [${d.shape.join(', ')}], which holds no values; every dimension must be at least 1`);
