@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EXPERIMENT_RULES, TINY_SETUP, type TheoryExperimentResult } from '../oracles/linear/experiment.ts';
+import { EXPERIMENT_RULES, runTheoryExperiment, TINY_SETUP, type TheoryExperimentResult } from '../oracles/linear/experiment.ts';
 import { runTheoryCommand, theoryConfig, THEORY_FILES } from '../src/cli/theory.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ldfa-theory-'));
@@ -104,5 +104,25 @@ describe('ldfa theory --scale tiny', () => {
     expect(() => theoryConfig({ scale: 'tiny', steps: 0 })).toThrow(/--steps must be a positive integer, got '0'/);
     expect(() => runTheoryCommand({ out: dir, scale: 'tiny', ranks: [0] })).toThrow(/rank 0 is not allowed/);
     expect(() => theoryConfig({ scale: 'huge' as 'tiny' })).toThrow(/unknown scale 'huge'/);
+  });
+});
+
+describe("the experiment's exact-covariance inputs (the web view's 'exact' choice)", () => {
+  it('Σ_xx = I: simulation and theory iteration agree for every rule; a sample of 400 does not', () => {
+    const exact = runTheoryExperiment({ ...TINY_SETUP, inputs: 'exact' });
+    expect(exact.whitenessError).toBe(0);
+    for (const rule of EXPERIMENT_RULES) {
+      const f = exact.rules[rule].final;
+      f.theorySigma.forEach((s, i) => expect(f.simulationSigma[i], `${rule} σ̂${i + 1}`).toBeCloseTo(s, 8));
+      expect(f.simulationLoss).toBeCloseTo(f.theoryLoss, 8);
+    }
+    const sampled = runTheoryExperiment(TINY_SETUP);
+    expect(sampled.whitenessError).toBeGreaterThan(0.05);
+    const bp = sampled.rules.bp.final;
+    expect(Math.max(...bp.simulationSigma.map((s, i) => Math.abs(s - bp.theorySigma[i])))).toBeGreaterThan(1e-3);
+  });
+
+  it('refuses an unknown inputs value, naming the allowed ones', () => {
+    expect(() => runTheoryExperiment({ ...TINY_SETUP, inputs: 'white' as 'exact' })).toThrow("inputs 'white' is not allowed: 'sampled' or 'exact'");
   });
 });

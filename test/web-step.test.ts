@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { decodeBundle } from '../src/bundle.ts';
 import { cutDefinition, extractSources } from '../src/web/sources.ts';
 import { SOURCE_ANCHORS } from '../src/web/step/anchors.ts';
-import { compareWithFixture, fixtureCaseOf, startingPointOf, STEP_MODELS, STEP_RULES, traceSteps } from '../src/web/step/trace.ts';
+import { angleDeg, compareWithFixture, fixtureCaseOf, startingPointOf, STEP_MODELS, STEP_RULES, stepMaxRank, traceSteps, type Stage } from '../src/web/step/trace.ts';
+import { tensor } from '../reference/tensor.ts';
 import { multiply } from '../reference/backend.ts';
 import { FIXTURE_RANK, FIXTURE_TRAINING } from '../oracles/cases.ts';
 
@@ -54,6 +55,81 @@ describe('step-through vs the golden fixtures', () => {
     const trace = traceSteps({ model: 'mlp', rule: 'fa', rank: 2 }, 3, null);
     trace[0].find((s) => s.id === 'dW-fc2')!.tensors[0].tensor.data[3] += 1e-9;
     expect(compareWithFixture(trace, golden).find((c) => c.name === 'step1/fc2.dW')!.maxAbsDiff).toBeCloseTo(1e-9, 15);
+  });
+});
+
+/** A stand-in MNIST batch (the page embeds real digits; the stages' structure is the same). */
+const mnistLike = { x: tensor([8, 784], Float64Array.from({ length: 8 * 784 }, (_, i) => ((i * 7919) % 256) / 255)), y: Int32Array.from([5, 0, 4, 1, 9, 2, 1, 3]) };
+const everySetup = STEP_MODELS.flatMap((model) => STEP_RULES.map((rule) => ({ model, rule, rank: 2 })));
+const named = (stage: Stage, label: string) => stage.tensors.find((t) => t.label === label)!.tensor;
+const frobenius = (a: Float64Array, b?: Float64Array) => Math.sqrt(a.reduce((s, v, i) => s + (v - (b ? b[i] : 0)) ** 2, 0));
+
+describe('the step-through explains (issue 24)', () => {
+  const sources = extractSources('.');
+
+  it.each(everySetup.map((s) => [`${s.model} ${s.rule}`, s] as const))('%s: every stage says what to look for and highlights the lines that produced it', (_, setup) => {
+    for (const stages of traceSteps(setup, 2, setup.model === 'mnist-mlp' ? mnistLike : null)) for (const stage of stages) {
+      expect(stage.about.length, stage.id).toBeGreaterThan(40);
+      expect(stage.highlight.length, stage.id).toBeGreaterThan(0);
+      const lines = stage.sources.flatMap((id) => sources[id].lines);
+      // each highlight names a line of the stage's own source panes (so a source edit that moves it fails here)
+      for (const h of stage.highlight) expect(lines.filter((l) => l.includes(h)).length, `${stage.id}: '${h}'`).toBeGreaterThan(0);
+    }
+  });
+
+  it.each(everySetup.filter((s) => s.rule !== 'bp').map((s) => [`${s.model} ${s.rule}`, s] as const))("%s: BP's δ·W stands beside the rule's dx, with their angle (and ‖W − P̂Q̂‖ or ‖W − B‖)", (_, setup) => {
+    const [stages] = traceSteps(setup, 1, setup.model === 'mnist-mlp' ? mnistLike : null);
+    const signals = stages.filter((s) => s.id.startsWith('signal-'));
+    expect(signals.length).toBeGreaterThan(0);
+    for (const signal of signals) {
+      const site = signal.id.slice('signal-'.length);
+      const delta = named(stages.find((s) => s.id === `delta-${site}`)!, `δ (${site})`);
+      const W = named(stages.find((s) => s.id === `forward-${site}`)!, `${site}.W`);
+      const bp = named(signal, 'BP’s δ·W (for comparison)'), dx = named(signal, `dx sent down by ${site}`);
+      expect(Array.from(bp.data)).toEqual(Array.from(multiply(delta, W).data));
+      const angle = signal.metrics!.find((m) => m.label.startsWith('angle'))!.value;
+      const cos = dx.data.reduce((s, v, i) => s + v * bp.data[i], 0) / (frobenius(dx.data) * frobenius(bp.data));
+      expect(angle).toBeCloseTo((Math.acos(cos) * 180) / Math.PI, 10);
+      expect(angle).toBeGreaterThan(0);
+      if (setup.rule.startsWith('ldfa')) {
+        const P = named(stages.find((s) => s.id === `z-${site}`)!, `${site}.P̂`), Q = named(signal, `${site}.Q̂`);
+        expect(signal.metrics!.find((m) => m.label === '‖W − P̂Q̂‖_F')!.value).toBeCloseTo(frobenius(W.data, multiply(P, Q).data), 12);
+      }
+      if (setup.rule === 'fa') expect(signal.metrics!.find((m) => m.label === '‖W − B‖_F')!.value).toBeCloseTo(frobenius(W.data, named(signal, `${site}.B`).data), 12);
+    }
+  });
+
+  it('BP: its own signal is δ·W (the angle to itself would be 0)', () => {
+    const [stages] = traceSteps({ model: 'mlp', rule: 'bp', rank: 2 }, 1, null);
+    const signal = stages.find((s) => s.id === 'signal-fc3')!;
+    expect(angleDeg(named(signal, 'dx sent down by fc3'), multiply(named(stages.find((s) => s.id === 'delta-fc3')!, 'δ (fc3)'), named(signal, 'fc3.W')))).toBeLessThan(1e-6);
+  });
+
+  it.each(['mlp', 'mnist-mlp'] as const)('%s: the update stage shows ΔW = −η·dW and ΔP̂ = −η_f·dP̂, named with hats; the new values are kept (folded)', (model) => {
+    const [stages] = traceSteps({ model, rule: 'ldfa-normative', rank: 2 }, 1, model === 'mnist-mlp' ? mnistLike : null);
+    const update = stages.find((s) => s.id === 'update')!;
+    const eta = Number(/η = ([\d.e-]+)/.exec(update.equation)![1]), etaF = Number(/η_f = ([\d.e-]+)/.exec(update.equation)![1]);
+    const dW = named(stages.find((s) => s.id === 'dW-fc2')!, 'fc2.dW');
+    const dP = named(stages.find((s) => s.id === 'feedback-fc2')!, 'fc2.dP̂');
+    const close = (got: Float64Array, want: number[]) => got.forEach((v, i) => expect(v).toBeCloseTo(want[i], 14));
+    close(named(update, 'Δfc2.W').data, Array.from(dW.data, (g) => -eta * g));
+    close(named(update, 'Δfc2.P̂').data, Array.from(dP.data, (g) => -etaF * g));
+    expect(update.tensors.filter((t) => !t.secondary).every((t) => t.label.startsWith('Δ'))).toBe(true);
+    expect(update.tensors.some((t) => /\.(P|Q)\b(?!̂)/.test(t.label))).toBe(false); // never "fc2.P": the page says P̂
+    expect(update.tensors.filter((t) => t.secondary).map((t) => t.label)).toContain('fc2.P̂ (new value)');
+  });
+
+  it('MNIST: the inputs are 28×28 digit rows with their labels, and the loss stage shows the labels y', () => {
+    const [stages] = traceSteps({ model: 'mnist-mlp', rule: 'ldfa-normative', rank: 2 }, 1, mnistLike);
+    const x = stages[0].tensors[0];
+    expect(x.image).toEqual([28, 28]);
+    expect(Array.from(x.rowLabels!)).toEqual(Array.from(mnistLike.y));
+    expect(Array.from(named(stages.find((s) => s.id === 'loss')!, 'labels y').data)).toEqual(Array.from(mnistLike.y));
+  });
+
+  it('the rank box allows the largest min(out, in) of the layers that send error down (10 on MNIST)', () => {
+    expect(STEP_MODELS.map(stepMaxRank)).toEqual([7, 4, 10]);
+    expect(() => traceSteps({ model: 'mnist-mlp', rule: 'ldfa-normative', rank: 10 }, 1, mnistLike)).not.toThrow();
   });
 });
 

@@ -8,13 +8,19 @@ import { balancedFactors } from '../../reference/linalg.ts';
 import { fastFloat64Backend } from './kernel.ts';
 import { Rng } from '../../reference/rng.ts';
 import { eckartYoungLoss, predictFixedFeedbackFromCode } from './predictions.ts';
-import { authorsInit, authorsTeacher, gaussianTeacherStatistics, rotatedFrame, rotateState, type LinearState } from './setup.ts';
+import { authorsInit, authorsTeacher, gaussianTeacherStatistics, rotatedFrame, rotateState, whitenedStatistics, type LinearState } from './setup.ts';
 import { simulateStatistics, simulateTheory, AUTHORS_RUN, type LinearRunOptions } from './simulate.ts';
 
 export interface TheoryExperimentConfig {
   n: number; k: number; m: number; r: number;
   /** number of sampled inputs x ~ N(0, I) */
   samples: number;
+  /**
+   * 'exact': the simulation runs on the population statistics (Σ_xx = I, Σ_yx = W*), the
+   * infinite-sample limit the theory assumes; the samples are still drawn (so the teacher and
+   * the initialisation are the same as the sampled run's) but not used. Default 'sampled'.
+   */
+  inputs?: 'sampled' | 'exact';
   steps: number; eta: number; etaB: number; etaBDecay: number; lambda: number;
   recordEvery: number; modes: number;
   /** ranks of the final-loss sweep */
@@ -80,6 +86,7 @@ export function checkExperimentConfig(c: TheoryExperimentConfig): void {
   for (const r of [c.r, ...c.sweepRanks]) {
     if (!Number.isInteger(r) || r < 1 || r > maxRank) throw new Error(`theory: rank ${r} is not allowed: ranks must be integers in [1, ${maxRank}] (min(m, k))`);
   }
+  if (c.inputs !== undefined && c.inputs !== 'sampled' && c.inputs !== 'exact') throw new Error(`theory: inputs '${c.inputs as string}' is not allowed: 'sampled' or 'exact'`);
   if (c.samples < c.n) throw new Error(`theory: ${c.samples} samples cannot estimate Σ_xx in ${c.n} dimensions: samples ≥ n is required`);
 }
 
@@ -103,7 +110,8 @@ function experiment(config: TheoryExperimentConfig, log: (line: string) => void)
   const { n, k, m, r } = config;
   const rng = new Rng(config.seed);
   const Wstar = authorsTeacher(rng, n, m);
-  const stats = gaussianTeacherStatistics(rng, Wstar, config.samples); // x ~ N(0, I), never stored
+  const sampled = gaussianTeacherStatistics(rng, Wstar, config.samples); // x ~ N(0, I), never stored
+  const stats = config.inputs === 'exact' ? whitenedStatistics(Wstar) : sampled;
   const frame = rotatedFrame(stats.Syx);
   let white = 0;
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) white += (stats.Sxx.data[i * n + j] - (i === j ? 1 : 0)) ** 2;

@@ -11,6 +11,7 @@ import { createTheoryView } from './theory/view.ts';
 import type { WebBackendName } from './backends.ts';
 import type { FromWorker, ToWorker } from './train/protocol.ts';
 import { createTrainView } from './train/view.ts';
+import { webGlInfo } from './webgl.ts';
 
 const base = document.baseURI;
 const status = document.getElementById('status')!;
@@ -35,7 +36,8 @@ async function main(): Promise<void> {
   ]);
   const step = createStepView(base, sources, mnistStepBatch(mnist.train.x, mnist.train.y));
   const trainWorker = newWorker();
-  const train = createTrainView(trainWorker);
+  const webgl = webGlInfo();
+  const train = createTrainView(trainWorker, webgl);
   const theory = createTheoryView(newWorker());
   let theoryStarted = false;
   theoryOnce = () => { if (!theoryStarted) { theoryStarted = true; theory.show(2).catch(() => {}); } };
@@ -43,20 +45,24 @@ async function main(): Promise<void> {
   route();
   status.textContent = `MNIST subset: ${mnist.train.n} training and ${mnist.test.n} test digits`;
 
-  /** The 20-step check: the same LDFA run on two backends in the worker. */
+  /** The 20-step check: the same LDFA run on two backends in the worker. Its ids count down, apart from the training sessions'. */
+  let trajectoryId = 0;
   const trajectory = (backend: WebBackendName, steps: number) => new Promise<Extract<FromWorker, { type: 'trajectory' }>>((resolve, reject) => {
+    const session = --trajectoryId;
     const listener = (event: MessageEvent<FromWorker>) => {
       const m = event.data;
-      if (m.type === 'trajectory' && m.backend === backend) { trainWorker.removeEventListener('message', listener); resolve(m); }
-      if (m.type === 'error') { trainWorker.removeEventListener('message', listener); reject(new Error(m.message)); }
+      if (m.session !== session) return;
+      trainWorker.removeEventListener('message', listener);
+      if (m.type === 'trajectory') resolve(m);
+      else reject(new Error(m.type === 'error' ? m.message : `unexpected answer '${m.type}'`));
     };
     trainWorker.addEventListener('message', listener);
-    trainWorker.postMessage({ type: 'trajectory', backend, steps } satisfies ToWorker);
+    trainWorker.postMessage({ type: 'trajectory', session, backend, steps } satisfies ToWorker);
   });
 
   Object.assign(window, {
     ldfa: {
-      step, train, theory, trajectory,
+      step, train, theory, trajectory, webgl,
       /** The backend kernel suite on gpu.js WebGL2 in the page, against the float64 reference. */
       async kernelCheck() {
         const gpu = await createGpujsBackend({ mode: 'webgl2' });

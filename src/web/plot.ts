@@ -27,13 +27,18 @@ function ticks(lo: number, hi: number, count = 5): number[] {
   return out;
 }
 
-/** Draws the series into `svg` (replacing its content); y range from the data unless given. */
+/**
+ * Draws the series into `svg` (replacing its content); y range from the data unless given.
+ * The legend is HTML, in a `.legend` element after the svg (created if missing), so long
+ * labels wrap instead of being clipped and it stays readable when the figure shrinks.
+ */
 export function lineChart(svg: SVGSVGElement, series: Series[], opts: { xLabel: string; yMin?: number; yMax?: number; hLines?: { y: number; label: string; color: string }[] }): void {
   svg.replaceChildren();
-  const W = 600, H = 240, left = 46, right = 150, top = 10, bottom = 32; // the legend sits in the right margin
+  const W = 600, H = 240, left = 46, right = 14, top = 10, bottom = 32;
   svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
   const xs = series.flatMap((s) => s.x), ys = series.flatMap((s) => s.y).filter(Number.isFinite);
   const hl = opts.hLines ?? [];
+  drawLegend(svg, [...series.map((s) => ({ label: s.label, color: s.color, dashed: s.dashed })), ...hl.map((h) => ({ label: h.label, color: h.color, dashed: true }))]);
   if (xs.length === 0) { svg.append(el('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle' }, 'no data yet')); return; }
   const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1);
   let y0 = opts.yMin ?? Math.min(...ys, ...hl.map((h) => h.y)), y1 = opts.yMax ?? Math.max(...ys, ...hl.map((h) => h.y));
@@ -56,16 +61,25 @@ export function lineChart(svg: SVGSVGElement, series: Series[], opts: { xLabel: 
     if (pts.length === 0) continue;
     svg.append(el('polyline', { points: pts.join(' '), fill: 'none', stroke: s.color, 'stroke-width': 1.6, ...(s.dashed ? { 'stroke-dasharray': '5 3' } : {}) }));
   }
-  // legend: one entry per distinct label
-  const seen = new Set<string>();
-  let ly = top + 4;
-  for (const item of [...series.map((s) => ({ label: s.label, color: s.color, dashed: s.dashed })), ...hl.map((h) => ({ label: h.label, color: h.color, dashed: true }))]) {
-    if (!item.label || seen.has(item.label)) continue;
-    seen.add(item.label);
-    svg.append(el('line', { x1: W - right + 12, x2: W - right + 30, y1: ly + 4, y2: ly + 4, stroke: item.color, 'stroke-width': 2, ...(item.dashed ? { 'stroke-dasharray': '4 2' } : {}) }));
-    svg.append(el('text', { x: W - right + 34, y: ly + 8 }, item.label));
-    ly += 13;
+}
+
+/** The legend below a chart: one entry per distinct non-empty label. */
+function drawLegend(svg: SVGSVGElement, items: { label: string; color: string; dashed?: boolean }[]): void {
+  let legend = svg.nextElementSibling as HTMLElement | null;
+  if (!legend?.classList.contains('legend')) {
+    legend = document.createElement('div');
+    legend.className = 'legend';
+    svg.after(legend);
   }
+  const seen = new Set<string>();
+  legend.replaceChildren(...items.filter((item) => item.label && !seen.has(item.label) && seen.add(item.label)).map((item) => {
+    const entry = document.createElement('span');
+    const key = document.createElement('span');
+    key.className = 'key';
+    key.style.borderTop = `2px ${item.dashed ? 'dashed' : 'solid'} ${item.color}`;
+    entry.append(key, document.createTextNode(item.label));
+    return entry;
+  }));
 }
 
 /** A tensor as a matrix: 2-d as it is, 1-d as one row, k-d as (first axis, the rest). */
@@ -76,39 +90,78 @@ export function asMatrix(t: Tensor): { rows: number; cols: number } {
 }
 
 /** Diverging colour for v in [−1, 1]: blue — white — red. */
-function colour(v: number): [number, number, number] {
+export function colour(v: number): [number, number, number] {
   const a = Math.min(1, Math.abs(v));
   return v >= 0 ? [255, Math.round(255 * (1 - a * 0.85)), Math.round(255 * (1 - a))] : [Math.round(255 * (1 - a)), Math.round(255 * (1 - a * 0.6)), 255];
 }
 
-/** Paints the tensor into a canvas, one cell per value, the longer side at most `maxPx` wide. */
-export function heatmap(t: Tensor, maxPx = 360): { canvas: HTMLCanvasElement; cellAt(ev: MouseEvent): number | null } {
-  const { rows, cols } = asMatrix(t);
+/** The largest |value| of a tensor (the scale a heatmap of it alone would use). */
+export function maxAbs(t: Tensor): number {
+  let max = 0;
+  for (let i = 0; i < t.size; i++) max = Math.max(max, Math.abs(t.data[i]));
+  return max;
+}
+
+/** A canvas of rows × cols cells holding data[offset …] coloured on the scale ±`scale`. */
+function paint(data: ArrayLike<number>, offset: number, rows: number, cols: number, scale: number): HTMLCanvasElement {
   const canvas = document.createElement('canvas');
   canvas.width = cols;
   canvas.height = rows;
-  // square cells, except that a side too thin to see (a batch of 8 MNIST rows of 784) is
-  // stretched to at least 6 px per cell, up to half the size
-  const cell = Math.min(24, maxPx / Math.max(rows, cols));
-  canvas.style.width = `${Math.max(cols * cell, Math.min(cols * 6, maxPx / 2))}px`;
-  canvas.style.height = `${Math.max(rows * cell, Math.min(rows * 6, maxPx / 2))}px`;
   const ctx = canvas.getContext('2d')!;
   const img = ctx.createImageData(cols, rows);
-  let max = 0;
-  for (let i = 0; i < t.size; i++) max = Math.max(max, Math.abs(t.data[i]));
-  for (let i = 0; i < t.size; i++) {
-    const [r, g, b] = colour(max > 0 ? t.data[i] / max : 0);
-    img.data.set([r, g, b, 255], 4 * i);
-  }
+  for (let i = 0; i < rows * cols; i++) img.data.set([...colour(scale > 0 ? data[offset + i] / scale : 0), 255], 4 * i);
   ctx.putImageData(img, 0, 0);
-  return {
-    canvas,
-    cellAt(ev) {
-      const box = canvas.getBoundingClientRect();
-      const c = Math.floor(((ev.clientX - box.left) / box.width) * cols), r = Math.floor(((ev.clientY - box.top) / box.height) * rows);
-      return r >= 0 && r < rows && c >= 0 && c < cols ? r * cols + c : null;
-    },
-  };
+  return canvas;
+}
+
+/** Smallest cell in CSS pixels: every entry of a wide tensor gets one the pointer can reach (the card scrolls). */
+export const MIN_CELL_PX = 3;
+
+/**
+ * Paints the tensor into a canvas, one cell per value, coloured on ±`scale` (default: its own
+ * largest |value|). Cells are square, at most 24 px, at least MIN_CELL_PX (so a 784-wide
+ * tensor is 2352 px wide and scrolls), and the longer side fits `maxPx` where that allows.
+ */
+export function heatmap(t: Tensor, scale = maxAbs(t), maxPx = 360): { canvas: HTMLCanvasElement; cellAt(ev: MouseEvent): number | null } {
+  const { rows, cols } = asMatrix(t);
+  const canvas = paint(t.data, 0, rows, cols, scale);
+  const cell = Math.max(MIN_CELL_PX, Math.min(24, maxPx / Math.max(rows, cols)));
+  // a side too thin to see (one row of a bias) is stretched to at least 6 px per cell, up to half the size
+  canvas.style.width = `${Math.max(cols * cell, Math.min(cols * 6, maxPx / 2))}px`;
+  canvas.style.height = `${Math.max(rows * cell, Math.min(rows * 6, maxPx / 2))}px`;
+  return { canvas, cellAt: (ev) => cellAt(canvas, ev, rows, cols) };
+}
+
+/** Each row of `t` as an image of `shape` (the MNIST inputs as 28×28 digits), on ±`scale`. */
+export function imageRows(t: Tensor, shape: [number, number], scale: number, px = 2.5): { canvas: HTMLCanvasElement; cellAt(ev: MouseEvent): number | null }[] {
+  const [h, w] = shape;
+  const { rows, cols } = asMatrix(t);
+  if (cols !== h * w) throw new Error(`imageRows: rows of ${cols} values are not ${h}×${w} images`);
+  return Array.from({ length: rows }, (_, n) => {
+    const canvas = paint(t.data, n * cols, h, w, scale);
+    canvas.style.width = `${w * px}px`;
+    canvas.style.height = `${h * px}px`;
+    return { canvas, cellAt: (ev: MouseEvent) => { const i = cellAt(canvas, ev, h, w); return i === null ? null : n * cols + i; } };
+  });
+}
+
+function cellAt(canvas: HTMLCanvasElement, ev: MouseEvent, rows: number, cols: number): number | null {
+  const box = canvas.getBoundingClientRect();
+  const c = Math.floor(((ev.clientX - box.left) / box.width) * cols), r = Math.floor(((ev.clientY - box.top) / box.height) * rows);
+  return r >= 0 && r < rows && c >= 0 && c < cols ? r * cols + c : null;
+}
+
+/** A colour bar from −scale to +scale, the legend of the heatmaps drawn on that scale. */
+export function colourBar(scale: number, what: string): HTMLElement {
+  const box = document.createElement('div');
+  box.className = 'colour-bar';
+  const steps = 101;
+  const ramp = Array.from({ length: steps }, (_, i) => -1 + (2 * i) / (steps - 1));
+  const bar = paint(ramp, 0, 1, steps, 1);
+  const label = (text: string) => { const s = document.createElement('span'); s.textContent = text; return s; };
+  const fmt = (v: number) => (v === 0 ? '0' : v.toPrecision(3));
+  box.append(label(what), label(fmt(-scale)), bar, label(fmt(scale)));
+  return box;
 }
 
 /** The multi-index of a flat position in a row-major shape. */

@@ -16,12 +16,29 @@ import { ARCHITECTURES, FIXTURE_RANK, FIXTURE_TRAINING, makeCase, RULE_CASES, ty
 import { perturbFactors, sgd } from '../../../oracles/generate.ts';
 import type { AnchorId } from './anchors.ts';
 
+/** What a tensor holds; the heatmaps of one kind in a stage share a colour scale. */
+export type TensorKind = 'activity' | 'error' | 'weight' | 'gradient' | 'update' | 'label';
+
 export interface StageTensor {
+  kind: TensorKind;
   /** What the reader sees, e.g. "δ (fc2)". */
   label: string;
   tensor: Tensor;
   /** The golden fixture's name for this tensor in this step (e.g. "step1/fc2.delta"), if it stores it. */
   fixtureName?: string;
+  /** Each row is an image of this shape (the MNIST inputs: [28, 28]). */
+  image?: [number, number];
+  /** The class label of each row (shown under the digit images and in the loss stage). */
+  rowLabels?: Int32Array;
+  /** Shown folded, below the stage's main tensors (the update's new values, which the fixture stores). */
+  secondary?: boolean;
+}
+
+/** A number the stage computes from its tensors, e.g. the angle between the rule's dx and BP's δ·W. */
+export interface StageMetric {
+  label: string;
+  value: number;
+  unit?: string;
 }
 
 export interface Stage {
@@ -29,8 +46,13 @@ export interface Stage {
   title: string;
   /** The equation, in the code orientation of the reference (rows are samples). */
   equation: string;
+  /** What to look for at this stage, in a sentence or two. */
+  about: string;
   sources: AnchorId[];
+  /** Text of the source lines that computed this stage's tensors (each matches a line of `sources`; highlighted). */
+  highlight: string[];
   tensors: StageTensor[];
+  metrics?: StageMetric[];
 }
 
 /** The models the step-through offers: the fixtures' small nets and an MNIST MLP. */
@@ -58,6 +80,17 @@ export interface StartingPoint {
 
 /** The MNIST MLP of the step-through: 784 → 32 → 10, tanh, on a batch of 8 digits. */
 export const MNIST_STEP = { hidden: 32, batch: 8, seed: 784 } as const;
+
+/**
+ * The largest rank a model's rank box allows: the largest min(out, in) of the layers that send
+ * error down (a layer's rank is clamped to its own min(out, in); resolveRanks refuses more).
+ */
+export function stepMaxRank(model: StepModel): number {
+  const net = model === 'mnist-mlp'
+    ? buildMlp({ inputSize: 784, hidden: [MNIST_STEP.hidden], outputSize: 10, activation: 'tanh', bias: true, init: 'uniform' }, new Rng(1))
+    : ARCHITECTURES.find((a) => a.name === model)!.build(new Rng(1));
+  return Math.max(...net.sites.filter((s) => s.needsInputGrad).map((s) => Math.min(...s.weight.value.shape)));
+}
 
 /** The fixture case a setup reproduces, or null (the MNIST MLP, or a rank other than the fixtures'). */
 export function fixtureCaseOf(setup: StepSetup): string | null {
@@ -119,7 +152,7 @@ export function traceSteps(setup: StepSetup, steps: number, mnist: { x: Tensor; 
     const stages: Stage[] = [];
     const at = `step${step}`;
     const logits = model.forward(x, true);
-    stages.push(...forwardStages(model, x));
+    stages.push(...forwardStages(model, x, setup.model === 'mnist-mlp' ? y : null));
     const e = tensor(logits.shape);
     const loss = softmaxCrossEntropy(e, logits, y);
     model.backward(e);
@@ -127,33 +160,43 @@ export function traceSteps(setup: StepSetup, steps: number, mnist: { x: Tensor; 
     stages.push({
       id: 'loss', title: 'Loss and output error e',
       equation: 'L = −(1/N) Σₙ log softmax(aₙ)[yₙ];   e = ∂L/∂a = (softmax(a) − onehot(y)) / N',
+      about: 'The labels y enter here and only here. Each row of e is the softmax’s probabilities minus the one-hot label, over N: '
+        + 'it sums to 0, and its one negative entry sits at the sample’s label. Every rule starts its way back from this e.',
       sources: ['loss'],
+      highlight: ['loss += Math.log(sum) + max - logits.data[row + label]', 'de.data[row + c] = '],
       tensors: [
-        { label: 'logits a', tensor: clone(logits), fixtureName: `${at}/logits` },
-        { label: 'loss L', tensor: tensor([], [loss]), fixtureName: `${at}/loss` },
-        { label: 'e', tensor: clone(e) },
+        { kind: 'activity', label: 'logits a', tensor: clone(logits), fixtureName: `${at}/logits` },
+        { kind: 'label', label: 'labels y', tensor: tensor([y.length], Float64Array.from(y)), rowLabels: y },
+        { kind: 'activity', label: 'loss L', tensor: tensor([], [loss]), fixtureName: `${at}/loss` },
+        { kind: 'error', label: 'e', tensor: clone(e) },
       ],
     });
     stages.push(...backwardStages(model, ruleCase, at, learningRule.feedbackTensors()));
     stages.push(...feedbackStages(model, ruleCase, at, feedbackParams.map((p) => ({ name: p.name, grad: clone(p.grad) }))));
+    const before = new Map([...params, ...feedbackParams].map((p) => [p.name, clone(p.value)]));
     optimizer.step();
     feedbackOptimizer.step();
     learningRule.afterStep(step);
     const last = step === training.steps;
+    const changed = [...params, ...feedbackParams];
     stages.push({
-      id: 'update', title: 'The update (plain SGD)',
-      equation: `W ← W − η·dW,  b ← b − η·db  (η = ${lr})${feedbackParams.length ? `;   P̂ ← P̂ − η_f·dP̂,  Q̂ ← Q̂ − η_f·dQ̂  (η_f = ${feedbackLr})` : ''}`,
+      id: 'update', title: 'The update (plain SGD): ΔW, Δb' + (feedbackParams.length ? ', ΔP̂, ΔQ̂' : ''),
+      equation: `ΔW = −η·dW,  Δb = −η·db  (η = ${lr})${feedbackParams.length ? `;   ΔP̂ = −η_f·dP̂,  ΔQ̂ = −η_f·dQ̂  (η_f = ${feedbackLr})` : ''}`,
+      about: 'The change each tensor makes in this step. The forward weights move along dW under every rule; under LDFA, P̂ and Q̂ move too, '
+        + 'and the next step’s signal goes through the new P̂Q̂. The new values (what the golden fixture stores after its last step) are folded below.',
       sources: ['sgdUpdate'],
-      tensors: [...params, ...feedbackParams].map((p) => ({
-        label: `${p.name} after`, tensor: clone(p.value), fixtureName: last ? `${at}/${p.name}` : undefined,
-      })),
+      highlight: ['w[i] -= lr * v[i]'],
+      tensors: [
+        ...changed.map((p): StageTensor => ({ kind: 'update', label: `Δ${hatted(p.name)}`, tensor: difference(p.value, before.get(p.name)!) })),
+        ...changed.map((p): StageTensor => ({ kind: 'weight', label: `${hatted(p.name)} (new value)`, tensor: clone(p.value), fixtureName: last ? `${at}/${p.name}` : undefined, secondary: true })),
+      ],
     });
     trace.push(stages);
   }
   return trace;
 }
 
-function forwardStages(model: Sequential, x: Tensor): Stage[] {
+function forwardStages(model: Sequential, x: Tensor, digitLabels: Int32Array | null): Stage[] {
   const acts = model.activations();
   const stages: Stage[] = [];
   let input = x;
@@ -161,22 +204,29 @@ function forwardStages(model: Sequential, x: Tensor): Stage[] {
     const out = acts[i].value;
     if (node instanceof LinearNode) {
       const W = node.weight.value;
+      const first = i === 0;
       stages.push({
         id: `forward-${node.name}`, title: `Forward: ${node.name} (${W.shape[1]} → ${W.shape[0]})`,
         equation: node.bias ? 'a = x·Wᵀ + b' : 'a = x·Wᵀ',
+        about: (first && digitLabels ? 'Each row of x is one digit (shown as its 28×28 image, with its label). ' : 'Each row of x is one sample. ')
+          + 'Row n of a mixes that sample’s inputs through every row of W. The forward pass is the same under every rule: they differ only on the way back.',
         sources: ['linearForward'],
+        highlight: ['ops().matmul(y, x, W, false, true)', ...(node.bias ? ['y.data[n * outDim + o] += b.data[o]'] : [])],
         tensors: [
-          { label: `x (input of ${node.name})`, tensor: clone(input) },
-          { label: `${node.name}.W`, tensor: clone(W) },
-          ...(node.bias ? [{ label: `${node.name}.b`, tensor: clone(node.bias.value) }] : []),
-          { label: `a (output of ${node.name})`, tensor: clone(out) },
+          { kind: 'activity', label: `x (input of ${node.name})`, tensor: clone(input), ...(first && digitLabels ? { image: [28, 28] as [number, number], rowLabels: digitLabels } : {}) },
+          { kind: 'weight', label: `${node.name}.W`, tensor: clone(W) },
+          ...(node.bias ? [{ kind: 'weight' as const, label: `${node.name}.b`, tensor: clone(node.bias.value) }] : []),
+          { kind: 'activity', label: `a (output of ${node.name})`, tensor: clone(out) },
         ],
       });
     } else if (node instanceof ActivationNode) {
       stages.push({
         id: `forward-${node.name}`, title: `Forward: ${node.name} (${node.f})`,
-        equation: `h = ${node.f}(a)`, sources: ['activationForward'],
-        tensors: [{ label: `h (output of ${node.name})`, tensor: clone(out) }],
+        equation: `h = ${node.f}(a)`,
+        about: node.f === 'tanh' ? 'tanh squashes each unit into (−1, 1). Units near ±1 are saturated: f′(a) = 1 − h² is small there, and on the way back they pass little error.'
+          : `${node.f} applied entry by entry; on the way back the error is multiplied by its derivative f′(a).`,
+        sources: ['activationForward'], highlight: [`case '${node.f}':`],
+        tensors: [{ kind: 'activity', label: `h (output of ${node.name})`, tensor: clone(out) }],
       });
     }
     input = out;
@@ -184,64 +234,154 @@ function forwardStages(model: Sequential, x: Tensor): Stage[] {
   return stages;
 }
 
+/** The activation applied to a layer's output (the node after it), if any. */
+function activationAfter(model: Model, siteName: string): string | null {
+  if (!(model instanceof Sequential)) return null;
+  const at = model.nodes.findIndex((n) => n.name === siteName);
+  const next = model.nodes[at + 1];
+  return next instanceof ActivationNode ? next.f : null;
+}
+
 function backwardStages(model: Model, ruleCase: RuleCase, at: string, feedback: Record<string, Tensor>): Stage[] {
   const stages: Stage[] = [];
   const sites = [...model.sites].reverse();
   for (const site of sites) {
     const dy = site.outputGrad!;
+    const f = activationAfter(model, site.name);
+    const hidden = f === null
+      ? { equation: 'δ = dx(from the layer above)   (no activation between the layers)', sources: ['linearBackward'] as AnchorId[], highlight: ['if (dx !== null) feedback(dx, dy)'] }
+      : { equation: 'δ = f′(a) ⊙ dx(from the layer above)', sources: ['activationBackward'] as AnchorId[], highlight: [`case '${f}':`] };
     stages.push({
       id: `delta-${site.name}`, title: `δ at ${site.name}`,
-      equation: site.isOutput ? 'δ = e  (the output layer learns from the exact error)' : 'δ = f′(a) ⊙ dx(from the layer above)',
-      sources: site.isOutput ? ['loss'] : ['activationBackward'],
-      tensors: [{ label: `δ (${site.name})`, tensor: clone(dy), fixtureName: `${at}/${site.name}.delta` }],
+      equation: site.isOutput ? 'δ = e  (the output layer learns from the exact error)' : hidden.equation,
+      about: site.isOutput ? 'The output layer’s δ is the exact error e under every rule: only the layers below see the rule’s approximation.'
+        : f === null ? 'The signal the layer above sent down, as it arrived (a linear network has no f′ to scale it). Under BP this is the true gradient; under the other rules it is their stand-in for it.'
+        : 'The signal from the layer above, scaled unit by unit by f′(a): saturated units (f′ ≈ 0) pass almost nothing. Under BP this is the true gradient; under the other rules it is their stand-in for it.',
+      sources: site.isOutput ? ['loss'] : hidden.sources,
+      highlight: site.isOutput ? ['de.data[row + c] = '] : hidden.highlight,
+      tensors: [{ kind: 'error', label: `δ (${site.name})`, tensor: clone(dy), fixtureName: `${at}/${site.name}.delta` }],
     });
     if (site.inputGrad) {
-      const dx = { label: `dx sent down by ${site.name}`, tensor: clone(site.inputGrad), fixtureName: `${at}/${site.name}.signal` };
+      const dx: StageTensor = { kind: 'error', label: `dx sent down by ${site.name}`, tensor: clone(site.inputGrad), fixtureName: `${at}/${site.name}.signal` };
+      const W = site.weight.value;
+      const bpSignal: StageTensor = { kind: 'error', label: `BP’s δ·W (for comparison)`, tensor: multiply(dy, W) }; // (N, in): what BP would send
+      const angle = { label: 'angle between dx and BP’s δ·W', value: angleDeg(site.inputGrad, bpSignal.tensor), unit: '°' };
       switch (ruleCase.rule) {
         case 'bp':
-          stages.push({ id: `signal-${site.name}`, title: `Signal from ${site.name} (BP)`, equation: 'dx = δ·W', sources: ['throughMatrix', 'bp'], tensors: [{ label: `${site.name}.W`, tensor: clone(site.weight.value) }, dx] });
+          stages.push({
+            id: `signal-${site.name}`, title: `Signal from ${site.name} (BP)`, equation: 'dx = δ·W',
+            about: 'BP sends δ back through the layer’s own weights. This dx is the exact gradient with respect to the layer’s input; every other rule is measured against it.',
+            sources: ['throughMatrix', 'bp'], highlight: ['ops().matmul(dx, dy, M)'],
+            tensors: [{ kind: 'weight', label: `${site.name}.W`, tensor: clone(W) }, dx],
+          });
           break;
-        case 'fa':
-          stages.push({ id: `signal-${site.name}`, title: `Signal from ${site.name} (FA)`, equation: 'dx = δ·B,  B fixed random of W’s shape', sources: ['throughMatrix', 'fa'], tensors: [{ label: `${site.name}.B`, tensor: clone(feedback[`${site.name}.B`]) }, dx] });
+        case 'fa': {
+          const B = feedback[`${site.name}.B`];
+          stages.push({
+            id: `signal-${site.name}`, title: `Signal from ${site.name} (FA)`, equation: 'dx = δ·B,  B fixed random of W’s shape',
+            about: 'FA sends δ through a fixed random B instead of W, so dx starts almost orthogonal to BP’s δ·W. It learns anyway because W comes to align with B: the angle falls as training goes on (see Train live).',
+            sources: ['throughMatrix', 'fa'], highlight: ['ops().matmul(dx, dy, M)'],
+            tensors: [{ kind: 'weight', label: `${site.name}.B`, tensor: clone(B) }, dx, bpSignal],
+            metrics: [angle, { label: '‖W − B‖_F', value: frobeniusDistance(W, B) }, { label: '‖W‖_F', value: frobeniusDistance(W, null) }],
+          });
           break;
+        }
         case 'dfa':
-          stages.push({ id: `signal-${site.name}`, title: `Signal from ${site.name} (DFA)`, equation: 'dx = e·D,  D fixed random (classes, in)', sources: ['throughDirect', 'dfa'], tensors: [{ label: `${site.name}.D`, tensor: clone(feedback[`${site.name}.D`]) }, dx] });
+          stages.push({
+            id: `signal-${site.name}`, title: `Signal from ${site.name} (DFA)`, equation: 'dx = e·D,  D fixed random (classes, in)',
+            about: 'DFA ignores this layer’s δ: the output error e goes straight to the layer below through a fixed random D. Compare with what BP would send.',
+            sources: ['throughDirect', 'dfa'], highlight: ['ops().matmul(reshape(dx'],
+            tensors: [{ kind: 'weight', label: `${site.name}.D`, tensor: clone(feedback[`${site.name}.D`]) }, dx, bpSignal],
+            metrics: [angle],
+          });
           break;
         case 'ldfa': {
           const P = feedback[`${site.name}.P`], Q = feedback[`${site.name}.Q`];
           const z = multiply(dy, P); // (N, r): recomputed for display, as throughLowRank computed it
           stages.push({
             id: `z-${site.name}`, title: `Feedback units at ${site.name}: z = δ·P̂ (rank ${P.shape[1]})`,
-            equation: 'z = δ·P̂,   P̂ = Pᵀ: (out, r)', sources: ['throughLowRank'],
-            tensors: [{ label: `δ (${site.name})`, tensor: clone(dy) }, { label: `${site.name}.P̂`, tensor: clone(P) }, { label: 'z', tensor: z }],
+            equation: 'z = δ·P̂,   P̂ = Pᵀ: (out, r)',
+            about: `The error of ${dy.shape[1]} units is squeezed into ${P.shape[1]} feedback unit${P.shape[1] === 1 ? '' : 's'} per sample: z keeps only the part of δ that P̂ sees. This bottleneck is what makes the feedback low-dimensional.`,
+            sources: ['throughLowRank'], highlight: ['ops().matmul(z, dy, P)'],
+            tensors: [{ kind: 'error', label: `δ (${site.name})`, tensor: clone(dy) }, { kind: 'weight', label: `${site.name}.P̂`, tensor: clone(P) }, { kind: 'error', label: 'z', tensor: z }],
           });
+          const PQ = multiply(P, Q); // (out, in), only to measure it against W
           stages.push({
             id: `signal-${site.name}`, title: `Signal from ${site.name}: dx = z·Q̂`,
-            equation: 'dx = z·Q̂,   Q̂ = Qᵀ: (r, in)   (so dx = δ·P̂Q̂, never forming P̂Q̂)', sources: ['throughLowRank'],
-            tensors: [{ label: 'z', tensor: z }, { label: `${site.name}.Q̂`, tensor: clone(Q) }, dx],
+            equation: 'dx = z·Q̂,   Q̂ = Qᵀ: (r, in)   (so dx = δ·P̂Q̂, never forming P̂Q̂)',
+            about: 'Q̂ spreads the feedback units back over the layer’s inputs. dx = δ·P̂Q̂ stands in for BP’s δ·W (beside it): the closer P̂Q̂ is to W, the smaller the angle. '
+              + 'At rank r the best P̂Q̂ can do is W’s best rank-r approximation, which normative learning tracks.',
+            sources: ['throughLowRank'], highlight: ['ops().matmul(dx, z, Q)'],
+            tensors: [{ kind: 'error', label: 'z', tensor: z }, { kind: 'weight', label: `${site.name}.Q̂`, tensor: clone(Q) }, dx, bpSignal],
+            metrics: [angle, { label: '‖W − P̂Q̂‖_F', value: frobeniusDistance(W, PQ) }, { label: '‖W‖_F', value: frobeniusDistance(W, null) }],
           });
           break;
         }
+        default: // a rule this view has no dedicated stages for yet: its signal, against BP's
+          stages.push({
+            id: `signal-${site.name}`, title: `Signal from ${site.name} (${(ruleCase.rule as string).toUpperCase()})`, equation: 'dx = feedback(δ)',
+            about: 'The signal this rule sends down, beside what BP would send: the angle says how far the rule’s teaching signal is from the true gradient.',
+            sources: ['linearBackward'], highlight: ['if (dx !== null) feedback(dx, dy)'],
+            tensors: [dx, bpSignal], metrics: [angle],
+          });
       }
     }
     const bias = model.params().find((p) => p.name === `${site.name}.b`);
     stages.push({
       id: `dW-${site.name}`, title: `Weight gradient of ${site.name}`,
       equation: bias ? 'dW = δᵀ·x,   db = Σₙ δₙ   (the same under every rule)' : 'dW = δᵀ·x   (the same under every rule)',
+      about: 'The same formula under every rule: a rule changes δ (through the signal it sends down), never this line. Row i of dW is unit i’s error times the layer’s input, summed over the batch.',
       sources: ['linearBackward'],
+      highlight: ['ops().matmul(dW, dy, x, true, false)', ...(bias ? ['db.data[o] += dy.data[n * outDim + o]'] : [])],
       tensors: [
-        { label: `${site.name}.dW`, tensor: clone(site.weight.grad), fixtureName: `${at}/${site.name}.dW` },
-        ...(bias ? [{ label: `${site.name}.db`, tensor: clone(bias.grad), fixtureName: `${at}/${site.name}.db` }] : []),
+        { kind: 'gradient', label: `${site.name}.dW`, tensor: clone(site.weight.grad), fixtureName: `${at}/${site.name}.dW` },
+        ...(bias ? [{ kind: 'gradient' as const, label: `${site.name}.db`, tensor: clone(bias.grad), fixtureName: `${at}/${site.name}.db` }] : []),
       ],
     });
   }
   return stages;
 }
 
-const FEEDBACK_LEARNING: Record<string, { equation: string; sources: AnchorId[] }> = {
-  normative: { equation: 'E = P̂Q̂ − W;   dP̂ = E·Q̂ᵀ,   dQ̂ = P̂ᵀ·E   (descends ½‖W − P̂Q̂‖²)', sources: ['normative'] },
-  factorised: { equation: 'dP̂ = dW·Q̂ᵀ,   dQ̂ = P̂ᵀ·dW   (the loss gradient if W were P̂Q̂)', sources: ['factorised'] },
-  oja: { equation: 'δ̃ = (δ − mean δ)/(max std + ε),  C = δ̃ᵀδ̃;   dP̂ = −(C·P̂ − P̂·P̂ᵀ·C·P̂),   dQ̂ = zᵀ·x', sources: ['ojaGradients', 'ojaGradient', 'normaliseError'] },
+/** The angle between two tensors as flat vectors, in degrees (NaN when either is zero). */
+export function angleDeg(a: Tensor, b: Tensor): number {
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < a.size; i++) { ab += a.data[i] * b.data[i]; aa += a.data[i] ** 2; bb += b.data[i] ** 2; }
+  return (Math.acos(Math.max(-1, Math.min(1, ab / Math.sqrt(aa * bb)))) * 180) / Math.PI;
+}
+
+/** ‖a − b‖_F (‖a‖_F when b is null). */
+function frobeniusDistance(a: Tensor, b: Tensor | null): number {
+  let sum = 0;
+  for (let i = 0; i < a.size; i++) sum += (a.data[i] - (b ? b.data[i] : 0)) ** 2;
+  return Math.sqrt(sum);
+}
+
+/** after − before, entry by entry (the update an optimiser step made). */
+function difference(after: Tensor, before: Tensor): Tensor {
+  const out = tensor(after.shape);
+  for (let i = 0; i < after.size; i++) out.data[i] = after.data[i] - before.data[i];
+  return out;
+}
+
+/** fc2.P → fc2.P̂ (the feedback factors are P̂, Q̂ everywhere on the page). */
+const hatted = (name: string) => name.replace(/\.(P|Q)$/, '.$1̂');
+
+const FEEDBACK_LEARNING: Record<string, { equation: string; about: string; sources: AnchorId[]; highlight: string[] }> = {
+  normative: {
+    equation: 'E = P̂Q̂ − W;   dP̂ = E·Q̂ᵀ,   dQ̂ = P̂ᵀ·E   (descends ½‖W − P̂Q̂‖²)',
+    about: 'Normative learning pulls P̂Q̂ towards W: E is their difference, and dP̂, dQ̂ are the gradients of ½‖E‖². At rank r it can reach W’s best rank-r approximation, no closer.',
+    sources: ['normative'], highlight: ['E.data[i] -= W.data[i]', 'ops().matmul(gP, E, Q, false, true)', 'ops().matmul(gQ, P, E, true, false)'],
+  },
+  factorised: {
+    equation: 'dP̂ = dW·Q̂ᵀ,   dQ̂ = P̂ᵀ·dW   (the loss gradient if W were P̂Q̂)',
+    about: 'Factorised learning moves P̂, Q̂ as if the layer’s weights were P̂Q̂: both follow the same dW as W, so P̂Q̂ picks up W’s updates without ever seeing W.',
+    sources: ['factorised'], highlight: ['ops().matmul(gP, dW, Q, false, true)', 'ops().matmul(gQ, P, dW, true, false)'],
+  },
+  oja: {
+    equation: 'δ̃ = (δ − mean δ)/(max std + ε),  C = δ̃ᵀδ̃;   dP̂ = −(C·P̂ − P̂·P̂ᵀ·C·P̂),   dQ̂ = zᵀ·x',
+    about: 'Oja’s rule turns P̂ towards the top-r directions of the error’s covariance C, the directions the error actually uses; Q̂ learns from the feedback units’ activity z and the input x, like a forward weight.',
+    sources: ['ojaGradients', 'ojaGradient', 'normaliseError'], highlight: ['ojaGradient(s.gP2', 'ops().matmul(s.gQ2, multiply(dy, s.P2), x, true, false)', 'gP.data[i] = -(CP.data[i] - P_PtCP.data[i])'],
+  },
 };
 
 function feedbackStages(model: Model, ruleCase: RuleCase, at: string, grads: { name: string; grad: Tensor }[]): Stage[] {
@@ -250,10 +390,10 @@ function feedbackStages(model: Model, ruleCase: RuleCase, at: string, grads: { n
   const how = FEEDBACK_LEARNING[mode];
   return model.sites.filter((s) => s.needsInputGrad).reverse().map((site) => ({
     id: `feedback-${site.name}`, title: `Feedback learning at ${site.name} (${mode})`,
-    equation: how.equation, sources: how.sources,
+    equation: how.equation, about: how.about, sources: how.sources, highlight: how.highlight,
     tensors: grads.filter((g) => g.name.startsWith(`${site.name}.`)).map((g) => {
       const d = g.name.replace(/\.(P|Q)$/, '.d$1');
-      return { label: `${d.replace(/\.dP$/, '.dP̂').replace(/\.dQ$/, '.dQ̂')}`, tensor: g.grad, fixtureName: `${at}/${d}` };
+      return { kind: 'gradient' as const, label: `${d.replace(/\.dP$/, '.dP̂').replace(/\.dQ$/, '.dQ̂')}`, tensor: g.grad, fixtureName: `${at}/${d}` };
     }),
   }));
 }

@@ -1,7 +1,8 @@
 // The linear set-up of the theory view (spec §3.1, oracles/linear/): the authors' experiment
 // shrunk so a browser runs it in about a second per rank. n inputs → k hidden → m outputs,
 // teacher W* of the authors' kind, Gaussian inputs; σ̂_i(t) for BP, fixed low-rank FA and
-// normative LDFA, simulated (sampled inputs) and iterated in the theory frame.
+// normative LDFA, simulated and iterated in the theory frame. The reader picks the rank and
+// the inputs: a sample of a given size, or the exact covariance (Σ_xx = I) the theory assumes.
 import type { TheoryExperimentConfig } from '../../../oracles/linear/experiment.ts';
 
 export const WEB_THEORY_SETUP: TheoryExperimentConfig = {
@@ -11,3 +12,19 @@ export const WEB_THEORY_SETUP: TheoryExperimentConfig = {
 
 /** The rank slider's range: 1 … min(m, k). */
 export const THEORY_MAX_RANK = Math.min(WEB_THEORY_SETUP.m, WEB_THEORY_SETUP.k);
+
+/** The sample sizes offered ('exact' = the population covariance, the infinite-sample limit). */
+export const THEORY_SAMPLES = ['100', '400', '4000', 'exact'] as const;
+export type TheorySamples = (typeof THEORY_SAMPLES)[number];
+
+export interface TheoryRequest {
+  rank: number;
+  samples: TheorySamples;
+}
+
+export function theoryConfig(request: TheoryRequest): TheoryExperimentConfig {
+  if (!THEORY_SAMPLES.includes(request.samples)) throw new Error(`samples '${request.samples as string}': allowed are ${THEORY_SAMPLES.join(', ')}`);
+  return request.samples === 'exact'
+    ? { ...WEB_THEORY_SETUP, r: request.rank, inputs: 'exact' }
+    : { ...WEB_THEORY_SETUP, r: request.rank, samples: Number(request.samples), inputs: 'sampled' };
+}
