@@ -78,7 +78,8 @@ export interface TrainHooks {
 export class DivergenceError extends Error {
   /** 1-based epoch, set by train(); null from a bare Trainer.step. */
   epoch: number | null = null;
-  constructor(readonly step: number, readonly where: string, message: string) {
+  /** step: the optimiser step, over the whole run; where: the first non-finite tensor, or the reason (null when not given). */
+  constructor(message: string, readonly step: number | null = null, readonly where: string | null = null) {
     super(message);
   }
 }
@@ -257,7 +258,7 @@ function divergence(step: number, model: Model, reason: string): DivergenceError
   const where = bad
     ? `the output of layer ${bad.name} holds ${bad.value.data[firstNonFinite(bad.value)]} (first at index ${firstNonFinite(bad.value)})`
     : reason;
-  return new DivergenceError(step, where, `training diverged at step ${step}: ${where}; ${reason === where ? '' : `${reason}; `}try a smaller --lr`);
+  return new DivergenceError(`training diverged at step ${step}: ${where}; ${reason === where ? '' : `${reason}; `}try a smaller --lr`, step, where);
 }
 
 // ---- checkpoints: a tensor bundle with every parameter, feedback tensor and optimiser moment, and

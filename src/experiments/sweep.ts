@@ -308,11 +308,11 @@ async function trainClaimed(
       });
     } catch (e) {
       if (!(e instanceof DivergenceError)) throw e;
-      const diverged: Divergence = { epoch: e.epoch, step: e.step, where: e.where };
+      const diverged: Divergence = { epoch: e.epoch, step: e.step ?? 0, where: e.where ?? e.message };
       claim.heartbeat();
       writeFileAtomic(path, stableJson({ ...run, diverged }));
       rmSync(checkpoint, { force: true });
-      log(`${recipe}: run ${run.id} (${run.label}, seed ${run.seed}) diverged in epoch ${e.epoch}, step ${e.step}: ${e.where}. `
+      log(`${recipe}: run ${run.id} (${run.label}, seed ${run.seed}) diverged in epoch ${diverged.epoch}, step ${diverged.step}: ${diverged.where}. `
         + `Recorded as diverged in ${path} and left out of the summary's statistics (marked in its tables and plots); the sweep goes on. `
         + `A --resume keeps it so; --resume --retry-diverged trains it again.`);
       return true;
