@@ -9,7 +9,7 @@ import { writeJsonAtomic } from './report/atomic.ts';
 import { createProgress } from './report/progress.ts';
 import type { LayerAlignment } from './alignment.ts';
 import { dataShape } from './experiments/recipes/common.ts';
-import { checkModelFits } from './models.ts';
+import { totalmem } from 'node:os';
 import { checkDistinctOutputs, checkInputDir, checkOutputFile } from './paths.ts';
 import { checkCheckpoint, train, type TrainHooks, type TrainResult } from './train.ts';
 
@@ -90,4 +90,23 @@ export async function runTraining(config: TrainConfig, options: RunOptions = {})
   const full: RunResult = { ...result, backend: { name: backend.name, precision: backend.precision, kernel: backend.kernelInfo() } };
   if (options.out) writeJsonAtomic(options.out, full);
   return full;
+}
+
+/**
+ * Refuses, before any allocation, a linear net or MLP whose weights would not fit in this
+ * machine's memory: each parameter is held about six times in float64 (value, gradient, two or
+ * three optimiser moments, a weight-shaped feedback matrix). Other architectures' sizes grow
+ * with channels and patches, not with a width squared; an allocation they cannot make is
+ * reported by createModel (src/models.ts). Here, not in the trainer: the web page's trainer has
+ * no node:os.
+ */
+export function checkModelFits(config: TrainConfig, inputShape: readonly number[], classes: number): void {
+  if (config.arch !== 'linear' && config.arch !== 'mlp') return;
+  const widths = [inputShape.reduce((a, b) => a * b, 1), ...config.hidden, classes];
+  const parameters = widths.slice(1).reduce((sum, w, i) => sum + widths[i] * w + w, 0);
+  const bytes = parameters * 8 * 6;
+  if (bytes > totalmem()) {
+    throw new Error(`--hidden ${config.hidden.join(',')} makes a network of ${parameters.toExponential(2)} parameters, about ${(bytes / 2 ** 30).toFixed(0)} GiB to train, `
+      + `more than this machine's ${(totalmem() / 2 ** 30).toFixed(0)} GiB of memory: choose smaller widths`);
+  }
 }
