@@ -17,7 +17,7 @@ import { buildLinearNet, buildMlp } from '../reference/models/mlp.ts';
 import { buildVit } from '../reference/models/vit.ts';
 import { DEFAULT_LDFA, type LdfaOptions } from '../reference/rules/ldfa.ts';
 import { DEFAULT_CONFIG, ldfaOptionsOf, type PresetName, type TrainConfig } from '../src/config.ts';
-import { applyPreset } from '../src/presets.ts';
+import { PRESETS, applyPreset } from '../src/presets.ts';
 import type { RuleName } from '../reference/rules/rule.ts';
 import { normalTensor, type Rng } from '../reference/rng.ts';
 import type { Tensor } from '../reference/tensor.ts';
@@ -89,7 +89,7 @@ export const ARCHITECTURES: readonly ArchitectureCase[] = [
     inputShape: [7, 8, 11], classes: 12, batch: 5, seed: 4242,
     dimensions: {
       batch: 5, inputChannels: 7, height: 8, width: 11, conv1Out: 9, conv2Out: 10, conv2Height: 4, conv2Width: 6,
-      kernel: 3, rank: 2, classes: 12, flattened: 240, conv2InputSize: 9 * 8 * 11,
+      kernel: 3, rank: 2, classes: 12, flattened: 240, conv2InputSize: 9 * 8 * 11, conv2Fan: 9 * 3 * 3,
     },
     build: (rng) => buildCnn({ inputShape: [7, 8, 11], channels: [9, 10], strides: [1, 2], kernel: 3, outputSize: 12, activation: 'tanh', batchNorm: false, pool: false, init: 'uniform' }, rng),
     data(rng) { return gaussianBatch(rng, this.batch, this.inputShape, this.classes); },
@@ -161,30 +161,57 @@ export function makeCase(arch: ArchitectureCase, rule: RuleCase, training: Fixtu
 
 /**
  * The authors' set-ups (src/presets.ts) on the architectures their version trained: the
- * preset's conventions (rule, Oja ε and output layer, clamps, coupling) at rank 2, with the
- * exact SVD and no re-factorisation within the 3 steps, so that the case can be recomputed.
+ * preset's conventions (rule, Oja ε and output layer, clamps, coupling, SVD, classifier) at rank 2.
+ * A preset that re-factorises (authors-v4-normative) does so after every step, with its randomized
+ * SVD and power iterations, so that steps 2 and 3 check the re-factorisation (its Ω is in the file).
  * The optimiser stays plain SGD: the case checks the rule, not Adam.
+ *
+ * A `variant` changes settings of the preset so that a convention fires where the preset's own
+ * value never would on these small cases: the v1 ±1 signal clamp and the v4 ±10 / ±0.1 gradient
+ * clamps sit far above these cases' signals and gradients (largest |signal| 0.09, largest linear
+ * gradient 0.4), so omitting them would pass. The tight variants clamp at values that a good share
+ * of the entries exceed; the name says so, and the header records the values.
  */
-export const PRESET_CASES: readonly { arch: string; preset: PresetName }[] = [
+export interface PresetCaseSpec {
+  arch: string;
+  preset: PresetName;
+  variant?: { name: string; settings: Partial<TrainConfig> };
+}
+export const PRESET_CASES: readonly PresetCaseSpec[] = [
   { arch: 'mlp', preset: 'authors-v1-mlp' },
+  { arch: 'mlp', preset: 'authors-v1-mlp', variant: { name: 'tight-clamp', settings: { clipSignal: 0.01 } } },
   { arch: 'cnn', preset: 'authors-v1-cnn' },
   { arch: 'cnn', preset: 'authors-v4-normative' },
+  { arch: 'cnn', preset: 'authors-v4-normative', variant: { name: 'tight-clamps', settings: { clipLinearGrad: 0.01, clipConvFeedbackGrad: 0.01 } } },
   { arch: 'transformer', preset: 'authors-v4-normative' },
   { arch: 'transformer', preset: 'authors-v4-bio' },
+];
+
+/** Cases of one rule option that no rule column or preset covers, on one architecture. */
+export const OPTION_CASES: readonly { arch: string; rule: RuleCase }[] = [
+  { arch: 'mlp', rule: { name: 'ldfa-oja-max-second-moment', rule: 'ldfa', ldfa: { ...ldfaCase('oja', 'random'), ojaNormalisation: 'max-second-moment' } } },
 ];
 
 const TRAIN_ARCH: Record<string, TrainConfig['arch']> = { mlp: 'mlp', cnn: 'cnn', transformer: 'vit' };
 
 /**
- * A preset's case: what `ldfa train --preset P --rule ldfa --rank 2 --svd exact --svd-every 0`
- * resolves to. Under the v1 shared optimiser W, P̂ and Q̂ step with one lr: the stable Oja
- * feedbackLr of that architecture (FEEDBACK_LR), for the weights too.
+ * A preset's case: what `ldfa train --preset P --rule ldfa --rank 2` resolves to, re-factorising
+ * after every step where the preset re-factorises at all. normative starts from the perturbed SVD
+ * (its exact start is a stationary point), factorised (authors-v4-bio) from the preset's own SVD
+ * start. Under the v1 shared optimiser W, P̂ and Q̂ step with one lr: the stable Oja feedbackLr of
+ * that architecture (FEEDBACK_LR), for the weights too.
  */
-export function presetCase(arch: ArchitectureCase, preset: PresetName): FixtureCase {
-  const c = applyPreset({ ...DEFAULT_CONFIG, arch: TRAIN_ARCH[arch.name], rule: 'ldfa', rank: FIXTURE_RANK, svd: 'exact', svdEvery: 0 }, preset,
-    { keep: new Set(['svd', 'svdEvery']), conventionsOnly: true });
-  const rule: RuleCase = { name: preset, rule: 'ldfa', ldfa: { ...DEFAULT_LDFA, ...ldfaOptionsOf(c) }, ...(c.clipSignal !== null ? { clipSignal: c.clipSignal } : {}) };
-  const base = makeCase(arch, rule);
+export function presetCase(arch: ArchitectureCase, preset: PresetName, variant?: PresetCaseSpec['variant']): FixtureCase {
+  const resolved = applyPreset({ ...DEFAULT_CONFIG, arch: TRAIN_ARCH[arch.name], rule: 'ldfa', rank: FIXTURE_RANK, svdEvery: 0 }, preset,
+    { keep: new Set(['svdEvery']), conventionsOnly: true });
+  const refactorises = PRESETS[preset].conventions.svdEvery !== undefined && PRESETS[preset].conventions.svdEvery !== 0;
+  const c: TrainConfig = { ...resolved, svdEvery: refactorises ? 1 : 0, ...variant?.settings };
+  const rule: RuleCase = {
+    name: variant ? `${preset}-${variant.name}` : preset, rule: 'ldfa', ldfa: { ...DEFAULT_LDFA, ...ldfaOptionsOf(c) },
+    ...(c.clipSignal !== null ? { clipSignal: c.clipSignal } : {}),
+  };
+  const made = makeCase(arch, rule);
+  const base = { ...made, perturbation: c.feedback === 'normative' ? SVD_START_PERTURBATION : 0 };
   if (c.feedbackCoupling !== 'shared') return base;
   const lr = FEEDBACK_LR[`${arch.name}_ldfa-oja`] ?? FIXTURE_TRAINING.feedbackLr;
   return { ...base, training: { ...base.training, lr, feedbackLr: lr } };
@@ -194,7 +221,8 @@ export function fixtureCases(): FixtureCase[] {
   const byName = (name: string) => ARCHITECTURES.find((a) => a.name === name)!;
   return [
     ...ARCHITECTURES.flatMap((arch) => RULE_CASES.map((rule) => makeCase(arch, rule))),
-    ...PRESET_CASES.map(({ arch, preset }) => presetCase(byName(arch), preset)),
+    ...OPTION_CASES.map(({ arch, rule }) => makeCase(byName(arch), rule)),
+    ...PRESET_CASES.map(({ arch, preset, variant }) => presetCase(byName(arch), preset, variant)),
   ];
 }
 

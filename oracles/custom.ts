@@ -39,6 +39,64 @@ export interface CustomFixtureOptions {
   preset?: string;
   /** The signal each layer sends down clamped to ±c (the v1 code's backward hook), or absent. */
   clipSignal?: number;
+  /** The LDFA options of `ldfa train` (absent: its default, or the preset's). */
+  learn?: string;
+  direct?: boolean;
+  ojaNormalisation?: string;
+  ojaEps?: number;
+  ojaEpsConv?: number;
+  ojaOutput?: string;
+  clipLinearGrad?: number;
+  clipConvFeedbackGrad?: number;
+  svd?: string;
+  svdPowerIterations?: number;
+  svdPowerIterationsConv?: number;
+  svdOversample?: number;
+  svdEvery?: number;
+  classifierFeedback?: string;
+}
+
+/** The LDFA options a custom fixture takes from `ldfa train` (a key of both CustomFixtureOptions and TrainConfig). */
+export const CUSTOM_LDFA_OPTIONS = [
+  'learn', 'direct', 'ojaNormalisation', 'ojaEps', 'ojaEpsConv', 'ojaOutput', 'clipLinearGrad', 'clipConvFeedbackGrad',
+  'svd', 'svdPowerIterations', 'svdPowerIterationsConv', 'svdOversample', 'svdEvery', 'classifierFeedback',
+] as const;
+
+/** The most memory a custom fixture may need (estimated before anything is built). */
+export const CUSTOM_MEMORY_LIMIT = 4 * 2 ** 30;
+
+const bytesText = (b: number) => (b >= 2 ** 40 ? `${(b / 2 ** 40).toPrecision(3)} TiB` : b >= 2 ** 30 ? `${(b / 2 ** 30).toPrecision(3)} GiB` : `${(b / 2 ** 20).toPrecision(3)} MiB`);
+
+/**
+ * The memory a custom fixture needs, estimated from the sizes alone (nothing is allocated): every
+ * parameter and feedback tensor about 4 times (value, gradient, B or P̂Q̂, the stored init) plus its
+ * gradient once per recorded step, and per sample every layer's activation about 3 times (output,
+ * δ, signal) per step, in float64.
+ */
+export function estimateFixtureBytes(c: TrainConfig, inputShape: readonly number[], classes: number, steps: number): { bytes: number; parameters: number; activationsPerSample: number } {
+  const inputSize = inputShape.reduce((a, b) => a * b, 1);
+  let parameters = 0, activations = inputSize;
+  if (c.arch === 'linear' || c.arch === 'mlp') {
+    const sizes = [inputSize, ...c.hidden, classes];
+    for (let i = 1; i < sizes.length; i++) { parameters += sizes[i - 1] * sizes[i] + sizes[i]; activations += 2 * sizes[i]; }
+  } else if (c.arch === 'cnn') {
+    let [C, H, W] = inputShape;
+    for (const out of c.hidden) {
+      parameters += out * C * c.kernel * c.kernel + out;
+      activations += 2 * out * H * W;
+      C = out;
+      if (H >= 2 && W >= 2) { H = Math.floor(H / 2); W = Math.floor(W / 2); activations += C * H * W; }
+    }
+    parameters += C * H * W * classes + classes;
+    activations += classes;
+  } else {
+    const [C, H, W] = inputShape;
+    const tokens = Math.max(1, Math.floor(H / c.patch) * Math.floor(W / c.patch)), d = c.dim, m = c.mlpRatio * d;
+    parameters = C * c.patch * c.patch * d + tokens * d + c.depth * (4 * d * d + 2 * d * m + 10 * d) + d * classes;
+    activations = inputSize + c.depth * tokens * (12 * d + 2 * m + c.heads * tokens) + classes;
+  }
+  const values = parameters * (4 + steps) + c.batch * activations * (1 + 3 * steps);
+  return { bytes: 8 * values, parameters, activationsPerSample: activations };
 }
 
 /** The defaults of `ldfa train`, with the schedule of the committed fixtures and an MNIST-sized input. */
@@ -52,10 +110,10 @@ export const DEFAULT_CUSTOM: Omit<CustomFixtureOptions, 'arch' | 'hidden'> = {
 /**
  * The train configuration the options stand for, validated by the same checks as `ldfa train`.
  * A preset sets its conventions as `ldfa train --preset` does, except what `explicit` names (the
- * flags given); like the committed preset cases it keeps the exact SVD start, not re-factorised
- * within the recorded steps.
+ * flags given); it does not re-factorise within the recorded steps unless --svd-every is given.
+ * Sizes whose fixture would not fit in memory are refused first.
  */
-function trainConfig(o: CustomFixtureOptions, explicit: ReadonlySet<string>): TrainConfig {
+export function customConfig(o: CustomFixtureOptions, explicit: ReadonlySet<string> = new Set()): TrainConfig {
   if (!(CUSTOM_ARCHS as readonly string[]).includes(o.arch)) throw new Error(`--arch ${o.arch} is not allowed with --custom: allowed are ${CUSTOM_ARCHS.join(', ')}`);
   const arch = o.arch as TrainConfig['arch'];
   const hidden = o.hidden === undefined ? defaultHidden(arch) : o.hidden.split(',').filter((s) => s.trim() !== '').map(Number);
@@ -66,6 +124,8 @@ function trainConfig(o: CustomFixtureOptions, explicit: ReadonlySet<string>): Tr
   }
   if ((arch === 'cnn' || arch === 'vit') && o.inputShape.length !== 3) throw new Error(`--arch ${arch} needs images: --input-shape C,H,W (e.g. 1,28,28), got '${o.inputShape.join(',')}'`);
   if (o.batch < 2) throw new Error(`--batch must be at least 2 (Oja's rule and the batch statistics need two samples), got ${o.batch}`);
+  // The family rules (usf … pfa) train, but their fixture layout (M, B_p, R, mirror noise) is not written yet (issue 25 item 4).
+  if (!['bp', 'fa', 'dfa', 'ldfa'].includes(o.rule)) throw new Error(`--rule ${o.rule}: golden fixtures are written for bp, fa, dfa and ldfa; the family rules' fixtures are not implemented yet`);
   if (o.preset !== undefined) {
     presetNamed(o.preset);
     if (o.rule !== 'ldfa') throw new Error(`--preset ${o.preset} sets LDFA conventions: it needs --rule ldfa, got --rule ${o.rule}`);
@@ -76,19 +136,32 @@ function trainConfig(o: CustomFixtureOptions, explicit: ReadonlySet<string>): Tr
     rule: o.rule as TrainConfig['rule'], feedback: o.feedback as TrainConfig['feedback'], rank: parseRank(o.rank),
     feedbackInit: o.feedbackInit as TrainConfig['feedbackInit'], batch: o.batch, optimizer: 'sgd', lr: o.lr, momentum: 0,
     feedbackOptimizer: 'sgd', feedbackLr: o.feedbackLr, seed: o.seed, epochs: 1, clipSignal: o.clipSignal ?? null,
-  });
+    ...Object.fromEntries(CUSTOM_LDFA_OPTIONS.filter((k) => o[k] !== undefined).map((k) => [k, o[k]])),
+  } as TrainConfig);
+  checkFixtureSize(config, o);
   if (o.preset === undefined) return config;
-  const resolved = validateConfig(applyPreset({ ...config, svd: 'exact', svdEvery: 0 }, o.preset as PresetName,
-    { keep: new Set([...explicit, 'svd', 'svdEvery']), conventionsOnly: true }));
+  // the preset's SVD method, but no re-factorisation within the recorded steps unless --svd-every says so
+  const resolved = validateConfig(applyPreset({ ...config, svdEvery: o.svdEvery ?? 0 }, o.preset as PresetName,
+    { keep: new Set([...explicit, 'svdEvery']), conventionsOnly: true }));
   if (resolved.feedbackCoupling === 'shared' && explicit.has('feedbackLr')) {
     throw new Error(`--feedback-lr would be ignored: under --preset ${o.preset} P̂ and Q̂ step with the weights' --lr (one shared optimiser); drop it`);
   }
   return resolved;
 }
 
+/** Refuses sizes whose fixture would not fit in memory, before anything is allocated. */
+function checkFixtureSize(c: TrainConfig, o: CustomFixtureOptions): void {
+  const { bytes, parameters, activationsPerSample } = estimateFixtureBytes(c, o.inputShape, o.classes, o.steps);
+  if (bytes <= CUSTOM_MEMORY_LIMIT) return;
+  const sizes = `--batch ${c.batch} ${c.arch === 'vit' ? `--dim ${c.dim} --depth ${c.depth} --patch ${c.patch}` : `--hidden ${c.hidden.join(',')}`} --input-shape ${o.inputShape.join(',')} --classes ${o.classes} --steps ${o.steps}`;
+  throw new Error(`a fixture of these sizes (${sizes}) would need about ${bytesText(bytes)} of memory `
+    + `(${parameters.toExponential(2)} parameters, ${activationsPerSample.toExponential(2)} activations per sample, float64): `
+    + `allowed are fixtures estimated at up to ${bytesText(CUSTOM_MEMORY_LIMIT)}; lower --batch, the widths, --input-shape or --classes`);
+}
+
 /** The fixture case for the options; throws (naming the flag) on any invalid combination. */
 export function customCase(o: CustomFixtureOptions, explicit: ReadonlySet<string> = new Set()): FixtureCase {
-  const config = trainConfig(o, explicit);
+  const config = customConfig(o, explicit);
   const shape = o.inputShape.join('×');
   const arch: ArchitectureCase = {
     name: `custom-${config.arch}`,

@@ -23,6 +23,21 @@ interface HeaderView {
   lr: number | null;
   feedbackLr: number | null;
   steps: number;
+  /** oja: where the output layer's P̂ learns from ('error' or 'labels'). */
+  ojaOutput: string | null;
+  /** The clamps the case declares (null: none). */
+  clipSignal: number | null;
+  clipLinearGrad: number | null;
+  clipConvFeedbackGrad: number | null;
+  /** normative: P̂, Q̂ re-factorised after every svdEvery-th step (0: never). */
+  svdEvery: number;
+  svd: string | null;
+  svdPowerIterations: number | null;
+  svdPowerIterationsConv: number | null;
+  /** The layers with P̂, Q̂ (rule.ranks), or null when the header does not say. */
+  ldfaSites: string[] | null;
+  /** The header's `exercises` (version 3): how many entries sit at each clamp, per step. */
+  exercises: Record<string, Record<string, unknown>>;
 }
 
 export const PHASES = ['given', 'forward', 'loss', 'backward', 'weight gradients', 'feedback gradients', 'updates', 'other'] as const;
@@ -52,12 +67,19 @@ export interface Diagnosis {
 
 function view(meta: Record<string, unknown>): HeaderView {
   const model = (meta.model ?? {}) as { sites?: HeaderView['sites'] };
-  const training = (meta.training ?? {}) as { learned?: string[]; learnedFeedback?: string[]; lr?: number; feedbackLr?: number; steps?: number };
-  const rule = (meta.rule ?? {}) as { rule?: string; mode?: string };
+  const training = (meta.training ?? {}) as { learned?: string[]; learnedFeedback?: string[]; lr?: number; feedbackLr?: number; steps?: number; clip?: { signal?: number } | null };
+  const rule = (meta.rule ?? {}) as {
+    rule?: string; mode?: string; ojaOutput?: string; clipLinearGrad?: number | null; clipConvFeedbackGrad?: number | null;
+    svdEvery?: number; svd?: string; svdPowerIterations?: number; svdPowerIterationsConv?: number | null; ranks?: Record<string, number>;
+  };
   return {
     sites: model.sites ?? [], learned: training.learned ?? [], learnedFeedback: training.learnedFeedback ?? [],
     rule: rule.rule ?? '?', mode: rule.mode ?? null, lr: training.lr ?? null, feedbackLr: training.feedbackLr ?? null,
-    steps: training.steps ?? 3,
+    steps: training.steps ?? 3, ojaOutput: rule.ojaOutput ?? null, clipSignal: training.clip?.signal ?? null,
+    clipLinearGrad: rule.clipLinearGrad ?? null, clipConvFeedbackGrad: rule.clipConvFeedbackGrad ?? null,
+    svdEvery: rule.svdEvery ?? 0, svd: rule.svd ?? null, svdPowerIterations: rule.svdPowerIterations ?? null,
+    svdPowerIterationsConv: rule.svdPowerIterationsConv ?? null, ldfaSites: rule.ranks ? Object.keys(rule.ranks) : null,
+    exercises: (meta.exercises ?? {}) as Record<string, Record<string, unknown>>,
   };
 }
 
@@ -165,12 +187,22 @@ function backwardDependencies(rest: string, step: number, h: HeaderView): { depe
     case 'dfa':
       return { dependsOn: [`${at}/${output?.name ?? '?'}.delta`, `init/${site.name}.D`], hint: `look at how ${site.name} sends its error down: DFA dx = e·D, e the output error, reshaped to the layer's input` };
     default: {
+      if (h.ldfaSites && !h.ldfaSites.includes(site.name)) {
+        return { dependsOn: [delta, ...stateAt(`${site.name}.W`, step)], hint: `look at how ${site.name} sends its error down: this layer has no P̂, Q̂ (classifier 'bp': a conv net's linear layers stay exact), dx = dy·W` };
+      }
+      const send = `LDFA dx = (dy·P̂)·Q̂${conv ? ', z = conv_transpose(dy, P̂) at the output resolution with stride 1, then dx = conv_transpose(z, Q̂) with the layer\'s stride and padding' : ''}`;
+      if (refactorisedBefore(step, h)) {
+        const randomized = h.svd !== 'exact';
+        return {
+          dependsOn: [delta, ...stateAt(`${site.name}.W`, step), ...(randomized ? [`input/step${step - 1}/${site.name}.Omega`] : [])],
+          hint: `look at how ${site.name} sends its error down (${send}) and at its P̂, Q̂ of step ${step}: they are the re-factorisation after step ${step - 1}, `
+            + `${randomized ? `the randomized SVD of W after that step's update from Ω = input/step${step - 1}/${site.name}.Omega with ${conv && h.svdPowerIterationsConv !== null ? h.svdPowerIterationsConv : h.svdPowerIterations} power iterations (Y = orth(W·Ω), Y ← orth(W·orth(Wᵀ·Y)))` : 'the exact SVD of W after that step\'s update'}, `
+            + 'each column of U signed so that its largest-|entry| is positive, P̂ = U S^½, Q̂ = S^½ Vᵀ',
+        };
+      }
       const learns = (t: string) => h.learnedFeedback.includes(`${site.name}.${t}`);
       const factors = ['P', 'Q'].flatMap((t) => (learns(t) ? stateAt(`${site.name}.${t}`, step) : [`init/${site.name}.${t}`]));
-      return {
-        dependsOn: [delta, ...factors],
-        hint: `look at how ${site.name} sends its error down: LDFA dx = (dy·P̂)·Q̂${conv ? ', z = conv_transpose(dy, P̂) at the output resolution with stride 1, then dx = conv_transpose(z, Q̂) with the layer\'s stride and padding' : ''}`,
-      };
+      return { dependsOn: [delta, ...factors], hint: `look at how ${site.name} sends its error down: ${send}` };
     }
   }
 }
@@ -186,6 +218,13 @@ function feedbackDependencies(rest: string, step: number, h: HeaderView): { depe
     case 'factorised':
       return { dependsOn: [`${at}/${site}.dW`, ...state('P'), ...state('Q')], hint: `look at your factorised gradient of ${site}: dP = dW·Q̂ᵀ, dQ = P̂ᵀ·dW` };
     case 'oja':
+      if (rest.endsWith('.dP') && h.ojaOutput === 'labels' && h.sites.find((s) => s.name === site)?.isOutput) {
+        return {
+          dependsOn: ['input/y', ...state('P')],
+          hint: `look at your Oja gradient of the output layer ${site}, which learns from the labels (ojaOutput 'labels'), not from its δ: `
+            + 'Y = onehot(input/y) with entries 0 and 1 (not scaled by 1/N), Ỹ = (Y − meanₙ Y)/(maxⱼ stdₙ(Yⱼ) + ε) with the unbiased std, C = ỸᵀỸ, dP = −(C·P̂ − P̂·(P̂ᵀ·C·P̂))',
+        };
+      }
       return {
         dependsOn: [`${at}/${site}.delta`, ...state('P')],
         hint: rest.endsWith('.dP')
@@ -210,13 +249,19 @@ export function diagnose(
     return { first: null, dependsOn: [], hint: '', message };
   }
   const p = placement(bad.name, meta);
-  const { dependsOn, hint } = dependencies(bad.name, meta);
+  const { dependsOn, hint: first } = dependencies(bad.name, meta);
+  let hint = first;
   const deps = dependsOn.map((name) => ({ name, status: statusOf(name) ?? 'not-given' }));
   const agreed = deps.filter((d) => d.status === 'ok').map((d) => d.name);
   const assumed = deps.filter((d) => d.status === 'not-given').map((d) => d.name);
   const missing = deps.filter((d) => d.status === 'missing').map((d) => d.name);
   const excluded = deps.filter((d) => d.status === 'excluded').map((d) => d.name);
   const where = p.step === 0 ? 'the given tensors' : `step ${p.step}`;
+  const settled = deps.every((d) => d.status === 'ok' || d.status === 'not-given');
+  if (settled && p.step > 1 && p.phase === 'backward' && statusOf(`step${p.step - 1}/${bad.name.slice(bad.name.indexOf('/') + 1)}`) === 'ok') {
+    hint = updateHint(bad.name, p.step, meta) ?? hint;
+  }
+  hint += clampNote(bad.name, p.step, meta);
   const parts = [
     agreed.length ? `while ${list(agreed)} agree${agreed.length === 1 ? 's' : ''}` : '',
     assumed.length ? `${agreed.length ? 'and ' : 'while '}${list(assumed)} ${assumed.length === 1 ? 'is' : 'are'} the fixture's (not in the candidate)` : '',
@@ -230,6 +275,57 @@ export function diagnose(
     hint,
     message: `first divergence: ${where}, ${bad.name} (${p.phase}): it ${what}${parts.length ? ` ${parts.join(' ')}` : ''}: ${hint}`,
   };
+}
+
+/** Whether P̂, Q̂ entering step K are a re-factorisation (after step K − 1) rather than an SGD update. */
+function refactorisedBefore(step: number, h: HeaderView): boolean {
+  return h.mode === 'normative' && h.svdEvery > 0 && step > 1 && (step - 1) % h.svdEvery === 0;
+}
+
+/**
+ * A step-K tensor whose formula agreed at step K − 1 and whose inputs agree now: what differs is
+ * the state it reads, i.e. the update after step K − 1 (lr, optimiser), not the formula.
+ */
+function updateHint(name: string, step: number, meta: Record<string, unknown>): string | null {
+  const h = view(meta);
+  const rest = name.slice(name.indexOf('/') + 1);
+  const site = h.sites.find((s) => rest === `${s.name}.signal`);
+  if (!site) return null;
+  const previous = `step${step - 1}/${rest}`;
+  if (h.rule === 'ldfa' && h.learnedFeedback.some((f) => f.startsWith(`${site.name}.`)) && !refactorisedBefore(step, h)) {
+    return `${previous} agreed with the same formula and the gradients it depends on agree, so ${site.name}'s P̂, Q̂ at the start of step ${step} differ: `
+      + `look at your update of P̂, Q̂ after step ${step - 1}: plain SGD P̂ ← P̂ − feedbackLr·dP, Q̂ ← Q̂ − feedbackLr·dQ (feedbackLr = ${h.feedbackLr ?? '?'}, not lr = ${h.lr ?? '?'}; no momentum, no weight decay), after both gradients are computed`;
+  }
+  if (h.rule === 'bp') {
+    return `${previous} agreed with the same formula, so ${site.name}'s W at the start of step ${step} differs: look at your update of W after step ${step - 1}: plain SGD W ← W − lr·dW (lr = ${h.lr ?? '?'})`;
+  }
+  return null;
+}
+
+/** When the case clamps the tensor that diverged, say so: an implementation that omits the clamp diverges exactly there. */
+function clampNote(name: string, step: number, meta: Record<string, unknown>): string {
+  const h = view(meta);
+  const rest = name.slice(name.indexOf('/') + 1);
+  const dot = rest.lastIndexOf('.');
+  const [layer, what] = [rest.slice(0, dot), rest.slice(dot + 1)];
+  const count = (key: string) => {
+    const c = h.exercises[key]?.[`step${step}`] as { atClamp?: number; of?: number } | undefined;
+    return c?.atClamp !== undefined ? ` (${c.atClamp} of the ${c.of} entries of this step's clamped tensors sit at the clamp)` : '';
+  };
+  const site = h.sites.find((s) => s.name === layer);
+  if (!site) return '';
+  if (what === 'signal' && h.clipSignal !== null) {
+    return `; this case clamps every signal elementwise to ±${h.clipSignal} right after the layer's feedback and before f′ below, and stores the clamped signal${count('signalClamp')}`;
+  }
+  const ldfaLayer = h.ldfaSites ? h.ldfaSites.includes(layer) : site.sendsSignal;
+  if (!ldfaLayer) return '';
+  if (site.kind === 'linear' && h.clipLinearGrad !== null && ['dW', 'db', 'dP', 'dQ'].includes(what)) {
+    return `; this case clamps dW, db, dP, dQ of its LDFA linear layers elementwise to ±${h.clipLinearGrad} after every gradient is computed, and stores the clamped gradients${count('linearGradClamp')}`;
+  }
+  if (site.kind === 'conv' && h.clipConvFeedbackGrad !== null && ['dP', 'dQ'].includes(what)) {
+    return `; this case clamps dP, dQ of its conv layers elementwise to ±${h.clipConvFeedbackGrad} after every gradient is computed (not dW, db), and stores the clamped gradients${count('convFeedbackGradClamp')}`;
+  }
+  return '';
 }
 
 /** At most 6 names, then a count: dependency lists of steps 2 and 3 get long. */

@@ -24,13 +24,17 @@ import { writeFileAtomic } from '../src/report/atomic.ts';
 import { fixtureCases, type FixtureCase } from './cases.ts';
 
 /** The fixture layout version (tensor names, header fields, conventions); the bundle container has its own. */
-export const FIXTURE_VERSION = 2;
+export const FIXTURE_VERSION = 3;
 /** The fixture versions `ldfa verify` reads: the current one and every older one whose names it still understands. */
-export const READABLE_FIXTURE_VERSIONS: readonly number[] = [1, 2];
+export const READABLE_FIXTURE_VERSIONS: readonly number[] = [1, 2, 3];
 export const FIXTURE_KIND = 'ldfa-fixture';
 export const FIXTURE_EXTENSION = '.bin';
 
-/** The conventions every fixture is computed under; written verbatim into each header. */
+/**
+ * The conventions every fixture is computed under. A header's `conventions` is this text with the
+ * case's own entries in place of the LDFA ones (conventionsFor): which feedback learning, Oja
+ * variant, SVD, clamps and classifier that case resolves.
+ */
 export const FIXTURE_CONVENTIONS = {
   dtype: 'float64 little-endian, row-major (C order)',
   weightOrientation: 'linear W is (out, in) and y = x·Wᵀ + b (PyTorch); conv W is (Cout, Cin, k, k); batches are rows, images NCHW',
@@ -47,7 +51,8 @@ export const FIXTURE_CONVENTIONS = {
   ldfaInit: 'normative and factorised start from the balanced truncated SVD of W (P̂ = U_r S_r^½, Q̂ = S_r^½ V_rᵀ) plus uniform noise U(±rule.initPerturbation·rms) per factor (rms = the factor\'s root mean square), so that their step-1 feedback gradients are far from zero; take init/<site>.P and .Q from the fixture instead of recomputing them (the singular vectors\' signs are not unique either). fixed and oja start random (P̂ ~ U(±1/√r), Q̂ ~ U(±√3/√in)); take them from the fixture',
   ojaNormalisation: 'max-std: δ̃ = (dy − mean over the batch) / (max over units of the unbiased batch std + ε), ε = ojaEps = 1e-8 in linear layers, ojaEpsConv = 1e-6 in conv layers; one scalar scale per layer and step. Conv layers: every (sample, position) is a row, channels are the columns',
   svd: 'svdEvery = 0: no SVD re-factorisation during the 3 steps',
-  optimiser: 'plain SGD, no momentum, no weight decay, no clipping: W ← W − lr·dW, b ← b − lr·db, P̂ ← P̂ − feedbackLr·dP, Q̂ ← Q̂ − feedbackLr·dQ; lr and feedbackLr are in training (feedbackLr is chosen per case)',
+  clamps: 'none: no signal clamp, no gradient clamp',
+  optimiser: 'plain SGD, no momentum, no weight decay: W ← W − lr·dW, b ← b − lr·db, P̂ ← P̂ − feedbackLr·dP, Q̂ ← Q̂ − feedbackLr·dQ; lr and feedbackLr are in training (feedbackLr is chosen per case)',
   conv: 'conv layers: W (Cout, Cin, k, k), the stride and padding of model.layers (padding k//2), NCHW; with stride s the output is floor((H + 2·padding − k)/s) + 1, and the transposed conv back to the input size needs output_padding = H + 2·padding − k − s·(Hout − 1) (PyTorch\'s conv_transpose2d). FA: dx = conv_transpose(dy, B), B of W\'s shape. DFA: D (classes, Cin·H·W), dx = (e·D) reshaped to (N, Cin, H, W). LDFA: P̂ is a 1×1 kernel (Cout, r, 1, 1) and Q̂ a k×k kernel (r, Cin, k, k): z = conv_transpose(dy, P̂) with stride 1 and no padding, dx = conv_transpose(z, Q̂) with the layer\'s stride and padding: the stride is applied on the Q̂ step (CODE-v4). Applying it on the P̂ step instead (CODE-v1) gives the same values, P̂ being 1×1, but an r-channel map of size 2·(Hout − 1) + 1, so without output_padding its signal is one row short on an even input. Seen as matrices P̂ (Cout, r), Q̂ (r, Cin·k²), W (Cout, Cin·k²), the normative and factorised formulas hold unchanged; oja: the rows of dy are its (sample, position) pairs, and dQ is the filter gradient of a conv with kernel Q̂ that maps x to z. Max-pool 2×2, stride 2, no padding (PyTorch MaxPool2d(2))',
   transformer: 'token layers map x (N, T, in) to y (N, T, out) row by row; their δ and signals are stored (N, T, features), their weight gradients sum over samples and tokens, and oja treats every (sample, token) as a row. DFA D is (classes, T·in), dx = (e·D) reshaped to (N, T, in). The fused qkv layer (out = [q | k | v], 3·A, A the attention width of model.transformer) has rank 3r; proj maps A back to d. Exact parts: patchify (patch index row-major over the grid, features in (C, p, p) order; with embed = the conv of timm\'s PatchEmbed), learned positions added, pre-norm LayerNorm (ε = 1e-5, biased variance), attention softmax(q_h·k_hᵀ/√(A/heads))·v_h with head h owning channels h·A/heads … (h+1)·A/heads − 1 of each of q, k and v, GELU in its tanh form, residuals, a final LayerNorm, the mean over tokens, then the head',
   stepOrder: 'forward (training mode), loss and e, backward with the rule\'s feedback, feedback gradients, then both SGD updates; the same batch is used in every step',
@@ -57,6 +62,7 @@ export const FIXTURE_CONVENTIONS = {
 export const FIXTURE_NAMES = {
   'input/x': 'the batch (N, ...input shape)',
   'input/y': 'labels (N), integers stored as float64',
+  'input/stepK/<site>.Omega': 'the Gaussian test matrix Ω (in·k², r + oversample) of the randomized SVD that re-factorises <site> after step K (normative with svdEvery > 0 and a randomized SVD only)',
   'init/<param>': 'every parameter before step 1: <layer>.W, <layer>.b, ...',
   'init/<site>.B|D|P|Q': 'every feedback tensor before step 1 (FA B, DFA D, LDFA P̂ and Q̂)',
   'stepK/logits': 'the forward output of step K (N, classes)',
@@ -71,6 +77,20 @@ export const FIXTURE_NAMES = {
 export interface Fixture {
   meta: Record<string, unknown>;
   tensors: Map<string, Tensor>;
+  /** The largest max|p| / max|p at init| of any learned tensor after any step (biases, which start at 0, left out). */
+  growth?: { factor: number; tensor: string; step: number };
+}
+
+/** Fixtures whose tensors grow past this factor of their initial scale check overflow, not the algorithm (refused unless allowed). */
+export const GROWTH_LIMIT = 1e3;
+
+function maxAbs(t: Tensor): number {
+  let m = 0;
+  for (const v of t.data) {
+    if (!Number.isFinite(v)) return Infinity;
+    m = Math.max(m, Math.abs(v));
+  }
+  return m;
 }
 
 /** `fc1.W` → `fc1.dW`: the name of a parameter's gradient. */
@@ -164,13 +184,114 @@ export function perturbFactors(factors: Record<string, Tensor>, rng: Rng, relati
 /** Plain SGD: no momentum, no decay (every fixture's optimiser). */
 export const sgd = (lr: number): OptimizerConfig => ({ kind: 'sgd', lr, weightDecay: 0, momentum: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: false });
 
+const fmt = (v: number) => String(v);
+
+/** The header's `conventions`: the shared text, with the LDFA entries written for this case's options. */
+export function conventionsFor(c: FixtureCase, classifierBp = false): Record<string, string> {
+  const { feedbackLearning: _fl, ldfaInit: _li, ojaNormalisation: _on, svd: _svd, clamps: _cl, ...shared } = FIXTURE_CONVENTIONS;
+  const o = c.rule.ldfa;
+  const signalClamp = c.rule.clipSignal === undefined ? null
+    : `the signal every layer sends down is clamped elementwise to [−${fmt(c.rule.clipSignal)}, ${fmt(c.rule.clipSignal)}] right after its feedback (dx = clamp((dy·P̂)·Q̂)) and before f′ of the layer below (the v1 code's backward hook); the stored <site>.signal is the clamped one`;
+  if (!o) return { ...shared, clamps: signalClamp ?? FIXTURE_CONVENTIONS.clamps };
+  const gradClamps = [
+    o.clipLinearGrad !== null ? `the gradients dW, db, dP, dQ of every linear layer with P̂, Q̂ are clamped elementwise to [−${fmt(o.clipLinearGrad)}, ${fmt(o.clipLinearGrad)}]` : '',
+    o.clipConvFeedbackGrad !== null ? `the gradients dP, dQ of every conv layer (not its dW, db) are clamped elementwise to [−${fmt(o.clipConvFeedbackGrad)}, ${fmt(o.clipConvFeedbackGrad)}]` : '',
+  ].filter(Boolean);
+  const clamps = [signalClamp, gradClamps.length ? `${gradClamps.join('; ')}: after every gradient of the step is computed (the feedback gradients from the unclamped signals), before the SGD step; the stored gradients are the clamped ones. A layer without P̂, Q̂ (the first layer: the transformer\'s patch embedding, fc1, conv1), LayerNorm γ, β and the positions are never clamped (the v4 code clamps inside its LDFA layers)` : null]
+    .filter((t): t is string => t !== null);
+  const oja = (how: string) => (o.ojaOutput === 'labels'
+    ? `${how}; the output layer's P̂ learns from Y, the one-hot labels of input/y as 0/1 (not scaled by 1/N), in place of its dy (the v1 MLP code's requires_gt: C = Ỹᵀ·Ỹ with Ỹ normalised as above); its dQ still uses dy`
+    : how);
+  const normalised = o.ojaNormalisation === 'max-std'
+    ? `δ̃ = (dy − mean_n dy) / (max_j std_n(dy_j) + ε), the unbiased (n−1) std, one scalar per layer and step`
+    : o.ojaNormalisation === 'max-second-moment'
+      ? `δ̃ = dy / √(max_j mean_n(dy_j²) + ε), dy not centred, the mean over the n rows (so C = dyᵀ·dy / (max_j mean_n(dy_j²) + ε))`
+      : 'δ̃ = dy (no normalisation)';
+  const learning = {
+    fixed: 'fixed: P̂, Q̂ do not learn',
+    normative: 'normative: E = P̂Q̂ − W, dP = E·Q̂ᵀ, dQ = P̂ᵀ·E (descends ½‖W − P̂Q̂‖²)',
+    factorised: 'factorised: dP = dW·Q̂ᵀ, dQ = P̂ᵀ·dW',
+    oja: oja(`oja: ${normalised}; C = δ̃ᵀδ̃, dP = −(C·P̂ − P̂·(P̂ᵀ·C·P̂)), dQ = (dy·P̂)ᵀ·x`),
+  }[o.mode];
+  const powerIterations = o.svdPowerIterationsConv === null || o.svdPowerIterationsConv === o.svdPowerIterations
+    ? `${o.svdPowerIterations} power iterations` : `${o.svdPowerIterations} power iterations in linear layers, ${o.svdPowerIterationsConv} in conv layers`;
+  const randomized = `the randomized SVD of W (as a matrix (out, in·k²)): Ω = input/stepK/<site>.Omega (in·k², r + ${o.svdOversample}), Y = orth(W·Ω), then ${powerIterations} Y ← orth(W·orth(Wᵀ·Y)), B = Yᵀ·W = Û S Vᵀ, U = Y·Û, the first r columns; each column of U signed so that its largest-|entry| is positive (V's column flipped with it); P̂ = U S^½, Q̂ = S^½ Vᵀ. (torch.svd_lowrank(W, q, niter) is the same with q = r + oversample, except that it sketches Wᵀ when out < in·k² or in·k² > q; pass Ω to reproduce these numbers)`;
+  const exact = 'the exact truncated SVD of W (as a matrix (out, in·k²)), each column of U signed so that its largest-|entry| is positive (V\'s column flipped with it); P̂ = U_r S_r^½, Q̂ = S_r^½ V_rᵀ';
+  const svd = o.mode === 'normative' && o.svdEvery > 0
+    ? `after every ${o.svdEvery === 1 ? 'step' : `${o.svdEvery}th step`} (after its SGD updates) P̂, Q̂ are replaced by ${o.svd === 'exact' ? exact : randomized}; the step's stored dP, dQ are those before the re-factorisation, step${c.training.steps}/<site>.P, .Q the state after the last one`
+    : FIXTURE_CONVENTIONS.svd;
+  return {
+    ...shared,
+    feedbackLearning: `gradients handed to SGD (p ← p − feedbackLr·g), from the step's forward/backward with the weights before the update. ${learning}${o.learn === 'q' ? '; learn = q: P̂ stays at its initial value (no dP is stored)' : ''}${o.direct ? '; direct: every hidden layer receives E·P̂·Q̂, E the error at the output layer\'s input, and P̂ (out of the output layer\'s input size) learns from E' : ''}`,
+    ldfaInit: o.init === 'svd'
+      ? `P̂, Q̂ start from the balanced truncated SVD of W (P̂ = U_r S_r^½, Q̂ = S_r^½ V_rᵀ${c.perturbation > 0 ? `) plus uniform noise U(±${c.perturbation}·rms) per factor (rms = the factor's root mean square), so that the step-1 feedback gradients are far from zero` : ', no noise)'}; take init/<site>.P and .Q from the fixture`
+      : 'P̂ ~ U(±1/√r), Q̂ ~ U(±√3/√in) (in·k² for conv); take init/<site>.P and .Q from the fixture',
+    ...(o.mode === 'oja' ? { ojaNormalisation: `${o.ojaNormalisation}: ${normalised}; ε = ojaEps = ${fmt(o.ojaEps)} in linear layers, ojaEpsConv = ${fmt(o.ojaEpsConv)} in conv layers. Conv layers: every (sample, position) is a row, channels are the columns` } : {}),
+    svd,
+    clamps: clamps.length ? clamps.join('. ') : FIXTURE_CONVENTIONS.clamps,
+    ...(classifierBp ? { classifier: 'the linear layers of this conv net (the classifier) send their error down exactly, dx = dy·W, and have no P̂, Q̂ (the authors\' v1 CNNs: plain nn.Linear); only the conv layers use LDFA' } : {}),
+  };
+}
+
+/** How strongly a case exercises its conventions (written to the header as `exercises`). */
+function exercisesOf(c: FixtureCase, tensors: Map<string, Tensor>, ldfaSites: { name: string; conv: boolean }[], sketches: number, classifierBp: boolean): Record<string, unknown> {
+  const steps = Array.from({ length: c.training.steps }, (_, k) => `step${k + 1}`);
+  const atClamp = (limit: number, names: (at: string) => string[]) => {
+    const perStep = Object.fromEntries(steps.map((at) => {
+      let n = 0, total = 0;
+      for (const name of names(at)) {
+        const t = tensors.get(name);
+        if (!t) continue;
+        total += t.data.length;
+        for (const v of t.data) if (Math.abs(v) === limit) n++;
+      }
+      return [at, { atClamp: n, of: total }];
+    }));
+    return { limit, ...perStep };
+  };
+  const o = c.rule.ldfa;
+  const out: Record<string, unknown> = {};
+  if (c.rule.clipSignal !== undefined) {
+    out.signalClamp = atClamp(c.rule.clipSignal, (at) => [...tensors.keys()].filter((n) => n.startsWith(`${at}/`) && n.endsWith('.signal')));
+  }
+  if (o?.clipLinearGrad != null && ldfaSites.some((s) => !s.conv)) {
+    out.linearGradClamp = atClamp(o.clipLinearGrad, (at) => ldfaSites.filter((s) => !s.conv).flatMap((s) => ['dW', 'db', 'dP', 'dQ'].map((g) => `${at}/${s.name}.${g}`)));
+  }
+  if (o?.clipConvFeedbackGrad != null && ldfaSites.some((s) => s.conv)) {
+    out.convFeedbackGradClamp = atClamp(o.clipConvFeedbackGrad, (at) => ldfaSites.filter((s) => s.conv).flatMap((s) => ['dP', 'dQ'].map((g) => `${at}/${s.name}.${g}`)));
+  }
+  if (o) {
+    const refactorised = o.mode === 'normative' && o.svdEvery > 0 ? steps.map((_, k) => k + 1).filter((k) => k % o.svdEvery === 0) : [];
+    out.svd = {
+      initialisation: o.init === 'svd' ? { perturbation: c.perturbation } : 'random',
+      refactorisedAfterSteps: refactorised,
+      ...(refactorised.length ? { method: sketches > 0 ? 'randomized' : 'exact', sketches } : {}),
+    };
+    if (o.mode === 'oja') out.oja = { normalisation: o.ojaNormalisation, ojaEps: o.ojaEps, ojaEpsConv: ldfaSites.some((s) => s.conv) ? o.ojaEpsConv : null, output: o.ojaOutput };
+    if (classifierBp) out.classifier = 'bp';
+  }
+  return out;
+}
+
 /** Runs one case on the float64 reference kernels and collects every tensor of the fixture. */
 export function generateFixture(c: FixtureCase): Fixture {
   return withBackend(referenceBackend, () => {
     const root = new Rng(c.arch.seed);
     const model = c.arch.build(root.fork());
     const { x, y } = c.arch.data(root.fork());
-    const rule = createRule(c.rule.rule, { ldfa: c.rule.ldfa });
+    // The test matrix Ω of every randomized SVD after a step is part of the fixture (input/stepK/<site>.Omega)
+    let step = 0, sketches = 0;
+    const tensors = new Map<string, Tensor>();
+    const put = (name: string, t: Tensor) => {
+      if (tensors.has(name)) throw new Error(`fixture ${c.name}: tensor ${name} written twice`);
+      tensors.set(name, clone(t));
+    };
+    const onSketch = (site: string, omega: Tensor) => {
+      if (step === 0) return;
+      put(`input/step${step}/${site}.Omega`, omega);
+      sketches++;
+    };
+    const rule = createRule(c.rule.rule, { ldfa: c.rule.ldfa && { ...c.rule.ldfa, onSketch } });
     rule.attach(model, root.fork());
     if (c.perturbation > 0) perturbFactors(rule.feedbackTensors(), root.fork(), c.perturbation);
     const clipSignal = c.rule.clipSignal ?? null;
@@ -182,17 +303,14 @@ export function generateFixture(c: FixtureCase): Fixture {
     const optimizer = new Optimizer(sgd(lr), params);
     const feedbackOptimizer = new Optimizer(sgd(feedbackLr), feedbackParams);
 
-    const tensors = new Map<string, Tensor>();
-    const put = (name: string, t: Tensor) => {
-      if (tensors.has(name)) throw new Error(`fixture ${c.name}: tensor ${name} written twice`);
-      tensors.set(name, clone(t));
-    };
     put('input/x', x);
     put('input/y', tensor([y.length], y));
     for (const p of params) put(`init/${p.name}`, p.value);
     for (const [name, t] of Object.entries(rule.feedbackTensors())) put(`init/${name}`, t);
 
-    for (let step = 1; step <= steps; step++) {
+    const growth = { factor: 1, tensor: '', step: 0 };
+    const initialScale = new Map([...params, ...feedbackParams].map((p) => [p.name, maxAbs(p.value)]));
+    for (step = 1; step <= steps; step++) {
       const at = `step${step}`;
       const logits = model.forward(x, true);
       const e = tensor(logits.shape);
@@ -212,7 +330,17 @@ export function generateFixture(c: FixtureCase): Fixture {
       feedbackOptimizer.step();
       rule.afterStep(step);
       if (step === steps) for (const p of [...params, ...feedbackParams]) put(`${at}/${p.name}`, p.value);
+      for (const p of [...params, ...feedbackParams]) {
+        const start = initialScale.get(p.name)!;
+        if (start === 0) continue; // biases start at zero
+        const now = maxAbs(p.value);
+        const factor = Number.isFinite(now) ? now / start : Infinity;
+        if (factor > growth.factor || Number.isNaN(factor)) Object.assign(growth, { factor: Number.isNaN(factor) ? Infinity : factor, tensor: p.name, step });
+      }
     }
+    const ldfaSites = Object.keys(rule.feedbackTensors()).filter((n) => n.endsWith('.P')).map((n) => n.slice(0, -2))
+      .map((name) => ({ name, conv: model.sites.find((s) => s.name === name)?.kind === 'conv' }));
+    const classifierBp = c.rule.ldfa?.classifier === 'bp' && model.sites.some((s) => s.kind === 'conv') && model.sites.some((s) => s.kind === 'linear');
 
     const summary = rule.summary();
     const meta: Record<string, unknown> = {
@@ -241,16 +369,17 @@ export function generateFixture(c: FixtureCase): Fixture {
         steps, optimiser: 'sgd', lr, feedbackLr, momentum: 0, weightDecay: 0, clip: clipSignal === null ? null : { signal: clipSignal },
         learned: params.map((p) => p.name), learnedFeedback: feedbackParams.map((p) => p.name),
       },
-      conventions: FIXTURE_CONVENTIONS,
+      conventions: conventionsFor(c, classifierBp),
+      exercises: { ...exercisesOf(c, tensors, ldfaSites, sketches, classifierBp), growth },
       names: FIXTURE_NAMES,
       seed: c.arch.seed,
     };
-    return { meta, tensors };
+    return { meta, tensors, growth };
   });
 }
 
-function stripInject(o: LdfaOptions): Omit<LdfaOptions, 'inject'> {
-  const { inject: _inject, ...rest } = o;
+function stripInject(o: LdfaOptions): Omit<LdfaOptions, 'inject' | 'onSketch'> {
+  const { inject: _inject, onSketch: _onSketch, ...rest } = o;
   return rest;
 }
 

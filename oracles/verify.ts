@@ -82,7 +82,7 @@ export function loadFixture(path: string): Bundle {
     throw new Error(`fixture ${path}: not an ldfa fixture (header kind ${JSON.stringify(kind ?? null)}, expected '${FIXTURE_KIND}'); did you swap --fixture and --candidate?`);
   }
   if (!READABLE_FIXTURE_VERSIONS.includes(fixtureVersion as number)) {
-    throw new Error(`fixture ${path}: fixture version ${JSON.stringify(fixtureVersion ?? null)} is not supported: this ldfa reads fixture versions ${READABLE_FIXTURE_VERSIONS.join(' and ')}. HINT: regenerate the fixtures with \`npm run fixtures\`, or use the ldfa release that wrote them`);
+    throw new Error(`fixture ${path}: fixture version ${JSON.stringify(fixtureVersion ?? null)} is not supported: this ldfa reads fixture versions ${READABLE_FIXTURE_VERSIONS.slice(0, -1).join(', ')} and ${READABLE_FIXTURE_VERSIONS[READABLE_FIXTURE_VERSIONS.length - 1]}. HINT: regenerate the fixtures with \`npm run fixtures\`, or use the ldfa release that wrote them`);
   }
   for (const [name, t] of bundle.tensors) {
     const bad = t.data.findIndex((v) => !Number.isFinite(v));

@@ -416,25 +416,34 @@ export function balancedFactors(W: Tensor /* (out, in) */, r: number, method: Sv
 }
 
 /** 'exact': Jacobi SVD; randomized: `randomizedSvd` with this generator (power iterations default 2, oversampling 5). */
-export type SvdMethod = 'exact' | { randomized: Rng; powerIterations?: number; oversample?: number };
+export type SvdMethod = 'exact' | { randomized: Rng; powerIterations?: number; oversample?: number; onSketch?: (omega: Tensor) => void };
 
 /**
  * Randomised truncated SVD (Halko, Martinsson & Tropp 2011, Alg. 4.3/4.4), the analogue of
  * torch.svd_lowrank that the authors' code uses for re-factorisation (niter = 2):
  *   Ω (n, r + p) standard normal,  Y = A·Ω,  then q times Y ← A·(Aᵀ·Y) with re-orthonormalisation,
- *   Qy = orth(Y),  B = Qyᵀ·A = Û S Vᵀ (small exact SVD),  U = Qy·Û.
+ *   Qy = orth(Y),  B = Qyᵀ·A = Û S Vᵀ (small exact SVD),  U = Qy·Û,
+ * then `svd`'s sign convention on U (each column's largest-|entry| positive, V flipped with it), so
+ * the result depends on Ω and A only, not on how Y was orthonormalised (a QR may flip its columns).
+ * (torch.svd_lowrank sketches Aᵀ instead when m < n or n > q; the fixtures record Ω and say A·Ω.)
  * Exact when rank(A) ≤ r + p; otherwise the error shrinks like (σ_{r+p+1}/σ_r)^{2q+1}.
  * Products go through the current backend (they are the expensive part on wide layers).
  */
-export function randomizedSvd(A: Tensor /* (m, n) */, r: number, rng: Rng, options: { oversample?: number; powerIterations?: number } = {}): Svd {
+export function randomizedSvd(A: Tensor /* (m, n) */, r: number, rng: Rng, options: { oversample?: number; powerIterations?: number; onSketch?: (omega: Tensor) => void } = {}): Svd {
   const [m, n] = assertMatrix('randomizedSvd', A);
   checkRank('randomizedSvd', r, m, n);
   const k = Math.min(r + (options.oversample ?? 5), m, n);
-  let Y = orthonormalBasis(multiply(A, normalTensor(rng, [n, k], 1)));
+  const omega = normalTensor(rng, [n, k], 1);
+  options.onSketch?.(omega);
+  let Y = orthonormalBasis(multiply(A, omega));
   for (let q = 0; q < (options.powerIterations ?? 2); q++) Y = orthonormalBasis(multiply(A, orthonormalBasis(multiply(A, Y, true, false))));
   if (Y.shape[1] < r) return truncatedSvd(A, r); // A has rank < r: nothing random to gain
   const small = svd(multiply(Y, A, true, false)); // (k', n)
-  return { U: multiply(Y, leadingColumns(small.U, r)), S: small.S.slice(0, r), V: leadingColumns(small.V, r) };
+  const U = multiply(Y, leadingColumns(small.U, r)), V = leadingColumns(small.V, r);
+  for (let j = 0; j < r; j++) {
+    if (U.data[argMaxAbsInColumn(U, j) * r + j] < 0) { negateColumn(U, j); negateColumn(V, j); }
+  }
+  return { U, S: small.S.slice(0, r), V };
 }
 
 // ---------------------------------------------------------------------------------------------

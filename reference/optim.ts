@@ -42,10 +42,10 @@ export class Optimizer {
     checkOptimizerConfig(config, 'optimiser');
   }
 
-  /** lr may change per epoch (schedules); everything else is fixed. */
-  step(lr = this.config.lr): void {
+  /** lr and the weight decay may change per epoch (schedules); everything else is fixed. */
+  step(lr = this.config.lr, weightDecay = this.config.weightDecay): void {
     this.stepCount++;
-    for (const p of this.params) this.update(p, lr);
+    for (const p of this.params) this.update(p, lr, weightDecay);
   }
 
   private buffer(p: Param, count: number): Float64Array[] {
@@ -57,8 +57,8 @@ export class Optimizer {
     return b;
   }
 
-  private update(p: Param, lr: number): void {
-    const { kind, weightDecay, momentum, beta1, beta2, eps, amsgrad } = this.config;
+  private update(p: Param, lr: number, weightDecay: number): void {
+    const { kind, momentum, beta1, beta2, eps, amsgrad } = this.config;
     const w = p.value.data, g = p.grad.data;
     const wd = p.decay ? weightDecay : 0;
     if (kind === 'sgd') {

@@ -136,9 +136,35 @@ export function normalTensor(rng: Rng, shape: readonly number[], std: number): T
   return t;
 }
 
+/**
+ * A generator for one (base, key…) cell, e.g. (rule seed, layer, step): the same cell gives the
+ * same numbers whatever ran before, so a redraw per step survives resumption and evaluation passes.
+ */
+export function keyedRng(base: number, ...keys: number[]): Rng {
+  let h = base >>> 0;
+  for (const k of keys) h = Math.imul((h ^ (k >>> 0)) >>> 0, 0x9e3779b1) ^ (h >>> 15) ^ Math.imul(k >>> 0, 0x85ebca6b);
+  return new Rng(h >>> 0);
+}
+
 /** Initialisers for a weight of shape (out, in, ...); fanIn = in · (kernel area). */
 export type InitName = 'uniform' | 'kaiming-linear' | 'xavier' | 'normal';
 export const INIT_NAMES: readonly InitName[] = ['uniform', 'kaiming-linear', 'xavier', 'normal'];
+
+function fans(shape: readonly number[]): { fanIn: number; fanOut: number } {
+  const receptive = shape.slice(2).reduce((a, b) => a * b, 1);
+  return { fanIn: shape[1] * receptive, fanOut: shape[0] * receptive };
+}
+
+/** The standard deviation of initWeight's distribution for this shape (uSF's scale c, family spec §2.1). */
+export function initStd(shape: readonly number[], init: InitName = 'uniform'): number {
+  const { fanIn, fanOut } = fans(shape);
+  switch (init) {
+    case 'uniform': return 1 / Math.sqrt(3 * fanIn);
+    case 'kaiming-linear': case 'normal': return 1 / Math.sqrt(fanIn);
+    case 'xavier': return Math.sqrt(2 / (fanIn + fanOut));
+    default: throw new Error(`unknown initialiser '${init as string}': allowed are ${INIT_NAMES.join(', ')}`);
+  }
+}
 
 /**
  * - uniform (default): U(±1/√fan_in), PyTorch's default for Linear/Conv weights (spec §2.4).
@@ -147,9 +173,7 @@ export const INIT_NAMES: readonly InitName[] = ['uniform', 'kaiming-linear', 'xa
  * - normal: N(0, (1/fan_in)) — std 1/√fan_in.
  */
 export function initWeight(rng: Rng, shape: readonly number[], init: InitName = 'uniform'): Tensor {
-  const receptive = shape.slice(2).reduce((a, b) => a * b, 1);
-  const fanIn = shape[1] * receptive;
-  const fanOut = shape[0] * receptive;
+  const { fanIn, fanOut } = fans(shape);
   switch (init) {
     case 'uniform': return uniformTensor(rng, shape, 1 / Math.sqrt(fanIn));
     case 'kaiming-linear': return uniformTensor(rng, shape, Math.sqrt(3) / Math.sqrt(fanIn));

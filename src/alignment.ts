@@ -57,7 +57,8 @@ export function measureAlignment(model: Model, rule: Rule, x: Tensor, y: Int32Ar
     const signal = mine.signal && bp.signal ? teachingSignalAngle(rows(mine.signal), rows(bp.signal)) : null;
     const P = tensors[`${site.name}.P`], Q = tensors[`${site.name}.Q`];
     const W = reshape(site.weight.value, weightMatrixShape(site));
-    const candidate = tensors[`${site.name}.B`] ?? (P && Q ? effectiveFeedback(rows(P), rows(Q)) : null);
+    const Bp = tensors[`${site.name}.Bp`], R = tensors[`${site.name}.R`]; // PFA's factors (out, k·out), (k·out, in)
+    const candidate = tensors[`${site.name}.B`] ?? (P && Q ? effectiveFeedback(rows(P), rows(Q)) : Bp && R ? effectiveFeedback(rows(Bp), rows(R)) : null);
     const B = candidate && candidate.size === W.size ? reshape(candidate, W.shape) : null; // not for DFA's D or direct LDFA
     const aligned = B ? feedbackAlignment(B, W) : null;
     let subspace: number | null = null;

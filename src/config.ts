@@ -5,6 +5,11 @@ import { ACTIVATION_NAMES, type ActivationName } from '../reference/layers/activ
 import { OPTIMIZER_NAMES, type OptimizerName } from '../reference/optim.ts';
 import { checkLdfaOptions, DEFAULT_LDFA, MAX_SVD_OVERSAMPLE, MAX_SVD_POWER_ITERATIONS, FEEDBACK_MODES, OJA_NORMALISATIONS, OJA_OUTPUTS, defaultInit, type FeedbackMode, type LdfaOptions, type OjaNormalisation, type OjaOutput, type RankSpec } from '../reference/rules/ldfa.ts';
 import { RULE_NAMES, type RuleName } from '../reference/rules/rule.ts';
+import type { RuleOptions } from '../reference/rules/index.ts';
+import { KP_INITS, type KpInit } from '../reference/rules/kp.ts';
+import { PFA_FEEDBACKS, type PfaFeedback } from '../reference/rules/pfa.ts';
+import { checkUsfScale, type UsfScale } from '../reference/rules/usf.ts';
+import { checkWmOptions } from '../reference/rules/wm.ts';
 import { INIT_NAMES, type InitName } from '../reference/rng.ts';
 
 export const ARCH_NAMES = ['linear', 'mlp', 'cnn', 'vit', 'retina'] as const;
@@ -64,13 +69,35 @@ export interface TrainConfig {
   ojaOutput: OjaOutput;
   /** Power iterations of the randomized SVD (v4 code: 2). */
   svdPowerIterations: number;
+  /** Power iterations of the randomized SVD of conv layers; null: svdPowerIterations (v4 code: 10 linear, 2 conv). */
+  svdPowerIterationsConv: number | null;
   svdOversample: number;
+  /** LDFA in a net with conv layers: the linear classifier sends error down through P̂Q̂ ('ldfa') or W ('bp', v1 CNN code). */
+  classifierFeedback: 'ldfa' | 'bp';
+
+  /** uSF: c in B = c·sign(W): 'init-std' (the std W was drawn with), 'unit', or a number (family spec §2.1). */
+  usfScale: UsfScale;
+  /** brSF, frSF: the distribution the magnitudes M are drawn from (default FA's B initialiser). */
+  signMagnitudes: InitName;
+  /** KP: B₀ drawn like FA's B ('random') or B₀ = W₀ ('weights', exactly BP). */
+  kpInit: KpInit;
+  /** Weight mirrors: noise std σ, rate ρ, noise samples per mirror step (null: --batch), warm-up mirror steps ('epoch': one epoch's worth). */
+  mirrorSigma: number;
+  mirrorRate: number;
+  mirrorBatch: number | null;
+  mirrorWarmup: number | 'epoch';
+  mirrorGrowthControl: boolean;
+  /** PFA: expansion k (the middle population has k·out units) and B_p's draw. */
+  pfaExpansion: number;
+  pfaFeedback: PfaFeedback;
 
   epochs: number;
   batch: number;
   optimizer: OptimizerName;
   lr: number;
   weightDecay: number;
+  /** The weight decay of the first epoch instead of weightDecay (PFA's schedule, family spec §5.3); null: none. */
+  weightDecayFirstEpoch: number | null;
   momentum: number;
   amsgrad: boolean;
   /** Multiply the learning rate by this after every epoch (ExponentialLR). */
@@ -101,7 +128,11 @@ export const DEFAULT_CONFIG: TrainConfig = {
   rule: 'bp', rank: DEFAULT_LDFA.rank, feedback: 'normative', learn: 'pq', direct: false, feedbackInit: 'auto',
   svdEvery: 0, svd: 'auto', ojaNormalisation: DEFAULT_LDFA.ojaNormalisation,
   ojaEps: DEFAULT_LDFA.ojaEps, ojaEpsConv: DEFAULT_LDFA.ojaEpsConv, ojaOutput: DEFAULT_LDFA.ojaOutput, svdPowerIterations: DEFAULT_LDFA.svdPowerIterations, svdOversample: DEFAULT_LDFA.svdOversample,
-  epochs: 3, batch: 64, optimizer: 'adam', lr: 1e-3, weightDecay: 0, momentum: 0.9, amsgrad: false, lrDecay: 1,
+  svdPowerIterationsConv: DEFAULT_LDFA.svdPowerIterationsConv, classifierFeedback: DEFAULT_LDFA.classifier,
+  usfScale: 'init-std', signMagnitudes: 'uniform', kpInit: 'random',
+  mirrorSigma: 0.1, mirrorRate: 0.01, mirrorBatch: null, mirrorWarmup: 'epoch', mirrorGrowthControl: false,
+  pfaExpansion: 10, pfaFeedback: 'random',
+  epochs: 3, batch: 64, optimizer: 'adam', lr: 1e-3, weightDecay: 0, weightDecayFirstEpoch: null, momentum: 0.9, amsgrad: false, lrDecay: 1,
   feedbackCoupling: 'separate', feedbackOptimizer: 'adam', feedbackLr: 1e-3, feedbackWeightDecay: 0, clipSignal: null, clipGrad: null,
   clipLinearGrad: DEFAULT_LDFA.clipLinearGrad, clipConvFeedbackGrad: DEFAULT_LDFA.clipConvFeedbackGrad,
   seed: 1, backend: 'auto',
@@ -162,6 +193,7 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   finiteAtLeast('--lr', c.lr, 0);
   finiteAtLeast('--feedback-lr', c.feedbackLr, 0);
   finiteAtLeast('--weight-decay', c.weightDecay, 0);
+  if (c.weightDecayFirstEpoch !== null) finiteAtLeast('--weight-decay-first-epoch', c.weightDecayFirstEpoch, 0);
   finiteAtLeast('--feedback-weight-decay', c.feedbackWeightDecay, 0);
   if (!Number.isFinite(c.lrDecay) || c.lrDecay <= 0 || c.lrDecay > 1) throw new Error(`--lr-decay must be in (0, 1], got ${c.lrDecay}`);
   if (!(c.momentum >= 0 && c.momentum < 1)) throw new Error(`--momentum must be in [0, 1), got ${c.momentum}`);
@@ -174,6 +206,10 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   if (!Number.isInteger(c.svdPowerIterations) || c.svdPowerIterations < 0 || c.svdPowerIterations > MAX_SVD_POWER_ITERATIONS) {
     throw new Error(`--svd-power-iterations must be an integer in [0, ${MAX_SVD_POWER_ITERATIONS}] (the authors use 2, some versions 10), got ${c.svdPowerIterations}`);
   }
+  if (c.svdPowerIterationsConv !== null && (!Number.isInteger(c.svdPowerIterationsConv) || c.svdPowerIterationsConv < 0 || c.svdPowerIterationsConv > MAX_SVD_POWER_ITERATIONS)) {
+    throw new Error(`--svd-power-iterations-conv must be an integer in [0, ${MAX_SVD_POWER_ITERATIONS}], got ${c.svdPowerIterationsConv}`);
+  }
+  oneOf('--classifier-feedback', c.classifierFeedback, ['ldfa', 'bp']);
   if (!Number.isInteger(c.svdOversample) || c.svdOversample < 0 || c.svdOversample > MAX_SVD_OVERSAMPLE) {
     throw new Error(`--svd-oversample must be an integer in [0, ${MAX_SVD_OVERSAMPLE}] (extra random columns beyond the rank; 5 by default, 0 in the authors' code), got ${c.svdOversample}`);
   }
@@ -185,14 +221,46 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   }
   if (c.arch === 'retina') validateRetina(c);
   if (c.rule === 'ldfa') checkLdfaOptions({ ...DEFAULT_LDFA, ...ldfaOptionsOf(c) });
+  checkUsfScale(c.usfScale);
+  oneOf('--sign-magnitudes', c.signMagnitudes, INIT_NAMES);
+  oneOf('--kp-init', c.kpInit, KP_INITS);
+  oneOf('--pfa-feedback', c.pfaFeedback, PFA_FEEDBACKS);
+  if (c.mirrorBatch !== null) positiveInteger('--mirror-batch', c.mirrorBatch);
+  if (c.mirrorWarmup !== 'epoch' && !(Number.isInteger(c.mirrorWarmup) && c.mirrorWarmup >= 0)) throw new Error(`--mirror-warmup must be an integer ≥ 0 (mirror steps) or 'epoch', got ${c.mirrorWarmup}`);
+  if (!(c.mirrorSigma > 0 && Number.isFinite(c.mirrorSigma))) throw new Error(`--mirror-sigma must be a finite number > 0, got ${c.mirrorSigma}`);
+  if (!(c.mirrorRate > 0 && c.mirrorRate <= 1)) throw new Error(`--mirror-rate must be in (0, 1], got ${c.mirrorRate}`);
+  positiveInteger('--pfa-expansion', c.pfaExpansion);
+  if (c.pfaFeedback === 'identity' && c.pfaExpansion !== 1) throw new Error(`--pfa-feedback identity is B_p = I, square: it needs --pfa-expansion 1, got ${c.pfaExpansion}`);
   return c;
+}
+
+/**
+ * Every rule's options a configuration sets. Weight mirrors' warm-up 'epoch' is one epoch's worth
+ * of mirror steps, ⌊trainSamples / batch⌋, so it needs the training set's size.
+ */
+export function ruleOptionsOf(c: TrainConfig, trainSamples?: number): RuleOptions {
+  const options: RuleOptions = {
+    ldfa: ldfaOptionsOf(c), usf: { scale: c.usfScale, weightInit: c.init }, signMagnitudes: c.signMagnitudes,
+    kp: { init: c.kpInit }, pfa: { expansion: c.pfaExpansion, feedback: c.pfaFeedback },
+  };
+  if (c.rule === 'wm') {
+    if (c.mirrorWarmup === 'epoch' && trainSamples === undefined) throw new Error("rule wm with --mirror-warmup epoch needs the training set's size (createTrainer's trainSamples), or give --mirror-warmup STEPS");
+    const wm = {
+      sigma: c.mirrorSigma, rate: c.mirrorRate, batch: c.mirrorBatch ?? c.batch, growthControl: c.mirrorGrowthControl,
+      warmup: c.mirrorWarmup === 'epoch' ? Math.floor(trainSamples! / c.batch) : c.mirrorWarmup,
+    };
+    checkWmOptions(wm);
+    options.wm = wm;
+  }
+  return options;
 }
 
 /** The LDFA rule's options a configuration sets (the rule's defaults fill the rest). */
 export function ldfaOptionsOf(c: TrainConfig): Omit<LdfaOptions, 'inject'> {
   return {
     rank: c.rank, mode: c.feedback, learn: c.learn, direct: c.direct, init: resolvedFeedbackInit(c),
-    svdEvery: c.svdEvery, svd: c.svd, svdPowerIterations: c.svdPowerIterations, svdOversample: c.svdOversample,
+    svdEvery: c.svdEvery, svd: c.svd, svdPowerIterations: c.svdPowerIterations, svdPowerIterationsConv: c.svdPowerIterationsConv, svdOversample: c.svdOversample,
+    classifier: c.classifierFeedback,
     ojaNormalisation: c.ojaNormalisation, ojaEps: c.ojaEps, ojaEpsConv: c.ojaEpsConv, ojaOutput: c.ojaOutput,
     clipLinearGrad: c.clipLinearGrad, clipConvFeedbackGrad: c.clipConvFeedbackGrad,
   };

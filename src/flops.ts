@@ -15,9 +15,13 @@ function siteRule(site: FeedbackSite, rule: Rule, model: Model): FlopRule {
   if (rule.name === 'dfa') return { rule: 'dfa', outputWidth: model.outputSize };
   if (rule.name === 'ldfa') {
     const ranks = rule.summary().ranks as Record<string, number>;
-    return { rule: 'ldfa', rank: ranks[site.name] };
+    // a layer LDFA leaves exact (--classifier-feedback bp) sends through W
+    return site.name in ranks ? { rule: 'ldfa', rank: ranks[site.name] } : { rule: 'bp' };
   }
-  return { rule: rule.name };
+  // PFA sends dy through B_p (out, k·out) then R (k·out, in): LDFA's two-factor count with r = k·out.
+  if (rule.name === 'pfa') return { rule: 'ldfa', rank: (rule.summary().widths as Record<string, number>)[site.name] };
+  // BP, and every rule that sends dy through one weight-shaped matrix (FA, the sign rules, KP, WM).
+  return { rule: rule.name === 'bp' ? 'bp' : 'fa' };
 }
 
 /** Per-layer and total FLOPs of a step on a batch of `batch` samples. */

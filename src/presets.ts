@@ -32,8 +32,8 @@ const V1_CONVENTIONS: PresetSettings = {
   clipSignal: 1, clipLinearGrad: null, clipConvFeedbackGrad: null, feedbackCoupling: 'shared', svdEvery: 0,
 };
 
-/** v4 code (Low-Dimensional-Feedback): SVD-initialised factors, torch.svd_lowrank(q = r, niter = 2), own AdamW. */
-const V4_SVD: PresetSettings = { feedbackInit: 'svd', svd: 'randomized', svdPowerIterations: 2, svdOversample: 0, feedbackCoupling: 'separate', feedbackOptimizer: 'adamw' };
+/** v4 code (Low-Dimensional-Feedback): SVD-initialised factors, torch.svd_lowrank(q = r) (no oversampling), own AdamW. */
+const V4_SVD: PresetSettings = { feedbackInit: 'svd', svd: 'randomized', svdOversample: 0, feedbackCoupling: 'separate', feedbackOptimizer: 'adamw' };
 
 export const PRESETS: Record<PresetName, Preset> = {
   'authors-v1-mlp': {
@@ -45,16 +45,18 @@ export const PRESETS: Record<PresetName, Preset> = {
   },
   'authors-v1-cnn': {
     name: 'authors-v1-cnn',
-    description: 'the v1 CNN experiments (rAFA_conv, train_CNN_VGG, spec §5.1 E5, §5.1b): Oja (conv ε 1e-6), output layer from its error, ±1 signal clamp, one Adam for W, P̂, Q̂',
+    description: 'the v1 CNN experiments (rAFA_conv, train_CNN_VGG, spec §5.1 E5, §5.1b): Oja in the conv layers (ε 1e-6), the linear classifier exact BP, ±1 signal clamp, one Adam for W, P̂, Q̂',
     arches: ['cnn'],
-    conventions: { ...V1_CONVENTIONS, ojaOutput: 'error' },
+    // Their v1 CNNs' classifiers are plain nn.Linear: exact BP, no P̂, Q̂ (spec §4.2; --classifier-feedback ldfa for the old behaviour)
+    conventions: { ...V1_CONVENTIONS, ojaOutput: 'error', classifierFeedback: 'bp' },
     training: { cnn: { optimizer: 'adam', amsgrad: false, lr: 5e-4, weightDecay: 5e-5, lrDecay: 0.98, batch: 64, init: 'uniform' } },
   },
   'authors-v4-normative': {
     name: 'authors-v4-normative',
     description: 'the v4 normative code (opt_layers LDFA_Linear/LDFA_Conv, spec §2.3 B, §5.2): E-rule between SVD re-factorisations every half epoch, gradient clamps ±10 (linear) and ±0.1 (conv P̂, Q̂), own AdamW for P̂, Q̂',
     arches: ['vit', 'cnn'],
-    conventions: { ...V4_SVD, feedback: 'normative', svdEvery: 'half-epoch', clipSignal: null, clipLinearGrad: 10, clipConvFeedbackGrad: 0.1, feedbackWeightDecay: 0 },
+    // LDFA_Linear: torch.svd_lowrank(W, q = r, niter = 10); LDFA_Conv: niter = 2 (Low-Dimensional-Feedback 0862d80)
+    conventions: { ...V4_SVD, svdPowerIterations: 10, svdPowerIterationsConv: 2, feedback: 'normative', svdEvery: 'half-epoch', clipSignal: null, clipLinearGrad: 10, clipConvFeedbackGrad: 0.1, feedbackWeightDecay: 0 },
     training: {
       vit: { optimizer: 'adamw', lr: 3e-4, weightDecay: 0.1, lrDecay: 1, batch: 256, feedbackLr: 0.015 },
       cnn: { optimizer: 'adamw', lr: 5e-4, weightDecay: 5e-5, lrDecay: 1, batch: 64, feedbackLr: 0.01 },
@@ -64,7 +66,7 @@ export const PRESETS: Record<PresetName, Preset> = {
     name: 'authors-v4-bio',
     description: 'the v4 "bio" code (bio_layers LDFA_Linear, train_vit_bio, spec §2.3 C2, §5.2): factorised gradients from an SVD start, no re-factorisation, own AdamW with weight decay 0.1',
     arches: ['vit'],
-    conventions: { ...V4_SVD, feedback: 'factorised', svdEvery: 0, clipSignal: null, clipLinearGrad: null, clipConvFeedbackGrad: null, feedbackWeightDecay: 0.1 },
+    conventions: { ...V4_SVD, svdPowerIterations: 2, svdPowerIterationsConv: null, feedback: 'factorised', svdEvery: 0, clipSignal: null, clipLinearGrad: null, clipConvFeedbackGrad: null, feedbackWeightDecay: 0.1 },
     training: { vit: { optimizer: 'adamw', lr: 5e-4, weightDecay: 0.1, lrDecay: 1, batch: 256, feedbackLr: 5e-4 } },
   },
 };

@@ -61,6 +61,9 @@ export async function runTraining(config: TrainConfig, options: RunOptions = {})
   const backend = await backendNamed(config.backend);
   setBackend(backend);
   const data = options.data ?? loadData(config);
+  if ((config.rule === 'kp' || config.rule === 'pfa') && config.weightDecay === 0 && !config.weightDecayFirstEpoch) {
+    (options.notice ?? options.log)?.(`note: --rule ${config.rule} with --weight-decay 0: ${config.rule === 'kp' ? 'B − W' : 'R − B_pᵀW'} never shrinks (it decays as (1 − lr·wd)^t); the family spec recommends a weight decay > 0`);
+  }
   const label = `${config.rule}${config.rule === 'ldfa' ? ` r=${String(config.rank)} ${config.feedback}` : ''}`;
   // A bar with an ETA on a terminal; otherwise only the per-epoch lines.
   const progress = options.log ? createProgress({ stream: process.stderr }) : null;

@@ -20,7 +20,7 @@ import { float32Path } from './fast/sequential.ts';
 import { Float32Adam, type StepOptimizer } from './fast/optim.ts';
 import { createNativeBlas, layerKernelsOf, type NativeBlas } from './backends/native.ts';
 import { readBundle, writeBundle, type Bundle } from './bundle.ts';
-import { resumeDifferences, ldfaOptionsOf, validateConfig, withConfigDefaults, type TrainConfig } from './config.ts';
+import { resumeDifferences, ruleOptionsOf, validateConfig, withConfigDefaults, type TrainConfig } from './config.ts';
 import { batches, type Dataset } from './data/dataset.ts';
 import { createModel } from './models.ts';
 import { stepFlops, type StepFlops } from './flops.ts';
@@ -87,8 +87,11 @@ export class DivergenceError extends Error {
 export interface Trainer {
   model: Model;
   rule: Rule;
-  /** One training step on a batch; returns the loss. */
-  step(x: Tensor, y: Int32Array, lrScale?: number): number;
+  /**
+   * One training step on a batch; returns the loss. weightDecay replaces the forward optimiser's
+   * (and, when the feedback steps with it, the feedback's) for this step: --weight-decay-first-epoch.
+   */
+  step(x: Tensor, y: Int32Array, lrScale?: number, weightDecay?: number): number;
   evaluate(data: Dataset): number;
   /** Optimiser steps taken (schedules such as the SVD re-factorisation count these). */
   steps: number;
@@ -103,13 +106,11 @@ export interface Trainer {
  * backend the step runs on the float32 path where the model allows it (trainer.path says);
  * `float32Path: false` keeps the float64 path (the baseline the bench compares against).
  */
-export function createTrainer(config: TrainConfig, inputShape: readonly number[], classes: number, options: { float32Path?: boolean } = {}): Trainer {
+export function createTrainer(config: TrainConfig, inputShape: readonly number[], classes: number, options: { float32Path?: boolean; trainSamples?: number } = {}): Trainer {
   validateConfig(config);
   const root = new Rng(config.seed);
   const model = createModel(config, inputShape, classes, root.fork());
-  const rule = createRule(config.rule, {
-    ldfa: ldfaOptionsOf(config),
-  });
+  const rule = createRule(config.rule, ruleOptionsOf(config, options.trainSamples));
   rule.attach(model, root.fork());
   if (config.clipSignal !== null) for (const site of model.sites) site.feedback = clipFeedback(site.feedback, config.clipSignal);
 
@@ -124,8 +125,9 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
     ? new Float32Adam(forwardConfig, model.params(), nativeAdam)
     : new Optimizer(forwardConfig, model.params());
   // Shared coupling (v1 code): P̂, Q̂ step with the forward optimiser's settings and lr; for per-parameter
-  // optimisers (SGD, Adam, AdamW) that is the same as one optimiser over W, P̂ and Q̂.
-  const shared = config.feedbackCoupling === 'shared';
+  // optimisers (SGD, Adam, AdamW) that is the same as one optimiser over W, P̂ and Q̂. KP's B and
+  // PFA's R always step this way: they take W's lr and weight decay (family spec §3, §5.2).
+  const shared = config.feedbackCoupling === 'shared' || rule.stepsWithWeights === true;
   const feedbackOptimizer = new Optimizer(
     shared ? forwardConfig : optimizerConfig(config.feedbackOptimizer, config.feedbackLr, config.feedbackWeightDecay, config), rule.feedbackParams());
   const allParams: Param[] = [...model.params(), ...rule.feedbackParams()];
@@ -134,8 +136,9 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
   const trainer: Trainer = {
     model, rule, optimizers: [optimizer, feedbackOptimizer], steps: 0,
     path: fast.engine ? 'float32' : `float64: ${fast.reason}`,
-    step(x, y, lrScale = 1) {
+    step(x, y, lrScale = 1, weightDecay = config.weightDecay) {
       const steps = trainer.steps;
+      if (steps === 0) rule.beforeTraining?.();
       const logits = forward(x, true);
       const de = fast.engine ? float32Tensor(logits.shape) : tensor(logits.shape);
       const loss = softmaxCrossEntropy(de, logits, y);
@@ -148,8 +151,9 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
         const bad = firstNonFinite(p.grad);
         if (bad >= 0) throw divergence(steps + 1, model, `the gradient of ${p.name} is ${p.grad.data[bad]} at index ${bad}`);
       }
-      optimizer.step(config.lr * lrScale);
-      feedbackOptimizer.step((shared ? config.lr : config.feedbackLr) * lrScale);
+      optimizer.step(config.lr * lrScale, weightDecay);
+      if (shared) feedbackOptimizer.step(config.lr * lrScale, weightDecay);
+      else feedbackOptimizer.step(config.feedbackLr * lrScale);
       trainer.steps = steps + 1;
       rule.afterStep(trainer.steps);
       return loss;
@@ -165,7 +169,7 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
 
 export function train(config: TrainConfig, data: { train: Dataset; test: Dataset }, hooks: TrainHooks = {}): TrainResult {
   const started = performance.now();
-  const trainer = createTrainer(config, data.train.shape, data.train.classes);
+  const trainer = createTrainer(config, data.train.shape, data.train.classes, { trainSamples: data.train.n });
   const epochs: EpochRecord[] = [];
   let firstEpoch = 1;
   let stepsDone = 0;
@@ -184,11 +188,13 @@ export function train(config: TrainConfig, data: { train: Dataset; test: Dataset
   for (let epoch = firstEpoch; epoch <= config.epochs; epoch++) {
     const epochStart = performance.now();
     const lrScale = config.lrDecay ** (epoch - 1);
+    // PFA's warm-up (family spec §5.3): a large weight decay in the first epoch only
+    const weightDecay = epoch === 1 && config.weightDecayFirstEpoch !== null ? config.weightDecayFirstEpoch : config.weightDecay;
     let lossSum = 0, count = 0, step = 0;
     for (const batch of batches(data.train, config.batch, epochRng(config.seed, epoch))) {
       let loss: number;
       try {
-        loss = trainer.step(batch.x, batch.y, lrScale);
+        loss = trainer.step(batch.x, batch.y, lrScale, weightDecay);
       } catch (e) {
         if (e instanceof DivergenceError) {
           e.epoch = epoch;
@@ -279,7 +285,7 @@ function saveCheckpoint(path: string, trainer: Trainer, config: TrainConfig, epo
       buffers.forEach((b, j) => tensors.set(`optim${i}/${name}/${j}`, tensor([b.length], b)));
     }
   });
-  const randomStreams = Object.fromEntries(Object.entries(trainer.rule.randomStreams()).map(([name, rng]) => [name, rng.snapshot()]));
+  const randomStreams = Object.fromEntries(Object.entries(trainer.rule.randomStreams?.() ?? {}).map(([name, rng]) => [name, rng.snapshot()]));
   writeBundle(path, { kind: CHECKPOINT_KIND, config, epochs, steps, optimizerSteps, randomStreams }, tensors);
 }
 
@@ -327,7 +333,7 @@ function restoreCheckpoint(path: string, { meta, tensors }: Bundle, trainer: Tra
   for (const b of trainer.model.buffers()) load(`buffer/${b.name}`, b.value);
   for (const [name, t] of Object.entries(trainer.rule.feedbackTensors())) load(`feedback/${name}`, t);
   const snapshots = (meta.randomStreams ?? {}) as Record<string, RngSnapshot>;
-  for (const [name, rng] of Object.entries(trainer.rule.randomStreams())) {
+  for (const [name, rng] of Object.entries(trainer.rule.randomStreams?.() ?? {})) {
     if (!snapshots[name]) throw new Error(`checkpoint ${path} lacks the state of the random stream '${name}'`);
     rng.restore(snapshots[name]);
   }

@@ -48,7 +48,7 @@ describe('NumPy adapter (oracles/adapters/numpy)', () => {
     if (!numpyVersion) ctx.skip(SKIP_NOTE);
     // The same adapter with a classic slip: Oja's covariance left uncentred.
     const source = readFileSync(ADAPTER, 'utf8');
-    const wrong = source.replace('dt = (signal - signal.mean(axis=0)) / scale', 'dt = signal / scale');
+    const wrong = source.replace('dt = (signal - signal.mean(axis=0)) / (signal.std(axis=0, ddof=1).max() + rule["ojaEps"])', 'dt = signal / (signal.std(axis=0, ddof=1).max() + rule["ojaEps"])');
     expect(wrong).not.toBe(source);
     const script = join(scratch, 'wrong.py');
     writeFileSync(script, wrong);
@@ -60,6 +60,26 @@ describe('NumPy adapter (oracles/adapters/numpy)', () => {
     // Step 1's signals and weight gradients still agree; the first P̂ gradient does not.
     expect(r.out).toMatch(/^OK {6}step1\/fc2\.signal/m);
     expect(r.out).toMatch(/^NOT OK {2}step1\/fc2\.dP/m);
+  });
+
+  // The conventions of the MLP cases, each left out of the adapter in turn (the PyTorch test has the whole table).
+  it.for([
+    { convention: 'the v1 signal clamp', fixture: 'mlp_authors-v1-mlp-tight-clamp', from: 'd = np.clip(d, -clip, clip)', to: 'pass', first: 'step1/fc3.signal' },
+    { convention: 'Oja max-second-moment', fixture: 'mlp_ldfa-oja-max-second-moment', from: 'if how == "max-std":', to: 'if how in ("max-std", "max-second-moment"):', first: 'step1/fc3.dP' },
+    { convention: 'the label-driven output layer', fixture: 'mlp_authors-v1-mlp', from: 'signal = np.eye(C)[y] if', to: 'signal = dy if', first: 'step1/fc3.dP' },
+    { convention: 'the feedback learning rate', fixture: 'mlp_ldfa-oja', from: 'fb[name] = fb[name] - flr *', to: 'fb[name] = fb[name] - lr *', first: 'step2/fc3.signal' },
+  ])('omitting $convention fails verify on $fixture, first at $first', (o, ctx) => {
+    if (!numpyVersion) ctx.skip(SKIP_NOTE);
+    const source = readFileSync(ADAPTER, 'utf8');
+    expect(source).toContain(o.from);
+    const script = join(scratch, `omit-${o.first.replace(/\W/g, '_')}-${o.fixture}.py`);
+    writeFileSync(script, source.replace(o.from, o.to));
+    const fixture = join('oracles/fixtures', fixtureFileName(o.fixture));
+    const candidate = join(scratch, `omit-${o.fixture}.bin`);
+    expect(spawnSync('python3', [script, fixture, candidate], { encoding: 'utf8' }).status).toBe(0);
+    const r = verify(fixture, candidate);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(`first divergence: step ${o.first[4]}, ${o.first} `);
   });
 
   it('refuses the cases it does not implement with a clear message', (ctx) => {

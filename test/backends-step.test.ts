@@ -1,7 +1,8 @@
 // One whole training step (forward, loss, backward with the rule's feedback, the rule's
 // feedback learning, optimiser steps) on every backend, against the same step on the
 // float64 reference backend: MLP, CNN, Retina–VVS and ViT (fused and separate q, k, v) under BP,
-// FA, DFA and LDFA (normative from SVD and from random init, oja, factorised; rank 2).
+// FA, DFA, LDFA (normative from SVD and from random init, oja, factorised; rank 2) and the
+// family's uSF, brSF, frSF, KP, weight mirrors and PFA.
 // The backends and the skip list are the ones of test/backends.test.ts (test/helpers/backends.ts).
 // On float32 backends the MLP, CNN and Retina steps run on the float32 path (src/fast/:
 // float32 storage for weights, activations, errors and gradients), checked against the
@@ -52,6 +53,14 @@ const RULES: [string, Partial<TrainConfig>][] = [
   ['ldfa oja r=2', { rule: 'ldfa', feedback: 'oja', rank: 2 }],
   // … and by the factorised gradients dW·Q̂ᵀ, P̂ᵀ·dW
   ['ldfa factorised r=2', { rule: 'ldfa', feedback: 'factorised', rank: 2 }],
+  // the feedback-alignment family (reference/rules/, family spec): B = S∘sign(W) from the current W …
+  ['usf', { rule: 'usf' }],
+  ['brsf', { rule: 'brsf' }],
+  ['frsf', { rule: 'frsf' }],
+  // … B stepped with W's gradient and decay, B mirrored from noise, and R under a fixed B_p
+  ['kp', { rule: 'kp', weightDecay: 0.01 }],
+  ['wm', { rule: 'wm', mirrorWarmup: 2, mirrorRate: 0.5 }],
+  ['pfa k=2', { rule: 'pfa', pfaExpansion: 2, weightDecay: 0.01 }],
 ];
 
 interface StepResult {

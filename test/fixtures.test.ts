@@ -9,7 +9,7 @@ import { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeBundle } from '../src/bundle.ts';
 import { registerFixturesCommand } from '../src/cli/fixtures.ts';
-import { ARCHITECTURES, PRESET_CASES, RULE_CASES, fixtureCases, findCase } from '../oracles/cases.ts';
+import { ARCHITECTURES, OPTION_CASES, PRESET_CASES, RULE_CASES, fixtureCases, findCase } from '../oracles/cases.ts';
 import {
   FIXTURE_KIND, FIXTURE_VERSION, checkFixtures, encodeFixture, fixtureFileName, generateFixture, gradName, writeFixtures,
 } from '../oracles/generate.ts';
@@ -34,7 +34,7 @@ describe('fixture case table', () => {
   it('covers {linear 2-layer, MLP, conv net, transformer block} × {BP, FA, DFA, LDFA fixed, normative, oja, factorised}', () => {
     expect(ARCHITECTURES.map((a) => a.name)).toEqual(['linear2', 'mlp', 'cnn', 'transformer']);
     expect(RULE_CASES.map((r) => r.name)).toEqual(['bp', 'fa', 'dfa', 'ldfa-fixed', 'ldfa-normative', 'ldfa-oja', 'ldfa-factorised']);
-    expect(fixtureCases()).toHaveLength(28 + PRESET_CASES.length);
+    expect(fixtureCases()).toHaveLength(28 + OPTION_CASES.length + PRESET_CASES.length);
     expect(() => findCase('mlp_ldfa-hebbian')).toThrow(/unknown fixture case 'mlp_ldfa-hebbian': allowed are linear2_bp/);
   });
 
@@ -46,9 +46,10 @@ describe('fixture case table', () => {
 });
 
 describe("preset cases: the authors' set-ups (issue 13)", () => {
-  it('one case per preset on each architecture its version trained (mlp, cnn; transformer for v4)', () => {
-    expect(PRESET_CASES.map((c) => `${c.arch}_${c.preset}`)).toEqual([
-      'mlp_authors-v1-mlp', 'cnn_authors-v1-cnn', 'cnn_authors-v4-normative', 'transformer_authors-v4-normative', 'transformer_authors-v4-bio',
+  it('one case per preset on each architecture its version trained (mlp, cnn; transformer for v4), and the tight-clamp variants', () => {
+    expect(PRESET_CASES.map((c) => `${c.arch}_${c.preset}${c.variant ? `-${c.variant.name}` : ''}`)).toEqual([
+      'mlp_authors-v1-mlp', 'mlp_authors-v1-mlp-tight-clamp', 'cnn_authors-v1-cnn', 'cnn_authors-v4-normative', 'cnn_authors-v4-normative-tight-clamps',
+      'transformer_authors-v4-normative', 'transformer_authors-v4-bio',
     ]);
   });
 
@@ -57,9 +58,12 @@ describe("preset cases: the authors' set-ups (issue 13)", () => {
     expect(v1.rule).toMatchObject({ name: 'authors-v1-mlp', mode: 'oja', init: 'random', ojaOutput: 'labels', ojaEps: 1e-8, clipLinearGrad: null });
     expect(v1.training).toMatchObject({ clip: { signal: 1 }, lr: 0.1, feedbackLr: 0.1 });
     expect(committed('cnn_authors-v1-cnn').meta.training).toMatchObject({ clip: { signal: 1 }, lr: 0.002, feedbackLr: 0.002 });
-    expect(committed('cnn_authors-v1-cnn').meta.rule).toMatchObject({ mode: 'oja', ojaOutput: 'error', ojaEpsConv: 1e-6 });
-    expect(committed('cnn_authors-v4-normative').meta.rule).toMatchObject({ mode: 'normative', init: 'svd', clipLinearGrad: 10, clipConvFeedbackGrad: 0.1, svd: 'exact', svdEvery: 0, initPerturbation: 0.5 });
-    expect(committed('transformer_authors-v4-bio').meta.rule).toMatchObject({ mode: 'factorised', init: 'svd', clipLinearGrad: null });
+    expect(committed('cnn_authors-v1-cnn').meta.rule).toMatchObject({ mode: 'oja', ojaOutput: 'error', ojaEpsConv: 1e-6, classifier: 'bp', ranks: { conv2: 2 } });
+    expect((committed('cnn_authors-v1-cnn').meta.rule as { ranks: object }).ranks).not.toHaveProperty('head');
+    expect(committed('cnn_authors-v4-normative').meta.rule).toMatchObject({
+      mode: 'normative', init: 'svd', clipLinearGrad: 10, clipConvFeedbackGrad: 0.1, svd: 'randomized', svdPowerIterations: 10, svdPowerIterationsConv: 2, svdOversample: 0, svdEvery: 1, initPerturbation: 0.5,
+    });
+    expect(committed('transformer_authors-v4-bio').meta.rule).toMatchObject({ mode: 'factorised', init: 'svd', clipLinearGrad: null, svd: 'randomized', svdEvery: 0, initPerturbation: 0 });
     expect(committed('transformer_authors-v4-bio').meta.training).toMatchObject({ clip: null, feedbackLr: 0.1 });
   });
 
@@ -90,7 +94,7 @@ describe('regeneration', () => {
     }
   });
 
-  it('MANIFEST.json lists every fixture with its size and sha256; all of them together stay under 7.5 MB (28 rule cases, 5.4 MB, and the 5 preset cases)', () => {
+  it('MANIFEST.json lists every fixture with its size and sha256; all of them together stay under 8 MB (28 rule cases, 5.4 MB; the option and preset cases, the cnn ones 0.5 MB each)', () => {
     const manifest = JSON.parse(readFileSync(join(DIR, 'MANIFEST.json'), 'utf8')) as { fixtureVersion: number; fixtures: { case: string; file: string; bytes: number; sha256: string }[] };
     expect(manifest.fixtureVersion).toBe(FIXTURE_VERSION);
     expect(manifest.fixtures.map((f) => f.case)).toEqual(fixtureCases().map((c) => c.name));
@@ -101,7 +105,7 @@ describe('regeneration', () => {
       expect(createHash('sha256').update(bytes).digest('hex'), f.file).toBe(f.sha256);
       total += bytes.length;
     }
-    expect(total).toBeLessThan(7.5e6);
+    expect(total).toBeLessThan(8e6);
   });
 
   it('a change of one number by one ulp is caught (checkFixtures and an exact verify)', () => {
@@ -130,11 +134,12 @@ describe('regeneration', () => {
       await program.parseAsync(['node', 'ldfa', 'fixtures', ...args]);
       return { text, code };
     };
-    expect(await run(['--check', '--out', DIR])).toEqual({ text: 'all 33 fixtures match the current reference\n', code: 0 });
+    const all = fixtureCases().length;
+    expect(await run(['--check', '--out', DIR])).toEqual({ text: `all ${all} fixtures match the current reference\n`, code: 0 });
     const stale = await run(['--check', '--out', join(scratch, 'empty')]);
     expect(stale.code).toBe(1);
     expect(stale.text).toMatch(/linear2_bp\.bin: missing/);
-    expect(stale.text).toMatch(/33 fixture\(s\) out of date: run `npm run fixtures`/);
+    expect(stale.text).toContain(`${all} fixture(s) out of date: run \`npm run fixtures\``);
     expect((await run(['--list'])).text.trim().split('\n')).toEqual(fixtureCases().map((c) => c.name));
     const one = await run(['--out', join(scratch, 'one'), '--case', 'linear2_fa']);
     expect(one.text).toMatch(/linear2_fa\.bin .* bytes {2}\d+ tensors\nwrote 1 fixture/);
@@ -148,36 +153,50 @@ describe('fixture contents', () => {
     expect(meta.fixtureVersion).toBe(FIXTURE_VERSION);
     expect(meta.case).toBe(name);
     const conventions = meta.conventions as Record<string, string>;
-    for (const key of ['weightOrientation', 'loss', 'feedbackInjection', 'outputLayer', 'bias', 'ojaNormalisation', 'feedbackLearning', 'optimiser', 'ldfaInit']) {
-      expect(typeof conventions[key], key).toBe('string');
-    }
+    const c = findCase(name);
+    const ldfa = c.rule.ldfa;
+    const keys = ['weightOrientation', 'loss', 'feedbackInjection', 'outputLayer', 'bias', 'optimiser', 'clamps', ...(ldfa ? ['feedbackLearning', 'ldfaInit', 'svd'] : []), ...(ldfa?.mode === 'oja' ? ['ojaNormalisation'] : [])];
+    for (const key of keys) expect(typeof conventions[key], key).toBe('string');
+    // written for the case: only its own feedback learning, Oja variant and clamps
+    if (ldfa) expect(conventions.feedbackLearning).toContain(`${ldfa.mode}:`);
+    if (ldfa?.mode === 'oja') expect(conventions.ojaNormalisation.startsWith(ldfa.ojaNormalisation)).toBe(true);
+    expect(conventions.clamps.startsWith('none')).toBe(c.rule.clipSignal === undefined && ldfa?.clipLinearGrad == null && ldfa?.clipConvFeedbackGrad == null);
     expect(conventions.loss).toMatch(/batch-mean/);
     const training = meta.training as Record<string, unknown>;
     expect(training).toMatchObject({ steps: 3, optimiser: 'sgd', momentum: 0, weightDecay: 0 });
     const rule = meta.rule as Record<string, unknown>;
     expect(rule.name).toBe(findCase(name).rule.name);
-    if (rule.rule === 'ldfa') expect(rule).toMatchObject({ svdEvery: 0, learn: 'pq', direct: false, ojaNormalisation: 'max-std', ojaEps: 1e-8, rank: 2, svd: 'exact', initPerturbation: rule.init === 'svd' ? 0.5 : 0 });
+    if (rule.rule === 'ldfa' && RULE_CASES.some((r) => name.endsWith(`_${r.name}`))) {
+      expect(rule).toMatchObject({ svdEvery: 0, learn: 'pq', direct: false, ojaNormalisation: 'max-std', ojaEps: 1e-8, rank: 2, svd: 'exact', initPerturbation: rule.init === 'svd' ? 0.5 : 0 });
+    }
+    if (ldfa) {
+      const { inject: _i, onSketch: _o, ...options } = ldfa;
+      expect(rule).toMatchObject({ ...options, initPerturbation: c.perturbation });
+    }
   });
 
   it.each(fixtureCases().map((c) => c.name))('%s: holds inputs, every W/B/D/P/Q, per-step δ, signals, gradients and loss, and the state after 3 steps', (name) => {
     const { meta, tensors } = committed(name);
     const c = findCase(name);
-    const sites = (meta.model as { sites: { name: string; sendsSignal: boolean; weightShape: number[] }[] }).sites;
+    const sites = (meta.model as { sites: { name: string; kind: string; sendsSignal: boolean; weightShape: number[] }[] }).sites;
     const training = meta.training as { learned: string[]; learnedFeedback: string[] };
     expect(get(tensors, 'input/x').shape).toEqual([c.arch.batch, ...c.arch.inputShape]);
     const y = get(tensors, 'input/y');
     expect(y.shape).toEqual([c.arch.batch]);
     expect([...y.data].every((v) => Number.isInteger(v) && v >= 0 && v < c.arch.classes)).toBe(true);
-    const feedbackName = { bp: null, fa: 'B', dfa: 'D', ldfa: null }[c.rule.rule];
+    const feedbackName = ({ bp: null, fa: 'B', dfa: 'D', ldfa: null } as Record<string, string | null>)[c.rule.rule] ?? null;
+    // under classifier 'bp' a conv net's linear layers send through W and have no P̂, Q̂
+    const exactClassifier = (site: { kind: string }) => c.rule.ldfa?.classifier === "bp" && site.kind === "linear" && sites.some((s) => s.kind === "conv");
+    const ldfaSites = sites.filter((s) => s.sendsSignal && !exactClassifier(s));
     for (const site of sites) {
       if (!site.sendsSignal) continue;
       if (feedbackName) expect(tensors.has(`init/${site.name}.${feedbackName}`), site.name).toBe(true);
-      if (c.rule.rule === 'ldfa') for (const f of ['P', 'Q']) expect(tensors.has(`init/${site.name}.${f}`), site.name).toBe(true);
+      if (c.rule.rule === 'ldfa') for (const f of ['P', 'Q']) expect(tensors.has(`init/${site.name}.${f}`), site.name).toBe(!exactClassifier(site));
     }
     // every parameter of the model (every W, b, norm parameter), and for learning LDFA every P̂ and Q̂
     expect(training.learned).toEqual(c.arch.build(new Rng(c.arch.seed)).params().map((p) => p.name));
     const learnsFeedback = c.rule.rule === 'ldfa' && c.rule.ldfa!.mode !== 'fixed';
-    expect(training.learnedFeedback).toEqual(learnsFeedback ? sites.filter((s) => s.sendsSignal).flatMap((s) => [`${s.name}.P`, `${s.name}.Q`]) : []);
+    expect(training.learnedFeedback).toEqual(learnsFeedback ? ldfaSites.flatMap((s) => [`${s.name}.P`, `${s.name}.Q`]) : []);
     for (const p of training.learned) get(tensors, `init/${p}`);
     for (let step = 1; step <= 3; step++) {
       const loss = get(tensors, `step${step}/loss`);

@@ -25,12 +25,15 @@ const SPEC: Record<string, { arch: TrainConfig['arch']; settings: Partial<TrainC
     settings: {
       feedback: 'oja', feedbackInit: 'random', ojaNormalisation: 'max-std', ojaEpsConv: 1e-6, ojaOutput: 'error', clipSignal: 1,
       feedbackCoupling: 'shared', optimizer: 'adam', lr: 5e-4, weightDecay: 5e-5, lrDecay: 0.98, batch: 64,
+      // spec §4.2: "Classifier linears use ordinary BP" (plain nn.Linear in models/VGG16.py, models/alexnet.py)
+      classifierFeedback: 'bp',
     },
   },
   'authors-v4-normative': {
     arch: 'vit',
     settings: {
-      feedback: 'normative', feedbackInit: 'svd', svd: 'randomized', svdPowerIterations: 2, svdOversample: 0, clipLinearGrad: 10, clipConvFeedbackGrad: 0.1,
+      // LDFA_Linear: torch.svd_lowrank(W, q = rank, niter = 10); LDFA_Conv: niter = 2
+      feedback: 'normative', feedbackInit: 'svd', svd: 'randomized', svdPowerIterations: 10, svdPowerIterationsConv: 2, svdOversample: 0, clipLinearGrad: 10, clipConvFeedbackGrad: 0.1,
       clipSignal: null, feedbackCoupling: 'separate', optimizer: 'adamw', lr: 3e-4, weightDecay: 0.1, batch: 256,
       feedbackOptimizer: 'adamw', feedbackLr: 0.015, feedbackWeightDecay: 0,
     },

@@ -167,7 +167,7 @@ describe('ldfa verify: bad input gets a clear error and a non-zero exit', () => 
     const { meta, tensors } = decodeBundle(good, 'f');
     const future = scratchFile('fixture-v99.bin', Uint8Array.from(encodeBundle({ ...meta, fixtureVersion: 99 }, tensors)));
     expect(verify({ fixture: future, candidate: candidate('c.bin') })).toMatchObject({
-      code: 2, err: expect.stringMatching(/fixture version 99 is not supported: this ldfa reads fixture versions 1 and 2\. HINT: regenerate the fixtures with `npm run fixtures`/),
+      code: 2, err: expect.stringMatching(/fixture version 99 is not supported: this ldfa reads fixture versions 1, 2 and 3\. HINT: regenerate the fixtures with `npm run fixtures`/),
     });
   });
 

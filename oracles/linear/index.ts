@@ -4,3 +4,4 @@ export * from './simulate.ts';
 export * from './predictions.ts';
 export * from './experiment.ts';
 export * from './kernel.ts';
+export * from './family.ts';

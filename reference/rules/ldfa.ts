@@ -71,8 +71,14 @@ export interface LdfaOptions {
    * 'auto': exact when min(out, in) ≤ 128, randomized above (exact Jacobi is O(n³) in plain JS).
    */
   svd: 'exact' | 'randomized' | 'auto';
-  /** Power iterations of the randomized SVD: 2 in the v4 code, 10 in some versions (spec §2.3 B). */
+  /**
+   * Power iterations of the randomized SVD of linear layers (and of conv layers unless
+   * svdPowerIterationsConv is set): the v4 code's LDFA_Linear calls torch.svd_lowrank with niter = 10,
+   * its LDFA_Conv with niter = 2 (spec §2.3 B).
+   */
   svdPowerIterations: number;
+  /** Power iterations of the randomized SVD of conv layers; null: svdPowerIterations. */
+  svdPowerIterationsConv: number | null;
   /**
    * Extra random columns p of the randomized SVD (it samples r + p): 5 here by default (Halko et
    * al.'s advice; sharper top-r factors), 0 in the authors' torch.svd_lowrank(W, q = r) (spec §2.3 B).
@@ -82,14 +88,23 @@ export interface LdfaOptions {
   clipLinearGrad: number | null;
   /** Clamp the gradients of P̂, Q̂ of every conv layer to [−c, c] (v4 normative code: 0.1); null: off. */
   clipConvFeedbackGrad: number | null;
+  /**
+   * 'ldfa': every layer that sends error down does so through P̂Q̂. 'bp': in a net with conv layers,
+   * the linear layers (the classifier) send it through W exactly and have no P̂, Q̂, as in the
+   * authors' v1 CNNs (VGG-style CIFAR10CNN, AlexNet_AFA: plain nn.Linear classifiers, spec §4.2).
+   */
+  classifier: 'ldfa' | 'bp';
   /** Feedback tensors to use instead of drawing them: `${site}.P`, `${site}.Q`. */
   inject?: Record<string, Tensor>;
+  /** Called with the Gaussian test matrix Ω (in·k², r + p) of every randomized SVD (the fixtures record it). */
+  onSketch?: (site: string, omega: Tensor) => void;
 }
 
 export const DEFAULT_LDFA: LdfaOptions = {
   rank: 10, mode: 'normative', learn: 'pq', direct: false, svdEvery: 0,
   ojaNormalisation: 'max-std', ojaEps: 1e-8, ojaEpsConv: 1e-6, ojaOutput: 'error', init: 'svd', svd: 'auto',
-  svdPowerIterations: 2, svdOversample: 5, clipLinearGrad: null, clipConvFeedbackGrad: null,
+  svdPowerIterations: 2, svdPowerIterationsConv: null, svdOversample: 5, clipLinearGrad: null, clipConvFeedbackGrad: null,
+  classifier: 'ldfa',
 };
 
 /**
@@ -147,7 +162,9 @@ export function ldfa(options: LdfaOptions): Rule {
   const refactorise = (s: LowRankSite) => {
     const shape = weightMatrixShape(s.site);
     const exact = options.svd === 'exact' || (options.svd === 'auto' && Math.min(...shape) <= EXACT_SVD_LIMIT);
-    const method = exact ? 'exact' as const : { randomized: svdRng!, powerIterations: options.svdPowerIterations, oversample: options.svdOversample };
+    const powerIterations = s.site.kind === 'conv' ? options.svdPowerIterationsConv ?? options.svdPowerIterations : options.svdPowerIterations;
+    const onSketch = options.onSketch && ((omega: Tensor) => options.onSketch!(s.site.name, omega));
+    const method = exact ? 'exact' as const : { randomized: svdRng!, powerIterations, oversample: options.svdOversample, onSketch };
     const { P, Q } = balancedFactors(reshape(s.site.weight.value, shape), s.rank, method);
     s.P2.data.set(P.data);
     s.Q2.data.set(Q.data);
@@ -157,7 +174,9 @@ export function ldfa(options: LdfaOptions): Rule {
     name: 'ldfa',
 
     attach(model: Model, rng: Rng) {
-      const sites = sendingSites(model);
+      const all = sendingSites(model);
+      // classifier 'bp': the linear layers of a conv net keep the exact dy·W they were built with
+      const sites = options.classifier === 'bp' && all.some((s) => s.kind === 'conv') ? all.filter((s) => s.kind === 'conv') : all;
       svdRng = rng.fork();
       outputSite = model.sites.find((s) => s.isOutput) ?? null;
       const ranks = resolveRanks(options.rank, sites, options.direct ? outputSite : null);
@@ -375,6 +394,10 @@ export function checkLdfaOptions(o: LdfaOptions): void {
   if (!Number.isInteger(o.svdPowerIterations) || o.svdPowerIterations < 0 || o.svdPowerIterations > MAX_SVD_POWER_ITERATIONS) {
     throw new Error(`svdPowerIterations must be an integer in [0, ${MAX_SVD_POWER_ITERATIONS}], got ${o.svdPowerIterations}`);
   }
+  if (o.svdPowerIterationsConv !== null && (!Number.isInteger(o.svdPowerIterationsConv) || o.svdPowerIterationsConv < 0 || o.svdPowerIterationsConv > MAX_SVD_POWER_ITERATIONS)) {
+    throw new Error(`svdPowerIterationsConv must be an integer in [0, ${MAX_SVD_POWER_ITERATIONS}] or null, got ${o.svdPowerIterationsConv}`);
+  }
+  if (o.classifier !== 'ldfa' && o.classifier !== 'bp') throw new Error(`classifier '${o.classifier as string}' is not allowed: allowed are ldfa, bp`);
   if (!Number.isInteger(o.svdOversample) || o.svdOversample < 0 || o.svdOversample > MAX_SVD_OVERSAMPLE) {
     throw new Error(`svdOversample must be an integer in [0, ${MAX_SVD_OVERSAMPLE}], got ${o.svdOversample}`);
   }

@@ -5,11 +5,12 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { checkFixtures, encodeFixture, generateFixture, writeFixtures } from '../../oracles/generate.ts';
 import { fixtureCases } from '../../oracles/cases.ts';
-import { CUSTOM_ARCHS, DEFAULT_CUSTOM, customCase, type CustomFixtureOptions } from '../../oracles/custom.ts';
+import { CUSTOM_ARCHS, DEFAULT_CUSTOM, customCase, customConfig, type CustomFixtureOptions } from '../../oracles/custom.ts';
+import { GROWTH_LIMIT } from '../../oracles/generate.ts';
 import { checkOutputDir, checkOutputFile } from '../paths.ts';
 import { PRESET_NAMES } from '../config.ts';
 import { writeFileAtomic } from '../report/atomic.ts';
-import { integerFlag } from './train-options.ts';
+import { integerFlag, refuseIgnoredFlags } from './train-options.ts';
 import { usageErrorsExit } from './verify.ts';
 
 export const DEFAULT_FIXTURE_DIR = 'oracles/fixtures';
@@ -58,13 +59,28 @@ const CUSTOM_FLAGS: [flag: string, key: keyof CustomFixtureOptions, help: string
   ['--classes <C>', 'classes', `number of classes (default ${DEFAULT_CUSTOM.classes})`, integerFlag('--classes', 1)],
   ['--preset <name>', 'preset', `an authors' set-up (${PRESET_NAMES.join(' | ')}; needs --rule ldfa): its conventions, explicit flags win`],
   ['--clip-signal <c>', 'clipSignal', 'the signal each layer sends down clamped to ±c, after its feedback and before f′ below (v1 code; default none, ±1 under the v1 presets)', number('--clip-signal')],
+  // the LDFA options of `ldfa train`, with its defaults and its checks
+  ['--learn <which>', 'learn', "LDFA: learn 'pq' (both) or 'q' only"],
+  ['--direct', 'direct', 'LDFA: the DFA-style variant (spec §4.4; fixed or oja)'],
+  ['--oja-normalisation <how>', 'ojaNormalisation', 'LDFA oja: max-std | max-second-moment | none'],
+  ['--oja-eps <e>', 'ojaEps', 'LDFA oja: ε of the normalisation in linear layers (1e-8)', number('--oja-eps')],
+  ['--oja-eps-conv <e>', 'ojaEpsConv', 'LDFA oja: ε of the normalisation in conv layers (1e-6)', number('--oja-eps-conv')],
+  ['--oja-output <from>', 'ojaOutput', "LDFA oja: the output layer's P̂ learns from its 'error' or the one-hot 'labels'"],
+  ['--clip-linear-grad <c>', 'clipLinearGrad', 'LDFA: clamp dW, db, dP, dQ of the linear LDFA layers to ±c (v4 normative code: 10)', number('--clip-linear-grad')],
+  ['--clip-conv-feedback-grad <c>', 'clipConvFeedbackGrad', 'LDFA: clamp dP, dQ of the conv layers to ±c (v4 normative code: 0.1)', number('--clip-conv-feedback-grad')],
+  ['--svd <how>', 'svd', 'LDFA: exact | randomized | auto, for the SVD start and re-factorisation'],
+  ['--svd-power-iterations <q>', 'svdPowerIterations', 'LDFA: power iterations of the randomized SVD', integerFlag('--svd-power-iterations', 0)],
+  ['--svd-power-iterations-conv <q>', 'svdPowerIterationsConv', 'LDFA: power iterations of the randomized SVD of conv layers (default: --svd-power-iterations)', integerFlag('--svd-power-iterations-conv', 0)],
+  ['--svd-oversample <p>', 'svdOversample', 'LDFA: extra random columns of the randomized SVD', integerFlag('--svd-oversample', 0)],
+  ['--svd-every <K>', 'svdEvery', 'LDFA normative: re-factorise P̂, Q̂ from the SVD of W after every K-th step (the Ω of a randomized SVD is recorded)', integerFlag('--svd-every', 0)],
+  ['--classifier-feedback <how>', 'classifierFeedback', "LDFA on a cnn: the linear classifier sends through P̂Q̂ ('ldfa') or W ('bp')"],
 ];
 
-type FixturesFlags = { out?: string; case: string[]; check?: boolean; list?: boolean; custom?: string } & Partial<Record<keyof CustomFixtureOptions, unknown>>;
+type FixturesFlags = { out?: string; case: string[]; check?: boolean; list?: boolean; custom?: string; allowGrowth?: boolean } & Partial<Record<keyof CustomFixtureOptions, unknown>>;
 
 /** Refuses combinations that would ignore a flag. */
 function checkCombination(opts: FixturesFlags): void {
-  const given = CUSTOM_FLAGS.filter(([, key]) => opts[key] !== undefined).map(([flag]) => flag.split(' ')[0]);
+  const given = [...CUSTOM_FLAGS.filter(([, key]) => opts[key] !== undefined).map(([flag]) => flag.split(' ')[0]), ...(opts.allowGrowth ? ['--allow-growth'] : [])];
   if (opts.custom === undefined) {
     if (given.length) throw new Error(`${given.join(', ')} shape a fixture at your own sizes and need --custom FILE`);
     if ([opts.check, opts.list].filter(Boolean).length + (opts.case.length ? 1 : 0) > 1) throw new Error('--check, --list and --case are alternatives: give one of them');
@@ -88,7 +104,8 @@ export function registerFixturesCommand(
     .option('--case <name>', 'only this case (repeatable; MANIFEST.json is then left alone)', (c: string, acc: string[]) => [...acc, c], [] as string[])
     .option('--check', 'write nothing; exit 1 if a fixture in --out differs from the current reference')
     .option('--list', 'list the cases and exit')
-    .option('--custom <file>', 'write one fixture for your own configuration (the flags below) to this file');
+    .option('--custom <file>', 'write one fixture for your own configuration (the flags below) to this file')
+    .option('--allow-growth', `--custom: write the fixture even when a tensor grows past ${GROWTH_LIMIT}× its initial scale (it then checks overflow, not the algorithm)`);
   for (const [flag, , help, parse] of CUSTOM_FLAGS) {
     if (parse) cmd.option(flag, `--custom: ${help}`, asArgument(parse));
     else cmd.option(flag, `--custom: ${help}`);
@@ -136,14 +153,27 @@ function writeCustom(file: string, flags: FixturesFlags, out: (t: string) => voi
   const started = performance.now();
   let c;
   try {
-    checkOutputFile('--custom', file, 'my-fixture.bin');
+    // sizes and values first (nothing is allocated or created before they pass), then the output path
     const given = Object.fromEntries(CUSTOM_FLAGS.map(([, key]) => [key, flags[key]]).filter(([, v]) => v !== undefined));
-    c = customCase({ ...DEFAULT_CUSTOM, ...given } as CustomFixtureOptions, new Set(Object.keys(given)));
+    const options = { ...DEFAULT_CUSTOM, ...given } as CustomFixtureOptions;
+    const explicit = new Set(Object.keys(given));
+    refuseIgnoredFlags(customConfig(options, explicit), (option) => explicit.has(option));
+    c = customCase(options, explicit);
+    checkOutputFile('--custom', file, 'my-fixture.bin');
   } catch (e) {
     err(`ldfa fixtures: error: ${(e as Error).message}\n`);
     return 2;
   }
   const fixture = generateFixture(c);
+  const growth = fixture.growth!;
+  if (growth.factor > GROWTH_LIMIT && !flags.allowGrowth) {
+    const feedback = /\.[PQ]$/.test(growth.tensor);
+    const rate = feedback && c.rule.ldfa ? (c.training.feedbackLr === c.training.lr ? '--lr (P̂, Q̂ step with it under the shared optimiser)' : '--feedback-lr') : '--lr';
+    err(`ldfa fixtures: error: this fixture runs away: ${growth.tensor} grows to ${growth.factor.toExponential(2)}× its initial scale by step ${growth.step} `
+      + `(the limit is ${GROWTH_LIMIT}×), so it would check overflow, not the algorithm. Lower ${rate} (now ${feedback ? c.training.feedbackLr : c.training.lr}), `
+      + `or --steps; or pass --allow-growth to write it anyway. Nothing was written\n`);
+    return 2;
+  }
   const bytes = encodeFixture(fixture);
   writeFileAtomic(file, bytes);
   out(`${file}: case ${c.name}, ${c.arch.description}; ${bytes.length} bytes, ${fixture.tensors.size} tensors, ${((performance.now() - started) / 1000).toFixed(1)} s\n`);

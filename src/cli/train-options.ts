@@ -54,7 +54,7 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--mlp-ratio <m>', 'vit: MLP hidden width = m·D', numberFlag('--mlp-ratio'), d.mlpRatio)
     .option('--separate-qkv', 'vit: separate q, k, v projections of rank r each (default: one fused qkv of rank 3r)')
     .option('--init <name>', 'weight initialiser: uniform | kaiming-linear | xavier | normal', d.init)
-    .addOption(new Option('--rule <name>', 'bp | fa | dfa | ldfa').default(d.rule))
+    .addOption(new Option('--rule <name>', 'bp | fa | dfa | ldfa | usf | brsf | frsf | kp | wm | pfa').default(d.rule))
     .option('--rank <R>', "LDFA rank: one number for every layer, 'full', or one per layer (e.g. full,full,10)", String(d.rank))
     .option('--feedback <mode>', 'LDFA feedback learning: fixed | normative | oja | factorised', d.feedback)
     .option('--learn <which>', "LDFA: learn 'pq' (both) or 'q' only", d.learn)
@@ -67,12 +67,25 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--oja-eps-conv <e>', 'LDFA oja: ε of the normalisation in conv layers', numberFlag('--oja-eps-conv'), d.ojaEpsConv)
     .option('--oja-output <from>', "LDFA oja: the output layer's P̂ learns from its 'error' or from the one-hot 'labels' (v1 MLP code)", d.ojaOutput)
     .option('--svd-power-iterations <q>', 'LDFA: power iterations of the randomized SVD', integerFlag('--svd-power-iterations', 0), d.svdPowerIterations)
+    .option('--svd-power-iterations-conv <q>', 'LDFA: power iterations of the randomized SVD of conv layers (default: --svd-power-iterations; v4 code 2, its linear layers 10)', integerFlag('--svd-power-iterations-conv', 0))
+    .addOption(new Option('--classifier-feedback <how>', "LDFA on a conv net: the linear classifier sends error down through P̂Q̂ ('ldfa') or exactly through W ('bp', the authors' v1 CNNs; set by --preset authors-v1-cnn)").choices(['ldfa', 'bp']).default(d.classifierFeedback))
     .option('--svd-oversample <p>', 'LDFA: extra random columns of the randomized SVD (r + p sampled; 0 as the authors\' torch.svd_lowrank(q = r))', integerFlag('--svd-oversample', 0), d.svdOversample)
+    .option('--usf-scale <c>', "uSF: c in B = c·sign(W): 'init-std' (the std W was drawn with), 'unit', or a number > 0", usfScaleFlag, d.usfScale)
+    .option('--sign-magnitudes <init>', "brSF, frSF: the distribution of the magnitudes M: uniform (FA's B) | kaiming-linear | xavier (biotorch) | normal", d.signMagnitudes)
+    .option('--kp-init <how>', "KP: B₀ drawn like FA's B ('random') or B₀ = W₀ ('weights', exactly BP)", d.kpInit)
+    .option('--mirror-sigma <s>', 'weight mirrors: std σ of the mirror noise', numberFlag('--mirror-sigma'), d.mirrorSigma)
+    .option('--mirror-rate <rho>', 'weight mirrors: B ← (1 − ρ)B + ρ·yᵀx/(Nσ²) per mirror step', numberFlag('--mirror-rate'), d.mirrorRate)
+    .option('--mirror-batch <N>', 'weight mirrors: noise samples per mirror step (default: --batch)', integerFlag('--mirror-batch', 1))
+    .option('--mirror-warmup <M>', "weight mirrors: mirror steps before training, or 'epoch' (one epoch's worth)", mirrorWarmupFlag, d.mirrorWarmup)
+    .option('--mirror-growth-control', 'weight mirrors: rescale B after each mirror step so its noise response has mean std 0.5 (biotorch\'s unreleased code)', d.mirrorGrowthControl)
+    .option('--pfa-expansion <k>', 'PFA: the middle population has k·out units', integerFlag('--pfa-expansion', 1), d.pfaExpansion)
+    .option('--pfa-feedback <how>', 'PFA: B_p random (variance 1/(k·out)) | identity (k = 1) | orthogonal (orthonormal rows)', d.pfaFeedback)
     .option('--epochs <E>', 'epochs', numberFlag('--epochs'), d.epochs)
     .option('--batch <B>', 'batch size', numberFlag('--batch'), d.batch)
     .option('--optimizer <name>', 'sgd | adam | adamw', d.optimizer)
     .option('--lr <LR>', 'learning rate', numberFlag('--lr'), d.lr)
     .option('--weight-decay <wd>', 'weight decay', numberFlag('--weight-decay'), d.weightDecay)
+    .option('--weight-decay-first-epoch <wd>', 'the weight decay of epoch 1 only (then --weight-decay): PFA\'s warm-up schedule, e.g. 0.03 then 9e-5 on MNIST', numberFlag('--weight-decay-first-epoch'))
     .option('--momentum <m>', 'SGD momentum', numberFlag('--momentum'), d.momentum)
     .option('--amsgrad', 'Adam: AMSGrad variant', d.amsgrad)
     .option('--no-amsgrad', 'Adam: not the AMSGrad variant (overrides a preset)')
@@ -87,6 +100,19 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--clip-conv-feedback-grad <c>', 'LDFA: clamp the gradients of P̂, Q̂ of conv layers to [-c, c] (v4 normative code: 0.1)', numberFlag('--clip-conv-feedback-grad'))
     .option('--seed <S>', 'random seed', numberFlag('--seed'), d.seed)
     .option('--backend <name>', BACKEND_NAMES.join(' | '), d.backend);
+}
+
+/** --usf-scale: init-std, unit, or a number (its range is validateConfig's). */
+function usfScaleFlag(text: string): TrainConfig['usfScale'] {
+  if (text === 'init-std' || text === 'unit') return text;
+  const v = Number(text);
+  if (text.trim() === '' || Number.isNaN(v)) throw new Error(`--usf-scale must be init-std, unit or a number > 0, got '${text}'`);
+  return v;
+}
+
+/** --mirror-warmup: a number of mirror steps, or 'epoch'. */
+function mirrorWarmupFlag(text: string): TrainConfig['mirrorWarmup'] {
+  return text === 'epoch' ? text : integerFlag('--mirror-warmup', 0)(text);
 }
 
 type Flags = Record<string, unknown>;
@@ -121,6 +147,12 @@ export const FLAG_SCOPE: readonly { option: string; flag: string; used: (c: Trai
     option, flag: `--${option.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`, used: (c: TrainConfig) => ldfa(c) && c.feedback === 'oja', where: '--rule ldfa --feedback oja',
   })),
   { option: 'ojaEpsConv', flag: '--oja-eps-conv', used: (c) => ldfa(c) && c.feedback === 'oja' && hasConv(c), where: '--rule ldfa --feedback oja on a net with conv layers (--arch cnn or retina)' },
+  { option: 'classifierFeedback', flag: '--classifier-feedback', used: (c) => ldfa(c) && hasConv(c), where: '--rule ldfa on a net with conv layers (--arch cnn or retina)' },
+  {
+    option: 'svdPowerIterationsConv', flag: '--svd-power-iterations-conv',
+    used: (c) => ldfa(c) && hasConv(c) && c.svd !== 'exact' && (resolvedFeedbackInit(c) === 'svd' || (c.feedback === 'normative' && c.svdEvery > 0)),
+    where: '--rule ldfa on a net with conv layers with a randomized SVD (--svd randomized or auto) for the initialisation or --svd-every K',
+  },
   { option: 'clipConvFeedbackGrad', flag: '--clip-conv-feedback-grad', used: (c) => ldfa(c) && hasConv(c), where: '--rule ldfa on a net with conv layers (--arch cnn or retina)' },
   ...(['svdPowerIterations', 'svdOversample'] as const).map((option) => ({
     option, flag: `--${option.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`,
@@ -133,6 +165,15 @@ export const FLAG_SCOPE: readonly { option: string; flag: string; used: (c: Trai
     option: 'svd', flag: '--svd', used: (c) => ldfa(c) && (resolvedFeedbackInit(c) === 'svd' || (c.feedback === 'normative' && c.svdEvery > 0)),
     where: '--rule ldfa with SVD initialisation (--feedback-init svd, the default of normative and factorised) or --svd-every K',
   },
+  { option: 'usfScale', flag: '--usf-scale', used: (c) => c.rule === 'usf', where: '--rule usf' },
+  { option: 'signMagnitudes', flag: '--sign-magnitudes', used: (c) => c.rule === 'brsf' || c.rule === 'frsf', where: '--rule brsf or frsf' },
+  { option: 'kpInit', flag: '--kp-init', used: (c) => c.rule === 'kp', where: '--rule kp' },
+  ...(['mirrorSigma', 'mirrorRate', 'mirrorBatch', 'mirrorWarmup', 'mirrorGrowthControl'] as const).map((option) => ({
+    option, flag: `--${option.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`, used: (c: TrainConfig) => c.rule === 'wm', where: '--rule wm',
+  })),
+  ...(['pfaExpansion', 'pfaFeedback'] as const).map((option) => ({
+    option, flag: `--${option.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`, used: (c: TrainConfig) => c.rule === 'pfa', where: '--rule pfa',
+  })),
   { option: 'momentum', flag: '--momentum', used: (c) => c.optimizer === 'sgd' || (ldfa(c) && c.feedbackOptimizer === 'sgd'), where: '--optimizer sgd (or --feedback-optimizer sgd)' },
   { option: 'amsgrad', flag: '--amsgrad', used: (c) => adamLike(c.optimizer) || (ldfa(c) && adamLike(c.feedbackOptimizer)), where: '--optimizer adam or adamw (or the same --feedback-optimizer)' },
 ];
@@ -197,11 +238,24 @@ export function configFromFlags(o: Flags): TrainConfig {
     ojaOutput: o.ojaOutput as TrainConfig['ojaOutput'],
     svdPowerIterations: o.svdPowerIterations as number,
     svdOversample: o.svdOversample as number,
+    svdPowerIterationsConv: (o.svdPowerIterationsConv as number | undefined) ?? null,
+    classifierFeedback: o.classifierFeedback as TrainConfig['classifierFeedback'],
+    usfScale: o.usfScale as TrainConfig['usfScale'],
+    signMagnitudes: o.signMagnitudes as TrainConfig['signMagnitudes'],
+    kpInit: o.kpInit as TrainConfig['kpInit'],
+    mirrorSigma: o.mirrorSigma as number,
+    mirrorRate: o.mirrorRate as number,
+    mirrorBatch: (o.mirrorBatch as number | undefined) ?? null,
+    mirrorWarmup: o.mirrorWarmup as TrainConfig['mirrorWarmup'],
+    mirrorGrowthControl: Boolean(o.mirrorGrowthControl),
+    pfaExpansion: o.pfaExpansion as number,
+    pfaFeedback: o.pfaFeedback as TrainConfig['pfaFeedback'],
     epochs: o.epochs as number,
     batch: o.batch as number,
     optimizer: o.optimizer as TrainConfig['optimizer'],
     lr: o.lr as number,
     weightDecay: o.weightDecay as number,
+    weightDecayFirstEpoch: (o.weightDecayFirstEpoch as number | undefined) ?? null,
     momentum: o.momentum as number,
     amsgrad: Boolean(o.amsgrad),
     lrDecay: o.lrDecay as number,

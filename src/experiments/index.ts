@@ -6,6 +6,7 @@ import { planOf, recipeScale, type Recipe, type RecipeBody } from './recipes/com
 import { cnn } from './recipes/cnn.ts';
 import { compute } from './recipes/compute.ts';
 import { direct } from './recipes/direct.ts';
+import { family } from './recipes/family.ts';
 import { qVsQp } from './recipes/q-vs-qp.ts';
 import { rankSweep } from './recipes/rank-sweep.ts';
 import { receptiveFieldsRecipe } from './recipes/receptive-fields.ts';
@@ -21,7 +22,7 @@ import type { PresetName } from '../config.ts';
 import { PRESETS } from '../presets.ts';
 import { withFootnote } from '../report/svg.ts';
 
-export const RECIPES: readonly Recipe[] = [rankSweep, width, taskDim, direct, cnn, qVsQp, vit, receptiveFieldsRecipe, compute];
+export const RECIPES: readonly Recipe[] = [rankSweep, width, taskDim, direct, cnn, qVsQp, vit, receptiveFieldsRecipe, compute, family];
 export const RECIPE_NAMES: readonly string[] = RECIPES.map((r) => r.name);
 
 export function recipeNamed(name: string): Recipe {

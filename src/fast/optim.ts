@@ -19,9 +19,9 @@ export class Float32Adam implements StepOptimizer {
     checkOptimizerConfig(config, 'optimiser');
   }
 
-  step(lr = this.config.lr): void {
+  step(lr = this.config.lr, weightDecay = this.config.weightDecay): void {
     this.stepCount++;
-    const { kind, weightDecay, beta1, beta2, eps, amsgrad } = this.config;
+    const { kind, beta1, beta2, eps, amsgrad } = this.config;
     const c1 = 1 - beta1 ** this.stepCount, c2 = 1 - beta2 ** this.stepCount;
     for (const p of this.params) {
       let b = this.buffers.get(p.name);

@@ -8,7 +8,8 @@ It reads only the fixture's inputs (input/*, init/*) and its header (architectur
 learning rates), re-derives every step from the formulas in docs/fixture-format.md, and writes
 what it computed (stepK/*) in the same tensor-bundle format. It shares no code with the
 TypeScript reference. Handles the linear2 and mlp cases (linear layers, tanh/relu) under every
-rule: BP, FA, DFA and LDFA fixed / normative / oja / factorised.
+rule: BP, FA, DFA and LDFA fixed / normative / oja / factorised, every Oja normalisation, learn q,
+the signal clamp and SVD re-factorisation (not --direct, not the v4 gradient clamps).
 """
 import json
 import struct
@@ -18,7 +19,7 @@ import numpy as np
 
 MAGIC = b"LDFABNDL"
 BUNDLE_VERSION = 1
-FIXTURE_VERSIONS = (1, 2)
+FIXTURE_VERSIONS = (1, 2, 3)
 
 
 def read_bundle(path):
@@ -66,6 +67,22 @@ def act_grad(kind, a):
     return np.ones_like(a)
 
 
+def balanced_factors(W, r, omega, niter):
+    """P̂ = U S^½, Q̂ = S^½ Vᵀ of W's rank-r (randomized, when Ω is given) SVD; each U column's largest-|entry| positive."""
+    if omega is None:
+        U, S, Vt = np.linalg.svd(W, full_matrices=False)
+    else:                                               # Y = orth(W·Ω), niter × Y ← orth(W·orth(Wᵀ·Y)); SVD of Yᵀ·W
+        Y = np.linalg.qr(W @ omega)[0]
+        for _ in range(niter):
+            Y = np.linalg.qr(W @ np.linalg.qr(W.T @ Y)[0])[0]
+        Ub, S, Vt = np.linalg.svd(Y.T @ W, full_matrices=False)
+        U = Y @ Ub
+    U, S, V = U[:, :r], S[:r], Vt[:r].T
+    flip = np.where(U[np.abs(U).argmax(axis=0), np.arange(r)] < 0, -1.0, 1.0)
+    U, V = U * flip, V * flip
+    return U * np.sqrt(S), np.sqrt(S)[:, None] * V.T
+
+
 def check_supported(meta):
     if meta.get("kind") != "ldfa-fixture" or meta.get("fixtureVersion") not in FIXTURE_VERSIONS:
         sys.exit(f"not an ldfa fixture of version {' or '.join(map(str, FIXTURE_VERSIONS))}")
@@ -73,8 +90,7 @@ def check_supported(meta):
     if not isinstance(layers, list) or any(l["type"] not in ("linear", "tanh", "relu", "identity", "flatten") for l in layers):
         sys.exit(f"case {meta['case']}: this adapter handles MLPs and linear nets only (linear2_*, mlp_*)")
     rule = meta["rule"]
-    if rule["rule"] == "ldfa" and (rule["learn"] != "pq" or rule["direct"] or rule["svdEvery"] != 0 or rule["ojaNormalisation"] != "max-std"
-                                   or rule.get("clipLinearGrad") is not None):
+    if rule["rule"] == "ldfa" and (rule["direct"] or rule.get("clipLinearGrad") is not None):
         sys.exit(f"case {meta['case']}: LDFA options {rule} are outside what this adapter implements")
 
 
@@ -150,8 +166,13 @@ def run(meta, given, steps):
                 elif mode == "oja":                     # Oja subspace rule on the normalised error; Kolen-Pollack-like Q
                     # v1 MLP output layer (ojaOutput 'labels'): P learns from the one-hot labels instead of the error
                     signal = np.eye(C)[y] if n == layers[-1]["name"] and rule.get("ojaOutput") == "labels" else dy
-                    scale = signal.std(axis=0, ddof=1).max() + rule["ojaEps"]
-                    dt = (signal - signal.mean(axis=0)) / scale
+                    how = rule["ojaNormalisation"]
+                    if how == "max-std":                # centred, divided by the largest unbiased std (+ ε)
+                        dt = (signal - signal.mean(axis=0)) / (signal.std(axis=0, ddof=1).max() + rule["ojaEps"])
+                    elif how == "max-second-moment":    # not centred: C = signalᵀsignal / (max_j mean(signal_j²) + ε)
+                        dt = signal / np.sqrt((signal ** 2).mean(axis=0).max() + rule["ojaEps"])
+                    else:
+                        dt = signal
                     CP = dt.T @ (dt @ P)
                     dP = -(CP - P @ (P.T @ CP))
                     dQ = (dy @ P).T @ inp
@@ -168,6 +189,10 @@ def run(meta, given, steps):
         for name in training["learnedFeedback"]:
             dot = name.rindex(".")
             fb[name] = fb[name] - flr * fgrads[name[:dot + 1] + "d" + name[dot + 1:]]
+        if rule["rule"] == "ldfa" and mode == "normative" and rule["svdEvery"] > 0 and step % rule["svdEvery"] == 0:
+            for n in seen:
+                if sends[n]:
+                    fb[n + ".P"], fb[n + ".Q"] = balanced_factors(params[n + ".W"], fb[n + ".P"].shape[1], given.get(f"input/step{step}/{n}.Omega"), rule["svdPowerIterations"])
     for name, v in {**params, **{k: fb[k] for k in training["learnedFeedback"]}}.items():
         out[f"step{steps}/{name}"] = v
     return out

@@ -14,9 +14,10 @@ the error down through the rule's matrix instead of W. Everything else (activati
 LayerNorm, attention, residuals, the loss) is plain autograd. It shares no code with the
 TypeScript reference; the formulas are those of docs/fixture-format.md §4. Handles every
 architecture of the fixtures and of `ldfa fixtures --custom` (linear, mlp, cnn, transformer)
-under BP, FA, DFA and LDFA fixed / normative / oja / factorised, and the authors' presets' cases
-(docs/fixture-format.md §5): the signal clamp, the label-driven output layer of Oja's rule and the
-v4 gradient clamps.
+under BP, FA, DFA and LDFA fixed / normative / oja / factorised (every Oja normalisation, learn q,
+SVD re-factorisation from the fixture's Ω), and the authors' presets' cases (docs/fixture-format.md
+§5): the signal clamp, the label-driven output layer of Oja's rule, the v4 gradient clamps, the
+v1 CNN's exact classifier. Not --direct.
 """
 import os
 import sys
@@ -50,10 +51,13 @@ class Feedback:
         self.labels = None     # this step's labels (Oja's label-driven output layer)
         self.recorded = {}     # site -> (x, dy, dx)
         self.clip = (meta["training"].get("clip") or {}).get("signal")   # v1: the signal sent down clamped to ±clip
-        if self.kind == "ldfa":
-            r = self.rule
-            if r["learn"] != "pq" or r["direct"] or r["svdEvery"] != 0 or r["ojaNormalisation"] != "max-std":
-                sys.exit(f"case {meta['case']}: LDFA options {r} are outside what this adapter implements")
+        self.omegas = {k: torch.tensor(v) for k, v in init.items() if k.endswith(".Omega")}   # input/stepK/<site>.Omega
+        if self.kind == "ldfa" and self.rule["direct"]:
+            sys.exit(f"case {meta['case']}: LDFA --direct is outside what this adapter implements")
+
+    def ldfa_site(self, site):
+        """Whether `site` sends through P̂Q̂ (under classifier 'bp' a conv net's linear layers send through W)."""
+        return self.kind == "ldfa" and f"{site}.P" in self.tensors
 
     def send(self, site, layer, x, dy):
         """dx that `site` sends down, given its input x, its error dy and its layer (nn.Linear or nn.Conv2d)."""
@@ -62,13 +66,13 @@ class Feedback:
         conv = isinstance(layer, nn.Conv2d)
         if self.kind == "dfa":                                    # dx = e·D, reshaped to the input
             return (self.e @ self.tensors[f"{site}.D"]).reshape(x.shape)
-        if self.kind == "ldfa":                                   # dx = (dy·P̂)·Q̂, never multiplied out
+        if self.ldfa_site(site):                                  # dx = (dy·P̂)·Q̂, never multiplied out
             P, Q = self.tensors[f"{site}.P"], self.tensors[f"{site}.Q"]
             if conv:                                              # z at the output resolution; stride on the Q̂ step
                 z = torch.nn.grad.conv2d_input((dy.shape[0], P.shape[1], *dy.shape[2:]), P, dy)
                 return torch.nn.grad.conv2d_input(x.shape, Q, z, stride=layer.stride, padding=layer.padding)
             return (dy @ P) @ Q
-        M = layer.weight.detach() if self.kind == "bp" else self.tensors[f"{site}.B"]
+        M = self.tensors[f"{site}.B"] if self.kind == "fa" else layer.weight.detach()   # BP, and LDFA's exact classifier
         if conv:
             return torch.nn.grad.conv2d_input(x.shape, M, dy, stride=layer.stride, padding=layer.padding)
         return dy @ M
@@ -78,11 +82,11 @@ class Feedback:
         return dx if self.clip is None else dx.clamp(-self.clip, self.clip)
 
     def clamp_gradients(self, layers, fgrads):
-        """The v4 clamps, after every gradient is computed: dW, db, dP̂, dQ̂ of linear layers, dP̂, dQ̂ of conv layers."""
+        """The v4 clamps, after every gradient is computed: dW, db, dP̂, dQ̂ of linear layers, dP̂, dQ̂ of conv layers (LDFA layers only)."""
         linear, conv = self.rule.get("clipLinearGrad"), self.rule.get("clipConvFeedbackGrad")
         for site, layer in layers.items():
             c = conv if isinstance(layer, nn.Conv2d) else linear
-            if c is None:
+            if c is None or not self.ldfa_site(site):
                 continue
             if not isinstance(layer, nn.Conv2d):
                 for p in (layer.weight, layer.bias):
@@ -111,8 +115,13 @@ class Feedback:
                 if site == self.output and self.rule.get("ojaOutput") == "labels":   # v1 MLP: P̂ from the one-hot labels, Q̂ still from dy
                     rows = F.one_hot(self.labels, rows.shape[1]).to(rows.dtype)
                 eps = self.rule.get("ojaEpsConv", 1e-6) if isinstance(layer, nn.Conv2d) else self.rule["ojaEps"]   # v1: 1e-6 conv, 1e-8 linear
-                scale = rows.std(dim=0, unbiased=True).max() + eps
-                d = (rows - rows.mean(dim=0)) / scale
+                how = self.rule["ojaNormalisation"]
+                if how == "max-std":                              # centred, one scalar: the largest unbiased std
+                    d = (rows - rows.mean(dim=0)) / (rows.std(dim=0, unbiased=True).max() + eps)
+                elif how == "max-second-moment":                  # not centred: C = rowsᵀrows / (max_j mean(rows_j²) + ε)
+                    d = rows / ((rows ** 2).mean(dim=0).max() + eps).sqrt()
+                else:
+                    d = rows
                 CP = d.T @ (d @ P2)
                 dP = -(CP - P2 @ (P2.T @ CP))
                 if isinstance(layer, nn.Conv2d):                  # the filter gradient of Q̂ mapping x to z
@@ -124,6 +133,35 @@ class Feedback:
                 sys.exit(f"unknown LDFA mode {mode}")
             grads[f"{site}.P"], grads[f"{site}.Q"] = dP.reshape(P.shape), dQ.reshape(Q.shape)
         return grads
+
+
+    def refactorise(self, layers, step):
+        """normative with svdEvery: after the step's updates P̂, Q̂ ← the balanced rank-r factors of W's (randomized) SVD."""
+        r = self.rule
+        if r.get("mode") != "normative" or r["svdEvery"] <= 0 or step % r["svdEvery"] != 0:
+            return
+        for site, layer in layers.items():
+            if not self.ldfa_site(site):
+                continue
+            P, Q = self.tensors[f"{site}.P"], self.tensors[f"{site}.Q"]
+            W = layer.weight.detach().reshape(layer.weight.shape[0], -1)
+            rank = P.shape[1]
+            omega = self.omegas.get(f"input/step{step}/{site}.Omega")
+            if omega is None:                                     # the exact SVD
+                U, S, Vh = torch.linalg.svd(W, full_matrices=False)
+            else:                                                 # Y = orth(W·Ω), then niter × Y ← orth(W·orth(Wᵀ·Y))
+                conv = isinstance(layer, nn.Conv2d)
+                niter = r["svdPowerIterations"] if not conv or r.get("svdPowerIterationsConv") is None else r["svdPowerIterationsConv"]
+                Y = torch.linalg.qr(W @ omega).Q
+                for _ in range(niter):
+                    Y = torch.linalg.qr(W @ torch.linalg.qr(W.T @ Y).Q).Q
+                Ub, S, Vh = torch.linalg.svd(Y.T @ W, full_matrices=False)
+                U = Y @ Ub
+            U, S, V = U[:, :rank], S[:rank], Vh[:rank].T
+            flip = torch.where(U.gather(0, U.abs().argmax(dim=0, keepdim=True)) < 0, -1.0, 1.0)   # largest-|entry| of each U column positive
+            U, V = U * flip, V * flip
+            self.tensors[f"{site}.P"] = (U * S.sqrt()).reshape(P.shape)
+            self.tensors[f"{site}.Q"] = (S.sqrt()[:, None] * V.T).reshape(Q.shape)
 
 
 class FeedbackLayer(torch.autograd.Function):
@@ -281,6 +319,7 @@ def run(meta, init):
                 net.params[name] -= training["lr"] * net.params[name].grad
             for name in training["learnedFeedback"]:
                 feedback.tensors[name] = feedback.tensors[name] - training["feedbackLr"] * fgrads[name]
+        feedback.refactorise(layers, step)
     last = training["steps"]
     for name in training["learned"]:
         out[f"step{last}/{name}"] = net.params[name].detach()
