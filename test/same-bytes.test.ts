@@ -57,6 +57,8 @@ const cases: [string, Partial<TrainConfig>][] = [
   ['bp', { rule: 'bp' }],
   ['fa', { rule: 'fa' }],
   ['dfa', { rule: 'dfa' }],
+  // The sign-concordant and learned-feedback family (brsf and wm draw while training, from streams keyed by step).
+  ...(['usf', 'brsf', 'frsf', 'kp', 'wm', 'pfa'] as const).map((rule): [string, Partial<TrainConfig>] => [rule, { rule }]),
   ['ldfa fixed', { rule: 'ldfa', rank: 2, feedback: 'fixed' }],
   ['ldfa normative, randomized SVD every 3 steps', { rule: 'ldfa', rank: 2, feedback: 'normative', ...randomized }],
   ['ldfa normative, exact SVD every 3 steps, learn q', { rule: 'ldfa', rank: 2, feedback: 'normative', svd: 'exact', svdEvery: 3, learn: 'q' }],
