@@ -19,6 +19,8 @@ import { DEFAULT_LDFA, type LdfaOptions } from '../reference/rules/ldfa.ts';
 import { DEFAULT_CONFIG, ldfaOptionsOf, type PresetName, type TrainConfig } from '../src/config.ts';
 import { PRESETS, applyPreset } from '../src/presets.ts';
 import type { RuleName } from '../reference/rules/rule.ts';
+import type { RuleOptions } from '../reference/rules/index.ts';
+import { familyRuleCases } from './family-cases.ts';
 import { normalTensor, type Rng } from '../reference/rng.ts';
 import type { Tensor } from '../reference/tensor.ts';
 
@@ -50,6 +52,12 @@ export interface RuleCase {
   readonly ldfa?: LdfaOptions;
   /** Preset cases (v1): the signal every layer sends down is clamped to [−c, c]. */
   readonly clipSignal?: number;
+  /** The family rules' options (oracles/family-cases.ts); absent for BP, FA, DFA, LDFA. */
+  readonly options?: Omit<RuleOptions, 'ldfa' | 'inject'>;
+  /** Coupled L2 weight decay λ of every decayed parameter (KP, PFA); absent: 0. */
+  readonly weightDecay?: number;
+  /** Dimensions the rule adds to the architecture's (PFA's middle widths, the mirror batch). */
+  dimensions?(model: Model): Record<string, number>;
 }
 
 /** The training schedule of a case: plain SGD for `steps` steps on one batch. */
@@ -152,9 +160,11 @@ export interface FixtureCase {
 /** A case of one architecture and one rule, with its schedule and start. */
 export function makeCase(arch: ArchitectureCase, rule: RuleCase, training: FixtureTraining = FIXTURE_TRAINING): FixtureCase {
   const name = `${arch.name}_${rule.name}`;
+  // KP's B and PFA's R step with the weights' optimiser: their lr is W's (family spec §3, §5.2).
+  const withWeights = rule.rule === 'kp' || rule.rule === 'pfa';
   return {
     name, arch, rule,
-    training: { ...training, feedbackLr: FEEDBACK_LR[name] ?? training.feedbackLr },
+    training: { ...training, feedbackLr: withWeights ? training.lr : FEEDBACK_LR[name] ?? training.feedbackLr },
     perturbation: rule.ldfa?.init === 'svd' ? SVD_START_PERTURBATION : 0,
   };
 }
@@ -223,6 +233,7 @@ export function fixtureCases(): FixtureCase[] {
     ...ARCHITECTURES.flatMap((arch) => RULE_CASES.map((rule) => makeCase(arch, rule))),
     ...OPTION_CASES.map(({ arch, rule }) => makeCase(byName(arch), rule)),
     ...PRESET_CASES.map(({ arch, preset, variant }) => presetCase(byName(arch), preset, variant)),
+    ...ARCHITECTURES.flatMap((arch) => familyRuleCases(arch.name).map((rule) => makeCase(arch, rule))),
   ];
 }
 

@@ -3,7 +3,8 @@
 // (docs/fixture-format.md §11). Nothing is read from disk: --input-shape and --classes stand in
 // for a data set.
 import { buildModel } from '../src/models.ts';
-import { DEFAULT_CONFIG, defaultHidden, ldfaOptionsOf, parseRank, validateConfig, type PresetName, type TrainConfig } from '../src/config.ts';
+import { DEFAULT_CONFIG, defaultHidden, ldfaOptionsOf, parseRank, ruleOptionsOf, validateConfig, type PresetName, type TrainConfig } from '../src/config.ts';
+import { FAMILY_RULES } from './family-cases.ts';
 import { DEFAULT_LDFA } from '../reference/rules/ldfa.ts';
 import { applyPreset, presetNamed } from '../src/presets.ts';
 import { createRule } from '../reference/rules/index.ts';
@@ -39,6 +40,18 @@ export interface CustomFixtureOptions {
   preset?: string;
   /** The signal each layer sends down clamped to ±c (the v1 code's backward hook), or absent. */
   clipSignal?: number;
+  /** Coupled L2 decay λ of the weights (and of KP's B, PFA's R), 0 by default. */
+  weightDecay: number;
+  /** The family rules' own options (ldfa train's flags; docs/fixture-format.md §12). */
+  usfScale: TrainConfig['usfScale'];
+  signMagnitudes: string;
+  kpInit: string;
+  mirrorSigma: number;
+  mirrorRate: number;
+  /** Noise samples per mirror step; absent: --batch. */
+  mirrorBatch?: number;
+  pfaExpansion: number;
+  pfaFeedback: string;
   /** The LDFA options of `ldfa train` (absent: its default, or the preset's). */
   learn?: string;
   direct?: boolean;
@@ -99,12 +112,26 @@ export function estimateFixtureBytes(c: TrainConfig, inputShape: readonly number
   return { bytes: 8 * values, parameters, activationsPerSample: activations };
 }
 
+/** The family rules' options of a custom fixture: the rules each applies to (refused under any other). */
+const FAMILY_OPTIONS: readonly { option: keyof CustomFixtureOptions; flag: string; rules: readonly string[] }[] = [
+  { option: 'usfScale', flag: '--usf-scale', rules: ['usf'] },
+  { option: 'signMagnitudes', flag: '--sign-magnitudes', rules: ['brsf', 'frsf'] },
+  { option: 'kpInit', flag: '--kp-init', rules: ['kp'] },
+  { option: 'mirrorSigma', flag: '--mirror-sigma', rules: ['wm'] },
+  { option: 'mirrorRate', flag: '--mirror-rate', rules: ['wm'] },
+  { option: 'mirrorBatch', flag: '--mirror-batch', rules: ['wm'] },
+  { option: 'pfaExpansion', flag: '--pfa-expansion', rules: ['pfa'] },
+  { option: 'pfaFeedback', flag: '--pfa-feedback', rules: ['pfa'] },
+];
+
 /** The defaults of `ldfa train`, with the schedule of the committed fixtures and an MNIST-sized input. */
 export const DEFAULT_CUSTOM: Omit<CustomFixtureOptions, 'arch' | 'hidden'> = {
   activation: DEFAULT_CONFIG.activation, kernel: DEFAULT_CONFIG.kernel, patch: DEFAULT_CONFIG.patch, dim: DEFAULT_CONFIG.dim,
   depth: DEFAULT_CONFIG.depth, heads: DEFAULT_CONFIG.heads, mlpRatio: DEFAULT_CONFIG.mlpRatio,
   rule: DEFAULT_CONFIG.rule, feedback: DEFAULT_CONFIG.feedback, rank: String(DEFAULT_CONFIG.rank), feedbackInit: DEFAULT_CONFIG.feedbackInit,
   batch: DEFAULT_CONFIG.batch, steps: 3, lr: 0.2, feedbackLr: 0.1, seed: DEFAULT_CONFIG.seed, inputShape: [1, 28, 28], classes: 10,
+  weightDecay: 0, usfScale: DEFAULT_CONFIG.usfScale, signMagnitudes: DEFAULT_CONFIG.signMagnitudes, kpInit: DEFAULT_CONFIG.kpInit,
+  mirrorSigma: DEFAULT_CONFIG.mirrorSigma, mirrorRate: DEFAULT_CONFIG.mirrorRate, pfaExpansion: DEFAULT_CONFIG.pfaExpansion, pfaFeedback: DEFAULT_CONFIG.pfaFeedback,
 };
 
 /**
@@ -124,8 +151,6 @@ export function customConfig(o: CustomFixtureOptions, explicit: ReadonlySet<stri
   }
   if ((arch === 'cnn' || arch === 'vit') && o.inputShape.length !== 3) throw new Error(`--arch ${arch} needs images: --input-shape C,H,W (e.g. 1,28,28), got '${o.inputShape.join(',')}'`);
   if (o.batch < 2) throw new Error(`--batch must be at least 2 (Oja's rule and the batch statistics need two samples), got ${o.batch}`);
-  // The family rules (usf … pfa) train, but their fixture layout (M, B_p, R, mirror noise) is not written yet (issue 25 item 4).
-  if (!['bp', 'fa', 'dfa', 'ldfa'].includes(o.rule)) throw new Error(`--rule ${o.rule}: golden fixtures are written for bp, fa, dfa and ldfa; the family rules' fixtures are not implemented yet`);
   if (o.preset !== undefined) {
     presetNamed(o.preset);
     if (o.rule !== 'ldfa') throw new Error(`--preset ${o.preset} sets LDFA conventions: it needs --rule ldfa, got --rule ${o.rule}`);
@@ -135,9 +160,17 @@ export function customConfig(o: CustomFixtureOptions, explicit: ReadonlySet<stri
     kernel: o.kernel, patch: o.patch, dim: o.dim, depth: o.depth, heads: o.heads, mlpRatio: o.mlpRatio,
     rule: o.rule as TrainConfig['rule'], feedback: o.feedback as TrainConfig['feedback'], rank: parseRank(o.rank),
     feedbackInit: o.feedbackInit as TrainConfig['feedbackInit'], batch: o.batch, optimizer: 'sgd', lr: o.lr, momentum: 0,
-    feedbackOptimizer: 'sgd', feedbackLr: o.feedbackLr, seed: o.seed, epochs: 1, clipSignal: o.clipSignal ?? null,
+    feedbackOptimizer: 'sgd', feedbackLr: o.feedbackLr, seed: o.seed, epochs: 1, clipSignal: o.clipSignal ?? null, weightDecay: o.weightDecay,
+    usfScale: o.usfScale, signMagnitudes: o.signMagnitudes as TrainConfig['signMagnitudes'], kpInit: o.kpInit as TrainConfig['kpInit'],
+    mirrorSigma: o.mirrorSigma, mirrorRate: o.mirrorRate, mirrorBatch: o.mirrorBatch ?? null, mirrorWarmup: 0, mirrorGrowthControl: false,
+    pfaExpansion: o.pfaExpansion, pfaFeedback: o.pfaFeedback as TrainConfig['pfaFeedback'],
     ...Object.fromEntries(CUSTOM_LDFA_OPTIONS.filter((k) => o[k] !== undefined).map((k) => [k, o[k]])),
   } as TrainConfig);
+  const ignored = FAMILY_OPTIONS.filter((f) => explicit.has(f.option) && !f.rules.includes(config.rule));
+  if (ignored.length) throw new Error(ignored.map((f) => `${f.flag} would be ignored: it applies only with --rule ${f.rules.join(' or ')}`).join('; ') + `; drop ${ignored.length > 1 ? 'them' : 'it'} (this fixture: --rule ${config.rule})`);
+  if (explicit.has('feedbackLr') && (config.rule === 'kp' || config.rule === 'pfa')) {
+    throw new Error(`--feedback-lr would be ignored: under --rule ${config.rule} the learned feedback steps with the weights' --lr and --weight-decay; drop it`);
+  }
   checkFixtureSize(config, o);
   if (o.preset === undefined) return config;
   // the preset's SVD method, but no re-factorisation within the recorded steps unless --svd-every says so
@@ -172,13 +205,16 @@ export function customCase(o: CustomFixtureOptions, explicit: ReadonlySet<string
     data(rng) { return gaussianBatch(rng, this.batch, this.inputShape, this.classes); },
   };
   const ldfa = config.rule === 'ldfa' ? { ...DEFAULT_LDFA, ...ldfaOptionsOf(config) } : undefined;
+  const family = (FAMILY_RULES as readonly string[]).includes(config.rule) ? ruleOptionsOf(config) : undefined;
   const rule: RuleCase = {
     name: config.preset ?? (ldfa ? `ldfa-${ldfa.mode}` : config.rule), rule: config.rule, ldfa,
     ...(config.clipSignal !== null ? { clipSignal: config.clipSignal } : {}),
+    ...(family ? { options: { usf: family.usf, signMagnitudes: family.signMagnitudes, kp: family.kp, wm: family.wm, pfa: family.pfa } } : {}),
+    ...(config.weightDecay > 0 ? { weightDecay: config.weightDecay } : {}),
   };
   // Model and rule errors (sizes that do not fit, a rank above a layer's) before any work:
   // build once and attach the rule with a random start, which skips the SVD.
-  createRule(rule.rule, { ldfa: ldfa && { ...ldfa, init: 'random' } }).attach(arch.build(new Rng(config.seed)), new Rng(config.seed));
+  createRule(rule.rule, { ldfa: ldfa && { ...ldfa, init: 'random' }, ...rule.options }).attach(arch.build(new Rng(config.seed)), new Rng(config.seed));
   // The v1 shared optimiser steps P̂ and Q̂ with the weights' lr, as in the committed preset cases.
   const feedbackLr = config.feedbackCoupling === 'shared' ? config.lr : config.feedbackLr;
   return makeCase(arch, rule, { steps: o.steps, lr: config.lr, feedbackLr });

@@ -2,16 +2,23 @@
 // produces them, finds the first one that disagrees, and names what it is computed from that
 // agreed, so the report starts with the cause instead of a symptom further down.
 //
-// Order (docs/fixture-format.md §7): input/* and init/* first, then per step K:
+// Order (docs/fixture-format.md §7): input/* (with input/stepK/*, the draws given per step) and init/* first, then per step K:
 //   forward      stepK/logits
 //   loss         stepK/loss
-//   backward     top-down, each layer's δ then its signal (the output layer first)
+//   backward     top-down, each layer's δ, its B_t (sign rules), then its signal (the output layer first)
 //   weight grads every parameter's gradient, in backward order
 //   feedback     every learned feedback tensor's gradient (dP, dQ), in backward order
 //   updates      the state after the last step
+//   mirror       weight mirrors: each layer's Ŵ, then its B (after the update, from the new W)
 // Every tensor's inputs come earlier in this order, so when the first divergence is found,
 // everything it is computed from has agreed (or was not given by the candidate).
 import { gradName } from './generate.ts';
+
+/** Tensors the candidate is given (never required): the batch and every per-step draw (input/stepK/…), and the start. */
+export const GIVEN_PREFIXES: readonly string[] = ['input/', 'init/'];
+
+/** The sign-concordant rules: B_t = S_t ∘ sign(W_t), stored per step. */
+const SIGN_RULES: readonly string[] = ['usf', 'brsf', 'frsf'];
 
 /** The parts of a fixture header the ordering needs (present in fixture versions 1 and 2). */
 interface HeaderView {
@@ -23,6 +30,11 @@ interface HeaderView {
   lr: number | null;
   feedbackLr: number | null;
   steps: number;
+  /** Coupled L2 decay λ and the tensors it applies to (KP and PFA fixtures). */
+  weightDecay: number;
+  decayed: string[];
+  /** The family rules' options: uSF's c per layer, the mirror's σ and ρ. */
+  options: { c?: Record<string, number>; sigma?: number; rate?: number };
   /** oja: where the output layer's P̂ learns from ('error' or 'labels'). */
   ojaOutput: string | null;
   /** The clamps the case declares (null: none). */
@@ -40,7 +52,7 @@ interface HeaderView {
   exercises: Record<string, Record<string, unknown>>;
 }
 
-export const PHASES = ['given', 'forward', 'loss', 'backward', 'weight gradients', 'feedback gradients', 'updates', 'other'] as const;
+export const PHASES = ['given', 'forward', 'loss', 'backward', 'weight gradients', 'feedback gradients', 'updates', 'mirror', 'other'] as const;
 export type Phase = (typeof PHASES)[number];
 
 export interface Placement {
@@ -67,11 +79,14 @@ export interface Diagnosis {
 
 function view(meta: Record<string, unknown>): HeaderView {
   const model = (meta.model ?? {}) as { sites?: HeaderView['sites'] };
-  const training = (meta.training ?? {}) as { learned?: string[]; learnedFeedback?: string[]; lr?: number; feedbackLr?: number; steps?: number; clip?: { signal?: number } | null };
+  const training = (meta.training ?? {}) as {
+    learned?: string[]; learnedFeedback?: string[]; lr?: number; feedbackLr?: number; steps?: number; clip?: { signal?: number } | null;
+    weightDecay?: number; decayed?: string[];
+  };
   const rule = (meta.rule ?? {}) as {
     rule?: string; mode?: string; ojaOutput?: string; clipLinearGrad?: number | null; clipConvFeedbackGrad?: number | null;
     svdEvery?: number; svd?: string; svdPowerIterations?: number; svdPowerIterationsConv?: number | null; ranks?: Record<string, number>;
-  };
+  } & HeaderView['options'];
   return {
     sites: model.sites ?? [], learned: training.learned ?? [], learnedFeedback: training.learnedFeedback ?? [],
     rule: rule.rule ?? '?', mode: rule.mode ?? null, lr: training.lr ?? null, feedbackLr: training.feedbackLr ?? null,
@@ -80,21 +95,31 @@ function view(meta: Record<string, unknown>): HeaderView {
     svdEvery: rule.svdEvery ?? 0, svd: rule.svd ?? null, svdPowerIterations: rule.svdPowerIterations ?? null,
     svdPowerIterationsConv: rule.svdPowerIterationsConv ?? null, ldfaSites: rule.ranks ? Object.keys(rule.ranks) : null,
     exercises: (meta.exercises ?? {}) as Record<string, Record<string, unknown>>,
+    weightDecay: training.weightDecay ?? 0, decayed: training.decayed ?? [],
+    options: { c: rule.c, sigma: rule.sigma, rate: rule.rate },
   };
 }
 
 /** Where a fixture tensor sits in the computation. */
 export function placement(name: string, meta: Record<string, unknown>): Placement {
   const h = view(meta);
-  if (name.startsWith('input/') || name.startsWith('init/')) return { step: 0, phase: 'given', rank: name.startsWith('input/') ? 0 : 1 };
+  const given = GIVEN_PREFIXES.findIndex((prefix) => name.startsWith(prefix));
+  if (given >= 0) return { step: 0, phase: 'given', rank: given };
   const m = /^step(\d+)\/(.+)$/.exec(name);
   if (!m) return { step: Number.MAX_SAFE_INTEGER, phase: 'other', rank: 0 };
   const step = Number(m[1]), rest = m[2];
   if (rest === 'logits') return { step, phase: 'forward', rank: 0 };
   if (rest === 'loss') return { step, phase: 'loss', rank: 0 };
+  if (h.rule === 'wm') {
+    const mirrored = h.sites.findIndex((s) => rest === `${s.name}.What` || rest === `${s.name}.B`);
+    if (mirrored >= 0) return { step, phase: 'mirror', rank: 2 * mirrored + (rest.endsWith('.B') ? 1 : 0) };
+  }
   const topDown = [...h.sites].reverse();
-  const site = topDown.findIndex((s) => rest === `${s.name}.delta` || rest === `${s.name}.signal`);
-  if (site >= 0) return { step, phase: 'backward', rank: 2 * site + (rest.endsWith('.signal') ? 1 : 0) };
+  const parts = ['delta', ...(SIGN_RULES.includes(h.rule) ? ['B'] : []), 'signal'];
+  for (const [i, s] of topDown.entries()) {
+    const part = parts.findIndex((t) => rest === `${s.name}.${t}`);
+    if (part >= 0) return { step, phase: 'backward', rank: parts.length * i + part };
+  }
   const backwardParams = [...h.learned].reverse();
   const param = backwardParams.findIndex((p) => rest === gradName(p));
   if (param >= 0) return { step, phase: 'weight gradients', rank: param };
@@ -137,7 +162,7 @@ export function dependencies(name: string, meta: Record<string, unknown>): { dep
       }
       return {
         dependsOn: h.learned.map((q) => `step${p.step - 1}/${gradName(q)}`),
-        hint: `look at your parameter update after step ${p.step - 1}: plain SGD p ← p − lr·dp${lr}, applied after the feedback gradients are computed`,
+        hint: `look at your parameter update after step ${p.step - 1}: ${sgdRule(h)}${lr}, applied after the feedback gradients are computed`,
       };
     case 'loss':
       return { dependsOn: [`${at}/logits`, 'input/y'], hint: 'look at your loss: softmax cross-entropy with batch-mean reduction' };
@@ -156,8 +181,13 @@ export function dependencies(name: string, meta: Record<string, unknown>): { dep
     case 'updates': {
       const grads = Array.from({ length: p.step }, (_, j) => `step${j + 1}/${gradName(rest)}`);
       const rate = h.learnedFeedback.includes(rest) ? (h.feedbackLr === null ? '' : ` (feedbackLr = ${h.feedbackLr})`) : lr;
-      return { dependsOn: [`init/${rest}`, ...grads], hint: `look at your update of ${rest}: plain SGD p ← p − lr·dp${rate}` };
+      const decays = h.decayed.includes(rest);
+      const how = decays ? sgdRule(h) : 'plain SGD p ← p − lr·dp';
+      const undecayed = !decays && h.weightDecay > 0 ? ` (${rest} does not decay)` : '';
+      return { dependsOn: [`init/${rest}`, ...grads], hint: `look at your update of ${rest}: ${how}${rate}${undecayed}` };
     }
+    case 'mirror':
+      return mirrorDependencies(rest, p.step, h);
     default:
       return { dependsOn: [], hint: 'this tensor is not placed by the fixture header' };
   }
@@ -165,7 +195,7 @@ export function dependencies(name: string, meta: Record<string, unknown>): { dep
 
 function backwardDependencies(rest: string, step: number, h: HeaderView): { dependsOn: string[]; hint: string } {
   const at = `step${step}`;
-  const site = h.sites.find((s) => rest === `${s.name}.delta` || rest === `${s.name}.signal`)!;
+  const site = h.sites.find((s) => [`${s.name}.delta`, `${s.name}.signal`, `${s.name}.B`].includes(rest))!;
   const output = h.sites.find((s) => s.isOutput);
   if (rest.endsWith('.delta')) {
     if (site.isOutput) return { dependsOn: [`${at}/logits`, `${at}/loss`], hint: 'look at your output error: e = (softmax(logits) − onehot(y)) / N, the 1/N of the batch mean included' };
@@ -179,11 +209,39 @@ function backwardDependencies(rest: string, step: number, h: HeaderView): { depe
   }
   const delta = `${at}/${site.name}.delta`;
   const conv = site.kind === 'conv';
+  const transposed = conv ? ' (conv_transpose with the layer\'s stride and padding)' : '';
+  const weights = stateAt(`${site.name}.W`, step);
+  const learned = (t: string) => stateAt(`${site.name}.${t}`, step);
+  if (rest.endsWith('.B')) {
+    const before = 'W as it was before this step\'s update, sign(0) = 0';
+    switch (h.rule) {
+      case 'usf':
+        return { dependsOn: weights, hint: `look at your uSF feedback of ${site.name}: B_t = c·sign(W_t) with c = ${h.options.c?.[site.name] ?? 'rule.c'} (rule.c), ${before}` };
+      case 'brsf':
+        return { dependsOn: [`input/${at}/${site.name}.M`, ...weights], hint: `look at your brSF feedback of ${site.name}: B_t = |M_t|∘sign(W_t) with this step's magnitudes input/${at}/${site.name}.M (a fresh draw every step), ${before}` };
+      default:
+        return { dependsOn: [`init/${site.name}.M`, ...weights], hint: `look at your frSF feedback of ${site.name}: B_t = |M|∘sign(W_t) with the fixed magnitudes init/${site.name}.M and the signs of the current W, ${before}` };
+    }
+  }
   switch (h.rule) {
+    case 'usf': case 'brsf': case 'frsf':
+      return { dependsOn: [delta, `${at}/${site.name}.B`], hint: `look at how ${site.name} sends its error down: ${h.rule === 'usf' ? 'uSF' : h.rule === 'brsf' ? 'brSF' : 'frSF'} dx = dy·B_t with this step's B_t${transposed}` };
+    case 'kp':
+      return { dependsOn: [delta, ...learned('B')], hint: `look at how ${site.name} sends its error down: KP dx = dy·B with the learned B of this step${transposed}${learnedState(h, site.name, 'B', step)}` };
+    case 'wm':
+      return {
+        dependsOn: [delta, step === 1 ? `init/${site.name}.B` : `step${step - 1}/${site.name}.B`],
+        hint: `look at how ${site.name} sends its error down: weight mirrors dx = dy·B with B from the previous step's mirror phase (init/${site.name}.B in step 1)${transposed}`,
+      };
+    case 'pfa':
+      return {
+        dependsOn: [delta, `init/${site.name}.Bp`, ...learned('R')],
+        hint: `look at how ${site.name} sends its error down: PFA dx = (dy·B_p)·R, never multiplied out${conv ? ', g = conv_transpose(dy, B_p) at the output resolution with stride 1, then dx = conv_transpose(g, R) with the layer\'s stride and padding' : ''}${learnedState(h, site.name, 'R', step)}`,
+      };
     case 'bp':
-      return { dependsOn: [delta, ...stateAt(`${site.name}.W`, step)], hint: `look at how ${site.name} sends its error down: BP dx = dy·W${conv ? ' (conv_transpose with the layer\'s stride and padding)' : ''}` };
+      return { dependsOn: [delta, ...weights], hint: `look at how ${site.name} sends its error down: BP dx = dy·W${transposed}` };
     case 'fa':
-      return { dependsOn: [delta, `init/${site.name}.B`], hint: `look at how ${site.name} sends its error down: FA dx = dy·B with the fixed B${conv ? ' (conv_transpose with the layer\'s stride and padding)' : ''}` };
+      return { dependsOn: [delta, `init/${site.name}.B`], hint: `look at how ${site.name} sends its error down: FA dx = dy·B with the fixed B${transposed}` };
     case 'dfa':
       return { dependsOn: [`${at}/${output?.name ?? '?'}.delta`, `init/${site.name}.D`], hint: `look at how ${site.name} sends its error down: DFA dx = e·D, e the output error, reshaped to the layer's input` };
     default: {
@@ -212,6 +270,12 @@ function feedbackDependencies(rest: string, step: number, h: HeaderView): { depe
   const tensorName = h.learnedFeedback.find((q) => rest === gradName(q))!;
   const site = tensorName.slice(0, tensorName.lastIndexOf('.'));
   const state = (t: string) => (h.learnedFeedback.includes(`${site}.${t}`) ? stateAt(`${site}.${t}`, step) : [`init/${site}.${t}`]);
+  if (h.rule === 'kp') {
+    return { dependsOn: [`${at}/${site}.dW`], hint: `look at your KP gradient of ${site}: dB = dW, W's own gradient (B is stored in W's shape, so not its transpose); the decay is the optimiser's, not part of dB` };
+  }
+  if (h.rule === 'pfa') {
+    return { dependsOn: [`${at}/${site}.dW`, `init/${site}.Bp`], hint: `look at your PFA gradient of ${site}: dR = B_pᵀ·dW (conv: dW seen as (Cout, Cin·k·k), the result reshaped to R's kernel shape); the decay is the optimiser's, not part of dR` };
+  }
   switch (h.mode) {
     case 'normative':
       return { dependsOn: [...state('P'), ...state('Q'), ...stateAt(`${site}.W`, step)], hint: `look at your normative gradient of ${site}: E = P̂Q̂ − W (this sign), dP = E·Q̂ᵀ, dQ = P̂ᵀ·E, with W before this step's update` };
@@ -234,6 +298,36 @@ function feedbackDependencies(rest: string, step: number, h: HeaderView): { depe
     default:
       return { dependsOn: [], hint: `look at your feedback gradient of ${site}` };
   }
+}
+
+/** After step 1, how the learned B (KP) or R (PFA) of this step came about: W's update, decay included. */
+function learnedState(h: HeaderView, site: string, t: string, step: number): string {
+  if (step === 1) return '';
+  const decay = h.weightDecay > 0 ? ` + λ·${t}), with the coupled decay λ = ${h.weightDecay} that W gets too` : ')';
+  return `; ${t} is init/${site}.${t} after ${step - 1} update(s) ${t} ← ${t} − lr·(d${t}${decay}`;
+}
+
+/** The optimiser's rule in words: plain SGD, or SGD with coupled L2 decay (KP, PFA fixtures). */
+function sgdRule(h: HeaderView): string {
+  return h.weightDecay > 0
+    ? `SGD with coupled L2 decay p ← p − lr·(dp + λ·p), λ = ${h.weightDecay} for ${h.decayed.length ? 'the tensors in training.decayed (not biases or LayerNorm)' : 'every tensor'}`
+    : 'plain SGD p ← p − lr·dp';
+}
+
+/** Weight mirrors' phase after step K's update: Ŵ from the noise and the updated W, then B. */
+function mirrorDependencies(rest: string, step: number, h: HeaderView): { dependsOn: string[]; hint: string } {
+  const site = rest.slice(0, rest.lastIndexOf('.'));
+  const conv = h.sites.find((s) => s.name === site)?.kind === 'conv';
+  if (rest.endsWith('.What')) {
+    return {
+      dependsOn: [`input/step${step}/${site}.noise`, ...stateAt(`${site}.W`, step + 1)],
+      hint: `look at your mirror estimate of ${site}: Ŵ = yᵀx/(N_m·σ²), σ = ${h.options.sigma ?? 'rule.sigma'}, with x = input/step${step}/${site}.noise and y = ${conv ? 'conv(x, W) with the layer\'s stride and padding (Ŵ: the filter gradient of (x, y), divided by N_m·P·σ², P the output positions)' : 'x·Wᵀ'}, no bias, no activation, W after this step's update`,
+    };
+  }
+  return {
+    dependsOn: [`step${step}/${site}.What`, step === 1 ? `init/${site}.B` : `step${step - 1}/${site}.B`],
+    hint: `look at your mirror update of ${site}: B ← (1 − ρ)·B + ρ·Ŵ, ρ = ${h.options.rate ?? 'rule.rate'}`,
+  };
 }
 
 /** The first divergence in computation order and what it is computed from. */

@@ -22,6 +22,7 @@ import { clone, reshape, tensor, type Tensor } from '../reference/tensor.ts';
 import { encodeBundle } from '../src/bundle.ts';
 import { writeFileAtomic } from '../src/report/atomic.ts';
 import { fixtureCases, type FixtureCase } from './cases.ts';
+import { familyConventionsOf, FAMILY_NAMES, familyRecording } from './family-cases.ts';
 
 /** The fixture layout version (tensor names, header fields, conventions); the bundle container has its own. */
 export const FIXTURE_VERSION = 3;
@@ -192,7 +193,7 @@ export function conventionsFor(c: FixtureCase, classifierBp = false): Record<str
   const o = c.rule.ldfa;
   const signalClamp = c.rule.clipSignal === undefined ? null
     : `the signal every layer sends down is clamped elementwise to [−${fmt(c.rule.clipSignal)}, ${fmt(c.rule.clipSignal)}] right after its feedback (dx = clamp((dy·P̂)·Q̂)) and before f′ of the layer below (the v1 code's backward hook); the stored <site>.signal is the clamped one`;
-  if (!o) return { ...shared, clamps: signalClamp ?? FIXTURE_CONVENTIONS.clamps };
+  if (!o) return { ...shared, clamps: signalClamp ?? FIXTURE_CONVENTIONS.clamps, ...(c.rule.options ? familyConventionsOf(c.rule, c.training.lr, c.training.feedbackLr) : {}) };
   const gradClamps = [
     o.clipLinearGrad !== null ? `the gradients dW, db, dP, dQ of every linear layer with P̂, Q̂ are clamped elementwise to [−${fmt(o.clipLinearGrad)}, ${fmt(o.clipLinearGrad)}]` : '',
     o.clipConvFeedbackGrad !== null ? `the gradients dP, dQ of every conv layer (not its dW, db) are clamped elementwise to [−${fmt(o.clipConvFeedbackGrad)}, ${fmt(o.clipConvFeedbackGrad)}]` : '',
@@ -291,27 +292,33 @@ export function generateFixture(c: FixtureCase): Fixture {
       put(`input/step${step}/${site}.Omega`, omega);
       sketches++;
     };
-    const rule = createRule(c.rule.rule, { ldfa: c.rule.ldfa && { ...c.rule.ldfa, onSketch } });
-    rule.attach(model, root.fork());
+    const ruleRng = root.fork();
+    const family = c.rule.options ? familyRecording(c.rule, root.fork(), put) : null;
+    const rule = createRule(c.rule.rule, { ldfa: c.rule.ldfa && { ...c.rule.ldfa, onSketch }, ...family?.options });
+    rule.attach(model, ruleRng);
     if (c.perturbation > 0) perturbFactors(rule.feedbackTensors(), root.fork(), c.perturbation);
     const clipSignal = c.rule.clipSignal ?? null;
     if (clipSignal !== null) for (const site of model.sites) site.feedback = clipFeedback(site.feedback, clipSignal);
 
     const { steps, lr, feedbackLr } = c.training;
+    const weightDecay = c.rule.weightDecay ?? 0;
     const params = model.params();
     const feedbackParams: Param[] = rule.feedbackParams();
-    const optimizer = new Optimizer(sgd(lr), params);
-    const feedbackOptimizer = new Optimizer(sgd(feedbackLr), feedbackParams);
+    const optimizer = new Optimizer({ ...sgd(lr), weightDecay }, params);
+    // KP's B and PFA's R step like W, decay included; other learned feedback (LDFA's P̂, Q̂) does not decay.
+    const feedbackDecay = rule.stepsWithWeights ? weightDecay : 0;
+    const feedbackOptimizer = new Optimizer({ ...sgd(feedbackLr), weightDecay: feedbackDecay }, feedbackParams);
 
     put('input/x', x);
     put('input/y', tensor([y.length], y));
     for (const p of params) put(`init/${p.name}`, p.value);
-    for (const [name, t] of Object.entries(rule.feedbackTensors())) put(`init/${name}`, t);
+    for (const [name, t] of Object.entries(rule.feedbackTensors())) if (!family?.notGiven(name)) put(`init/${name}`, t);
 
     const growth = { factor: 1, tensor: '', step: 0 };
     const initialScale = new Map([...params, ...feedbackParams].map((p) => [p.name, maxAbs(p.value)]));
     for (step = 1; step <= steps; step++) {
       const at = `step${step}`;
+      family?.beforeStep(step, rule);
       const logits = model.forward(x, true);
       const e = tensor(logits.shape);
       const loss = softmaxCrossEntropy(e, logits, y);
@@ -319,6 +326,7 @@ export function generateFixture(c: FixtureCase): Fixture {
       rule.feedbackGradients(y);
       put(`${at}/logits`, logits);
       put(`${at}/loss`, tensor([], [loss]));
+      family?.afterBackward(step, rule);
       for (const site of model.sites) {
         if (!site.outputGrad) throw new Error(`fixture ${c.name}: ${site.name} received no error in step ${step}`);
         const [deltaShape, signalShape] = perSampleShapes(site, x.shape[0]);
@@ -329,6 +337,7 @@ export function generateFixture(c: FixtureCase): Fixture {
       optimizer.step();
       feedbackOptimizer.step();
       rule.afterStep(step);
+      family?.afterUpdate(step, model, rule);
       if (step === steps) for (const p of [...params, ...feedbackParams]) put(`${at}/${p.name}`, p.value);
       for (const p of [...params, ...feedbackParams]) {
         const start = initialScale.get(p.name)!;
@@ -356,7 +365,7 @@ export function generateFixture(c: FixtureCase): Fixture {
         batch: c.arch.batch,
         layers: describeLayers(model) ?? (model instanceof VisionTransformer ? describeTransformer(model).layers : c.arch.description),
         ...(model instanceof VisionTransformer ? { transformer: describeTransformer(model) } : {}),
-        dimensions: c.arch.dimensions ?? null,
+        dimensions: c.arch.dimensions ? { ...c.arch.dimensions, ...c.rule.dimensions?.(model) } : null,
         sites: model.sites.map((s) => ({
           name: s.name, kind: s.kind, weightShape: s.weight.value.shape, weightMatrix: weightMatrixShape(s),
           conv: s.conv, isOutput: s.isOutput, sendsSignal: s.needsInputGrad,
@@ -364,12 +373,14 @@ export function generateFixture(c: FixtureCase): Fixture {
       },
       rule: c.rule.ldfa
         ? { name: c.rule.name, rule: 'ldfa', ...stripInject(c.rule.ldfa), ranks: summary.ranks, initPerturbation: c.perturbation }
-        : { name: c.rule.name, rule: c.rule.rule },
+        : { name: c.rule.name, ...(family ? summary : { rule: c.rule.rule }) },
       training: {
-        steps, optimiser: 'sgd', lr, feedbackLr, momentum: 0, weightDecay: 0, clip: clipSignal === null ? null : { signal: clipSignal },
+        steps, optimiser: 'sgd', lr, feedbackLr, momentum: 0, weightDecay, clip: clipSignal === null ? null : { signal: clipSignal },
         learned: params.map((p) => p.name), learnedFeedback: feedbackParams.map((p) => p.name),
+        ...(weightDecay > 0 ? { decayed: [...params, ...(feedbackDecay > 0 ? feedbackParams : [])].filter((p) => p.decay).map((p) => p.name) } : {}),
       },
       conventions: conventionsFor(c, classifierBp),
+      ...(family ? { familyNames: FAMILY_NAMES } : {}),
       exercises: { ...exercisesOf(c, tensors, ldfaSites, sketches, classifierBp), growth },
       names: FIXTURE_NAMES,
       seed: c.arch.seed,

@@ -7,7 +7,8 @@
 // entries with f ≠ 0.
 //
 // Which fixture tensors are required:
-//   input/*, init/*   what the candidate was given; checked when present (to catch a
+//   input/*, init/*   what the candidate was given (input/stepK/*: what a step draws at random,
+//                     e.g. the family rules' magnitudes and noise); checked when present (to catch a
 //                     transposed or mis-loaded input), never reported missing
 //   everything else   required ("missing" is a failure) unless --only prefixes exclude it
 // Candidate tensors the fixture does not have are listed as warnings (a misspelt name shows
@@ -18,7 +19,7 @@
 import { decodeBundle, type Bundle } from '../src/bundle.ts';
 import { readFileSync, realpathSync } from 'node:fs';
 import type { Tensor } from '../reference/tensor.ts';
-import { computationOrder, diagnose, type CheckStatus, type Diagnosis } from './diagnose.ts';
+import { computationOrder, diagnose, GIVEN_PREFIXES, type CheckStatus, type Diagnosis } from './diagnose.ts';
 import { FIXTURE_KIND, READABLE_FIXTURE_VERSIONS } from './generate.ts';
 
 export interface VerifyOptions {
@@ -72,7 +73,7 @@ export interface VerifyReport {
   ok: boolean;
 }
 
-const isInput = (name: string) => name.startsWith('input/') || name.startsWith('init/');
+const isInput = (name: string) => GIVEN_PREFIXES.some((prefix) => name.startsWith(prefix));
 
 /** Reads and checks a fixture: a valid bundle, kind ldfa-fixture, a supported version, finite values. */
 export function loadFixture(path: string): Bundle {

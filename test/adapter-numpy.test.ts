@@ -67,7 +67,7 @@ describe('NumPy adapter (oracles/adapters/numpy)', () => {
     { convention: 'the v1 signal clamp', fixture: 'mlp_authors-v1-mlp-tight-clamp', from: 'd = np.clip(d, -clip, clip)', to: 'pass', first: 'step1/fc3.signal' },
     { convention: 'Oja max-second-moment', fixture: 'mlp_ldfa-oja-max-second-moment', from: 'if how == "max-std":', to: 'if how in ("max-std", "max-second-moment"):', first: 'step1/fc3.dP' },
     { convention: 'the label-driven output layer', fixture: 'mlp_authors-v1-mlp', from: 'signal = np.eye(C)[y] if', to: 'signal = dy if', first: 'step1/fc3.dP' },
-    { convention: 'the feedback learning rate', fixture: 'mlp_ldfa-oja', from: 'fb[name] = fb[name] - flr *', to: 'fb[name] = fb[name] - lr *', first: 'step2/fc3.signal' },
+    { convention: 'the feedback learning rate', fixture: 'mlp_ldfa-oja', from: 'fgrads[name[:dot + 1] + "d" + name[dot + 1:]], flr)', to: 'fgrads[name[:dot + 1] + "d" + name[dot + 1:]], lr)', first: 'step2/fc3.signal' },
   ])('omitting $convention fails verify on $fixture, first at $first', (o, ctx) => {
     if (!numpyVersion) ctx.skip(SKIP_NOTE);
     const source = readFileSync(ADAPTER, 'utf8');

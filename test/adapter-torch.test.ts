@@ -50,8 +50,8 @@ const verify = (fixture: string, candidate: string): VerifyReport => verifyBundl
 interface Omission { convention: string; tag: string; fixture: string; from: string; to: string; first: string; message?: RegExp }
 export const OMISSIONS: readonly Omission[] = [
   { convention: 'the batch-mean loss', tag: 'loss-sum', fixture: 'mlp_bp', from: 'loss = F.cross_entropy(logits, y)', to: 'loss = F.cross_entropy(logits, y, reduction="sum")', first: 'step1/loss' },
-  { convention: 'the SGD learning rate of the weights', tag: 'lr', fixture: 'mlp_bp', from: 'net.params[name] -= training["lr"] * net.params[name].grad', to: 'net.params[name] -= 0.5 * training["lr"] * net.params[name].grad', first: 'step2/logits' },
-  { convention: 'the feedback learning rate of P̂, Q̂', tag: 'feedback-lr', fixture: 'mlp_ldfa-normative', from: 'training["feedbackLr"] * fgrads[name]', to: 'training["lr"] * fgrads[name]', first: 'step2/fc3.signal', message: /update of P̂, Q̂/ },
+  { convention: 'the SGD learning rate of the weights', tag: 'lr', fixture: 'mlp_bp', from: 'net.params[name] -= training["lr"] * (', to: 'net.params[name] -= 0.5 * training["lr"] * (', first: 'step2/logits' },
+  { convention: 'the feedback learning rate of P̂, Q̂', tag: 'feedback-lr', fixture: 'mlp_ldfa-normative', from: 'training["feedbackLr"] * (fgrads[name]', to: 'training["lr"] * (fgrads[name]', first: 'step2/fc3.signal', message: /update of P̂, Q̂/ },
   { convention: 'the normative sign E = P̂Q̂ − W', tag: 'normative-sign', fixture: 'mlp_ldfa-normative', from: 'E = P2 @ Q2 - W2', to: 'E = W2 - P2 @ Q2', first: 'step1/fc3.dQ' },
   { convention: 'the factorised gradient dP = dW·Q̂ᵀ', tag: 'factorised', fixture: 'mlp_ldfa-factorised', from: 'dW = layer.weight.grad.reshape(W2.shape)', to: 'dW = -layer.weight.grad.reshape(W2.shape)', first: 'step1/fc3.dQ' },
   { convention: 'Oja max-std: centring', tag: 'oja-centre', fixture: 'mlp_ldfa-oja', from: 'd = (rows - rows.mean(dim=0)) / (rows.std(dim=0, unbiased=True).max() + eps)', to: 'd = rows / (rows.std(dim=0, unbiased=True).max() + eps)', first: 'step1/fc3.dP' },

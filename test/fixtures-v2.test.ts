@@ -20,8 +20,8 @@ const names = fixtureCases().map((c) => c.name);
 const norm = (t: Tensor) => Math.sqrt(t.data.reduce((a, v) => a + v * v, 0));
 const computed = (b: Bundle) => new Map([...b.tensors].filter(([n]) => n.startsWith('step')).map(([n, t]) => [n, clone(t)]));
 
-/** A conv kernel's two spatial axes (k×k, P̂'s 1×1) are the one pair allowed to be equal. */
-const isKernel = (name: string, t: Tensor) => t.shape.length === 4 && /\.(d?W|d?B|d?P|d?Q)$/.test(name);
+/** A conv kernel's two spatial axes (k×k, P̂'s and B_p's 1×1) are the one pair allowed to be equal. */
+const isKernel = (name: string, t: Tensor) => t.shape.length === 4 && /\.(d?W|d?B|d?P|d?Q|M|Bp|d?R|What)$/.test(name);
 
 describe('fixture v2: every dimension is distinct, so every transpose is a shape error', () => {
   it.each(names)('%s: every tensor axis is a declared dimension, and the declared dimensions are pairwise distinct', (name) => {

@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { decodeBundle } from '../src/bundle.ts';
 import { registerFixturesCommand } from '../src/cli/fixtures.ts';
 import { ARCHITECTURES, OPTION_CASES, PRESET_CASES, RULE_CASES, fixtureCases, findCase } from '../oracles/cases.ts';
+import { FAMILY_RULES, FAMILY_WEIGHT_DECAY } from '../oracles/family-cases.ts';
 import {
   FIXTURE_KIND, FIXTURE_VERSION, checkFixtures, encodeFixture, fixtureFileName, generateFixture, gradName, writeFixtures,
 } from '../oracles/generate.ts';
@@ -34,7 +35,8 @@ describe('fixture case table', () => {
   it('covers {linear 2-layer, MLP, conv net, transformer block} × {BP, FA, DFA, LDFA fixed, normative, oja, factorised}', () => {
     expect(ARCHITECTURES.map((a) => a.name)).toEqual(['linear2', 'mlp', 'cnn', 'transformer']);
     expect(RULE_CASES.map((r) => r.name)).toEqual(['bp', 'fa', 'dfa', 'ldfa-fixed', 'ldfa-normative', 'ldfa-oja', 'ldfa-factorised']);
-    expect(fixtureCases()).toHaveLength(28 + OPTION_CASES.length + PRESET_CASES.length);
+    expect(fixtureCases()).toHaveLength(28 + OPTION_CASES.length + PRESET_CASES.length + 4 * FAMILY_RULES.length);
+    expect(fixtureCases().slice(-6).map((c) => c.name)).toEqual(FAMILY_RULES.map((r) => `transformer_${r}`));
     expect(() => findCase('mlp_ldfa-hebbian')).toThrow(/unknown fixture case 'mlp_ldfa-hebbian': allowed are linear2_bp/);
   });
 
@@ -94,7 +96,7 @@ describe('regeneration', () => {
     }
   });
 
-  it('MANIFEST.json lists every fixture with its size and sha256; all of them together stay under 8 MB (28 rule cases, 5.4 MB; the option and preset cases, the cnn ones 0.5 MB each)', () => {
+  it('MANIFEST.json lists every fixture with its size and sha256; all of them together stay under 15 MB (28 rule cases, 5.4 MB; the option and preset cases, the cnn ones 0.5 MB each; the 24 family cases, 6.3 MB)', () => {
     const manifest = JSON.parse(readFileSync(join(DIR, 'MANIFEST.json'), 'utf8')) as { fixtureVersion: number; fixtures: { case: string; file: string; bytes: number; sha256: string }[] };
     expect(manifest.fixtureVersion).toBe(FIXTURE_VERSION);
     expect(manifest.fixtures.map((f) => f.case)).toEqual(fixtureCases().map((c) => c.name));
@@ -105,7 +107,7 @@ describe('regeneration', () => {
       expect(createHash('sha256').update(bytes).digest('hex'), f.file).toBe(f.sha256);
       total += bytes.length;
     }
-    expect(total).toBeLessThan(8e6);
+    expect(total).toBeLessThan(15e6);
   });
 
   it('a change of one number by one ulp is caught (checkFixtures and an exact verify)', () => {
@@ -162,9 +164,10 @@ describe('fixture contents', () => {
     if (ldfa?.mode === 'oja') expect(conventions.ojaNormalisation.startsWith(ldfa.ojaNormalisation)).toBe(true);
     expect(conventions.clamps.startsWith('none')).toBe(c.rule.clipSignal === undefined && ldfa?.clipLinearGrad == null && ldfa?.clipConvFeedbackGrad == null);
     expect(conventions.loss).toMatch(/batch-mean/);
-    const training = meta.training as Record<string, unknown>;
-    expect(training).toMatchObject({ steps: 3, optimiser: 'sgd', momentum: 0, weightDecay: 0 });
     const rule = meta.rule as Record<string, unknown>;
+    const training = meta.training as Record<string, unknown>;
+    const decays = rule.rule === 'kp' || rule.rule === 'pfa';
+    expect(training).toMatchObject({ steps: 3, optimiser: 'sgd', momentum: 0, weightDecay: decays ? FAMILY_WEIGHT_DECAY : 0 });
     expect(rule.name).toBe(findCase(name).rule.name);
     if (rule.rule === 'ldfa' && RULE_CASES.some((r) => name.endsWith(`_${r.name}`))) {
       expect(rule).toMatchObject({ svdEvery: 0, learn: 'pq', direct: false, ojaNormalisation: 'max-std', ojaEps: 1e-8, rank: 2, svd: 'exact', initPerturbation: rule.init === 'svd' ? 0.5 : 0 });
@@ -184,19 +187,22 @@ describe('fixture contents', () => {
     const y = get(tensors, 'input/y');
     expect(y.shape).toEqual([c.arch.batch]);
     expect([...y.data].every((v) => Number.isInteger(v) && v >= 0 && v < c.arch.classes)).toBe(true);
-    const feedbackName = ({ bp: null, fa: 'B', dfa: 'D', ldfa: null } as Record<string, string | null>)[c.rule.rule] ?? null;
+    // the feedback tensors given before step 1 (sign rules' B and brSF's M are per step: test/adapter-family.test.ts)
+    const given: Record<string, string[]> = { fa: ['B'], dfa: ['D'], frsf: ['M'], kp: ['B'], wm: ['B'], pfa: ['Bp', 'R'] };
     // under classifier 'bp' a conv net's linear layers send through W and have no P̂, Q̂
     const exactClassifier = (site: { kind: string }) => c.rule.ldfa?.classifier === "bp" && site.kind === "linear" && sites.some((s) => s.kind === "conv");
     const ldfaSites = sites.filter((s) => s.sendsSignal && !exactClassifier(s));
     for (const site of sites) {
       if (!site.sendsSignal) continue;
-      if (feedbackName) expect(tensors.has(`init/${site.name}.${feedbackName}`), site.name).toBe(true);
+      for (const f of given[c.rule.rule] ?? []) expect(tensors.has(`init/${site.name}.${f}`), `${site.name}.${f}`).toBe(true);
       if (c.rule.rule === 'ldfa') for (const f of ['P', 'Q']) expect(tensors.has(`init/${site.name}.${f}`), site.name).toBe(!exactClassifier(site));
     }
-    // every parameter of the model (every W, b, norm parameter), and for learning LDFA every P̂ and Q̂
+    // every parameter of the model (every W, b, norm parameter), for learning LDFA every P̂ and Q̂, KP's B, PFA's R
     expect(training.learned).toEqual(c.arch.build(new Rng(c.arch.seed)).params().map((p) => p.name));
     const learnsFeedback = c.rule.rule === 'ldfa' && c.rule.ldfa!.mode !== 'fixed';
-    expect(training.learnedFeedback).toEqual(learnsFeedback ? ldfaSites.flatMap((s) => [`${s.name}.P`, `${s.name}.Q`]) : []);
+    const familyLearned = ({ kp: ['B'], pfa: ['R'] } as Record<string, string[]>)[c.rule.rule];
+    expect(training.learnedFeedback).toEqual(familyLearned ? sites.filter((s) => s.sendsSignal).flatMap((s) => familyLearned.map((f) => `${s.name}.${f}`))
+      : learnsFeedback ? ldfaSites.flatMap((s) => [`${s.name}.P`, `${s.name}.Q`]) : []);
     for (const p of training.learned) get(tensors, `init/${p}`);
     for (let step = 1; step <= 3; step++) {
       const loss = get(tensors, `step${step}/loss`);
@@ -213,7 +219,6 @@ describe('fixture contents', () => {
       const before = get(tensors, `init/${p}`), after = get(tensors, `step3/${p}`);
       expect(after.shape, p).toEqual(before.shape);
     }
-    expect(training.learnedFeedback.length > 0).toBe(c.rule.rule === 'ldfa' && c.rule.ldfa!.mode !== 'fixed');
     // BP descends on its one batch (the other rules need not in 3 steps: DFA on the conv net climbs).
     if (c.rule.rule === 'bp') expect(get(tensors, 'step3/loss').data[0]).toBeLessThan(get(tensors, 'step1/loss').data[0]);
   });

@@ -68,9 +68,10 @@ describe('the tarball', () => {
     const unwanted = [...shipped].filter((p) => /^(test|bench|src|reference|oracles\/linear|native\/build)\//.test(p) || (p.endsWith('.ts') && !p.endsWith('.d.ts')));
     expect(unwanted).toEqual([]);
     // The fixtures are what `npm run fixtures` writes; everything else (stated in the README's
-    // package section) stays small, so an accidental inclusion shows up here.
+    // package section) stays small, so an accidental inclusion shows up here (1.50 MB with the
+    // feedback-alignment family's rules, cases and docs, issue 25).
     const unpackedBesidesFixtures = packed.files.filter((f) => !f.path.startsWith('oracles/fixtures/')).reduce((sum, f) => sum + f.size, 0);
-    expect(unpackedBesidesFixtures).toBeLessThan(1.5e6);
+    expect(unpackedBesidesFixtures).toBeLessThan(1.6e6);
   });
 
   it('imports, in code and in declarations, only Node built-ins and declared dependencies that bring their types', () => {

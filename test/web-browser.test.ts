@@ -66,7 +66,8 @@ describe.skipIf(missing !== null)('web app in chromium', () => {
   it('step-through: every tensor of every offered fixture case equals the golden fixture to 1e-12', async () => {
     const cases = await page.evaluate(() => (window as unknown as LdfaWindow).ldfa.step.offeredFixtureCases());
     expect(cases).toContain('mlp_ldfa-normative');
-    expect(cases.length).toBe(14);
+    expect(cases.length).toBe(26); // {mlp, linear2} × {7 rule cases, 6 family rules}
+    expect(cases).toContain('linear2_wm');
     for (const name of cases) {
       const golden = decodeBundle(readFileSync(`oracles/fixtures/${name}.bin`), name).tensors;
       const compared = await page.evaluate((c) => (window as unknown as LdfaWindow).ldfa.step.compareWithFixture(c), name);

@@ -154,3 +154,34 @@ describe('source panes', () => {
     expect(cutDefinition(src, 's.ts', 'f')).toEqual({ file: 's.ts', symbol: 'f', startLine: 2, lines: ['// eq: y = 2x', 'export function f(a: number) {', '  if (a) { return "}"; }', '  return 2 * a;', '}'] });
   });
 });
+
+describe('the step-through offers the feedback-alignment family (issue 25)', () => {
+  it('every family rule is offered with its equation; KP, weight mirrors and PFA show the feedback matrix\'s own update as a stage', () => {
+    for (const rule of ['usf', 'brsf', 'frsf', 'kp', 'wm', 'pfa']) expect(STEP_RULES).toContain(rule);
+    const stageIds = (rule: string) => traceSteps({ model: 'mlp', rule, rank: 2 }, 1, null)[0].map((s) => s.id);
+    expect(stageIds('kp')).toEqual(expect.arrayContaining(['feedback-fc3', 'feedback-fc2']));
+    expect(stageIds('pfa')).toEqual(expect.arrayContaining(['feedback-fc3', 'feedback-fc2', 'z-fc3']));
+    const wm = stageIds('wm');
+    expect(wm.slice(-2)).toEqual(['mirror-fc2', 'mirror-fc3']); // after the update: the mirror phase uses the new W
+    for (const rule of ['usf', 'brsf', 'frsf']) expect(stageIds(rule).some((id) => id.startsWith('feedback-') || id.startsWith('mirror-'))).toBe(false);
+  });
+
+  it('sign rules: B_t = S∘sign(W) with the signs of this step\'s W; KP: dB = dW; PFA: g·R is the signal and dR = B_pᵀ·dW; WM: B moves to (1 − ρ)B + ρŴ', () => {
+    const first = (rule: string) => traceSteps({ model: 'mlp', rule, rank: 2 }, 1, null)[0];
+    const stage = (stages: Stage[], id: string) => stages.find((s) => s.id === id)!;
+    const usf = first('usf');
+    const B = named(stage(usf, 'signal-fc3'), 'fc3.B_t'), W = named(stage(usf, 'signal-fc3'), 'fc3.W');
+    const c = Math.abs(B.data.find((v) => v !== 0)!);
+    expect(Array.from(B.data)).toEqual(Array.from(W.data, (w) => c * Math.sign(w)));
+    const kp = first('kp');
+    expect(Array.from(named(stage(kp, 'feedback-fc2'), 'fc2.dB').data)).toEqual(Array.from(named(stage(kp, 'dW-fc2'), 'fc2.dW').data));
+    const pfa = first('pfa');
+    const g = named(stage(pfa, 'z-fc3'), 'g'), R = named(stage(pfa, 'signal-fc3'), 'fc3.R'), Bp = named(stage(pfa, 'z-fc3'), 'fc3.B_p');
+    expect(Array.from(multiply(g, R).data)).toEqual(Array.from(named(stage(pfa, 'signal-fc3'), 'dx sent down by fc3').data));
+    const dR = named(stage(pfa, 'feedback-fc3'), 'fc3.dR'), dW = named(stage(pfa, 'dW-fc3'), 'fc3.dW');
+    multiply(Bp, dW, true, false).data.forEach((v, i) => expect(dR.data[i]).toBeCloseTo(v, 14));
+    const mirror = stage(first('wm'), 'mirror-fc2');
+    const [before, after, What] = ['fc2.B (before)', 'fc2.B (after)', 'Ŵ = yᵀx/(N_m·σ²)'].map((l) => named(mirror, l));
+    after.data.forEach((v, i) => expect(v).toBeCloseTo(0.5 * before.data[i] + 0.5 * What.data[i], 14));
+  });
+});

@@ -109,6 +109,14 @@ export const DEFAULT_LDFA: LdfaOptions = {
   classifier: 'ldfa',
 };
 
+/**
+ * Upper bounds of the randomized SVD's work per re-factorisation: each power iteration is two
+ * products with W and an orthonormalisation, so a huge count hangs the run (2 in the v4 code,
+ * 10 in some versions; beyond ~20 the top-r subspace no longer changes in float64).
+ */
+export const MAX_SVD_POWER_ITERATIONS = 100;
+export const MAX_SVD_OVERSAMPLE = 1000;
+
 /** Up to this min(out, in), svd 'auto' uses the exact SVD. */
 export const EXACT_SVD_LIMIT = 128;
 
@@ -139,8 +147,12 @@ interface LowRankSite {
   rank: number;
   P: Param; // (out, r) or (Cout, r, 1, 1)
   Q: Param; // (r, in) or (r, Cin, k, k)
-  /** The same data seen as matrices: P̂ (out, r), Q̂ (r, in·k²). */
-  P2: Tensor; Q2: Tensor; gP2: Tensor; gQ2: Tensor;
+  /**
+   * The same data seen as matrices: P̂ (out, r), Q̂ (r, in·k²). Getters, viewing the storage the
+   * tensors hold now: the float32 training path swaps a fixed P̂'s or Q̂'s storage for float32
+   * (src/fast/float32.ts storeAsFloat32), and a view taken before would keep the old copy.
+   */
+  readonly P2: Tensor; readonly Q2: Tensor; readonly gP2: Tensor; readonly gQ2: Tensor;
   /** direct variant: this site is fed E instead of its own dy. */
   fedByOutputInput: boolean;
 }
@@ -168,10 +180,10 @@ export function ldfa(options: LdfaOptions): LdfaRule {
 
   const feedbackFor = (s: LowRankSite): Feedback => {
     if (s.fedByOutputInput) {
-      const lowRank = throughLowRank(s.P2, s.Q2);
+      const lowRank = throughLowRank(s.P.value, s.Q.value); // (rows, r), (r, cols): already matrices
       return (dx) => lowRank(dx, outputInputError());
     }
-    return s.site.kind === 'linear' ? throughLowRank(s.P2, s.Q2) : throughLowRankKernel(s.P.value, s.Q.value, s.site.conv!);
+    return s.site.kind === 'linear' ? throughLowRank(s.P.value, s.Q.value) : throughLowRankKernel(s.P.value, s.Q.value, s.site.conv!);
   };
 
   let svdRng: Rng | null = null;
@@ -209,8 +221,8 @@ export function ldfa(options: LdfaOptions): LdfaRule {
         assertShape(`${site.name}.Q`, Q.value, qShape);
         const s: LowRankSite = {
           site, rank: r, P, Q, fedByOutputInput,
-          P2: reshape(P.value, [rows, r]), Q2: reshape(Q.value, [r, cols]),
-          gP2: reshape(P.grad, [rows, r]), gQ2: reshape(Q.grad, [r, cols]),
+          get P2() { return reshape(P.value, [rows, r]); }, get Q2() { return reshape(Q.value, [r, cols]); },
+          get gP2() { return reshape(P.grad, [rows, r]); }, get gQ2() { return reshape(Q.grad, [r, cols]); },
         };
         if (options.init === 'svd' && !options.inject?.[`${site.name}.P`] && !fedByOutputInput) refactorise(s);
         site.feedback = feedbackFor(s);
@@ -256,6 +268,10 @@ export function ldfa(options: LdfaOptions): LdfaRule {
 
     feedbackTensors() {
       return Object.fromEntries(layers.flatMap((s) => [[s.P.name, s.P.value], [s.Q.name, s.Q.value]]));
+    },
+
+    randomStreams(): Record<string, Rng> {
+      return svdRng ? { svd: svdRng } : {};
     },
 
     summary() {
@@ -363,6 +379,10 @@ export function normaliseError(rows: Tensor, how: OjaNormalisation, eps: number)
     scale = Math.max(scale, s);
   }
   scale += eps;
+  if (scale === 0) {
+    throw new Error(`Oja normalisation ${how}: the batch error has no spread in any unit and ε is 0, so normalising it would divide by zero; `
+      + 'give ε > 0 (ojaEps, --oja-eps for linear layers; ojaEpsConv, --oja-eps-conv for conv layers: 1e-8 and 1e-6 in the authors\' code)');
+  }
   const divisor = how === 'max-std' ? scale : Math.sqrt(scale);
   for (let i = 0; i < n; i++) for (let j = 0; j < f; j++) {
     out.data[i * f + j] = (rows.data[i * f + j] - (how === 'max-std' ? mean[j] : 0)) / divisor;
@@ -418,10 +438,16 @@ export function checkLdfaOptions(o: LdfaOptions): void {
     if (!(eps >= 0) || !Number.isFinite(eps)) throw new Error(`${name} must be a finite number ≥ 0, got ${eps}`);
   }
   if (!OJA_OUTPUTS.includes(o.ojaOutput)) throw new Error(`ojaOutput '${o.ojaOutput as string}' is not allowed: allowed are ${OJA_OUTPUTS.join(', ')}`);
-  if (!Number.isInteger(o.svdPowerIterations) || o.svdPowerIterations < 0) throw new Error(`svdPowerIterations must be an integer ≥ 0, got ${o.svdPowerIterations}`);
-  if (o.svdPowerIterationsConv !== null && (!Number.isInteger(o.svdPowerIterationsConv) || o.svdPowerIterationsConv < 0)) throw new Error(`svdPowerIterationsConv must be an integer ≥ 0 or null, got ${o.svdPowerIterationsConv}`);
+  if (!Number.isInteger(o.svdPowerIterations) || o.svdPowerIterations < 0 || o.svdPowerIterations > MAX_SVD_POWER_ITERATIONS) {
+    throw new Error(`svdPowerIterations must be an integer in [0, ${MAX_SVD_POWER_ITERATIONS}], got ${o.svdPowerIterations}`);
+  }
+  if (o.svdPowerIterationsConv !== null && (!Number.isInteger(o.svdPowerIterationsConv) || o.svdPowerIterationsConv < 0 || o.svdPowerIterationsConv > MAX_SVD_POWER_ITERATIONS)) {
+    throw new Error(`svdPowerIterationsConv must be an integer in [0, ${MAX_SVD_POWER_ITERATIONS}] or null, got ${o.svdPowerIterationsConv}`);
+  }
   if (o.classifier !== 'ldfa' && o.classifier !== 'bp') throw new Error(`classifier '${o.classifier as string}' is not allowed: allowed are ldfa, bp`);
-  if (!Number.isInteger(o.svdOversample) || o.svdOversample < 0) throw new Error(`svdOversample must be an integer ≥ 0, got ${o.svdOversample}`);
+  if (!Number.isInteger(o.svdOversample) || o.svdOversample < 0 || o.svdOversample > MAX_SVD_OVERSAMPLE) {
+    throw new Error(`svdOversample must be an integer in [0, ${MAX_SVD_OVERSAMPLE}], got ${o.svdOversample}`);
+  }
   for (const [name, c] of [['clipLinearGrad', o.clipLinearGrad], ['clipConvFeedbackGrad', o.clipConvFeedbackGrad]] as const) {
     if (c !== null && !(c > 0 && Number.isFinite(c))) throw new Error(`${name} must be a finite number > 0 or null, got ${c}`);
   }

@@ -28,6 +28,11 @@ export interface WmOptions {
   /** Mirror steps before training (the spec's default: one epoch's worth of steps). */
   warmup: number;
   growthControl: boolean;
+  /**
+   * Mirror noise to use instead of drawing it (golden fixtures carry theirs): x for `site` in the
+   * mirror step after training step `step` (0: warm-up), of shape (batch, in) or (batch, Cin, H, W).
+   */
+  noise?: (site: FeedbackSite, step: number) => Tensor;
   /** `${site}.B`: B₀ to use instead of drawing it. */
   inject?: Record<string, Tensor>;
 }
@@ -87,8 +92,10 @@ export function wm(options: WmOptions): Rule {
   checkWmOptions(options);
   const layers: { site: FeedbackSite; B: Tensor }[] = [];
   let seed = 0;
-  const mirror = (rng: (layer: number) => Rng) => layers.forEach(({ site, B }, layer) => {
-    const x = normalTensor(rng(layer), [options.batch, ...site.inputShape.slice(site.kind === 'conv' ? 0 : -1)], options.sigma);
+  const mirror = (step: number, rng: (layer: number) => Rng) => layers.forEach(({ site, B }, layer) => {
+    const shape = [options.batch, ...site.inputShape.slice(site.kind === 'conv' ? 0 : -1)];
+    const x = options.noise ? options.noise(site, step) : normalTensor(rng(layer), shape, options.sigma);
+    assertShape(`${site.name} mirror noise`, x, shape);
     mirrorUpdate(B, x, mirrorResponse(site, x), options.rate, options.sigma, site.conv);
     if (options.growthControl) controlGrowth(B, x, site);
   });
@@ -105,11 +112,11 @@ export function wm(options: WmOptions): Rule {
       }
     },
     beforeTraining() {
-      for (let j = 0; j < options.warmup; j++) mirror((layer) => keyedRng(seed, layer, 0, j));
+      for (let j = 0; j < options.warmup; j++) mirror(0, (layer) => keyedRng(seed, layer, 0, j));
     },
     feedbackParams: () => [],
     feedbackGradients: () => {},
-    afterStep: (step) => mirror((layer) => keyedRng(seed, layer, step)),
+    afterStep: (step) => mirror(step, (layer) => keyedRng(seed, layer, step)),
     feedbackTensors: () => Object.fromEntries(layers.map(({ site, B }) => [`${site.name}.B`, B])),
     summary: () => ({ rule: 'wm', sigma: options.sigma, rate: options.rate, batch: options.batch, warmup: options.warmup, growthControl: options.growthControl }),
   };

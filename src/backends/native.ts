@@ -6,10 +6,12 @@
 //
 // Threads: OpenBLAS on 2 threads is ~1.7× faster than on 1 for the large products of an MLP
 // step (128×784×1024: 176 against 105 GFLOP/s), and slower for small ones (64×256×256,
-// where the thread hand-off costs more than it saves), so each call picks by its FLOPs, and
-// uses the second core only while it is free (measured on this machine; docs/backends.md).
+// where the thread hand-off costs more than it saves), so each call picks by its FLOPs
+// (measured on this machine; docs/backends.md). The count depends on the product's shape only:
+// OpenBLAS splits a product differently over 1 and 2 threads and the sums round differently, so
+// a count that followed the load, the core count or OPENBLAS_NUM_THREADS would make the same seed
+// give other bytes on another day (blasThreadsFor).
 import { existsSync } from 'node:fs';
-import os from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Backend } from '../../reference/backend.ts';
@@ -77,9 +79,9 @@ export interface NativeBlas {
     lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, c1: number, c2: number, decoupled: boolean): void;
   /** The layer kernels of the float32 training path (src/fast/layers.ts). */
   kernels: LayerKernels;
-  /** "OpenBLAS 0.3.21 … (libopenblas.so.0), threads: 1 below 2·M·N·K = 5e7 FLOPs, else 2". */
+  /** "OpenBLAS 0.3.21 … (libopenblas.so.0), threads: 1 below 2·M·N·K = 5e7 FLOPs, else 2 …". */
   info: string;
-  /** The largest thread count used (OpenBLAS's default: one per core). */
+  /** The largest thread count used (BLAS_THREADS). */
   maxThreads: number;
   /** Which OpenBLAS kernel set runs, and how it was chosen and verified (src/backends/blas-core.ts). */
   core: CoreChoice;
@@ -94,25 +96,21 @@ export const THREADED_MIN_FLOPS = 5e7;
 /** Adam updates of at least this many values run on 2 threads (memory-bound: 7 arrays pass through). */
 export const THREADED_MIN_ADAM = 2 ** 18;
 
-let cached: NativeBlas | null = null;
+/** The thread count of every larger product, whatever the machine's cores, load or OPENBLAS_NUM_THREADS. */
+export const BLAS_THREADS = 2;
 
 /**
- * Cores not taken by other work: the core count minus the 1-minute load average, counting
- * this process's own thread as free (read at most once a second). When other jobs keep the
- * cores busy, OpenBLAS's second thread waits for a descheduled partner: measured on this
- * machine at load 26, a 784-1024-1024-10 step took 92.7 ms on 2 threads and 58.9 ms on 1.
+ * OpenBLAS threads for one M×N×K product: a function of its shape only, so that the same seed
+ * gives the same bytes on any machine load and thread setting (OpenBLAS's 1- and 2-thread
+ * splits of a product round differently). On a busy machine the second thread waits for a
+ * descheduled partner (at load 26 a 784-1024-1024-10 step took 92.7 ms on 2 threads, 58.9 ms
+ * on 1): that speed is given up for reproducible results.
  */
-function freeCoreEstimate(): () => number {
-  let value = os.cpus().length, readAt = -Infinity;
-  return () => {
-    const now = performance.now();
-    if (now - readAt > 1000) {
-      value = Math.floor(os.cpus().length - os.loadavg()[0] + 1.5);
-      readAt = now;
-    }
-    return value;
-  };
+export function blasThreadsFor(M: number, N: number, K: number): number {
+  return 2 * M * N * K >= THREADED_MIN_FLOPS ? BLAS_THREADS : 1;
 }
+
+let cached: NativeBlas | null = null;
 
 export function createNativeBlas(): NativeBlas {
   if (cached !== null) return cached;
@@ -135,14 +133,10 @@ export function createNativeBlas(): NativeBlas {
     const message = (e as Error).message;
     throw new Error(`native backend: ${message}${/no usable CBLAS/.test(message) ? '; install one, e.g. apt-get install libopenblas0-pthread' : ''}`);
   }
-  const maxThreads = Math.max(1, loaded.threads);
-  let threads = maxThreads, pinned = 0;
+  let threads = loaded.threads, pinned = 0;
   const setThreads = (n: number) => { if (n !== threads) { addon.setThreads(n); threads = n; } };
-  const freeCores = freeCoreEstimate();
-  /** The thread count for one call (GEMM or Adam): 1 for small work, else every core that is free. */
-  const threadsFor = (large: boolean) => (large ? Math.max(1, Math.min(maxThreads, freeCores())) : 1);
-  /** pinThreads(n) overrides the rule (the bench's 1- and 2-thread peaks, tests). */
-  const threadsNow = (large: boolean) => (pinned > 0 ? pinned : threadsFor(large));
+  /** pinThreads(n) overrides the shape rule (the bench's 1- and 2-thread peaks, tests). */
+  const threadsNow = (byShape: number) => (pinned > 0 ? pinned : byShape);
   cached = {
     sgemm(transA, transB, M, N, K, A, B, C, alpha = 1, beta = 0) {
       if (M === 0 || N === 0) return;
@@ -150,13 +144,13 @@ export function createNativeBlas(): NativeBlas {
         for (let i = 0; i < M * N; i++) C[i] = beta === 0 ? 0 : C[i] * beta;
         return;
       }
-      setThreads(threadsNow(2 * M * N * K >= THREADED_MIN_FLOPS));
+      setThreads(threadsNow(blasThreadsFor(M, N, K)));
       addon.sgemm(transA, transB, M, N, K, alpha, A, transA ? M : K, B, transB ? K : N, beta, C, N);
     },
-    adam: (w, ...rest) => addon.adam(w, ...rest, threadsNow(w.length >= THREADED_MIN_ADAM)),
+    adam: (w, ...rest) => addon.adam(w, ...rest, threadsNow(w.length >= THREADED_MIN_ADAM ? BLAS_THREADS : 1)),
     kernels: addon,
-    info: `${loaded.config} (${loaded.library}), ${describeChoice(core)}, threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else up to ${maxThreads} while cores are free`,
-    maxThreads,
+    info: `${loaded.config} (${loaded.library}), ${describeChoice(core)}, threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else ${BLAS_THREADS} (by shape only: same bytes at any load)`,
+    maxThreads: BLAS_THREADS,
     core,
     // LAPACK on one thread, always: dgesdd's result depends on OpenBLAS's thread count (measured:
     // different bytes on 1 and 2 threads), and the same seed must give the same bytes on any
@@ -164,7 +158,7 @@ export function createNativeBlas(): NativeBlas {
       orthonormalize(Y, m, k) { setThreads(1); return addon.orthonormalize(Y, m, k); },
       svd(A, m, n, U, S, VT) { setThreads(1); addon.svd(A, m, n, U, S, VT); },
     } : null,
-    pinThreads(n) { pinned = Math.max(0, Math.min(maxThreads, Math.floor(n))); },
+    pinThreads(n) { pinned = Math.max(0, Math.min(BLAS_THREADS, Math.floor(n))); },
   };
   return cached;
 }

@@ -7,8 +7,9 @@ import { checkFixtures, encodeFixture, generateFixture, writeFixtures } from '..
 import { fixtureCases } from '../../oracles/cases.ts';
 import { CUSTOM_ARCHS, DEFAULT_CUSTOM, customCase, customConfig, type CustomFixtureOptions } from '../../oracles/custom.ts';
 import { GROWTH_LIMIT } from '../../oracles/generate.ts';
-import { checkOutputFile } from '../paths.ts';
+import { checkOutputDir, checkOutputFile } from '../paths.ts';
 import { PRESET_NAMES } from '../config.ts';
+import { RULE_NAMES } from '../../reference/rules/rule.ts';
 import { writeFileAtomic } from '../report/atomic.ts';
 import { integerFlag, refuseIgnoredFlags } from './train-options.ts';
 import { usageErrorsExit } from './verify.ts';
@@ -20,6 +21,8 @@ const number = (flag: string) => (text: string): number => {
   if (text.trim() === '' || !Number.isFinite(v)) throw new Error(`${flag} must be a number, got '${text}'`);
   return v;
 };
+/** --usf-scale: init-std, unit, or a number (its range is checked with the other train flags). */
+const usfScale = (text: string): CustomFixtureOptions['usfScale'] => (text === 'init-std' || text === 'unit' ? text : number('--usf-scale')(text));
 const shape = (text: string): number[] => text.split(',').map((s) => {
   const v = Number(s);
   if (s.trim() === '' || !Number.isInteger(v) || v < 1) throw new Error(`--input-shape must be positive integers separated by commas (e.g. 1,28,28 or 784), got '${text}'`);
@@ -46,7 +49,7 @@ const CUSTOM_FLAGS: [flag: string, key: keyof CustomFixtureOptions, help: string
   ['--depth <L>', 'depth', `vit: blocks (default ${DEFAULT_CUSTOM.depth})`, integerFlag('--depth', 1)],
   ['--heads <H>', 'heads', `vit: attention heads (default ${DEFAULT_CUSTOM.heads})`, integerFlag('--heads', 1)],
   ['--mlp-ratio <m>', 'mlpRatio', `vit: MLP width = m·D (default ${DEFAULT_CUSTOM.mlpRatio})`, integerFlag('--mlp-ratio', 1)],
-  ['--rule <name>', 'rule', `bp | fa | dfa | ldfa (default ${DEFAULT_CUSTOM.rule})`],
+  ['--rule <name>', 'rule', `${RULE_NAMES.join(' | ')} (default ${DEFAULT_CUSTOM.rule})`],
   ['--feedback <mode>', 'feedback', `LDFA: fixed | normative | oja | factorised (default ${DEFAULT_CUSTOM.feedback})`],
   ['--rank <R>', 'rank', `LDFA rank: one number, 'full', or one per layer (default ${DEFAULT_CUSTOM.rank})`],
   ['--feedback-init <how>', 'feedbackInit', `LDFA: svd | random | auto (default ${DEFAULT_CUSTOM.feedbackInit})`],
@@ -58,6 +61,15 @@ const CUSTOM_FLAGS: [flag: string, key: keyof CustomFixtureOptions, help: string
   ['--input-shape <dims>', 'inputShape', `per-sample input shape, C,H,W for images (default ${DEFAULT_CUSTOM.inputShape.join(',')})`, shape],
   ['--classes <C>', 'classes', `number of classes (default ${DEFAULT_CUSTOM.classes})`, integerFlag('--classes', 1)],
   ['--preset <name>', 'preset', `an authors' set-up (${PRESET_NAMES.join(' | ')}; needs --rule ldfa): its conventions, explicit flags win`],
+  ['--weight-decay <l>', 'weightDecay', 'coupled L2 decay λ of the weights, and of KP\'s B and PFA\'s R (default 0; the committed KP and PFA cases use 0.05)', number('--weight-decay')],
+  ['--usf-scale <c>', 'usfScale', "uSF: c in B = c·sign(W): 'init-std' (default), 'unit' or a number > 0", usfScale],
+  ['--sign-magnitudes <init>', 'signMagnitudes', `brSF, frSF: the distribution of M (default ${DEFAULT_CUSTOM.signMagnitudes})`],
+  ['--kp-init <how>', 'kpInit', `KP: B₀ random | weights (default ${DEFAULT_CUSTOM.kpInit})`],
+  ['--mirror-sigma <s>', 'mirrorSigma', `weight mirrors: noise std σ (default ${DEFAULT_CUSTOM.mirrorSigma})`, number('--mirror-sigma')],
+  ['--mirror-rate <rho>', 'mirrorRate', `weight mirrors: rate ρ (default ${DEFAULT_CUSTOM.mirrorRate})`, number('--mirror-rate')],
+  ['--mirror-batch <N>', 'mirrorBatch', 'weight mirrors: noise samples per mirror step (default --batch)', integerFlag('--mirror-batch', 1)],
+  ['--pfa-expansion <k>', 'pfaExpansion', `PFA: middle width k·out (default ${DEFAULT_CUSTOM.pfaExpansion})`, integerFlag('--pfa-expansion', 1)],
+  ['--pfa-feedback <how>', 'pfaFeedback', `PFA: B_p random | identity | orthogonal (default ${DEFAULT_CUSTOM.pfaFeedback})`],
   ['--clip-signal <c>', 'clipSignal', 'the signal each layer sends down clamped to ±c, after its feedback and before f′ below (v1 code; default none, ±1 under the v1 presets)', number('--clip-signal')],
   // the LDFA options of `ldfa train`, with its defaults and its checks
   ['--learn <which>', 'learn', "LDFA: learn 'pq' (both) or 'q' only"],
@@ -132,6 +144,13 @@ export function registerFixturesCommand(
       for (const p of problems) out(`${p.file}: ${p.problem}\n`);
       out(problems.length ? `${problems.length} fixture(s) out of date: run \`npm run fixtures\`\n` : `all ${fixtureCases().length} fixtures match the current reference\n`);
       exit(problems.length ? 1 : 0);
+      return;
+    }
+    try {
+      checkOutputDir('--out', dir);
+    } catch (e) {
+      err(`ldfa fixtures: error: ${(e as Error).message}\n`);
+      exit(2);
       return;
     }
     const entries = writeFixtures(dir, opts.case);

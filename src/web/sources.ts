@@ -4,8 +4,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SOURCE_ANCHORS, type AnchorId, type SourceSnippet, type SourceSnippets } from './step/anchors.ts';
 
-/** Net count of opening brackets on a line, outside string literals and line comments. */
+/** Net count of opening brackets on a line, outside string literals and comments. */
 function bracketBalance(line: string): number {
+  if (/^\s*(\/\*|\*)/.test(line)) return 0; // a block-comment line (its apostrophes are no quotes)
   let balance = 0;
   let quote: string | null = null;
   for (let i = 0; i < line.length; i++) {

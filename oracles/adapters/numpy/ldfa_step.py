@@ -9,7 +9,8 @@ learning rates), re-derives every step from the formulas in docs/fixture-format.
 what it computed (stepK/*) in the same tensor-bundle format. It shares no code with the
 TypeScript reference. Handles the linear2 and mlp cases (linear layers, tanh/relu) under every
 rule: BP, FA, DFA and LDFA fixed / normative / oja / factorised, every Oja normalisation, learn q,
-the signal clamp and SVD re-factorisation (not --direct, not the v4 gradient clamps).
+the signal clamp and SVD re-factorisation (not --direct, not the v4 gradient clamps), and the family
+rules uSF, brSF, frSF, Kolen-Pollack, weight mirrors and PFA (docs/fixture-format.md section 12).
 """
 import json
 import struct
@@ -20,6 +21,7 @@ import numpy as np
 MAGIC = b"LDFABNDL"
 BUNDLE_VERSION = 1
 FIXTURE_VERSIONS = (1, 2, 3)
+SIGN_RULES = ("usf", "brsf", "frsf")
 
 
 def read_bundle(path):
@@ -90,6 +92,8 @@ def check_supported(meta):
     if not isinstance(layers, list) or any(l["type"] not in ("linear", "tanh", "relu", "identity", "flatten") for l in layers):
         sys.exit(f"case {meta['case']}: this adapter handles MLPs and linear nets only (linear2_*, mlp_*)")
     rule = meta["rule"]
+    if rule["rule"] == "wm" and (rule["warmup"] != 0 or rule["growthControl"]):
+        sys.exit(f"case {meta['case']}: weight mirrors with warm-up or growth control are outside what this adapter implements")
     if rule["rule"] == "ldfa" and (rule["direct"] or rule.get("clipLinearGrad") is not None):
         sys.exit(f"case {meta['case']}: LDFA options {rule} are outside what this adapter implements")
 
@@ -99,6 +103,7 @@ def run(meta, given, steps):
     layers, rule, training = meta["model"]["layers"], meta["rule"], meta["training"]
     sends = {s["name"]: s["sendsSignal"] for s in meta["model"]["sites"]}
     lr, flr = training["lr"], training["feedbackLr"]
+    wd, decayed = training.get("weightDecay", 0), set(training.get("decayed", []))             # KP, PFA: coupled L2 decay
     clip = (training.get("clip") or {}).get("signal")                                         # v1: signal sent down clamped to ±clip
     x = given["input/x"].reshape(given["input/x"].shape[0], -1)
     y = given["input/y"].astype(np.int64)
@@ -137,12 +142,20 @@ def run(meta, given, steps):
                     grads[n + ".db"] = d.sum(axis=0)
                 if not sends[n]:
                     break
-                if rule["rule"] == "bp":
+                kind = rule["rule"]
+                if kind == "bp":
                     d = d @ params[n + ".W"]
-                elif rule["rule"] == "fa":
+                elif kind in ("fa", "kp", "wm"):                   # a B of W's shape: fixed, learned, or mirrored
                     d = d @ fb[n + ".B"]
-                elif rule["rule"] == "dfa":
+                elif kind in SIGN_RULES:                           # B_t = S_t * sign(W_t) from the current W
+                    S = {"usf": lambda: rule["c"][n], "brsf": lambda: given[f"input/{at}/{n}.M"], "frsf": lambda: fb[n + ".M"]}[kind]()
+                    B = S * np.sign(params[n + ".W"])
+                    out[f"{at}/{n}.B"] = B
+                    d = d @ B
+                elif kind == "dfa":
                     d = e @ fb[n + ".D"]
+                elif kind == "pfa":                                # through the fixed B_p, then the learned R
+                    d = (d @ fb[n + ".Bp"]) @ fb[n + ".R"]
                 else:
                     d = (d @ fb[n + ".P"]) @ fb[n + ".Q"]
                 if clip is not None:
@@ -153,6 +166,12 @@ def run(meta, given, steps):
 
         # LDFA feedback learning, from this step's signals and the weights before the update
         fgrads = {}
+        for name in training["learnedFeedback"]:
+            n = name[:name.rindex(".")]
+            if rule["rule"] == "kp":                    # B receives W's own gradient
+                fgrads[n + ".dB"] = grads[n + ".dW"]
+            elif rule["rule"] == "pfa":                 # R's local gradient through the fixed B_p
+                fgrads[n + ".dR"] = fb[n + ".Bp"].T @ grads[n + ".dW"]
         if rule["rule"] == "ldfa" and mode != "fixed":
             for n, (dy, inp) in seen.items():
                 if not sends[n]:
@@ -182,13 +201,26 @@ def run(meta, given, steps):
         for k, g in {**grads, **fgrads}.items():
             out[f"{at}/{k}"] = g
 
-        # plain SGD
+        # SGD, with coupled L2 decay of the tensors in training.decayed (KP, PFA)
+        def sgd(name, value, g, rate):
+            return value - rate * (g + (wd * value if name in decayed else 0.0))
         for name in params:
             dot = name.rindex(".")
-            params[name] = params[name] - lr * grads[name[:dot + 1] + "d" + name[dot + 1:]]
+            params[name] = sgd(name, params[name], grads[name[:dot + 1] + "d" + name[dot + 1:]], lr)
         for name in training["learnedFeedback"]:
             dot = name.rindex(".")
-            fb[name] = fb[name] - flr * fgrads[name[:dot + 1] + "d" + name[dot + 1:]]
+            fb[name] = sgd(name, fb[name], fgrads[name[:dot + 1] + "d" + name[dot + 1:]], flr)
+
+        # weight mirrors: the layer's linear response to the step's noise, from the updated W
+        if rule["rule"] == "wm":
+            for n, sends_down in sends.items():
+                if not sends_down:
+                    continue
+                noise = given[f"input/{at}/{n}.noise"]
+                response = noise @ params[n + ".W"].T
+                W_hat = response.T @ noise / (noise.shape[0] * rule["sigma"] ** 2)
+                fb[n + ".B"] = (1 - rule["rate"]) * fb[n + ".B"] + rule["rate"] * W_hat
+                out[f"{at}/{n}.What"], out[f"{at}/{n}.B"] = W_hat, fb[n + ".B"]
         if rule["rule"] == "ldfa" and mode == "normative" and rule["svdEvery"] > 0 and step % rule["svdEvery"] == 0:
             for n in seen:
                 if sends[n]:
@@ -199,12 +231,13 @@ def run(meta, given, steps):
 
 
 def main(argv):
-    if len(argv) != 3:
-        sys.exit("usage: ldfa_step.py FIXTURE CANDIDATE_OUT")
-    meta, given = read_bundle(argv[1])
-    computed = run(meta, given, meta["training"]["steps"])
-    write_bundle(argv[2], {"case": meta["case"], "implementation": "oracles/adapters/numpy/ldfa_step.py", "numpy": np.__version__}, computed)
-    print(f"{meta['case']}: wrote {len(computed)} tensors to {argv[2]}")
+    if len(argv) < 3 or len(argv) % 2 == 0:
+        sys.exit("usage: ldfa_step.py FIXTURE CANDIDATE_OUT [FIXTURE CANDIDATE_OUT ...]")
+    for fixture, candidate in zip(argv[1::2], argv[2::2]):
+        meta, given = read_bundle(fixture)
+        computed = run(meta, given, meta["training"]["steps"])
+        write_bundle(candidate, {"case": meta["case"], "implementation": "oracles/adapters/numpy/ldfa_step.py", "numpy": np.__version__}, computed)
+        print(f"{meta['case']}: wrote {len(computed)} tensors to {candidate}")
 
 
 if __name__ == "__main__":

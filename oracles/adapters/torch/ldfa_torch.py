@@ -15,9 +15,10 @@ LayerNorm, attention, residuals, the loss) is plain autograd. It shares no code 
 TypeScript reference; the formulas are those of docs/fixture-format.md §4. Handles every
 architecture of the fixtures and of `ldfa fixtures --custom` (linear, mlp, cnn, transformer)
 under BP, FA, DFA and LDFA fixed / normative / oja / factorised (every Oja normalisation, learn q,
-SVD re-factorisation from the fixture's Ω), and the authors' presets' cases (docs/fixture-format.md
+SVD re-factorisation from the fixture's Ω), the authors' presets' cases (docs/fixture-format.md
 §5): the signal clamp, the label-driven output layer of Oja's rule, the v4 gradient clamps, the
-v1 CNN's exact classifier. Not --direct.
+v1 CNN's exact classifier (not --direct), and the family rules (§12): uSF, brSF, frSF,
+Kolen–Pollack, weight mirrors and PFA, with the coupled weight decay of KP's B and PFA's R.
 """
 import os
 import sys
@@ -30,6 +31,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from ldfa_step import FIXTURE_VERSIONS, read_bundle, write_bundle  # noqa: E402  (the bundle format, one reader)
 
 torch.set_default_dtype(torch.float64)
+
+SIGN_RULES = ("usf", "brsf", "frsf")
 
 
 def grad_name(name):
@@ -45,7 +48,10 @@ class Feedback:
         self.rule = meta["rule"]
         self.kind = self.rule["rule"]
         self.tensors = {k[len("init/"):]: torch.tensor(v) for k, v in init.items()
-                        if k.startswith("init/") and k.rsplit(".", 1)[-1] in ("B", "D", "P", "Q")}
+                        if k.startswith("init/") and k.rsplit(".", 1)[-1] in ("B", "D", "P", "Q", "M", "Bp", "R")}
+        self.drawn = {k[len("input/"):]: torch.tensor(v) for k, v in init.items() if k.startswith("input/step")}   # brSF's M, the mirror noise
+        self.step = 0
+        self.sign_B = {}       # site -> the B_t of this step (sign rules)
         self.output = next(s["name"] for s in meta["model"]["sites"] if s["isOutput"])
         self.e = None          # the output error of this step (DFA)
         self.labels = None     # this step's labels (Oja's label-driven output layer)
@@ -66,13 +72,20 @@ class Feedback:
         conv = isinstance(layer, nn.Conv2d)
         if self.kind == "dfa":                                    # dx = e·D, reshaped to the input
             return (self.e @ self.tensors[f"{site}.D"]).reshape(x.shape)
-        if self.ldfa_site(site):                                  # dx = (dy·P̂)·Q̂, never multiplied out
-            P, Q = self.tensors[f"{site}.P"], self.tensors[f"{site}.Q"]
+        if self.kind == "pfa" or self.ldfa_site(site):            # LDFA (dy·P̂)·Q̂, PFA (dy·B_p)·R: never multiplied out
+            P, Q = (self.tensors[f"{site}.P"], self.tensors[f"{site}.Q"]) if self.kind == "ldfa" else (self.tensors[f"{site}.Bp"], self.tensors[f"{site}.R"])
             if conv:                                              # z at the output resolution; stride on the Q̂ step
                 z = torch.nn.grad.conv2d_input((dy.shape[0], P.shape[1], *dy.shape[2:]), P, dy)
                 return torch.nn.grad.conv2d_input(x.shape, Q, z, stride=layer.stride, padding=layer.padding)
             return (dy @ P) @ Q
-        M = self.tensors[f"{site}.B"] if self.kind == "fa" else layer.weight.detach()   # BP, and LDFA's exact classifier
+        if self.kind in ("bp", "ldfa"):                           # BP, and LDFA's exact classifier
+            M = layer.weight.detach()
+        elif self.kind in SIGN_RULES:                             # B_t = S_t * sign(W_t), from W before the update
+            S = {"usf": lambda: self.rule["c"][site], "brsf": lambda: self.drawn[f"step{self.step}/{site}.M"],
+                 "frsf": lambda: self.tensors[f"{site}.M"]}[self.kind]()
+            M = self.sign_B[site] = S * torch.sign(layer.weight.detach())
+        else:                                                     # FA, KP, weight mirrors: B of W's shape
+            M = self.tensors[f"{site}.B"]
         if conv:
             return torch.nn.grad.conv2d_input(x.shape, M, dy, stride=layer.stride, padding=layer.padding)
         return dy @ M
@@ -99,6 +112,16 @@ class Feedback:
     def gradients(self, layers, learned_feedback):
         """dP, dQ of every learned feedback tensor, from this step's signals and the weights before the update."""
         mode, grads = self.rule.get("mode"), {}
+        if self.kind in ("kp", "pfa"):
+            for name in learned_feedback:
+                site = name.rsplit(".", 1)[0]
+                dW = layers[site].weight.grad
+                if self.kind == "kp":                             # B receives W's own gradient
+                    grads[name] = dW.clone()
+                else:                                             # R's local gradient through the fixed B_p
+                    Bp, R = self.tensors[f"{site}.Bp"], self.tensors[name]
+                    grads[name] = (Bp.reshape(Bp.shape[0], -1).T @ dW.reshape(dW.shape[0], -1)).reshape(R.shape)
+            return grads
         for site in sorted({n.rsplit(".", 1)[0] for n in learned_feedback}):
             layer, (x, dy, _) = layers[site], self.recorded[site]
             P, Q = self.tensors[f"{site}.P"], self.tensors[f"{site}.Q"]
@@ -133,6 +156,21 @@ class Feedback:
                 sys.exit(f"unknown LDFA mode {mode}")
             grads[f"{site}.P"], grads[f"{site}.Q"] = dP.reshape(P.shape), dQ.reshape(Q.shape)
         return grads
+
+    def mirror(self, layers, sends, out, at):
+        """Weight mirrors after the update: Ŵ = yᵀx/(N·σ²) from the step's noise and the new W, B ← (1 − ρ)B + ρŴ."""
+        sigma, rate = self.rule["sigma"], self.rule["rate"]
+        for site, layer in layers.items():
+            if not sends[site]:
+                continue
+            x, W = self.drawn[f"{at}/{site}.noise"], layer.weight.detach()
+            if isinstance(layer, nn.Conv2d):                      # the filter gradient of (x, y), over every output position
+                y = F.conv2d(x, W, stride=layer.stride, padding=layer.padding)
+                W_hat = torch.nn.grad.conv2d_weight(x, W.shape, y, stride=layer.stride, padding=layer.padding) / (x.shape[0] * y.shape[2] * y.shape[3] * sigma ** 2)
+            else:
+                W_hat = (x @ W.T).T @ x / (x.shape[0] * sigma ** 2)
+            B = self.tensors[f"{site}.B"] = (1 - rate) * self.tensors[f"{site}.B"] + rate * W_hat
+            out[f"{at}/{site}.What"], out[f"{at}/{site}.B"] = W_hat, B
 
 
     def refactorise(self, layers, step):
@@ -294,11 +332,14 @@ def run(meta, init):
     net = Net(meta, init, feedback)
     x, y = torch.tensor(init["input/x"]), torch.tensor(init["input/y"]).long()
     sends = net.sends
+    wd, decayed = training.get("weightDecay", 0), set(training.get("decayed", []))   # KP, PFA: coupled L2 decay
+    if feedback.kind == "wm" and (feedback.rule["warmup"] != 0 or feedback.rule["growthControl"]):
+        sys.exit(f"case {meta['case']}: weight mirrors with warm-up or growth control are outside what this adapter implements")
     out = {}
     for step in range(1, training["steps"] + 1):
         at = f"step{step}"
         net.zero_grad(set_to_none=True)
-        feedback.recorded, feedback.labels = {}, y
+        feedback.recorded, feedback.labels, feedback.step, feedback.sign_B = {}, y, step, {}
         logits = net(x)
         loss = F.cross_entropy(logits, y)                                     # batch mean
         loss.backward()
@@ -307,6 +348,8 @@ def run(meta, init):
             out[f"{at}/{site}.delta"] = dy
             if sends[site]:
                 out[f"{at}/{site}.signal"] = dx
+        for site, B in feedback.sign_B.items():
+            out[f"{at}/{site}.B"] = B
         layers = {n: net.layers[key(n)] for n in sends}
         fgrads = feedback.gradients(layers, training["learnedFeedback"])
         feedback.clamp_gradients(layers, fgrads)
@@ -314,11 +357,14 @@ def run(meta, init):
             out[f"{at}/{grad_name(name)}"] = net.params[name].grad.detach().clone()
         for name in training["learnedFeedback"]:
             out[f"{at}/{grad_name(name)}"] = fgrads[name]
-        with torch.no_grad():                                                 # plain SGD
+        decay = lambda name, value: wd * value if name in decayed else 0.0   # noqa: E731
+        with torch.no_grad():                                                 # SGD (coupled decay of training.decayed)
             for name in training["learned"]:
-                net.params[name] -= training["lr"] * net.params[name].grad
+                net.params[name] -= training["lr"] * (net.params[name].grad + decay(name, net.params[name]))
             for name in training["learnedFeedback"]:
-                feedback.tensors[name] = feedback.tensors[name] - training["feedbackLr"] * fgrads[name]
+                feedback.tensors[name] = feedback.tensors[name] - training["feedbackLr"] * (fgrads[name] + decay(name, feedback.tensors[name]))
+            if feedback.kind == "wm":
+                feedback.mirror(layers, sends, out, at)
         feedback.refactorise(layers, step)
     last = training["steps"]
     for name in training["learned"]:

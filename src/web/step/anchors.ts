@@ -19,6 +19,15 @@ export const SOURCE_ANCHORS = {
   ojaGradient: { file: 'reference/rules/ldfa.ts', symbol: 'ojaGradient' },
   normaliseError: { file: 'reference/rules/ldfa.ts', symbol: 'normaliseError' },
   sgdUpdate: { file: 'reference/optim.ts', symbol: 'update' },
+  signConcordantFeedback: { file: 'reference/rules/rule.ts', symbol: 'signConcordantFeedback' },
+  usf: { file: 'reference/rules/usf.ts', symbol: 'usf' },
+  brsf: { file: 'reference/rules/brsf.ts', symbol: 'brsf' },
+  frsf: { file: 'reference/rules/frsf.ts', symbol: 'frsf' },
+  kp: { file: 'reference/rules/kp.ts', symbol: 'kp' },
+  wm: { file: 'reference/rules/wm.ts', symbol: 'wm' },
+  mirrorResponse: { file: 'reference/rules/wm.ts', symbol: 'mirrorResponse' },
+  mirrorUpdate: { file: 'reference/rules/wm.ts', symbol: 'mirrorUpdate' },
+  pfa: { file: 'reference/rules/pfa.ts', symbol: 'pfa' },
 } as const;
 
 export type AnchorId = keyof typeof SOURCE_ANCHORS;

@@ -13,7 +13,8 @@ import { createRule } from '../../../reference/rules/index.ts';
 import { clone, tensor, type Tensor } from '../../../reference/tensor.ts';
 import { multiply } from '../../../reference/backend.ts';
 import { ARCHITECTURES, FIXTURE_RANK, FIXTURE_TRAINING, makeCase, RULE_CASES, type RuleCase } from '../../../oracles/cases.ts';
-import { perturbFactors, sgd } from '../../../oracles/generate.ts';
+import { familyRecording, familyRuleCases } from '../../../oracles/family-cases.ts';
+import { gradName, perturbFactors, sgd } from '../../../oracles/generate.ts';
 import type { AnchorId } from './anchors.ts';
 
 /** What a tensor holds; the heatmaps of one kind in a stage share a colour scale. */
@@ -59,8 +60,18 @@ export interface Stage {
 export const STEP_MODELS = ['mlp', 'linear2', 'mnist-mlp'] as const;
 export type StepModel = (typeof STEP_MODELS)[number];
 
-/** The rules offered: the fixtures' rule cases (BP, FA, DFA, LDFA fixed / normative / oja / factorised). */
-export const STEP_RULES: readonly string[] = RULE_CASES.map((r) => r.name);
+/**
+ * The rules offered: the fixtures' rule cases (BP, FA, DFA, LDFA fixed / normative / oja /
+ * factorised) and the family's (uSF, brSF, frSF, Kolen–Pollack, weight mirrors, PFA), with the
+ * fixtures' settings (oracles/family-cases.ts).
+ */
+export const STEP_RULES: readonly string[] = [...RULE_CASES.map((r) => r.name), ...familyRuleCases('mlp').map((r) => r.name)];
+
+/** What the rule menu shows. */
+export const STEP_RULE_LABELS: Readonly<Record<string, string>> = {
+  bp: 'BP', fa: 'FA', dfa: 'DFA', 'ldfa-fixed': 'LDFA fixed', 'ldfa-normative': 'LDFA normative', 'ldfa-oja': 'LDFA oja', 'ldfa-factorised': 'LDFA factorised',
+  usf: 'uSF (sign, c·sign W)', brsf: 'brSF (sign, fresh |M| each step)', frsf: 'frSF (sign, fixed |M|)', kp: 'Kolen–Pollack', wm: 'Weight mirrors', pfa: 'PFA (product B_p·R)',
+};
 
 export interface StepSetup {
   model: StepModel;
@@ -99,8 +110,9 @@ export function fixtureCaseOf(setup: StepSetup): string | null {
   return `${setup.model}_${ruleCase.name}`;
 }
 
-function findRuleCase(name: string): RuleCase {
-  const found = RULE_CASES.find((r) => r.name === name);
+/** The rule case of a name; a family case is the architecture's (the mirror batch depends on it). */
+function findRuleCase(name: string, model: StepModel = 'mlp'): RuleCase {
+  const found = [...RULE_CASES, ...familyRuleCases(model === 'mnist-mlp' ? 'mlp' : model)].find((r) => r.name === name);
   if (!found) throw new Error(`unknown rule '${name}': allowed are ${STEP_RULES.join(', ')}`);
   return found;
 }
@@ -112,7 +124,7 @@ function findRuleCase(name: string): RuleCase {
  * replace the drawn ones), then runs `steps` plain-SGD steps and returns the stages of each.
  */
 export function traceSteps(setup: StepSetup, steps: number, mnist: { x: Tensor; y: Int32Array } | null, start?: StartingPoint): Stage[][] {
-  const ruleCase = findRuleCase(setup.rule);
+  const ruleCase = findRuleCase(setup.rule, setup.model);
   if (!Number.isInteger(setup.rank) || setup.rank < 1) throw new Error(`rank must be a positive integer, got ${setup.rank}`);
   const rule = { ...ruleCase, ldfa: ruleCase.ldfa ? { ...ruleCase.ldfa, rank: setup.rank } : undefined };
   let model: Sequential, x: Tensor, y: Int32Array, root: Rng;
@@ -139,18 +151,25 @@ export function traceSteps(setup: StepSetup, steps: number, mnist: { x: Tensor; 
     }
   }
   // copies: a learned feedback tensor is updated in place, and `start` must stay as it was
-  const inject = start ? Object.fromEntries([...start.init].filter(([name]) => /\.(B|D|P|Q)$/.test(name)).map(([name, t]) => [name, clone(t)])) : undefined;
-  const learningRule = createRule(rule.rule, { ldfa: rule.ldfa, inject });
-  learningRule.attach(model, root.fork());
+  const inject = start ? Object.fromEntries([...start.init].filter(([name]) => /\.(B|D|P|Q|M|Bp|R)$/.test(name)).map(([name, t]) => [name, clone(t)])) : undefined;
+  // The family rules' extra tensors (B_t of the sign rules, the mirror noise, Ŵ), drawn and recorded as the fixture generator does.
+  const recorded = new Map<string, Tensor>();
+  const ruleRng = root.fork();
+  const family = rule.options ? familyRecording(rule, root.fork(), (name, t) => recorded.set(name, clone(t))) : null;
+  const learningRule = createRule(rule.rule, { ldfa: rule.ldfa, ...family?.options, inject });
+  learningRule.attach(model, ruleRng);
   if (!start && perturbation > 0) perturbFactors(learningRule.feedbackTensors(), root.fork(), perturbation);
 
   const { lr, feedbackLr } = training;
+  const weightDecay = rule.weightDecay ?? 0;
   const params = model.params(), feedbackParams = learningRule.feedbackParams();
-  const optimizer = new Optimizer(sgd(lr), params), feedbackOptimizer = new Optimizer(sgd(feedbackLr), feedbackParams);
+  const optimizer = new Optimizer({ ...sgd(lr), weightDecay }, params);
+  const feedbackOptimizer = new Optimizer({ ...sgd(feedbackLr), weightDecay: learningRule.stepsWithWeights ? weightDecay : 0 }, feedbackParams);
   const trace: Stage[][] = [];
   for (let step = 1; step <= steps; step++) {
     const stages: Stage[] = [];
     const at = `step${step}`;
+    family?.beforeStep(step, learningRule);
     const logits = model.forward(x, true);
     stages.push(...forwardStages(model, x, setup.model === 'mnist-mlp' ? y : null));
     const e = tensor(logits.shape);
@@ -171,29 +190,67 @@ export function traceSteps(setup: StepSetup, steps: number, mnist: { x: Tensor; 
         { kind: 'error', label: 'e', tensor: clone(e) },
       ],
     });
-    stages.push(...backwardStages(model, ruleCase, at, learningRule.feedbackTensors()));
+    family?.afterBackward(step, learningRule);
+    stages.push(...backwardStages(model, ruleCase, at, { ...learningRule.feedbackTensors(), ...stepTensors(recorded, at) }));
     stages.push(...feedbackStages(model, ruleCase, at, feedbackParams.map((p) => ({ name: p.name, grad: clone(p.grad) }))));
     const before = new Map([...params, ...feedbackParams].map((p) => [p.name, clone(p.value)]));
+    const feedbackBefore = Object.fromEntries(Object.entries(learningRule.feedbackTensors()).map(([n, t]) => [n, clone(t)]));
     optimizer.step();
     feedbackOptimizer.step();
     learningRule.afterStep(step);
+    family?.afterUpdate(step, model, learningRule);
     const last = step === training.steps;
     const changed = [...params, ...feedbackParams];
+    const learned = feedbackParams.map((p) => hatted(p.name.slice(p.name.lastIndexOf('.') + 1)));
+    const decay = weightDecay > 0 ? ` + λ·W` : '';
     stages.push({
-      id: 'update', title: 'The update (plain SGD): ΔW, Δb' + (feedbackParams.length ? ', ΔP̂, ΔQ̂' : ''),
-      equation: `ΔW = −η·dW,  Δb = −η·db  (η = ${lr})${feedbackParams.length ? `;   ΔP̂ = −η_f·dP̂,  ΔQ̂ = −η_f·dQ̂  (η_f = ${feedbackLr})` : ''}`,
+      id: 'update', title: `The update (${weightDecay > 0 ? 'SGD with weight decay' : 'plain SGD'}): ΔW, Δb${learned.length ? `, ${[...new Set(learned)].map((t) => `Δ${t}`).join(', ')}` : ''}`,
+      equation: `ΔW = −η·(dW${decay}),  Δb = −η·db  (η = ${lr}${weightDecay > 0 ? `, λ = ${weightDecay}` : ''})${feedbackParams.length ? `;   ${[...new Set(learned)].map((t) => `Δ${t} = −η_f·(d${t}${weightDecay > 0 && learningRule.stepsWithWeights ? ` + λ·${t}` : ''})`).join(',  ')}  (η_f = ${feedbackLr}${learningRule.stepsWithWeights ? ', W’s own η' : ''})` : ''}`,
       about: 'The change each tensor makes in this step. The forward weights move along dW under every rule; under LDFA, P̂ and Q̂ move too, '
-        + 'and the next step’s signal goes through the new P̂Q̂. The new values (what the golden fixture stores after its last step) are folded below.',
+        + 'under Kolen–Pollack B, under PFA R, with W’s learning rate and decay, '
+        + 'and the next step’s signal goes through the new feedback. The new values (what the golden fixture stores after its last step) are folded below.',
       sources: ['sgdUpdate'],
-      highlight: ['w[i] -= lr * v[i]'],
+      highlight: ['w[i] -= lr * v[i]', ...(weightDecay > 0 ? ['const gi = g[i] + wd * w[i]'] : [])],
       tensors: [
         ...changed.map((p): StageTensor => ({ kind: 'update', label: `Δ${hatted(p.name)}`, tensor: difference(p.value, before.get(p.name)!) })),
         ...changed.map((p): StageTensor => ({ kind: 'weight', label: `${hatted(p.name)} (new value)`, tensor: clone(p.value), fixtureName: last ? `${at}/${p.name}` : undefined, secondary: true })),
       ],
     });
+    if (ruleCase.rule === 'wm') stages.push(...mirrorStages(model, at, feedbackBefore, stepTensors(recorded, at), recorded));
     trace.push(stages);
   }
   return trace;
+}
+
+/** The recorded tensors of one step, by site tensor name (step1/fc2.B → fc2.B). */
+function stepTensors(recorded: Map<string, Tensor>, at: string): Record<string, Tensor> {
+  return Object.fromEntries([...recorded].filter(([name]) => name.startsWith(`${at}/`)).map(([name, t]) => [name.slice(at.length + 1), t]));
+}
+
+/** Weight mirrors' phase after the update, one stage per layer: the noise, Ŵ, and B's step towards it. */
+function mirrorStages(model: Model, at: string, before: Record<string, Tensor>, after: Record<string, Tensor>, recorded: Map<string, Tensor>): Stage[] {
+  return model.sites.filter((s) => s.needsInputGrad).map((site) => {
+    const W = site.weight.value, B0 = before[`${site.name}.B`], B1 = after[`${site.name}.B`];
+    return {
+      id: `mirror-${site.name}`, title: `Mirror phase at ${site.name}: B learns W from noise`,
+      equation: 'x ~ N(0, σ²) (N_m, in);  y = x·Wᵀ;  Ŵ = yᵀx/(N_m·σ²);  B ← (1 − ρ)·B + ρ·Ŵ',
+      about: 'After the update the layer’s inputs emit noise x, the layer answers with its own linear response y = x·Wᵀ, and the feedback synapses see only (x, y): '
+        + 'Ŵ = yᵀx/(N_m σ²) is an unbiased estimate of W (E[yᵀx]/N = σ²W), so B drifts towards W without ever reading it. The next step sends its error through the new B.',
+      sources: ['mirrorResponse', 'mirrorUpdate'],
+      highlight: ['ops().matmul(y, x, W, false, true)', 'ops().matmul(estimate, y, x, true, false)', 'B.data[i] = (1 - rate) * B.data[i] + scale * estimate.data[i]'],
+      tensors: [
+        { kind: 'activity', label: 'noise x', tensor: recorded.get(`input/${at}/${site.name}.noise`)! },
+        { kind: 'weight', label: `${site.name}.W (after the update)`, tensor: clone(W) },
+        { kind: 'weight', label: 'Ŵ = yᵀx/(N_m·σ²)', tensor: after[`${site.name}.What`], fixtureName: `${at}/${site.name}.What` },
+        { kind: 'weight', label: `${site.name}.B (before)`, tensor: B0 },
+        { kind: 'weight', label: `${site.name}.B (after)`, tensor: clone(B1), fixtureName: `${at}/${site.name}.B` },
+      ],
+      metrics: [
+        { label: '‖W − B‖_F before', value: frobeniusDistance(W, B0) }, { label: 'after', value: frobeniusDistance(W, B1) },
+        { label: 'angle(B, W) after', value: angleDeg(B1, W), unit: '°' },
+      ],
+    };
+  });
 }
 
 function forwardStages(model: Sequential, x: Tensor, digitLabels: Int32Array | null): Stage[] {
@@ -295,6 +352,55 @@ function backwardStages(model: Model, ruleCase: RuleCase, at: string, feedback: 
             metrics: [angle],
           });
           break;
+        case 'usf': case 'brsf': case 'frsf': {
+          const B = feedback[`${site.name}.B`];
+          const how = SIGN_RULES[ruleCase.rule];
+          stages.push({
+            id: `signal-${site.name}`, title: `Signal from ${site.name} (${how.name})`, equation: how.equation,
+            about: `${how.about} The signs of B are W’s at every step (sign concordance), so dx points roughly where BP’s δ·W does; only the magnitudes differ.`,
+            sources: [how.anchor, 'signConcordantFeedback', 'throughMatrix'], highlight: ['B.data[i] = W[i] > 0 ? magnitude(i)', 'ops().matmul(dx, dy, M)', ...how.highlight],
+            tensors: [
+              { kind: 'weight', label: `${site.name}.W`, tensor: clone(W) },
+              ...(ruleCase.rule === 'usf' ? [] : [{ kind: 'weight' as const, label: `${site.name} |M|${ruleCase.rule === 'brsf' ? ' (this step’s draw)' : ' (fixed)'}`, tensor: clone(feedback[`${site.name}.M`]) }]),
+              { kind: 'weight', label: `${site.name}.B_t`, tensor: clone(B), fixtureName: `${at}/${site.name}.B` }, dx, bpSignal,
+            ],
+            metrics: [angle, { label: 'angle(B_t, W)', value: angleDeg(B, W), unit: '°' }],
+          });
+          break;
+        }
+        case 'kp': case 'wm': {
+          const B = feedback[`${site.name}.B`];
+          const kp = ruleCase.rule === 'kp';
+          stages.push({
+            id: `signal-${site.name}`, title: `Signal from ${site.name} (${kp ? 'Kolen–Pollack' : 'weight mirrors'})`, equation: 'dx = δ·B,  B learned, of W’s shape',
+            about: kp ? 'KP sends δ through its own B, like FA, but B is not fixed: it receives W’s gradient and W’s decay at every step, so B − W shrinks by (1 − ηλ) per step whatever the data, and dx turns towards BP’s δ·W.'
+              : 'Weight mirrors send δ through a B that learned W from noise in the mirror phases before this step (see the mirror stages after the update).',
+            sources: ['throughMatrix', kp ? 'kp' : 'wm'], highlight: ['ops().matmul(dx, dy, M)'],
+            tensors: [{ kind: 'weight', label: `${site.name}.B`, tensor: clone(B) }, dx, bpSignal],
+            metrics: [angle, { label: '‖W − B‖_F', value: frobeniusDistance(W, B) }, { label: '‖W‖_F', value: frobeniusDistance(W, null) }],
+          });
+          break;
+        }
+        case 'pfa': {
+          const Bp = feedback[`${site.name}.Bp`], R = feedback[`${site.name}.R`];
+          const g = multiply(dy, Bp); // (N, k·out): recomputed for display, as throughLowRank computed it
+          stages.push({
+            id: `z-${site.name}`, title: `Middle population at ${site.name}: g = δ·B_p (${Bp.shape[1]} units)`,
+            equation: 'g = δ·B_p,   B_p fixed random (out, k·out)',
+            about: `PFA sends the error of ${dy.shape[1]} units through a fixed random expansion to ${Bp.shape[1]} middle units (k = ${Bp.shape[1] / dy.shape[1]}): the opposite of LDFA’s rank-r bottleneck, through the same code.`,
+            sources: ['throughLowRank', 'pfa'], highlight: ['ops().matmul(z, dy, P)'],
+            tensors: [{ kind: 'error', label: `δ (${site.name})`, tensor: clone(dy) }, { kind: 'weight', label: `${site.name}.B_p`, tensor: clone(Bp) }, { kind: 'error', label: 'g', tensor: g }],
+          });
+          stages.push({
+            id: `signal-${site.name}`, title: `Signal from ${site.name}: dx = g·R`,
+            equation: 'dx = g·R,   R learned (k·out, in)   (so dx = δ·B_pR, never forming B_pR)',
+            about: 'R maps the middle units back to the layer’s inputs. R learns B_pᵀ·dW with W’s decay, so B_pR tends to B_pB_pᵀW ≈ W and dx turns towards BP’s δ·W (beside it).',
+            sources: ['throughLowRank'], highlight: ['ops().matmul(dx, z, Q)'],
+            tensors: [{ kind: 'error', label: 'g', tensor: g }, { kind: 'weight', label: `${site.name}.R`, tensor: clone(R) }, dx, bpSignal],
+            metrics: [angle, { label: '‖W − B_pR‖_F', value: frobeniusDistance(W, multiply(Bp, R)) }, { label: '‖W‖_F', value: frobeniusDistance(W, null) }],
+          });
+          break;
+        }
         case 'ldfa': {
           const P = feedback[`${site.name}.P`], Q = feedback[`${site.name}.Q`];
           const z = multiply(dy, P); // (N, r): recomputed for display, as throughLowRank computed it
@@ -366,6 +472,27 @@ function difference(after: Tensor, before: Tensor): Tensor {
 /** fc2.P → fc2.P̂ (the feedback factors are P̂, Q̂ everywhere on the page). */
 const hatted = (name: string) => name.replace(/\.(P|Q)$/, '.$1̂');
 
+/** The sign-concordant rules' signal stage: B_t = S_t ∘ sign(W_t). */
+const SIGN_RULES: Record<string, { name: string; equation: string; about: string; anchor: AnchorId; highlight: string[] }> = {
+  usf: { name: 'uSF', equation: 'B_t = c·sign(W_t),  dx = δ·B_t', about: 'uSF keeps only the signs of W, all with one magnitude c (the std W was drawn with).', anchor: 'usf', highlight: ['signConcordantFeedback(site, B, () => c)'] },
+  brsf: { name: 'brSF', equation: 'B_t = |M_t| ∘ sign(W_t),  M_t drawn afresh each step,  dx = δ·B_t', about: 'brSF keeps W’s signs with random magnitudes, redrawn at every step.', anchor: 'brsf', highlight: ['signConcordantFeedback(site, B, (i) => M.data[i])'] },
+  frsf: { name: 'frSF', equation: 'B_t = |M| ∘ sign(W_t),  M drawn once,  dx = δ·B_t', about: 'frSF keeps W’s signs with random magnitudes drawn once: FA’s |B| with W’s current signs.', anchor: 'frsf', highlight: ['signConcordantFeedback(site, B, (i) => M.data[i])'] },
+};
+
+/** Kolen–Pollack's and PFA's feedback learning: the learned tensor gets (a projection of) W's gradient. */
+const FAMILY_LEARNING: Record<string, { title: string; equation: string; about: string; sources: AnchorId[]; highlight: string[] }> = {
+  kp: {
+    title: 'Kolen–Pollack', equation: 'dB = dW;   then B ← B − η·(dB + λ·B), W ← W − η·(dW + λ·W)',
+    about: 'B receives exactly W’s gradient and steps with W’s learning rate and decay, so B − W only decays: B − W = (1 − ηλ)^t (B₀ − W₀), whatever the data.',
+    sources: ['kp'], highlight: ['B.grad.data.set(site.weight.grad.data)'],
+  },
+  pfa: {
+    title: 'PFA', equation: 'dR = B_pᵀ·dW;   then R ← R − η·(dR + λ·R)',
+    about: 'R learns from the middle units’ error g = δ·B_p and the input x: gᵀx = B_pᵀ·dW. With W’s decay, R − B_pᵀW decays like KP’s B − W, and B_pR → B_pB_pᵀW ≈ W.',
+    sources: ['pfa'], highlight: ['ops().matmul(reshape(R.grad, [mid, cols]), reshape(Bp, [out, mid]), reshape(site.weight.grad, [out, cols]), true, false)'],
+  },
+};
+
 const FEEDBACK_LEARNING: Record<string, { equation: string; about: string; sources: AnchorId[]; highlight: string[] }> = {
   normative: {
     equation: 'E = P̂Q̂ − W;   dP̂ = E·Q̂ᵀ,   dQ̂ = P̂ᵀ·E   (descends ½‖W − P̂Q̂‖²)',
@@ -385,6 +512,20 @@ const FEEDBACK_LEARNING: Record<string, { equation: string; about: string; sourc
 };
 
 function feedbackStages(model: Model, ruleCase: RuleCase, at: string, grads: { name: string; grad: Tensor }[]): Stage[] {
+  const family = FAMILY_LEARNING[ruleCase.rule];
+  if (family) {
+    return model.sites.filter((s) => s.needsInputGrad).reverse().map((site) => ({
+      id: `feedback-${site.name}`, title: `Feedback learning at ${site.name} (${family.title})`,
+      equation: family.equation, about: family.about, sources: family.sources, highlight: family.highlight,
+      tensors: [
+        { kind: 'gradient' as const, label: `${site.name}.dW`, tensor: clone(site.weight.grad) },
+        ...grads.filter((g) => g.name.startsWith(`${site.name}.`)).map((g) => {
+          const d = gradName(g.name);
+          return { kind: 'gradient' as const, label: d, tensor: g.grad, fixtureName: `${at}/${d}` };
+        }),
+      ],
+    }));
+  }
   const mode = ruleCase.ldfa?.mode;
   if (!mode || mode === 'fixed') return [];
   const how = FEEDBACK_LEARNING[mode];

@@ -11,7 +11,7 @@ import { tensor } from '../../../reference/tensor.ts';
 import { FIXTURE_RANK, FIXTURE_TRAINING } from '../../../oracles/cases.ts';
 import { colourBar, heatmap, imageRows, maxAbs, multiIndex } from '../plot.ts';
 import type { SourceSnippets } from './anchors.ts';
-import { compareWithFixture, fixtureCaseOf, MNIST_STEP, startingPointOf, STEP_MODELS, STEP_RULES, stepMaxRank, traceSteps, type Stage, type StageTensor, type StepModel, type StepSetup, type TensorKind } from './trace.ts';
+import { compareWithFixture, fixtureCaseOf, MNIST_STEP, startingPointOf, STEP_MODELS, STEP_RULE_LABELS, STEP_RULES, stepMaxRank, traceSteps, type Stage, type StageTensor, type StepModel, type StepSetup, type TensorKind } from './trace.ts';
 
 const MODEL_LABELS: Record<StepModel, string> = {
   mlp: 'fixtures’ MLP 6 → 8 → 7 → 4 (tanh)',
@@ -42,7 +42,7 @@ export function createStepView(base: string, sources: SourceSnippets, mnistBatch
   const sharedBox = $<HTMLInputElement>('step-shared');
   const list = $('step-stages'), pane = $('step-stage');
   model.replaceChildren(...STEP_MODELS.map((m) => new Option(MODEL_LABELS[m], m)));
-  rule.replaceChildren(...STEP_RULES.map((r) => new Option(r.replace(/^[a-z]+/, (m) => m.toUpperCase()).replace('-', ' '), r))); // ldfa-oja → LDFA oja
+  rule.replaceChildren(...STEP_RULES.map((r) => new Option(STEP_RULE_LABELS[r] ?? r, r)));
   rule.value = 'ldfa-normative';
   // the reader's choice; the box shows it wherever a fixture exists, and keeps it where none does
   let fixtureWanted = fixtureBox.checked;

@@ -14,7 +14,7 @@ export interface PageRule {
   /** One sentence for the rule's tooltip. */
   about: string;
   /** The trainer's settings for this rule (the page's optimiser and sizes are set elsewhere). */
-  settings: Pick<TrainConfig, 'rule'> & Partial<Pick<TrainConfig, 'feedback'>>;
+  settings: Pick<TrainConfig, 'rule'> & Partial<Pick<TrainConfig, 'feedback' | 'weightDecay' | 'mirrorWarmup' | 'pfaExpansion'>>;
   /** Has a feedback rank r (the table shows a rank box). */
   ranked: boolean;
   /** Learns its feedback: the feedback learning rate it starts with (the table lets the reader change it). */
@@ -32,6 +32,15 @@ export const PAGE_RULES: readonly PageRule[] = [
   // scales with C's largest eigenvalue (about the batch size), so 0.01 under momentum 0.9
   // diverges within 10 steps; 1e-4 trains at every width and rank the page offers.
   { id: 'ldfa-oja', label: 'LDFA Oja', about: 'rank-r feedback: P̂ learns the error’s top-r subspace by Oja’s rule, Q̂ ← zᵀx', settings: { rule: 'ldfa', feedback: 'oja' }, ranked: true, feedbackLr: 1e-4 },
+  // The feedback-alignment family (reference/rules; docs/family.md), at the CLI's defaults except where noted.
+  { id: 'usf', label: 'uSF', about: 'sign-concordant feedback: B = c·sign(W), W’s signs with one magnitude (the std W was drawn with)', settings: { rule: 'usf' }, ranked: false },
+  { id: 'brsf', label: 'brSF', about: 'sign-concordant feedback: B = |M|∘sign(W), random magnitudes redrawn every step', settings: { rule: 'brsf' }, ranked: false },
+  { id: 'frsf', label: 'frSF', about: 'sign-concordant feedback: B = |M|∘sign(W), random magnitudes drawn once (FA’s |B| with W’s signs)', settings: { rule: 'frsf' }, ranked: false },
+  // KP and PFA align through the weight decay they share with W; the page's runs otherwise have none, so these two bring λ = 0.01.
+  { id: 'kp', label: 'Kolen–Pollack', about: 'B gets W’s own gradient and W’s decay (λ = 0.01 here, W’s too), so B − W shrinks every step whatever the data', settings: { rule: 'kp', weightDecay: 0.01 }, ranked: false },
+  // The mirror warm-up is one epoch's worth of steps in ldfa train; the page has no epochs, so 100 mirror steps before the first.
+  { id: 'wm', label: 'Weight mirrors', about: 'after each step the layer’s inputs emit noise and B ← (1 − ρ)B + ρ·yᵀx/(Nσ²), an estimate of W (100 mirror steps before training)', settings: { rule: 'wm', mirrorWarmup: 100 }, ranked: false },
+  { id: 'pfa', label: 'PFA', about: 'product feedback: dx = (δ·B_p)·R, B_p fixed random (out, 10·out), R learns B_pᵀ·dW with W’s decay (λ = 0.01 here, W’s too)', settings: { rule: 'pfa', weightDecay: 0.01 }, ranked: false },
 ];
 
 export function pageRule(id: string): PageRule {
