@@ -25,6 +25,10 @@ import { createBackend, isBackendName, BACKEND_NAMES, type BackendName } from '.
 import { batches, type Dataset } from '../src/data/dataset.ts';
 import { hiddenReason } from '../src/hide.ts';
 import { cnnBase } from '../src/experiments/recipes/cnn.ts';
+import { halfEpochSteps, mlpBase } from '../src/experiments/recipes/common.ts';
+import { stepFlops } from '../src/flops.ts';
+import { ldfaOptionsOf } from '../src/config.ts';
+import { createNativeBlas, type NativeBlas } from '../src/backends/native.ts';
 import { vit } from '../src/experiments/recipes/vit.ts';
 
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
@@ -338,6 +342,8 @@ export interface VsTorchRow {
   /** The ratio of each round alone. */
   ratioPerRound: number[];
   oursPath: string;
+  /** The OpenBLAS core each side ran (ours: the native backend's; PyTorch: what its process loaded). */
+  core: { ours: string | null; torch: string | null };
 }
 
 /** Why PyTorch cannot run here, or null. */
@@ -349,7 +355,7 @@ export function torchUnavailable(python = TORCH_PYTHON): string | null {
   return r.status === 0 ? null : `${python} cannot import torch (apt-get install python3-torch): ${r.stderr.trim().split('\n').pop()}`;
 }
 
-function torchSamplesPerSecond(shape: { hidden: number[]; batch: number; samples: number }, threads: number, python: string): { samplesPerSecond: number; torch: string } {
+function torchSamplesPerSecond(shape: { hidden: number[]; batch: number; samples: number }, threads: number, python: string): { samplesPerSecond: number; torch: string; blasCore: string | null } {
   const spec = { input: 784, hidden: shape.hidden, classes: 10, batch: shape.batch, samples: shape.samples, threads, seed: 1, warmupSteps: 3 };
   const r = spawnSync(python, [TORCH_SCRIPT, JSON.stringify(spec)], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`bench/torch_mlp.py failed (exit ${r.status}): ${r.stderr.trim()}`);
@@ -375,7 +381,7 @@ export function oursSamplesPerSecond(shape: { hidden: number[]; batch: number; s
 export function benchVsTorch(backendName: string, shapes = VS_TORCH_SHAPES, rounds = 2, python = TORCH_PYTHON): { torch: string; rows: VsTorchRow[] } {
   let torchVersion = '';
   const rows = shapes.map((shape) => {
-    const row: VsTorchRow = { model: `784-${shape.hidden.join('-')}-10`, batch: shape.batch, samples: shape.samples, ours: [], torch1: [], torch2: [], ratio: 0, ratioPerRound: [], oursPath: '' };
+    const row: VsTorchRow = { model: `784-${shape.hidden.join('-')}-10`, batch: shape.batch, samples: shape.samples, ours: [], torch1: [], torch2: [], ratio: 0, ratioPerRound: [], oursPath: '', core: { ours: nativeCore(), torch: null } };
     for (let round = 0; round < rounds; round++) {
       const ours = oursSamplesPerSecond(shape, backendName);
       row.oursPath = ours.path;
@@ -383,6 +389,7 @@ export function benchVsTorch(backendName: string, shapes = VS_TORCH_SHAPES, roun
       for (const threads of [1, 2] as const) {
         const t = torchSamplesPerSecond(shape, threads, python);
         torchVersion = t.torch;
+        row.core.torch = t.blasCore;
         (threads === 1 ? row.torch1 : row.torch2).push(round3(t.samplesPerSecond));
       }
       row.ratioPerRound.push(round3(row.ours[round] / Math.max(row.torch1[round], row.torch2[round])));
@@ -396,6 +403,15 @@ export function benchVsTorch(backendName: string, shapes = VS_TORCH_SHAPES, roun
 }
 
 const round3 = (x: number) => round(x, 3);
+
+/** The OpenBLAS core the native backend runs, or null where it is unavailable. */
+function nativeCore(): string | null {
+  try {
+    return createNativeBlas().core.core;
+  } catch {
+    return null;
+  }
+}
 
 // ---- archStep: a CNN and a ViT step (the quick recipes' models), each backend against wasm ----
 
@@ -438,11 +454,181 @@ export function benchArchStep(backends: Backend[], configs = archStepConfigs(), 
   return rows;
 }
 
+// ---- ldfaVsBp: each LDFA mode's training step against BP's, beside the FLOP ratio ----
+
+export const LDFA_MODES = ['fixed', 'normative', 'oja', 'factorised'] as const;
+export const LDFA_RANKS: (number | 'full')[] = [1, 10, 'full'];
+
+export interface LdfaVsBpModel { model: string; config: TrainConfig; input: number[]; classes: number }
+
+/** The issue's four models: MLP 784-1024-1024-10 (batch 128), the rank-sweep MLP 256×3 with batch norm, and the cnn and vit quick recipes' models. */
+export function ldfaVsBpModels(): LdfaVsBpModel[] {
+  const mnist = { input: [1, 28, 28], classes: 10 };
+  const mlp256 = mlpBase('quick', { data: 'mnist' });
+  return [
+    { model: 'mlp 784-1024-1024-10, batch 128', config: { ...DEFAULT_CONFIG, arch: 'mlp', hidden: [1024, 1024], batch: 128 }, ...mnist },
+    { model: 'mlp 784-256-256-256-10 batch norm, batch 64 (rank-sweep quick)', config: mlp256, ...mnist },
+    { model: 'cnn quick (conv 16 → 32, batch norm, max-pool, batch 64)', config: cnnBase('quick', { data: 'mnist' }), ...mnist },
+    { model: 'vit quick (patch 7, dim 64, depth 2, 4 heads, batch 64)', config: vit.runs('quick', { data: 'mnist' })[0].config, ...mnist },
+  ];
+}
+
+export interface LdfaVsBpRow {
+  model: string; mode: string; rank: number | 'full'; ranks: Record<string, number>;
+  /** Median over repetitions of (this step's ms / the ms of the BP step taken right next to it). */
+  wallRatio: number;
+  /** FLOPs of the step (pass + the rule's own update, src/flops.ts) / BP's. */
+  flopRatio: number;
+  /** The same with the SVD re-factorisation amortised at the recipe's schedule (normative). */
+  flopRatioWithSvd: number;
+  /** wallRatio ≤ flopRatio + 0.05 */
+  withinFlops: boolean;
+  ms: number; bpMs: number; path: string;
+  /** normative: one re-factorisation (all layers) in ms, every svdEvery steps, and its share of the training time. */
+  svd?: { ms: number; every: number; shareOfTraining: number };
+}
+
+/** One shared fake batch per model. */
+function modelBatch(m: LdfaVsBpModel): { x: Tensor; y: Int32Array } {
+  const rng = new Rng(5);
+  return { x: normalTensor(rng, [m.config.batch, ...m.input], 1), y: new Int32Array(m.config.batch).map(() => rng.int(m.classes)) };
+}
+
+/**
+ * BP and every mode × rank on the installed backend, each LDFA step paired with an adjacent BP
+ * step; one warm-up repetition, then up to `reps` within the time budget. Re-factorisation is timed on its own (rule.afterStep at its step) and reported
+ * as a share of training time at the recipe's schedule; the stepped trainers do not re-factorise.
+ */
+export function benchLdfaVsBp(backendName: string, models = ldfaVsBpModels(), reps = 12, budgetS = 40): LdfaVsBpRow[] {
+  const rows: LdfaVsBpRow[] = [];
+  for (const m of models) {
+    const { x, y } = modelBatch(m);
+    const variants = [{ mode: 'bp', rank: 0 as number | 'full' }, ...LDFA_MODES.flatMap((mode) => LDFA_RANKS.map((rank) => ({ mode, rank })))];
+    const svdEvery = m.config.svdEvery > 0 ? m.config.svdEvery : halfEpochSteps({ ...m.config, limitTrain: m.config.limitTrain ?? 10000 });
+    const trainers = variants.map((v) => createTrainer({
+      // normative re-factorises at the recipe's schedule, which the timed steps (fewer) do not reach
+      ...m.config, backend: backendName, ...(v.mode === 'bp' ? { rule: 'bp' } : { rule: 'ldfa', feedback: v.mode as TrainConfig['feedback'], rank: v.rank, svdEvery: v.mode === 'normative' ? svdEvery : 0 }),
+    } as TrainConfig, m.input, m.classes));
+    // Each LDFA step is paired with a BP step right next to it (which comes first alternates), and
+    // the pair's ratio is taken: on a shared machine the load changes from second to second, and a
+    // ratio of two adjacent steps is what it disturbs least. The variants' order rotates.
+    const times: number[][] = variants.map(() => []), ratios: number[][] = variants.map(() => []);
+    const timed = (i: number) => { const t0 = performance.now(); trainers[i].step(x, y); return performance.now() - t0; };
+    const start = performance.now();
+    for (let rep = -1; rep < Math.min(reps, Math.floor((svdEvery - 2) / 2)); rep++) {
+      for (let j = 0; j < variants.length - 1; j++) {
+        const i = 1 + ((j + Math.max(0, rep)) % (variants.length - 1));
+        const [first, second] = (rep + j) % 2 === 0 ? [0, i] : [i, 0];
+        const t = [timed(first), timed(second)];
+        if (rep < 0) continue;
+        const [bp, ldfa] = first === 0 ? t : [t[1], t[0]];
+        times[0].push(bp); times[i].push(ldfa); ratios[i].push(ldfa / bp);
+      }
+      if (rep >= 3 && performance.now() - start > budgetS * 1000) break;
+    }
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+    const bpFlops = stepFlops(trainers[0].model, trainers[0].rule, m.config.batch).total.all;
+    const bpMs = med(times[0]);
+    variants.forEach((v, i) => {
+      if (v.mode === 'bp') return;
+      const tr = trainers[i];
+      const options = { ...ldfaOptionsOf({ ...m.config, rule: 'ldfa', feedback: v.mode as TrainConfig['feedback'], rank: v.rank } as TrainConfig) };
+      const flops = stepFlops(tr.model, tr.rule, m.config.batch, { ...options, svdEvery: 0 });
+      const withSvd = stepFlops(tr.model, tr.rule, m.config.batch, { ...options, svdEvery: v.mode === 'normative' ? svdEvery : 0 });
+      const wallRatio = med(ratios[i]);
+      const row: LdfaVsBpRow = {
+        model: m.model, mode: v.mode, rank: v.rank, ranks: tr.rule.summary().ranks as Record<string, number>,
+        wallRatio: round(wallRatio), flopRatio: round(flops.total.withRule / bpFlops), flopRatioWithSvd: round(withSvd.total.withRule / bpFlops),
+        withinFlops: wallRatio <= flops.total.withRule / bpFlops + 0.05,
+        ms: round(med(times[i])), bpMs: round(bpMs), path: tr.path,
+      };
+      if (v.mode === 'normative') {
+        const svdTimes: number[] = [];
+        for (let k = 0; k < 3; k++) {
+          const t0 = performance.now();
+          tr.rule.afterStep(svdEvery); // a step at which it re-factorises
+          svdTimes.push(performance.now() - t0);
+        }
+        const svdMs = med(svdTimes);
+        row.svd = { ms: round(svdMs), every: svdEvery, shareOfTraining: round(svdMs / (svdMs + svdEvery * med(times[i]))) };
+      }
+      rows.push(row);
+      log(`ldfaVsBp ${m.model} ${v.mode} r=${v.rank}: wall ${row.wallRatio} × BP (FLOPs ${row.flopRatio}; with SVD ${row.flopRatioWithSvd})${row.svd ? `, SVD ${row.svd.ms} ms every ${svdEvery} steps = ${(100 * row.svd.shareOfTraining).toFixed(1)} % of training` : ''}`);
+    });
+  }
+  return rows;
+}
+
+// ---- sgemmPeak: each GEMM shape of the MLP steps at 1 and 2 threads, and the step's fraction of it ----
+
+export interface GemmShape { M: number; N: number; K: number; transA: boolean; transB: boolean; what: string }
+
+/** The GEMMs of one BP step of an MLP (batch N, widths w₀ … w_L): forward, input gradient (but the first layer's), weight gradient. */
+export function mlpGemms(widths: readonly number[], N: number): GemmShape[] {
+  const out: GemmShape[] = [];
+  for (let l = 0; l + 1 < widths.length; l++) {
+    const [i, o] = [widths[l], widths[l + 1]];
+    out.push({ M: N, N: o, K: i, transA: false, transB: true, what: `fc${l + 1} forward y = x·Wᵀ` });
+    out.push({ M: o, N: i, K: N, transA: true, transB: false, what: `fc${l + 1} dW = dyᵀ·x` });
+    if (l > 0) out.push({ M: N, N: i, K: o, transA: false, transB: false, what: `fc${l + 1} dx = dy·W` });
+  }
+  return out;
+}
+
+export interface SgemmPeakRow { model: string; shapes: (GemmShape & { gflops1: number; gflops2: number })[];
+  /** The step's GEMM FLOPs over the time they take at each shape's best thread count. */
+  peakGflops: number; stepMs: number; stepGflops: number; fractionOfPeak: number; core: string }
+
+/** Best-of-reps GFLOP/s of one shape at a pinned thread count. */
+function gemmGflops(blas: NativeBlas, s: GemmShape, threads: number): number {
+  const A = new Float32Array(s.M * s.K).map((_, i) => ((i * 7919) % 13) / 13 - 0.5), B = new Float32Array(s.K * s.N).map((_, i) => ((i * 104729) % 17) / 17 - 0.5);
+  const C = new Float32Array(s.M * s.N);
+  blas.pinThreads(threads);
+  try {
+    blas.sgemm(s.transA, s.transB, s.M, s.N, s.K, A, B, C);
+    let best = Infinity;
+    const start = performance.now();
+    for (let r = 0; r < 30 && (r < 5 || performance.now() - start < 1000); r++) {
+      const t0 = performance.now();
+      blas.sgemm(s.transA, s.transB, s.M, s.N, s.K, A, B, C);
+      best = Math.min(best, performance.now() - t0);
+    }
+    return (2 * s.M * s.N * s.K) / (best / 1000) / 1e9;
+  } finally {
+    blas.pinThreads(0);
+  }
+}
+
+/** Per model: every GEMM shape's peak (1 and 2 threads), and the BP step's achieved fraction of it (median of interleaved steps). */
+export const SGEMM_PEAK_MODELS = [{ widths: [784, 1024, 1024, 10], batch: 128 }, { widths: [784, 256, 256, 10], batch: 64 }];
+
+export function benchSgemmPeak(backendName: string, models = SGEMM_PEAK_MODELS): SgemmPeakRow[] {
+  const blas = createNativeBlas();
+  return models.map(({ widths, batch }) => {
+    const shapes = mlpGemms(widths, batch).map((s) => ({ ...s, gflops1: round(gemmGflops(blas, s, 1)), gflops2: round(gemmGflops(blas, s, 2)) }));
+    const flops = shapes.reduce((a, s) => a + 2 * s.M * s.N * s.K, 0);
+    const idealS = shapes.reduce((a, s) => a + (2 * s.M * s.N * s.K) / (Math.max(s.gflops1, s.gflops2) * 1e9), 0);
+    const side = Math.sqrt(widths[0]);
+    const m: LdfaVsBpModel = { model: '', config: { ...DEFAULT_CONFIG, arch: 'mlp', hidden: widths.slice(1, -1), batch, backend: backendName }, input: [1, side, side], classes: widths[widths.length - 1] };
+    const { x, y } = modelBatch(m);
+    const trainer = createTrainer(m.config, m.input, m.classes);
+    const times: number[] = [];
+    for (let k = 0; k < 25; k++) { const t0 = performance.now(); trainer.step(x, y); if (k >= 3) times.push(performance.now() - t0); }
+    const stepMs = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)];
+    const row: SgemmPeakRow = {
+      model: `mlp ${widths.join('-')}, batch ${batch}`, shapes, peakGflops: round(flops / idealS / 1e9), stepMs: round(stepMs),
+      stepGflops: round(flops / (stepMs / 1000) / 1e9), fractionOfPeak: round((idealS * 1000) / stepMs), core: blas.core.core,
+    };
+    log(`sgemmPeak ${row.model}: step ${row.stepMs} ms = ${row.stepGflops} GFLOP/s, ${(100 * row.fractionOfPeak).toFixed(0)} % of the shapes' peak ${row.peakGflops} GFLOP/s (core ${row.core})`);
+    return row;
+  });
+}
+
 // ---- main ----
 
 const DEFAULT_BACKENDS: BackendName[] = ['reference', 'native', 'wasm', 'gpujs-webasm', 'gpujs-cpu', 'gpujs-headlessgl', 'gpujs-webgpu'];
 
-export const BENCH_PARTS = ['matmul', 'conv', 'mlpStep', 'ldfaBackwardRatio', 'archStep', 'vsTorch'] as const;
+export const BENCH_PARTS = ['matmul', 'conv', 'mlpStep', 'ldfaBackwardRatio', 'archStep', 'vsTorch', 'ldfaVsBp', 'sgemmPeak'] as const;
 export type BenchPart = (typeof BENCH_PARTS)[number];
 
 /** `--backends a,b` (or `--backend a`) and `--only part,part`, checked against what is allowed. */
@@ -489,7 +675,13 @@ async function main(): Promise<void> {
   if (torchMissing !== null) log(`vsTorch skipped: ${torchMissing}`);
   setBackend(auto);
   const vsTorch = runs('vsTorch') && torchMissing === null ? benchVsTorch('auto') : undefined;
+  const nativeHere = nativeCore() !== null;
+  if (nativeHere) setBackend(await createBackend('native'));
+  const ldfaVsBp = runs('ldfaVsBp') ? benchLdfaVsBp(nativeHere ? 'native' : 'auto') : undefined;
+  const sgemmPeak = runs('sgemmPeak') && nativeHere ? benchSgemmPeak('native') : undefined;
   setBackend(referenceBackend);
+  let blasCore: unknown = null;
+  try { blasCore = createNativeBlas().core; } catch (e) { blasCore = { unavailable: (e as Error).message }; }
   const bpMs = (backend: string) => mlpStep?.find((r) => r.backend === backend && r.rule === 'bp')?.ms;
   const refMs = bpMs('reference'), autoMs = bpMs('auto');
   const result = {
@@ -499,6 +691,8 @@ async function main(): Promise<void> {
     backends: backends.map((b) => ({ name: b.name, precision: b.precision, kernel: b.kernelInfo() })),
     unavailable,
     auto: auto.kernelInfo(),
+    blasCore,
+    loadAverage: os.loadavg().map((x) => round(x)),
     ...(runs('matmul') ? { matmul: benchMatmul(backends) } : {}),
     ...(runs('conv') ? { conv: benchConv(backends) } : {}),
     ...(modelRatio && layerRatios ? {
@@ -522,6 +716,19 @@ async function main(): Promise<void> {
         const ms = (b: string) => archStep.find((r) => r.arch === arch && r.backend === b)!.ms;
         return [arch, round(ms('wasm') / ms('auto'))];
       })),
+    } : {}),
+    ...(ldfaVsBp ? {
+      ldfaVsBp: {
+        meaning: 'per model, mode and rank: wallRatio = median over repetitions of t(LDFA step) / t(the BP step taken right before or after it) (trainer.step on the native backend, or auto where native is missing); flopRatio = FLOPs of the step with the rule\'s own update (src/flops.ts total.withRule) / BP\'s, without re-factorisation (the stepped trainers do not re-factorise); flopRatioWithSvd adds the SVD re-factorisation amortised at the recipe\'s schedule (svd.every); svd.ms: one re-factorisation of every layer, svd.shareOfTraining its share of training time at that schedule. Target (issue 21): on the MLP 1024 at r = 10, every mode\'s wallRatio ≤ flopRatio + 0.05 (withinFlops).',
+        rows: ldfaVsBp,
+        mlp1024AtRank10WithinFlops: ldfaVsBp.filter((r) => r.model.startsWith('mlp 784-1024') && r.rank === 10).every((r) => r.withinFlops),
+      },
+    } : {}),
+    ...(sgemmPeak ? {
+      sgemmPeak: {
+        meaning: 'per MLP: each GEMM of its BP step at 1 and 2 threads (cblas_sgemm, best of up to 30 calls, threads pinned), peakGflops = the step\'s GEMM FLOPs / their time at each shape\'s faster thread count; stepGflops = those FLOPs / the median BP trainer.step time (Adam, batch of random images); fractionOfPeak = the time the GEMMs alone would take at peak / the step time (issue 21 target ≥ 0.5 for the MLP 1024).',
+        rows: sgemmPeak,
+      },
     } : {}),
     ...(runs('vsTorch') ? {
       vsTorch: vsTorch ? {

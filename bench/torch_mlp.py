@@ -6,9 +6,12 @@ Reads one JSON object from argv[1]:
 and trains the MLP input-hidden...-classes (ReLU, bias, PyTorch's default init) with
 cross-entropy and Adam (lr 1e-3) for one pass over `samples` shuffled random MNIST-sized
 images (float32), timing the pass after `warmupSteps` untimed steps. Prints one JSON line:
-  {"samplesPerSecond": ..., "seconds": ..., "steps": ..., "threads": ..., "torch": "1.13.0"}
+  {"samplesPerSecond": ..., "seconds": ..., "steps": ..., "threads": ..., "torch": "1.13.0", "blasCore": "Haswell"}
+blasCore: openblas_get_corename() of the OpenBLAS that torch loaded (the bench sets OPENBLAS_CORETYPE
+to the core ours runs, so both run the same kernels; this says which ran), or null.
 Exit 3 with a message when torch cannot be imported.
 """
+import ctypes
 import json
 import sys
 import time
@@ -18,6 +21,16 @@ try:
 except ImportError as e:  # the caller reports this and skips only the PyTorch part
     print(f"torch is not importable: {e}", file=sys.stderr)
     sys.exit(3)
+
+
+def blas_core():
+    """The core of the OpenBLAS already loaded by torch (dlopen returns the loaded copy), or None."""
+    try:
+        lib = ctypes.CDLL("libopenblas.so.0")
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        return lib.openblas_get_corename().decode()
+    except (OSError, AttributeError):
+        return None
 
 
 def main() -> None:
@@ -54,7 +67,8 @@ def main() -> None:
         steps += 1
     seconds = time.perf_counter() - t0
     print(json.dumps({"samplesPerSecond": n / seconds, "seconds": seconds, "steps": steps,
-                      "threads": torch.get_num_threads(), "torch": torch.__version__}))
+                      "threads": torch.get_num_threads(), "torch": torch.__version__,
+                      "blasCore": blas_core()}))
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
     {
       "target_name": "ldfa_blas",
       "sources": ["src/blas.c", "src/layers.c"],
-      "cflags": ["-O3", "-fno-math-errno", "-fno-trapping-math", "-std=c11"],
-      "libraries": ["-ldl"]
+      "cflags": ["-O3", "-fno-math-errno", "-fno-trapping-math", "-std=c11", "-pthread"],
+      "libraries": ["-ldl", "-pthread"]
     }
   ]
 }

@@ -16,6 +16,12 @@ function splitmix32(seed: number): () => number {
   };
 }
 
+/** Everything a generator will draw from: serialisable as JSON (doubles round-trip exactly). */
+export interface RngSnapshot {
+  words: [number, number, number, number];
+  spareNormal: number | null;
+}
+
 export class Rng {
   private s0: number; private s1: number; private s2: number; private s3: number;
   private spareNormal: number | null = null;
@@ -36,6 +42,23 @@ export class Rng {
     const rng = new Rng(0);
     [rng.s0, rng.s1, rng.s2, rng.s3] = state;
     return rng;
+  }
+
+  /**
+   * The generator's whole state: the four xoshiro128** words and the spare Box–Muller normal.
+   * A checkpoint stores it so that a resumed run draws the numbers an uninterrupted one would.
+   */
+  snapshot(): RngSnapshot {
+    return { words: [this.s0, this.s1, this.s2, this.s3], spareNormal: this.spareNormal };
+  }
+
+  /** Continues from a snapshot() of another (or this) generator. */
+  restore(snapshot: RngSnapshot): void {
+    const { words, spareNormal } = snapshot;
+    const fresh = Rng.fromState(words); // checks the words
+    [this.s0, this.s1, this.s2, this.s3] = [fresh.s0, fresh.s1, fresh.s2, fresh.s3];
+    if (spareNormal !== null && !Number.isFinite(spareNormal)) throw new Error(`an RNG snapshot's spare normal must be finite or null, got ${spareNormal}`);
+    this.spareNormal = spareNormal;
   }
 
   /** Next 32-bit unsigned integer. */

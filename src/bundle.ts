@@ -64,18 +64,23 @@ export function decodeBundle(bytes: Uint8Array, what: string): Bundle {
   const dataStart = align8(16 + headerLength);
   const available = Math.max(0, Math.floor((bytes.length - dataStart) / 8));
   const tensors = new Map<string, Tensor>();
+  let end = 0;
   for (const entry of header.tensors as { name?: unknown; shape?: unknown; offset?: unknown }[]) {
     const { name, shape, offset } = entry;
-    if (typeof name !== 'string' || !Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0) || !Number.isInteger(offset)) {
-      fail(`tensor entry ${JSON.stringify(entry)} needs a string name, an integer shape and an integer offset`);
+    if (typeof name !== 'string' || !Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0) || !Number.isInteger(offset) || (offset as number) < 0) {
+      fail(`tensor entry ${JSON.stringify(entry)} needs a string name, an integer shape and an integer offset ≥ 0`);
     }
+    if (tensors.has(name as string)) fail(`tensor '${name as string}' appears twice in the header: names must be unique`);
     const size = (shape as number[]).reduce((a, b) => a * b, 1);
     if ((offset as number) + size > available) fail(`tensor '${name as string}' needs values ${offset}..${(offset as number) + size} but the data section holds ${available}: truncated`);
+    end = Math.max(end, (offset as number) + size);
     const t = tensor(shape as number[]);
     const at = dataStart + 8 * (offset as number);
     for (let j = 0; j < size; j++) t.data[j] = view.getFloat64(at + 8 * j, true);
     tensors.set(name as string, t);
   }
+  const expected = dataStart + 8 * end;
+  if (bytes.length > expected) fail(`${bytes.length - expected} trailing bytes after the last tensor's values (the file should end at byte ${expected}): the file is damaged or not one bundle`);
   return { meta: header.meta as Record<string, unknown>, tensors };
 }
 

@@ -3,7 +3,7 @@
 import { stableJson } from './report/atomic.ts';
 import { ACTIVATION_NAMES, type ActivationName } from '../reference/layers/activation.ts';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../reference/optim.ts';
-import { checkLdfaOptions, DEFAULT_LDFA, FEEDBACK_MODES, OJA_NORMALISATIONS, OJA_OUTPUTS, defaultInit, type FeedbackMode, type LdfaOptions, type OjaNormalisation, type OjaOutput, type RankSpec } from '../reference/rules/ldfa.ts';
+import { checkLdfaOptions, DEFAULT_LDFA, MAX_SVD_OVERSAMPLE, MAX_SVD_POWER_ITERATIONS, FEEDBACK_MODES, OJA_NORMALISATIONS, OJA_OUTPUTS, defaultInit, type FeedbackMode, type LdfaOptions, type OjaNormalisation, type OjaOutput, type RankSpec } from '../reference/rules/ldfa.ts';
 import { RULE_NAMES, type RuleName } from '../reference/rules/rule.ts';
 import type { RuleOptions } from '../reference/rules/index.ts';
 import { KP_INITS, type KpInit } from '../reference/rules/kp.ts';
@@ -203,10 +203,16 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   }
   finiteAtLeast('--oja-eps', c.ojaEps, 0);
   finiteAtLeast('--oja-eps-conv', c.ojaEpsConv, 0);
-  if (!Number.isInteger(c.svdPowerIterations) || c.svdPowerIterations < 0) throw new Error(`--svd-power-iterations must be an integer ≥ 0, got ${c.svdPowerIterations}`);
-  if (c.svdPowerIterationsConv !== null && (!Number.isInteger(c.svdPowerIterationsConv) || c.svdPowerIterationsConv < 0)) throw new Error(`--svd-power-iterations-conv must be an integer ≥ 0, got ${c.svdPowerIterationsConv}`);
+  if (!Number.isInteger(c.svdPowerIterations) || c.svdPowerIterations < 0 || c.svdPowerIterations > MAX_SVD_POWER_ITERATIONS) {
+    throw new Error(`--svd-power-iterations must be an integer in [0, ${MAX_SVD_POWER_ITERATIONS}] (the authors use 2, some versions 10), got ${c.svdPowerIterations}`);
+  }
+  if (c.svdPowerIterationsConv !== null && (!Number.isInteger(c.svdPowerIterationsConv) || c.svdPowerIterationsConv < 0 || c.svdPowerIterationsConv > MAX_SVD_POWER_ITERATIONS)) {
+    throw new Error(`--svd-power-iterations-conv must be an integer in [0, ${MAX_SVD_POWER_ITERATIONS}], got ${c.svdPowerIterationsConv}`);
+  }
   oneOf('--classifier-feedback', c.classifierFeedback, ['ldfa', 'bp']);
-  if (!Number.isInteger(c.svdOversample) || c.svdOversample < 0) throw new Error(`--svd-oversample must be an integer ≥ 0, got ${c.svdOversample}`);
+  if (!Number.isInteger(c.svdOversample) || c.svdOversample < 0 || c.svdOversample > MAX_SVD_OVERSAMPLE) {
+    throw new Error(`--svd-oversample must be an integer in [0, ${MAX_SVD_OVERSAMPLE}] (extra random columns beyond the rank; 5 by default, 0 in the authors' code), got ${c.svdOversample}`);
+  }
   if (!Number.isInteger(c.svdEvery) || c.svdEvery < 0) throw new Error(`--svd-every must be an integer ≥ 0, got ${c.svdEvery}`);
   if (!Number.isInteger(c.seed) || c.seed < 0 || c.seed > 0xffffffff) throw new Error(`--seed must be an integer in [0, 4294967295], got ${c.seed}`);
   if (c.grayscale && c.data !== 'cifar10' && c.data !== 'cifar100') throw new Error(`--grayscale converts CIFAR images to one gray channel; --data ${c.data} is not CIFAR (MNIST and Fashion-MNIST are gray already)`);
@@ -290,6 +296,16 @@ export function configDifferences(before: TrainConfig, now: TrainConfig): string
 /** Whether two configurations describe the same run (whatever their key order). */
 export function sameConfig(a: TrainConfig, b: TrainConfig): boolean {
   return stableJson(a) === stableJson(b);
+}
+
+/**
+ * The settings that keep a checkpoint (or a sweep's finished run) from being continued by a run
+ * configured as `now`: every difference but --epochs and --backend. The backend may change on
+ * resume (docs/checkpoints.md): every epoch records the backend that computed it, and the resume
+ * says when it changes, since the last digits then differ from an uninterrupted run's.
+ */
+export function resumeDifferences(before: TrainConfig, now: TrainConfig): string[] {
+  return configDifferences({ ...before, epochs: 0, backend: '' }, { ...now, epochs: 0, backend: '' });
 }
 
 /** The feedback initialisation that 'auto' means for this mode. */

@@ -33,3 +33,13 @@ export function buildModel(config: TrainConfig, inputShape: readonly number[], c
       throw new Error(`unknown --arch '${config.arch as string}': allowed are ${ARCH_NAMES.join(', ')}`);
   }
 }
+
+/** buildModel, with an allocation the JavaScript engine refuses reported as a size to reduce. */
+export function createModel(config: TrainConfig, inputShape: readonly number[], classes: number, rng: Rng): Model {
+  try {
+    return buildModel(config, inputShape, classes, rng);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new Error(`the ${config.arch} network's tensors are too large to allocate (${e.message}): choose smaller --hidden, --dim or --batch values`);
+  }
+}

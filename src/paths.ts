@@ -1,7 +1,7 @@
 // Checks of the paths a command reads and writes, made before any work starts, so that a run is
 // never lost at its end to an output it cannot write. Each error names the flag, the path, what
 // is wrong and what is allowed.
-import { closeSync, existsSync, openSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { PROCESS_TAG } from './report/atomic.ts';
 
@@ -44,4 +44,41 @@ export function checkOutputDir(flag: string, path: string): void {
 export function checkInputDir(flag: string, path: string): void {
   if (!existsSync(path)) throw new Error(`${flag} ${path} does not exist: give the directory that holds the data files`);
   if (!statSync(path).isDirectory()) throw new Error(`${flag} ${path} is a file: give the directory that holds the data files`);
+}
+
+/** Whether two paths name one file: the same resolved path, or (both existing) the same inode. */
+function sameFile(a: string, b: string): boolean {
+  if (resolve(a) === resolve(b)) return true;
+  if (!existsSync(a) || !existsSync(b)) return false;
+  const [sa, sb] = [statSync(a), statSync(b)];
+  return sa.dev === sb.dev && sa.ino === sb.ino;
+}
+
+type FlagPath = readonly [flag: string, path: string | undefined];
+
+/**
+ * Refuses an output that is the same file as an input or as another output: writing it would
+ * destroy what the command reads, or one output would replace the other.
+ */
+export function checkDistinctOutputs(outputs: readonly FlagPath[], inputs: readonly FlagPath[] = []): void {
+  const seen: FlagPath[] = [...inputs];
+  for (const [flag, path] of outputs) {
+    if (path === undefined) continue;
+    const clash = seen.find(([, other]) => other !== undefined && sameFile(path, other));
+    if (clash) throw new Error(`${flag} ${path} is the same file as ${clash[0]} ${clash[1]}: writing it would ${inputs.includes(clash) ? 'overwrite what the command reads' : 'replace the other output'}; give ${flag} another path`);
+    seen.push([flag, path]);
+  }
+}
+
+/**
+ * An output folder this command fills with its own files: refused when it already holds other
+ * files (e.g. --out docs), which those writes could replace. `own` says which entries are this
+ * command's (a sweep's folders, its temporary files).
+ */
+export function checkOwnOutputDir(flag: string, path: string, own: (entry: string) => boolean, what: string): void {
+  if (!existsSync(path) || !statSync(path).isDirectory()) return;
+  const foreign = readdirSync(path).filter((entry) => !own(entry));
+  if (foreign.length > 0) {
+    throw new Error(`${flag} ${path} already holds files that are not ${what} (${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? ', …' : ''}), which this command could overwrite: choose a new or empty folder`);
+  }
 }

@@ -8,7 +8,9 @@ import { loadData, type TrainTest } from './data/index.ts';
 import { writeJsonAtomic } from './report/atomic.ts';
 import { createProgress } from './report/progress.ts';
 import type { LayerAlignment } from './alignment.ts';
-import { checkInputDir, checkOutputFile } from './paths.ts';
+import { dataShape } from './experiments/recipes/common.ts';
+import { totalmem } from 'node:os';
+import { checkDistinctOutputs, checkInputDir, checkOutputFile } from './paths.ts';
 import { checkCheckpoint, train, type TrainHooks, type TrainResult } from './train.ts';
 
 export interface RunResult extends TrainResult {
@@ -54,7 +56,10 @@ export function checkRun(config: TrainConfig, options: Pick<RunOptions, 'out' | 
   validateConfig(config);
   if (options.resume && !options.checkpoint) throw new Error('--resume continues from --checkpoint FILE: give --checkpoint too');
   if (config.dataDir !== null) checkInputDir('--data-dir', config.dataDir);
+  const { inputShape, classes } = dataShape(config.data, config.grayscale);
+  checkModelFits(config, inputShape, config.classes ?? classes);
   if (options.out !== undefined) checkOutputFile('--out', options.out);
+  checkDistinctOutputs([['--checkpoint', options.checkpoint], ['--out', options.out]]);
   if (options.checkpoint !== undefined) checkCheckpoint(options.checkpoint, config, Boolean(options.resume));
 }
 
@@ -79,9 +84,12 @@ export async function runTraining(config: TrainConfig, options: RunOptions = {})
   const result = train(config, data, {
     checkpoint: options.checkpoint,
     resume: options.resume,
-    onResume: (done) => (options.notice ?? log)(done < config.epochs
+    onResume: (done, switched) => (options.notice ?? log)((done < config.epochs
       ? `resuming from ${options.checkpoint}: ${done} of ${config.epochs} epochs finished, continuing at epoch ${done + 1}`
-      : `resuming from ${options.checkpoint}: all ${config.epochs} epochs finished already, nothing to train`),
+      : `resuming from ${options.checkpoint}: all ${config.epochs} epochs finished already, nothing to train`)
+      + (switched && done < config.epochs
+        ? `; its epochs ran on the ${switched.from} backend, this run continues on ${switched.to}, so its last digits differ from an uninterrupted ${switched.from} run's (each epoch of the result records its backend)`
+        : '')),
     onFinish: options.onFinish,
     alignmentProbe: options.metrics ? batches(data.test, 256, null).next().value : undefined,
     onStep: (s) => {
@@ -98,4 +106,23 @@ export async function runTraining(config: TrainConfig, options: RunOptions = {})
   const full: RunResult = { ...result, backend: { name: backend.name, precision: backend.precision, kernel: backend.kernelInfo() } };
   if (options.out) writeJsonAtomic(options.out, full);
   return full;
+}
+
+/**
+ * Refuses, before any allocation, a linear net or MLP whose weights would not fit in this
+ * machine's memory: each parameter is held about six times in float64 (value, gradient, two or
+ * three optimiser moments, a weight-shaped feedback matrix). Other architectures' sizes grow
+ * with channels and patches, not with a width squared; an allocation they cannot make is
+ * reported by createModel (src/models.ts). Here, not in the trainer: the web page's trainer has
+ * no node:os.
+ */
+export function checkModelFits(config: TrainConfig, inputShape: readonly number[], classes: number): void {
+  if (config.arch !== 'linear' && config.arch !== 'mlp') return;
+  const widths = [inputShape.reduce((a, b) => a * b, 1), ...config.hidden, classes];
+  const parameters = widths.slice(1).reduce((sum, w, i) => sum + widths[i] * w + w, 0);
+  const bytes = parameters * 8 * 6;
+  if (bytes > totalmem()) {
+    throw new Error(`--hidden ${config.hidden.join(',')} makes a network of ${parameters.toExponential(2)} parameters, about ${(bytes / 2 ** 30).toFixed(0)} GiB to train, `
+      + `more than this machine's ${(totalmem() / 2 ** 30).toFixed(0)} GiB of memory: choose smaller widths`);
+  }
 }

@@ -8,21 +8,22 @@ import { countCorrect, softmaxCrossEntropy } from '../reference/layers/losses.ts
 import type { Model } from '../reference/models/network.ts';
 import { Optimizer, type OptimizerConfig, type OptimizerState } from '../reference/optim.ts';
 import type { Param } from '../reference/params.ts';
-import { Rng } from '../reference/rng.ts';
+import { Rng, type RngSnapshot } from '../reference/rng.ts';
 import type { Rule } from '../reference/rules/rule.ts';
 import { clipFeedback } from '../reference/feedback.ts';
 import { createRule } from '../reference/rules/index.ts';
 import { clampInPlace, firstNonFinite, tensor, type Tensor } from '../reference/tensor.ts';
 import { ops, type Backend } from '../reference/backend.ts';
-import { float32Tensor } from './fast/float32.ts';
+import { float32Tensor, isFloat32 } from './fast/float32.ts';
 import { float32ReferenceLayers, nativeLayers, type Float32Layers } from './fast/layers.ts';
-import { float32Path } from './fast/sequential.ts';
+import { float32Path, float32Unsupported } from './fast/sequential.ts';
+import { float32LdfaKernels, useFloat32Feedback } from './fast/ldfa.ts';
 import { Float32Adam, type StepOptimizer } from './fast/optim.ts';
 import { createNativeBlas, layerKernelsOf, type NativeBlas } from './backends/native.ts';
 import { readBundle, writeBundle, type Bundle } from './bundle.ts';
-import { configDifferences, ruleOptionsOf, validateConfig, withConfigDefaults, type TrainConfig } from './config.ts';
+import { ldfaOptionsOf, resumeDifferences, ruleOptionsOf, validateConfig, withConfigDefaults, type TrainConfig } from './config.ts';
 import { batches, type Dataset } from './data/dataset.ts';
-import { buildModel } from './models.ts';
+import { createModel } from './models.ts';
 import { stepFlops, type StepFlops } from './flops.ts';
 import { measureAlignment, type LayerAlignment } from './alignment.ts';
 
@@ -31,6 +32,8 @@ export interface EpochRecord {
   trainLoss: number;
   testAccuracy: number;
   seconds: number;
+  /** The backend that computed this epoch (a resumed run may continue on another one). */
+  backend: string;
   /** Per-layer alignment with BP on the probe batch (when a probe is given). */
   alignment?: Record<string, LayerAlignment>;
 }
@@ -61,15 +64,26 @@ export interface TrainHooks {
    */
   checkpoint?: string;
   resume?: boolean;
-  /** Called when training continues from a checkpoint holding `epochsDone` finished epochs. */
-  onResume?: (epochsDone: number) => void;
+  /**
+   * Called when training continues from a checkpoint holding `epochsDone` finished epochs;
+   * `switched` when the last of them ran on another backend than this run's.
+   */
+  onResume?: (epochsDone: number, switched: { from: string; to: string } | null) => void;
   /** A fixed batch on which to measure alignment with BP after every epoch. */
   alignmentProbe?: { x: Tensor; y: Int32Array };
   /** Called once after the last epoch with the trained model (post-training analyses). */
   onFinish?: (trainer: Trainer) => void;
 }
 
-export class DivergenceError extends Error {}
+/** Training produced a non-finite loss, activation or gradient; says where (and, from train(), in which epoch). */
+export class DivergenceError extends Error {
+  /** 1-based epoch, set by train(); null from a bare Trainer.step. */
+  epoch: number | null = null;
+  /** step: the optimiser step, over the whole run; where: the first non-finite tensor, or the reason (null when not given). */
+  constructor(message: string, readonly step: number | null = null, readonly where: string | null = null) {
+    super(message);
+  }
+}
 
 export interface Trainer {
   model: Model;
@@ -96,8 +110,15 @@ export interface Trainer {
 export function createTrainer(config: TrainConfig, inputShape: readonly number[], classes: number, options: { float32Path?: boolean; trainSamples?: number } = {}): Trainer {
   validateConfig(config);
   const root = new Rng(config.seed);
-  const model = buildModel(config, inputShape, classes, root.fork());
-  const rule = createRule(config.rule, ruleOptionsOf(config, options.trainSamples));
+  const model = createModel(config, inputShape, classes, root.fork());
+  // On a float32 backend the step runs on the float32 path where the model allows it, LDFA's own
+  // work included (src/fast/ldfa.ts: its kernels serve the SVD initialisation in attach too).
+  const float32Wanted = options.float32Path !== false && ops().precision === 'float32' && float32Unsupported(model) === null;
+  const ldfaKernels = float32Wanted ? float32LdfaKernels(layerKernelsOf(ops()) ? nativeBlasOrNull() : null) : null;
+  const ruleOptions = ruleOptionsOf(config, options.trainSamples);
+  const rule = createRule(config.rule, {
+    ...ruleOptions, ldfa: { ...ruleOptions.ldfa, ...(ldfaKernels ? { kernels: ldfaKernels } : {}) },
+  });
   rule.attach(model, root.fork());
   if (config.clipSignal !== null) for (const site of model.sites) site.feedback = clipFeedback(site.feedback, config.clipSignal);
 
@@ -107,17 +128,24 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
     : ops().precision === 'float32' ? float32Path(model, Object.values(rule.feedbackTensors()).filter((t) => !learned.has(t)), float32LayersFor(ops()))
     : { engine: null, reason: `the ${ops().name} backend computes in float64` };
   const forwardConfig = optimizerConfig(config.optimizer, config.lr, config.weightDecay, config);
-  const nativeAdam = fast.engine && forwardConfig.kind !== 'sgd' ? nativeBlasOrNull() : null;
-  const optimizer: StepOptimizer = nativeAdam
-    ? new Float32Adam(forwardConfig, model.params(), nativeAdam)
-    : new Optimizer(forwardConfig, model.params());
+  // LDFA's P̂, Q̂ and the rule's own work move to float32 with the step (src/fast/ldfa.ts)
+  const fastFeedback = fast.engine !== null && ldfaKernels !== null && useFloat32Feedback(rule, ldfaKernels);
+  const adamOn = (c: OptimizerConfig, params: Param[], float32: boolean): StepOptimizer => {
+    const blas = float32 && c.kind !== 'sgd' ? nativeBlasOrNull() : null;
+    return blas ? new Float32Adam(c, params, blas) : new Optimizer(c, params);
+  };
+  const optimizer = adamOn(forwardConfig, model.params(), fast.engine !== null);
   // Shared coupling (v1 code): P̂, Q̂ step with the forward optimiser's settings and lr; for per-parameter
   // optimisers (SGD, Adam, AdamW) that is the same as one optimiser over W, P̂ and Q̂. KP's B and
   // PFA's R always step this way: they take W's lr and weight decay (family spec §3, §5.2).
   const shared = config.feedbackCoupling === 'shared' || rule.stepsWithWeights === true;
-  const feedbackOptimizer = new Optimizer(
-    shared ? forwardConfig : optimizerConfig(config.feedbackOptimizer, config.feedbackLr, config.feedbackWeightDecay, config), rule.feedbackParams());
+  const feedbackOptimizer = adamOn(
+    shared ? forwardConfig : optimizerConfig(config.feedbackOptimizer, config.feedbackLr, config.feedbackWeightDecay, config), rule.feedbackParams(), fastFeedback);
   const allParams: Param[] = [...model.params(), ...rule.feedbackParams()];
+  // the divergence check on every gradient, in the addon's vector loop for float32 storage (a JS scan of
+  // the MLP 1024's 1.9 M gradients took longer than its Adam step)
+  const checker = fast.engine ? nativeBlasOrNull()?.kernels ?? null : null;
+  const nonFinite = (t: Tensor) => (checker && isFloat32(t) ? checker.firstNonFinite(t.data as unknown as Float32Array) : firstNonFinite(t));
   const forward = (x: Tensor, train: boolean) => (fast.engine ? fast.engine.forward(x, train) : model.forward(x, train));
 
   const trainer: Trainer = {
@@ -135,7 +163,7 @@ export function createTrainer(config: TrainConfig, inputShape: readonly number[]
       rule.feedbackGradients(y);
       for (const p of allParams) {
         if (config.clipGrad !== null) clampInPlace(p.grad, config.clipGrad);
-        const bad = firstNonFinite(p.grad);
+        const bad = nonFinite(p.grad);
         if (bad >= 0) throw divergence(steps + 1, model, `the gradient of ${p.name} is ${p.grad.data[bad]} at index ${bad}`);
       }
       optimizer.step(config.lr * lrScale, weightDecay);
@@ -168,7 +196,8 @@ export function train(config: TrainConfig, data: { train: Dataset; test: Dataset
     firstEpoch = restored.epochs.length + 1;
     stepsDone = restored.steps;
     trainer.steps = restored.steps;
-    hooks.onResume?.(restored.epochs.length);
+    const before = restored.epochs.at(-1)?.backend;
+    hooks.onResume?.(restored.epochs.length, before !== undefined && before !== ops().name ? { from: before, to: ops().name } : null);
   }
   const stepsPerEpoch = Math.ceil(data.train.n / config.batch);
   for (let epoch = firstEpoch; epoch <= config.epochs; epoch++) {
@@ -182,7 +211,10 @@ export function train(config: TrainConfig, data: { train: Dataset; test: Dataset
       try {
         loss = trainer.step(batch.x, batch.y, lrScale, weightDecay);
       } catch (e) {
-        if (e instanceof DivergenceError) e.message = `${e.message} (epoch ${epoch}, step ${stepsDone + step + 1} overall)`;
+        if (e instanceof DivergenceError) {
+          e.epoch = epoch;
+          e.message = `${e.message} (epoch ${epoch}, step ${stepsDone + step + 1} overall)`;
+        }
         throw e;
       }
       lossSum += loss * batch.y.length;
@@ -193,7 +225,7 @@ export function train(config: TrainConfig, data: { train: Dataset; test: Dataset
     stepsDone += step;
     const record: EpochRecord = {
       epoch, trainLoss: lossSum / count, testAccuracy: trainer.evaluate(data.test),
-      seconds: (performance.now() - epochStart) / 1000,
+      seconds: (performance.now() - epochStart) / 1000, backend: ops().name,
     };
     if (hooks.alignmentProbe) record.alignment = measureAlignment(trainer.model, trainer.rule, hooks.alignmentProbe.x, hooks.alignmentProbe.y);
     epochs.push(record);
@@ -212,7 +244,7 @@ export function train(config: TrainConfig, data: { train: Dataset; test: Dataset
     rule: trainer.rule.summary(),
     parameters: trainer.model.params().reduce((a, p) => a + p.value.size, 0),
     trainSamples: data.train.n,
-    flopsPerStep: stepFlops(trainer.model, trainer.rule, config.batch),
+    flopsPerStep: stepFlops(trainer.model, trainer.rule, config.batch, config.rule === 'ldfa' ? ldfaOptionsOf(config) : undefined),
     seconds: (performance.now() - started) / 1000,
   };
 }
@@ -247,10 +279,11 @@ function divergence(step: number, model: Model, reason: string): DivergenceError
   const where = bad
     ? `the output of layer ${bad.name} holds ${bad.value.data[firstNonFinite(bad.value)]} (first at index ${firstNonFinite(bad.value)})`
     : reason;
-  return new DivergenceError(`training diverged at step ${step}: ${where}; ${reason === where ? '' : `${reason}; `}try a smaller --lr`);
+  return new DivergenceError(`training diverged at step ${step}: ${where}; ${reason === where ? '' : `${reason}; `}try a smaller --lr`, step, where);
 }
 
-// ---- checkpoints: a tensor bundle with every parameter, feedback tensor and optimiser moment
+// ---- checkpoints: a tensor bundle with every parameter, feedback tensor and optimiser moment, and
+// the state of every random stream the rule draws from while training
 
 const CHECKPOINT_KIND = 'ldfa-checkpoint';
 
@@ -267,7 +300,8 @@ function saveCheckpoint(path: string, trainer: Trainer, config: TrainConfig, epo
       buffers.forEach((b, j) => tensors.set(`optim${i}/${name}/${j}`, tensor([b.length], b)));
     }
   });
-  writeBundle(path, { kind: CHECKPOINT_KIND, config, epochs, steps, optimizerSteps }, tensors);
+  const randomStreams = Object.fromEntries(Object.entries(trainer.rule.randomStreams?.() ?? {}).map(([name, rng]) => [name, rng.snapshot()]));
+  writeBundle(path, { kind: CHECKPOINT_KIND, config, epochs, steps, optimizerSteps, randomStreams }, tensors);
 }
 
 /**
@@ -287,12 +321,19 @@ export function checkCheckpoint(path: string, config: TrainConfig, resume: boole
   if (!resume) {
     throw new Error(`--checkpoint ${path} already holds a run (${done} finished epoch(s)): pass --resume to continue it, or give another --checkpoint (or delete the file) to start afresh`);
   }
-  const differences = configDifferences({ ...withConfigDefaults(meta.config as Partial<TrainConfig>), epochs: 0 }, { ...config, epochs: 0 });
+  const differences = resumeDifferences(withConfigDefaults(meta.config as Partial<TrainConfig>), config);
   if (differences.length > 0) {
-    throw new Error(`cannot resume from ${path}: it was written by a run with ${differences.join(', ')}; only --epochs may change: rerun with the checkpoint's values, or give another --checkpoint to start afresh`);
+    throw new Error(`cannot resume from ${path}: it was written by a run with ${differences.join(', ')}; only --epochs and --backend may change: rerun with the checkpoint's values, or give another --checkpoint to start afresh`);
   }
   if (done > config.epochs) {
     throw new Error(`cannot resume from ${path} with --epochs ${config.epochs}: it already holds ${done} finished epochs; pass --epochs ${done} or more`);
+  }
+  if (config.rule === 'ldfa' && typeof meta.randomStreams !== 'object') {
+    throw new Error(`cannot resume from ${path}: it was written by an earlier ldfa that did not store the state of LDFA's SVD random stream, so the resumed run would not equal an uninterrupted one; delete it (or give another --checkpoint) to start afresh`);
+  }
+  for (const [name, t] of bundle.tensors) {
+    const bad = firstNonFinite(t);
+    if (bad >= 0) throw new Error(`cannot resume from ${path}: its tensor ${name} holds ${t.data[bad]} at index ${bad} (the run it saved had diverged, or the file is damaged); delete it (or give another --checkpoint) to start afresh`);
   }
   return bundle;
 }
@@ -306,6 +347,11 @@ function restoreCheckpoint(path: string, { meta, tensors }: Bundle, trainer: Tra
   for (const p of trainer.model.params()) load(`param/${p.name}`, p.value);
   for (const b of trainer.model.buffers()) load(`buffer/${b.name}`, b.value);
   for (const [name, t] of Object.entries(trainer.rule.feedbackTensors())) load(`feedback/${name}`, t);
+  const snapshots = (meta.randomStreams ?? {}) as Record<string, RngSnapshot>;
+  for (const [name, rng] of Object.entries(trainer.rule.randomStreams?.() ?? {})) {
+    if (!snapshots[name]) throw new Error(`checkpoint ${path} lacks the state of the random stream '${name}'`);
+    rng.restore(snapshots[name]);
+  }
   const optimizerSteps = meta.optimizerSteps as number[];
   trainer.optimizers.forEach((opt, i) => {
     const state: OptimizerState = { step: optimizerSteps[i], buffers: {} };

@@ -9,7 +9,7 @@ import { linearBackward, linearForward } from '../reference/layers/linear.ts';
 import { Rng, uniformTensor } from '../reference/rng.ts';
 import { fill, tensor, type Tensor } from '../reference/tensor.ts';
 import { createGpujsBackend } from '../src/backends/gpujs.ts';
-import { BACKEND_NAMES, createBackend } from '../src/backends/registry.ts';
+import { BACKEND_NAMES, createBackend, selectAuto } from '../src/backends/registry.ts';
 import { createWasmBackend } from '../src/backends/wasm.ts';
 import { createTestBackends } from './helpers/backends.ts';
 import { compareArrays, type Tolerance } from './helpers/close.ts';
@@ -256,6 +256,13 @@ describe('registry', () => {
     be.matmul(got, A, B);
     referenceBackend.matmul(ref, A, B);
     expectMatch('auto matmul', got, ref, f32Tol(1100, 1, 1));
+  });
+
+  it("'auto' chooses by its fixed order, not by a timing: the first candidate that passed, so load cannot change the bytes", async () => {
+    const { backend, candidates } = await selectAuto();
+    const firstPassed = candidates.find((c) => c.skipped === undefined);
+    expect(firstPassed).toBeDefined();
+    expect(backend.name).toBe(firstPassed!.name);
   });
 });
 

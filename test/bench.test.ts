@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   BENCH_PARTS, MLP_STEP_RULES, archStepConfigs, benchArchStep, benchConv, benchMatmul, benchMlpStep, benchModelBackwardRatio, benchVsTorch,
-  machine, parseBenchArgs, torchUnavailable,
+  machine, parseBenchArgs, torchUnavailable, benchLdfaVsBp, LDFA_MODES, LDFA_RANKS,
 } from '../bench/run.ts';
+import { DEFAULT_CONFIG } from '../src/config.ts';
 import { createBackend } from '../src/backends/registry.ts';
 import { setBackend } from '../reference/backend.ts';
 import { referenceBackend } from '../reference/kernels.ts';
@@ -66,6 +67,20 @@ describe('bench rows at toy sizes, on the reference backend', () => {
     expect(r.ratio).toBeCloseTo(r.ours[0] / Math.max(r.torch1[0], r.torch2[0]), 2);
   }, 300_000); // two PyTorch processes; importing torch takes seconds, more on a loaded machine
 
+  it('ldfaVsBp: every mode at ranks 1, 10, full against BP, with the FLOP ratio (rule work included) and the SVD share', () => {
+    const model = { model: 'toy', config: { ...DEFAULT_CONFIG, arch: 'mlp' as const, hidden: [12, 12], batch: 4, svdEvery: 20 }, input: [1, 4, 4], classes: 3 };
+    const rows = benchLdfaVsBp('reference', [model], 2, 5);
+    expect(rows.map((r) => `${r.mode} ${r.rank}`)).toEqual(LDFA_MODES.flatMap((m) => LDFA_RANKS.map((r) => `${m} ${r}`)));
+    for (const r of rows) {
+      expect(isPositive(r.wallRatio) && isPositive(r.flopRatio)).toBe(true);
+      expect(r.withinFlops).toBe(r.wallRatio <= r.flopRatio + 0.05);
+    }
+    const normative = rows.find((r) => r.mode === 'normative' && r.rank === 10)!;
+    expect(normative.svd).toMatchObject({ every: 20, ms: expect.any(Number), shareOfTraining: expect.any(Number) });
+    expect(normative.flopRatioWithSvd).toBeGreaterThan(normative.flopRatio);
+    expect(rows.find((r) => r.mode === 'fixed' && r.rank === 1)!.flopRatio).toBeLessThan(1);
+  });
+
   it('machine says what it ran on', () => {
     const m = machine();
     expect(m.cores).toBeGreaterThan(0);
@@ -82,7 +97,7 @@ describe('bench flags', () => {
 
   it('names what was wrong and what is allowed', () => {
     expect(() => parseBenchArgs(['--backend', 'cuda'])).toThrow("unknown backend 'cuda': allowed are auto, reference");
-    expect(() => parseBenchArgs(['--only', 'matmul,speed'])).toThrow("--only 'speed' is not allowed: allowed are matmul, conv, mlpStep, ldfaBackwardRatio, archStep, vsTorch");
+    expect(() => parseBenchArgs(['--only', 'matmul,speed'])).toThrow("--only 'speed' is not allowed: allowed are matmul, conv, mlpStep, ldfaBackwardRatio, archStep, vsTorch, ldfaVsBp, sgemmPeak");
     expect(() => parseBenchArgs(['--only'])).toThrow('--only needs a value');
   });
 });
@@ -97,7 +112,7 @@ describe('committed results in bench/results/', () => {
     const r = JSON.parse(readFileSync(join(dir, file), 'utf8'));
     expect(r.machine).toMatchObject({ cores: expect.any(Number), cpuModel: expect.any(String), node: expect.any(String) });
     // `--only` runs write `parts`; a file without it ran everything but the parts added later (vsTorch, archStep)
-    const ran = (part: string) => (r.parts === undefined ? !['vsTorch', 'archStep'].includes(part) : r.parts.includes(part));
+    const ran = (part: string) => (r.parts === undefined ? !['vsTorch', 'archStep', 'ldfaVsBp', 'sgemmPeak'].includes(part) : r.parts.includes(part));
     for (const part of BENCH_PARTS) if (ran(part)) expect(r[part], `${file}: part ${part}`).toBeDefined();
     if (ran('matmul')) {
       for (const row of r.matmul) {
@@ -118,6 +133,16 @@ describe('committed results in bench/results/', () => {
         expect(row).toMatchObject({ model: expect.any(String), batch: expect.any(Number), ratio: expect.any(Number) });
         for (const k of ['ours', 'torch1', 'torch2']) expect(row[k].every(isPositive), `${file} vsTorch ${k}`).toBe(true);
       }
+    }
+    // added for issue 21
+    if (r.ldfaVsBp !== undefined) {
+      for (const row of r.ldfaVsBp.rows) {
+        expect(row).toMatchObject({ model: expect.any(String), mode: expect.any(String), wallRatio: expect.any(Number), flopRatio: expect.any(Number), withinFlops: expect.any(Boolean) });
+      }
+      expect(r.blasCore).toBeDefined();
+    }
+    if (r.sgemmPeak !== undefined) {
+      for (const row of r.sgemmPeak.rows) expect(row).toMatchObject({ model: expect.any(String), fractionOfPeak: expect.any(Number), core: expect.any(String) });
     }
     if (r.archStep !== undefined) {
       for (const row of r.archStep) expect(row).toMatchObject({ arch: expect.any(String), backend: expect.any(String), ms: expect.any(Number), path: expect.any(String) });

@@ -100,7 +100,7 @@ describe('bad input is refused before any work, naming what is wrong and what is
     ['--resume without --checkpoint', () => ['--resume'], /--resume continues from --checkpoint FILE: give --checkpoint too/],
     ['an existing checkpoint without --resume', () => ['--checkpoint', copyOfCheckpoint('keep.bundle')], /--checkpoint .*keep.bundle already holds a run \(2 finished epoch\(s\)\): pass --resume to continue it, or give another --checkpoint/],
     ['resuming with fewer epochs than the checkpoint holds', () => ['--epochs', '1', '--checkpoint', copyOfCheckpoint('fewer.bundle'), '--resume'], /cannot resume from .*fewer.bundle with --epochs 1: it already holds 2 finished epochs; pass --epochs 2 or more/],
-    ['resuming with another flag: it is named', () => ['--lr', '0.01', '--checkpoint', copyOfCheckpoint('other.bundle'), '--resume'], /it was written by a run with --lr 0.001 \(now 0.01\); only --epochs may change/],
+    ['resuming with another flag: it is named', () => ['--lr', '0.01', '--checkpoint', copyOfCheckpoint('other.bundle'), '--resume'], /it was written by a run with --lr 0.001 \(now 0.01\); only --epochs and --backend may change/],
     ['a directory as --checkpoint', () => ['--checkpoint', dir, '--resume'], /--checkpoint .* is a directory: give a file path \(e.g. .*checkpoint.bundle\)/],
     ['a corrupt checkpoint: its magic is printed escaped', () => ['--checkpoint', join(dir, 'corrupt.bundle'), '--resume'], /not a valid tensor bundle: bad magic 'PK\\x03\\x04\\x1b\[2J' \(expected 'LDFABNDL'\)/],
     ['a directory as --out', () => ['--out', dir], /--out .* is a directory: give a file path \(e.g. .*result.json\)/],

@@ -8,7 +8,7 @@ import { Optimizer, DEFAULT_OPTIMIZER, type OptimizerConfig } from '../reference
 import { param } from '../reference/params.ts';
 import { referenceBackend } from '../reference/kernels.ts';
 import { Rng, uniformTensor } from '../reference/rng.ts';
-import { tensor } from '../reference/tensor.ts';
+import { firstNonFinite, tensor } from '../reference/tensor.ts';
 import { createNativeBackend, type NativeBlas } from '../src/backends/native.ts';
 import { float32Tensor, storeAsFloat32 } from '../src/fast/float32.ts';
 import { Float32Adam } from '../src/fast/optim.ts';
@@ -45,6 +45,25 @@ describe('native sgemm on float32 storage', () => {
   });
 });
 
+describe('native firstNonFinite (the trainer\'s divergence check)', () => {
+  test('finds the first NaN or ±Infinity at any position, in and across the 256-value blocks, like the reference', () => {
+    for (const n of [0, 1, 255, 256, 257, 1000]) {
+      const x = new Float32Array(n).map((_, i) => Math.sin(i) * 1e30);
+      expect(blas!.kernels.firstNonFinite(x)).toBe(-1);
+      for (const at of [0, n >> 1, n - 1].filter((i) => i >= 0 && i < n)) {
+        for (const bad of [NaN, Infinity, -Infinity]) {
+          const y = Float32Array.from(x);
+          y[at] = bad;
+          if (at + 3 < n) y[at + 3] = NaN;
+          expect(blas!.kernels.firstNonFinite(y)).toBe(at);
+          expect(firstNonFinite(float32Tensor([n], y))).toBe(at);
+        }
+      }
+    }
+    expect(blas!.kernels.firstNonFinite(new Float32Array([3.4e38, -3.4e38, 1e-45]))).toBe(-1);
+  });
+});
+
 describe('native conv on float32 storage (one batched GEMM, (channels, positions) layout)', () => {
   test('forward, backward-input and backward-filter match the float64 reference: random shapes, k 1–5, stride 1–2, padding 0–2', () => {
     const be = createNativeBackend();
@@ -74,6 +93,27 @@ describe('native conv on float32 storage (one batched GEMM, (channels, positions
           if (!c.ok) expect.fail(c.message);
         }
       }), { seed: 4, numRuns: 40 });
+  });
+});
+
+describe('native Adam on two threads', () => {
+  test('splitting a large update over 2 threads gives the same bytes as 1 thread (elementwise)', () => {
+    const n = 300_001, rng = new Rng(8);
+    const make = () => Float32Array.from(uniformTensor(rng, [n], 1).data);
+    const [w, g, m, v] = [make(), make(), make(), make().map(Math.abs)];
+    const run = (threads: number) => {
+      const [w1, m1, v1] = [Float32Array.from(w), Float32Array.from(m), Float32Array.from(v)];
+      blas!.pinThreads(threads);
+      try {
+        blas!.adam(w1, g, m1, v1, null, 1e-3, 0.9, 0.999, 1e-8, 1e-4, 0.1, 0.001, true);
+      } finally {
+        blas!.pinThreads(0);
+      }
+      return [w1, m1, v1];
+    };
+    const [one, two] = [run(1), run(2)];
+    for (let k = 0; k < 3; k++) expect(Buffer.from(two[k].buffer).equals(Buffer.from(one[k].buffer))).toBe(true);
+    expect(one[0]).not.toEqual(w);
   });
 });
 

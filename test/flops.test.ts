@@ -13,7 +13,12 @@ import { tensor, type Tensor } from '../reference/tensor.ts';
 import { buildCnn } from '../reference/models/cnn.ts';
 import { buildVit } from '../reference/models/vit.ts';
 import { createRule } from '../reference/rules/index.ts';
-import { stepFlops } from '../src/flops.ts';
+import { exactSvdFlops, ldfaUpdateFlops, stepFlops, svdFlops } from '../src/flops.ts';
+import { storeAsFloat32 } from '../src/fast/float32.ts';
+import { float32LdfaKernels, useFloat32Feedback } from '../src/fast/ldfa.ts';
+import { buildMlp } from '../reference/models/mlp.ts';
+import { softmaxCrossEntropy } from '../reference/layers/losses.ts';
+import { DEFAULT_LDFA } from '../reference/rules/ldfa.ts';
 
 describe('hand-worked FLOP counts', () => {
   it('linear: N = 32, 784 → 256 (an MNIST hidden layer), r = 10, C = 10', () => {
@@ -186,7 +191,7 @@ describe('flopsPerStep of whole models, against hand counts', () => {
     expect(bp.layers.head).toEqual({ forward: 24 * N, inputGradient: 24 * N, weightGradient: 24 * N });
     expect(ldfa.layers.head.inputGradient).toBe(14 * N);
     expect(dfa.layers.head.inputGradient).toBe(24 * N);
-    expect(ldfa.total).toEqual({ forward: 2292 * N, inputGradient: 392 * N, weightGradient: 2292 * N, all: 4976 * N });
+    expect(ldfa.total).toEqual({ forward: 2292 * N, inputGradient: 392 * N, weightGradient: 2292 * N, all: 4976 * N, rule: 0, svdAmortised: 0, withRule: 4976 * N });
   });
 
   it('ViT: tokens are rows (batch · T); the fused qkv gets 3r, the head min(r, C) on batch rows', () => {
@@ -201,5 +206,82 @@ describe('flopsPerStep of whole models, against hand counts', () => {
     expect(f.layers['block0.fc1']).toEqual({ forward: 1152, inputGradient: 2 * 8 * 1 * 18, weightGradient: 1152 });
     expect(f.layers['block0.fc2'].inputGradient).toBe(288);
     expect(f.layers.head).toEqual({ forward: 2 * 2 * 6 * 3, inputGradient: 2 * 2 * 1 * 9, weightGradient: 72 });
+  });
+});
+
+// ----------------------------------------------------------------------------
+// LDFA's own work (src/flops.ts total.rule): the formulas against the multiply-adds that
+// rule.feedbackGradients() issues, and the amortised SVD.
+
+describe('the rule\'s own update, counted', () => {
+  const modes = ['fixed', 'normative', 'oja', 'factorised'] as const;
+  // On float32 storage with the float32 path's kernels (src/fast/ldfa.ts, products through ops()): what
+  // the float32 path computes (normative reassociated; the reference forms E and issues 6·out·in·r).
+  it('MLP, every mode, direct variant, random ranks: total.rule equals the multiply-adds the float32 path\'s feedbackGradients issues', () => {
+    fc.assert(fc.property(fc.constantFrom(...modes), fc.integer({ min: 1, max: 5 }), fc.boolean(), fc.integer({ min: 1, max: 6 }), fc.nat(1e6), (mode, rank, direct0, N, seed) => {
+      const direct = direct0 && (mode === 'oja' || mode === 'fixed');
+      const rng = new Rng(seed), { backend, take } = countingBackend();
+      const model = buildMlp({ inputSize: 7, inputShape: [7], hidden: [6, 5], outputSize: 4, activation: 'relu', batchNorm: false, bias: true, init: 'uniform' }, rng.fork());
+      for (const p of model.params()) { storeAsFloat32(p.value); storeAsFloat32(p.grad); }
+      const options = { rank, mode, direct, init: 'random' as const, svdEvery: 0 };
+      const kernels = float32LdfaKernels(null);
+      const rule = createRule('ldfa', { ldfa: { ...options, kernels } });
+      rule.attach(model, rng.fork());
+      useFloat32Feedback(rule, kernels);
+      const x = normalTensor(rng, [N, 7], 1), y = new Int32Array(N).map(() => rng.int(4));
+      const counted = withBackend(backend, () => {
+        const logits = model.forward(x, true);
+        const de = tensor(logits.shape);
+        softmaxCrossEntropy(de, logits, y);
+        model.backward(de);
+        take();
+        rule.feedbackGradients(y);
+        return take();
+      });
+      const f = stepFlops(model, rule, N, { ...DEFAULT_LDFA, ...options });
+      expect(f.total.rule).toBe(counted);
+      expect(f.total.withRule).toBe(f.total.all + counted);
+    }), { numRuns: 40 });
+  });
+
+  it('conv (oja, normative): the count bounds the issued multiply-adds (padding taps counted densely)', () => {
+    for (const mode of ['oja', 'normative'] as const) {
+      const rng = new Rng(4), { backend, take } = countingBackend();
+      const model = buildCnn({ inputShape: [1, 6, 6], channels: [2, 3], kernel: 3, outputSize: 4, activation: 'relu', batchNorm: false, pool: true, init: 'uniform' }, rng.fork());
+      const options = { rank: 2, mode, init: 'random' as const, svdEvery: 0 };
+      const rule = createRule('ldfa', { ldfa: options });
+      rule.attach(model, rng.fork());
+      const x = normalTensor(rng, [3, 1, 6, 6], 1);
+      const counted = withBackend(backend, () => {
+        const logits = model.forward(x, true);
+        const de = tensor(logits.shape);
+        softmaxCrossEntropy(de, logits, new Int32Array([0, 1, 2]));
+        model.backward(de);
+        take();
+        rule.feedbackGradients();
+        return take();
+      });
+      const f = stepFlops(model, rule, 3, { ...DEFAULT_LDFA, ...options });
+      expect(counted).toBeLessThanOrEqual(f.total.rule);
+      expect(counted).toBeGreaterThan(0.5 * f.total.rule);
+    }
+  });
+
+  it('SVD: exact R-SVD count; randomized = exact once r + p covers min(m, n); amortised over svdEvery', () => {
+    const o = { svd: 'auto' as const, svdOversample: 5, svdPowerIterations: 2 };
+    expect(exactSvdFlops(300, 200)).toBe(6 * 300 * 200 ** 2 + 20 * 200 ** 3);
+    expect(svdFlops(100, 120, 10, o)).toBe(exactSvdFlops(100, 120)); // min ≤ 128: exact
+    expect(svdFlops(256, 256, 256, o)).toBe(exactSvdFlops(256, 256)); // k = min: exact
+    const l = 15, m = 1024, n = 784;
+    expect(svdFlops(m, n, 10, o)).toBe(2 * m * n * l * 6 + 3 * 4 * m * l * l + 2 * 4 * n * l * l + 6 * n * l * l + 20 * l ** 3 + 2 * m * l * 10);
+    const model = buildMlp({ inputSize: 784, inputShape: [784], hidden: [1024], outputSize: 10, activation: 'relu', batchNorm: false, bias: true, init: 'uniform' }, new Rng(1));
+    const rule = createRule('ldfa', { ldfa: { rank: 10, mode: 'normative', init: 'random' } });
+    rule.attach(model, new Rng(2));
+    const f = stepFlops(model, rule, 8, { ...DEFAULT_LDFA, mode: 'normative', svdEvery: 50 });
+    expect(f.total.svdAmortised).toBeCloseTo(svdFlops(10, 1024, 10, o) / 50, 6);
+    expect(f.total.rule).toBeCloseTo(ldfaUpdateFlops('normative', 10, 1024, 10, 8) + f.total.svdAmortised, 6);
+    // the output layer (10 × 1024) at r = 10: forming E (6·out·in·r) is cheaper than the reassociation
+    expect(ldfaUpdateFlops('normative', 10, 1024, 10, 8)).toBe(6 * 10 * 1024 * 10);
+    expect(ldfaUpdateFlops('normative', 1024, 1024, 10, 8)).toBe(4 * 1024 * 1024 * 10 + 4 * 100 * 2048);
   });
 });

@@ -193,7 +193,7 @@ describe('checkpoints', () => {
     const checkpoint = join(dir, 'other.ckpt');
     train({ ...base, epochs: 1 }, data, { checkpoint });
     expect(() => train({ ...base, lr: 0.5, seed: 4 }, data, { checkpoint, resume: true }))
-      .toThrow(/it was written by a run with --lr 0.001 \(now 0.5\), --seed 1 \(now 4\); only --epochs may change/);
+      .toThrow(/it was written by a run with --lr 0.001 \(now 0.5\), --seed 1 \(now 4\); only --epochs and --backend may change/);
   });
 
   it('never overwrites a checkpoint unasked, and refuses to resume with fewer epochs than it holds', () => {

@@ -16,11 +16,14 @@
 //   attention(out, probs, q, k, v, B, T, A, heads)                                         attention.ts
 //   attentionBackward(dq, dk, dv, dS, dout, q, k, v, probs, B, T, A, heads)
 //   im2col(cols, x, ...geometry)  col2im(dx, cols, ...geometry)  permuteBlocks(dst, src, A, B, P)
+//   firstNonFinite(x) -> index or −1                                                       tensor.ts
+//   normaliseError(y, x, n, f, how, eps)   LDFA Oja's normalised error                     rules/ldfa.ts
 // (mean, rstd, runMean, runVar: Float64Array, the reference's caches; winners: Int32Array.)
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <node_api.h>
 
@@ -573,6 +576,75 @@ static napi_value permute_blocks(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/**
+ * LDFA Oja's normalised batch error (reference/rules/ldfa.ts normaliseError), rows x (n, f) → y:
+ *   how 0 max-std            y = (x − mean) / (max_j std_j + ε), std unbiased
+ *   how 1 max-second-moment  y = x / √(max_j mean_j(x²) + ε)
+ *   how 2 none               y = x
+ * in double, in the reference's order of operations.
+ */
+static napi_value normalise_error(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 6);
+  size_t n = (size_t)int_arg(&a, 2), f = (size_t)int_arg(&a, 3);
+  int64_t how = int_arg(&a, 4);
+  double eps = num(&a, 5);
+  float *y = f32(&a, 0, n * f), *x = f32(&a, 1, n * f);
+  if (!a.error && how > 2) a.error = "how must be 0 (max-std), 1 (max-second-moment) or 2 (none)";
+  if (failed(&a, "normaliseError")) return NULL;
+  if (how == 2) { memcpy(y, x, n * f * sizeof(float)); return NULL; }
+  double *mean = calloc(2 * (f ? f : 1), sizeof(double)), *second = mean + f;
+  if (mean == NULL) FAIL("normaliseError: out of memory");
+  for (size_t i = 0; i < n; i++) {
+    const float *row = x + i * f;
+    for (size_t j = 0; j < f; j++) {
+      const double v = row[j];
+      mean[j] += v / (double)n;
+      second[j] += (v * v) / (double)n;
+    }
+  }
+  double scale = 0;
+  for (size_t j = 0; j < f; j++) {
+    const double s = how == 0 ? sqrt(fmax(0, (second[j] - mean[j] * mean[j]) * ((double)n / fmax(1, (double)n - 1)))) : second[j];
+    scale = fmax(scale, s);
+  }
+  scale += eps;
+  const double divisor = how == 0 ? scale : sqrt(scale);
+  for (size_t i = 0; i < n; i++) {
+    const float *row = x + i * f;
+    float *out = y + i * f;
+    for (size_t j = 0; j < f; j++) out[j] = (float)((row[j] - (how == 0 ? mean[j] : 0)) / divisor);
+  }
+  free(mean);
+  return NULL;
+}
+
+/**
+ * The index of x's first NaN or ±Infinity, or −1 (reference/tensor.ts firstNonFinite, the trainer's
+ * divergence check on every gradient): per block of 256 a branch-free vector loop ORs together
+ * "exponent bits all ones" (NaN or ±Infinity); only a block where that is set is searched.
+ */
+static napi_value first_non_finite(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 1);
+  size_t n = 0;
+  float *x = typed(&a, 0, napi_float32_array, &n, false);
+  if (failed(&a, "firstNonFinite")) return NULL;
+  int64_t found = -1;
+  for (size_t start = 0; start < n && found < 0; start += 256) {
+    const size_t end = start + 256 < n ? start + 256 : n;
+    const uint32_t *bits = (const uint32_t *)x;
+    uint32_t any = 0;
+    for (size_t i = start; i < end; i++) any |= (bits[i] & 0x7f800000u) == 0x7f800000u;
+    if (any) {
+      for (size_t i = start; i < end; i++) if (!isfinite(x[i])) { found = (int64_t)i; break; }
+    }
+  }
+  napi_value value;
+  if (napi_create_int64(env, found, &value) != napi_ok) FAIL("firstNonFinite: napi_create_int64 failed");
+  return value;
+}
+
 napi_value register_layer_kernels(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"activation", NULL, activation, NULL, NULL, NULL, napi_default, NULL},
@@ -591,6 +663,8 @@ napi_value register_layer_kernels(napi_env env, napi_value exports) {
     {"im2col", NULL, im2col, NULL, NULL, NULL, napi_default, NULL},
     {"col2im", NULL, col2im, NULL, NULL, NULL, napi_default, NULL},
     {"permuteBlocks", NULL, permute_blocks, NULL, NULL, NULL, napi_default, NULL},
+    {"firstNonFinite", NULL, first_non_finite, NULL, NULL, NULL, napi_default, NULL},
+    {"normaliseError", NULL, normalise_error, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) FAIL("register: napi_define_properties failed");
   return exports;

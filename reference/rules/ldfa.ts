@@ -98,6 +98,8 @@ export interface LdfaOptions {
   inject?: Record<string, Tensor>;
   /** Called with the Gaussian test matrix Ω (in·k², r + p) of every randomized SVD (the fixtures record it). */
   onSketch?: (site: string, omega: Tensor) => void;
+  /** The rule's operations (`LdfaKernels`); default the reference's, the float32 path gives its own. */
+  kernels?: LdfaKernels;
 }
 
 export const DEFAULT_LDFA: LdfaOptions = {
@@ -107,6 +109,14 @@ export const DEFAULT_LDFA: LdfaOptions = {
   classifier: 'ldfa',
 };
 
+/**
+ * Upper bounds of the randomized SVD's work per re-factorisation: each power iteration is two
+ * products with W and an orthonormalisation, so a huge count hangs the run (2 in the v4 code,
+ * 10 in some versions; beyond ~20 the top-r subspace no longer changes in float64).
+ */
+export const MAX_SVD_POWER_ITERATIONS = 100;
+export const MAX_SVD_OVERSAMPLE = 1000;
+
 /** Up to this min(out, in), svd 'auto' uses the exact SVD. */
 export const EXACT_SVD_LIMIT = 128;
 
@@ -115,20 +125,50 @@ export function defaultInit(mode: FeedbackMode): 'svd' | 'random' {
   return mode === 'normative' || mode === 'factorised' ? 'svd' : 'random';
 }
 
+/**
+ * The rule's operations on P̂, Q̂ and the signals, as one swappable set (like the layers'
+ * functions, reference/layers/functions.ts): these reference entries are the truth; the float32
+ * path (src/fast/ldfa.ts) swaps in its own with the same signatures and meaning, tested against
+ * these, so the rule's conventions stay written once, here.
+ */
+export interface LdfaKernels {
+  /** A zero tensor for the rule's intermediates (z, the r-channel map). */
+  tensor(shape: readonly number[]): Tensor;
+  normativeGradients: typeof normativeGradients;
+  factorisedGradients: typeof factorisedGradients;
+  ojaGradient: typeof ojaGradient;
+  normaliseError: typeof normaliseError;
+  channelRows: typeof channelRows;
+  balancedFactors: typeof balancedFactors;
+}
+
 interface LowRankSite {
   site: FeedbackSite;
   rank: number;
   P: Param; // (out, r) or (Cout, r, 1, 1)
   Q: Param; // (r, in) or (r, Cin, k, k)
-  /** The same data seen as matrices: P̂ (out, r), Q̂ (r, in·k²). */
-  P2: Tensor; Q2: Tensor; gP2: Tensor; gQ2: Tensor;
+  /**
+   * The same data seen as matrices: P̂ (out, r), Q̂ (r, in·k²). Getters, viewing the storage the
+   * tensors hold now: the float32 training path swaps a fixed P̂'s or Q̂'s storage for float32
+   * (src/fast/float32.ts storeAsFloat32), and a view taken before would keep the old copy.
+   */
+  readonly P2: Tensor; readonly Q2: Tensor; readonly gP2: Tensor; readonly gQ2: Tensor;
   /** direct variant: this site is fed E instead of its own dy. */
   fedByOutputInput: boolean;
 }
 
-export function ldfa(options: LdfaOptions): Rule {
+/** The LDFA rule, whose kernels can be swapped (the float32 path, src/fast/ldfa.ts). */
+export interface LdfaRule extends Rule {
+  readonly name: 'ldfa';
+  /** P̂, Q̂ and their gradients of every layer, for moving them to other storage in place. */
+  feedbackStorage(): Tensor[];
+  useKernels(kernels: LdfaKernels): void;
+}
+
+export function ldfa(options: LdfaOptions): LdfaRule {
   checkLdfaOptions(options);
   const layers: LowRankSite[] = [];
+  let k: LdfaKernels = options.kernels ?? referenceLdfaKernels;
   let outputSite: FeedbackSite | null = null;
 
   /** E: the error arriving at the output layer's input (direct variant). */
@@ -140,10 +180,10 @@ export function ldfa(options: LdfaOptions): Rule {
 
   const feedbackFor = (s: LowRankSite): Feedback => {
     if (s.fedByOutputInput) {
-      const lowRank = throughLowRank(s.P2, s.Q2);
+      const lowRank = throughLowRank(s.P.value, s.Q.value); // (rows, r), (r, cols): already matrices
       return (dx) => lowRank(dx, outputInputError());
     }
-    return s.site.kind === 'linear' ? throughLowRank(s.P2, s.Q2) : throughLowRankKernel(s.P.value, s.Q.value, s.site.conv!);
+    return s.site.kind === 'linear' ? throughLowRank(s.P.value, s.Q.value) : throughLowRankKernel(s.P.value, s.Q.value, s.site.conv!);
   };
 
   let svdRng: Rng | null = null;
@@ -153,7 +193,7 @@ export function ldfa(options: LdfaOptions): Rule {
     const powerIterations = s.site.kind === 'conv' ? options.svdPowerIterationsConv ?? options.svdPowerIterations : options.svdPowerIterations;
     const onSketch = options.onSketch && ((omega: Tensor) => options.onSketch!(s.site.name, omega));
     const method = exact ? 'exact' as const : { randomized: svdRng!, powerIterations, oversample: options.svdOversample, onSketch };
-    const { P, Q } = balancedFactors(reshape(s.site.weight.value, shape), s.rank, method);
+    const { P, Q } = k.balancedFactors(reshape(s.site.weight.value, shape), s.rank, method);
     s.P2.data.set(P.data);
     s.Q2.data.set(Q.data);
   };
@@ -181,8 +221,8 @@ export function ldfa(options: LdfaOptions): Rule {
         assertShape(`${site.name}.Q`, Q.value, qShape);
         const s: LowRankSite = {
           site, rank: r, P, Q, fedByOutputInput,
-          P2: reshape(P.value, [rows, r]), Q2: reshape(Q.value, [r, cols]),
-          gP2: reshape(P.grad, [rows, r]), gQ2: reshape(Q.grad, [r, cols]),
+          get P2() { return reshape(P.value, [rows, r]); }, get Q2() { return reshape(Q.value, [r, cols]); },
+          get gP2() { return reshape(P.grad, [rows, r]); }, get gQ2() { return reshape(Q.grad, [r, cols]); },
         };
         if (options.init === 'svd' && !options.inject?.[`${site.name}.P`] && !fedByOutputInput) refactorise(s);
         site.feedback = feedbackFor(s);
@@ -199,9 +239,9 @@ export function ldfa(options: LdfaOptions): Rule {
       for (const s of layers) {
         switch (options.mode) {
           case 'fixed': break;
-          case 'normative': normativeGradients(s.gP2, s.gQ2, s.P2, s.Q2, reshape(s.site.weight.value, weightMatrixShape(s.site))); break;
-          case 'oja': ojaGradients(s, s.fedByOutputInput ? outputInputError() : null, options, labels); break;
-          case 'factorised': factorisedGradients(s.gP2, s.gQ2, s.P2, s.Q2, reshape(s.site.weight.grad, weightMatrixShape(s.site))); break;
+          case 'normative': k.normativeGradients(s.gP2, s.gQ2, s.P2, s.Q2, reshape(s.site.weight.value, weightMatrixShape(s.site))); break;
+          case 'oja': ojaGradients(s, s.fedByOutputInput ? outputInputError() : null, options, labels, k); break;
+          case 'factorised': k.factorisedGradients(s.gP2, s.gQ2, s.P2, s.Q2, reshape(s.site.weight.grad, weightMatrixShape(s.site))); break;
         }
         if (options.learn === 'q') s.P.grad.data.fill(0);
       }
@@ -213,8 +253,25 @@ export function ldfa(options: LdfaOptions): Rule {
       for (const s of layers) refactorise(s);
     },
 
+    feedbackStorage() {
+      return layers.flatMap((s) => [s.P.value, s.Q.value, s.P.grad, s.Q.grad]);
+    },
+
+    useKernels(kernels) {
+      k = kernels;
+      // The matrix views share their tensor's storage: follow it if it was moved (float32).
+      for (const s of layers) {
+        s.P2.data = s.P.value.data; s.Q2.data = s.Q.value.data;
+        s.gP2.data = s.P.grad.data; s.gQ2.data = s.Q.grad.data;
+      }
+    },
+
     feedbackTensors() {
       return Object.fromEntries(layers.flatMap((s) => [[s.P.name, s.P.value], [s.Q.name, s.Q.value]]));
+    },
+
+    randomStreams(): Record<string, Rng> {
+      return svdRng ? { svd: svdRng } : {};
     },
 
     summary() {
@@ -257,25 +314,31 @@ export function ojaGradient(gP: Tensor, P: Tensor, normalised: Tensor): void {
  * one-hot labels (normalised like the error) instead; its Q̂ still learns from δ.
  * ε is ojaEps for linear layers and ojaEpsConv for conv layers (the v1 code's two values).
  */
-function ojaGradients(s: LowRankSite, directSignal: Tensor | null, options: LdfaOptions, labels: Int32Array | undefined): void {
+function ojaGradients(s: LowRankSite, directSignal: Tensor | null, options: LdfaOptions, labels: Int32Array | undefined, k: LdfaKernels): void {
   const dy = directSignal ?? s.site.outputGrad;
   const x = s.site.input;
   if (!dy || !x) throw new Error(`ldfa oja: ${s.site.name} has no recorded signals; call backward first`);
   const fromLabels = s.site.isOutput && options.ojaOutput === 'labels';
   if (fromLabels && !labels) throw new Error(`ldfa oja with ojaOutput 'labels': the output layer ${s.site.name} needs the batch labels; pass them to feedbackGradients(labels)`);
   const rows = fromLabels ? oneHot(labels!, dy.shape[1])
-    : s.site.kind === 'conv' && !directSignal ? channelRows(dy) : dy; // (samples, out)
+    : s.site.kind === 'conv' && !directSignal ? k.channelRows(dy) : dy; // (samples, out)
   const eps = s.site.kind === 'conv' ? options.ojaEpsConv : options.ojaEps;
-  ojaGradient(s.gP2, s.P2, normaliseError(rows, options.ojaNormalisation, eps));
+  k.ojaGradient(s.gP2, s.P2, k.normaliseError(rows, options.ojaNormalisation, eps));
   if (s.site.kind === 'linear') {
-    ops().matmul(s.gQ2, multiply(dy, s.P2), x, true, false);
+    const z = k.tensor([dy.shape[0], s.rank]); // (N, r)
+    ops().matmul(z, dy, s.P2);
+    ops().matmul(s.gQ2, z, x, true, false);
   } else {
     const [N, , Ho, Wo] = dy.shape;
-    const z = tensor([N, s.rank, Ho, Wo]);
+    const z = k.tensor([N, s.rank, Ho, Wo]);
     ops().conv2dBackwardInput(z, dy, s.P.value, { stride: 1, padding: 0 });
     ops().conv2dBackwardFilter(s.Q.grad, z, x, s.site.conv!);
   }
 }
+
+export const referenceLdfaKernels: LdfaKernels = {
+  tensor: (shape) => tensor(shape), normativeGradients, factorisedGradients, ojaGradient, normaliseError, channelRows, balancedFactors,
+};
 
 /** Clamps (v4 normative code): linear layers' W, b, P̂, Q̂ gradients; conv layers' P̂, Q̂ gradients. */
 function clampSiteGradients(s: LowRankSite, options: LdfaOptions): void {
@@ -316,6 +379,10 @@ export function normaliseError(rows: Tensor, how: OjaNormalisation, eps: number)
     scale = Math.max(scale, s);
   }
   scale += eps;
+  if (scale === 0) {
+    throw new Error(`Oja normalisation ${how}: the batch error has no spread in any unit and ε is 0, so normalising it would divide by zero; `
+      + 'give ε > 0 (ojaEps, --oja-eps for linear layers; ojaEpsConv, --oja-eps-conv for conv layers: 1e-8 and 1e-6 in the authors\' code)');
+  }
   const divisor = how === 'max-std' ? scale : Math.sqrt(scale);
   for (let i = 0; i < n; i++) for (let j = 0; j < f; j++) {
     out.data[i * f + j] = (rows.data[i * f + j] - (how === 'max-std' ? mean[j] : 0)) / divisor;
@@ -371,10 +438,16 @@ export function checkLdfaOptions(o: LdfaOptions): void {
     if (!(eps >= 0) || !Number.isFinite(eps)) throw new Error(`${name} must be a finite number ≥ 0, got ${eps}`);
   }
   if (!OJA_OUTPUTS.includes(o.ojaOutput)) throw new Error(`ojaOutput '${o.ojaOutput as string}' is not allowed: allowed are ${OJA_OUTPUTS.join(', ')}`);
-  if (!Number.isInteger(o.svdPowerIterations) || o.svdPowerIterations < 0) throw new Error(`svdPowerIterations must be an integer ≥ 0, got ${o.svdPowerIterations}`);
-  if (o.svdPowerIterationsConv !== null && (!Number.isInteger(o.svdPowerIterationsConv) || o.svdPowerIterationsConv < 0)) throw new Error(`svdPowerIterationsConv must be an integer ≥ 0 or null, got ${o.svdPowerIterationsConv}`);
+  if (!Number.isInteger(o.svdPowerIterations) || o.svdPowerIterations < 0 || o.svdPowerIterations > MAX_SVD_POWER_ITERATIONS) {
+    throw new Error(`svdPowerIterations must be an integer in [0, ${MAX_SVD_POWER_ITERATIONS}], got ${o.svdPowerIterations}`);
+  }
+  if (o.svdPowerIterationsConv !== null && (!Number.isInteger(o.svdPowerIterationsConv) || o.svdPowerIterationsConv < 0 || o.svdPowerIterationsConv > MAX_SVD_POWER_ITERATIONS)) {
+    throw new Error(`svdPowerIterationsConv must be an integer in [0, ${MAX_SVD_POWER_ITERATIONS}] or null, got ${o.svdPowerIterationsConv}`);
+  }
   if (o.classifier !== 'ldfa' && o.classifier !== 'bp') throw new Error(`classifier '${o.classifier as string}' is not allowed: allowed are ldfa, bp`);
-  if (!Number.isInteger(o.svdOversample) || o.svdOversample < 0) throw new Error(`svdOversample must be an integer ≥ 0, got ${o.svdOversample}`);
+  if (!Number.isInteger(o.svdOversample) || o.svdOversample < 0 || o.svdOversample > MAX_SVD_OVERSAMPLE) {
+    throw new Error(`svdOversample must be an integer in [0, ${MAX_SVD_OVERSAMPLE}], got ${o.svdOversample}`);
+  }
   for (const [name, c] of [['clipLinearGrad', o.clipLinearGrad], ['clipConvFeedbackGrad', o.clipConvFeedbackGrad]] as const) {
     if (c !== null && !(c > 0 && Number.isFinite(c))) throw new Error(`${name} must be a finite number > 0 or null, got ${c}`);
   }

@@ -32,6 +32,12 @@ export interface Rule {
   afterStep(step: number): void;
   /** Every feedback tensor by name (B, D, P̂, Q̂): serialisable and injectable. */
   feedbackTensors(): Record<string, Tensor>;
+  /**
+   * The random generators the rule draws from while training (LDFA's randomized SVD), by name:
+   * a checkpoint stores their state, so that a resumed run equals an uninterrupted one. Absent:
+   * none (a rule that draws while training from streams keyed by step, keyedRng, needs none).
+   */
+  randomStreams?(): Record<string, Rng>;
   /** Per-layer facts for reports (e.g. the effective rank of each layer). */
   summary(): Record<string, unknown>;
 }

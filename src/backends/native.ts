@@ -6,10 +6,12 @@
 //
 // Threads: OpenBLAS on 2 threads is ~1.7× faster than on 1 for the large products of an MLP
 // step (128×784×1024: 176 against 105 GFLOP/s), and slower for small ones (64×256×256,
-// where the thread hand-off costs more than it saves), so each call picks by its FLOPs, and
-// uses the second core only while it is free (measured on this machine; docs/backends.md).
+// where the thread hand-off costs more than it saves), so each call picks by its FLOPs
+// (measured on this machine; docs/backends.md). The count depends on the product's shape only:
+// OpenBLAS splits a product differently over 1 and 2 threads and the sums round differently, so
+// a count that followed the load, the core count or OPENBLAS_NUM_THREADS would make the same seed
+// give other bytes on another day (blasThreadsFor).
 import { existsSync } from 'node:fs';
-import os from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Backend } from '../../reference/backend.ts';
@@ -18,6 +20,7 @@ import { isFloat32 } from '../fast/float32.ts';
 import { hiddenReason } from '../hide.ts';
 import { packageRoot } from '../package-root.ts';
 import { batchMatmulDims, convDims, matmulDims, Scratch, type ConvDims } from './common.ts';
+import { describeChoice, loadWithVerifiedCore, type CoreChoice } from './blas-core.ts';
 
 /** Where npm install builds the addon. */
 const addonPath = (): string => join(packageRoot(), 'native', 'build', 'Release', 'ldfa_blas.node');
@@ -25,15 +28,22 @@ const addonPath = (): string => join(packageRoot(), 'native', 'build', 'Release'
 export const INSTALL_BLAS = 'install one, e.g. apt-get install libopenblas0-pthread';
 /** Tried in order: Debian's libopenblas0-pthread (and -openmp/-serial) and the generic names. */
 export const BLAS_LIBRARIES = ['libopenblas.so.0', 'libopenblas.so', 'libopenblasp.so.0', 'libcblas.so.3', 'libblas.so.3'];
+/** The libraries to try: LDFA_BLAS_LIBRARY (a path or name) alone where it is set, else BLAS_LIBRARIES. */
+export const blasLibraries = (): string[] => (process.env.LDFA_BLAS_LIBRARY ? [process.env.LDFA_BLAS_LIBRARY] : BLAS_LIBRARIES);
 
 interface Addon {
-  load(paths: string[]): { library: string; config: string; threads: number };
+  load(paths: string[]): { library: string; config: string; core: string; lapack: boolean; threads: number };
+  unload(): void;
+  /** Y (m, k) float64 row-major ← an orthonormal basis of its columns (LAPACK QR); returns the numerical rank. */
+  orthonormalize(Y: Float64Array, m: number, k: number): number;
+  /** Thin SVD of A (m, n) float64 row-major (LAPACK dgesdd): U (m, k), S (k), VT (k, n), k = min(m, n). */
+  svd(A: Float64Array, m: number, n: number, U: Float64Array, S: Float64Array, VT: Float64Array): void;
   sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
     A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number, C: Float32Array, ldc: number): void;
   setThreads(n: number): void;
   getThreads(): number;
   adam(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, vmax: Float32Array | null,
-    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, c1: number, c2: number, decoupled: boolean): void;
+    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, c1: number, c2: number, decoupled: boolean, threads: number): void;
 }
 
 type F32 = Float32Array;
@@ -57,6 +67,10 @@ export interface LayerKernels {
   im2col(cols: F32, x: F32, N: number, Cin: number, H: number, W: number, k: number, Ho: number, Wo: number, stride: number, padding: number): void;
   col2im(dx: F32, cols: F32, N: number, Cin: number, H: number, W: number, k: number, Ho: number, Wo: number, stride: number, padding: number): void;
   permuteBlocks(dst: F32, src: F32, A: number, B: number, P: number): void;
+  /** The index of the first NaN or ±Infinity, or −1 (reference/tensor.ts firstNonFinite). */
+  firstNonFinite(x: F32): number;
+  /** y (n, f) ← LDFA Oja's normalised error of x (how: 0 max-std, 1 max-second-moment, 2 none). */
+  normaliseError(y: F32, x: F32, n: number, f: number, how: 0 | 1 | 2, eps: number): void;
 }
 
 export interface NativeBlas {
@@ -64,37 +78,42 @@ export interface NativeBlas {
   sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number,
     A: Float32Array, B: Float32Array, C: Float32Array, alpha?: number, beta?: number): void;
   /** One Adam (decoupled: AdamW) step on float32 arrays in place; c1, c2 the bias corrections 1 − βᵗ. */
-  adam: Addon['adam'];
+  adam(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, vmax: Float32Array | null,
+    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, c1: number, c2: number, decoupled: boolean): void;
   /** The layer kernels of the float32 training path (src/fast/layers.ts). */
   kernels: LayerKernels;
-  /** "OpenBLAS 0.3.21 … (libopenblas.so.0), threads: 1 below 2·M·N·K = 5e7 FLOPs, else 2". */
+  /** "OpenBLAS 0.3.21 … (libopenblas.so.0), threads: 1 below 2·M·N·K = 5e7 FLOPs, else 2 …". */
   info: string;
-  /** The largest thread count used (OpenBLAS's default: one per core). */
+  /** The largest thread count used (BLAS_THREADS). */
   maxThreads: number;
+  /** Which OpenBLAS kernel set runs, and how it was chosen and verified (src/backends/blas-core.ts). */
+  core: CoreChoice;
+  /** LAPACK's QR and SVD in float64 where the library exports them (OpenBLAS does), else null. */
+  lapack: Pick<Addon, 'orthonormalize' | 'svd'> | null;
+  /** Sets the OpenBLAS thread count for the next products (the bench's 1- and 2-thread peaks); 0 = back to per-product choice. */
+  pinThreads(n: number): void;
 }
 
 /** Products with fewer FLOPs than this run on 1 thread (measured cross-over, see the header). */
 export const THREADED_MIN_FLOPS = 5e7;
+/** Adam updates of at least this many values run on 2 threads (memory-bound: 7 arrays pass through). */
+export const THREADED_MIN_ADAM = 2 ** 18;
 
-let cached: NativeBlas | null = null;
+/** The thread count of every larger product, whatever the machine's cores, load or OPENBLAS_NUM_THREADS. */
+export const BLAS_THREADS = 2;
 
 /**
- * Cores not taken by other work: the core count minus the 1-minute load average, counting
- * this process's own thread as free (read at most once a second). When other jobs keep the
- * cores busy, OpenBLAS's second thread waits for a descheduled partner: measured on this
- * machine at load 26, a 784-1024-1024-10 step took 92.7 ms on 2 threads and 58.9 ms on 1.
+ * OpenBLAS threads for one M×N×K product: a function of its shape only, so that the same seed
+ * gives the same bytes on any machine load and thread setting (OpenBLAS's 1- and 2-thread
+ * splits of a product round differently). On a busy machine the second thread waits for a
+ * descheduled partner (at load 26 a 784-1024-1024-10 step took 92.7 ms on 2 threads, 58.9 ms
+ * on 1): that speed is given up for reproducible results.
  */
-function freeCoreEstimate(): () => number {
-  let value = os.cpus().length, readAt = -Infinity;
-  return () => {
-    const now = performance.now();
-    if (now - readAt > 1000) {
-      value = Math.floor(os.cpus().length - os.loadavg()[0] + 1.5);
-      readAt = now;
-    }
-    return value;
-  };
+export function blasThreadsFor(M: number, N: number, K: number): number {
+  return 2 * M * N * K >= THREADED_MIN_FLOPS ? BLAS_THREADS : 1;
 }
+
+let cached: NativeBlas | null = null;
 
 export function createNativeBlas(): NativeBlas {
   const hidden = hiddenReason('native');
@@ -108,16 +127,21 @@ export function createNativeBlas(): NativeBlas {
   if (typeof addon.im2col !== 'function') {
     throw new Error(`native backend: the addon ${path} predates the layer kernels; rebuild it with 'node native/build.mjs'`);
   }
-  let loaded: ReturnType<Addon['load']>;
-  try {
-    loaded = addon.load(BLAS_LIBRARIES);
-  } catch (e) {
-    throw new Error(`native backend: ${(e as Error).message}; ${INSTALL_BLAS}`);
+  if (typeof addon.unload !== 'function') {
+    throw new Error(`native backend: the addon ${path} predates the core self-test; rebuild it with 'node native/build.mjs'`);
   }
-  const maxThreads = Math.max(1, loaded.threads);
-  let threads = maxThreads;
+  let loaded: ReturnType<Addon['load']>;
+  let core: CoreChoice;
+  try {
+    ({ loaded, choice: core } = loadWithVerifiedCore(addon, blasLibraries()) as { loaded: ReturnType<Addon['load']>; choice: CoreChoice });
+  } catch (e) {
+    const message = (e as Error).message;
+    throw new Error(`native backend: ${message}${/no usable CBLAS/.test(message) ? '; install one, e.g. apt-get install libopenblas0-pthread' : ''}`);
+  }
+  let threads = loaded.threads, pinned = 0;
   const setThreads = (n: number) => { if (n !== threads) { addon.setThreads(n); threads = n; } };
-  const freeCores = freeCoreEstimate();
+  /** pinThreads(n) overrides the shape rule (the bench's 1- and 2-thread peaks, tests). */
+  const threadsNow = (byShape: number) => (pinned > 0 ? pinned : byShape);
   cached = {
     sgemm(transA, transB, M, N, K, A, B, C, alpha = 1, beta = 0) {
       if (M === 0 || N === 0) return;
@@ -125,13 +149,21 @@ export function createNativeBlas(): NativeBlas {
         for (let i = 0; i < M * N; i++) C[i] = beta === 0 ? 0 : C[i] * beta;
         return;
       }
-      setThreads(2 * M * N * K >= THREADED_MIN_FLOPS ? Math.max(1, Math.min(maxThreads, freeCores())) : 1);
+      setThreads(threadsNow(blasThreadsFor(M, N, K)));
       addon.sgemm(transA, transB, M, N, K, alpha, A, transA ? M : K, B, transB ? K : N, beta, C, N);
     },
-    adam: (...args) => addon.adam(...args),
+    adam: (w, ...rest) => addon.adam(w, ...rest, threadsNow(w.length >= THREADED_MIN_ADAM ? BLAS_THREADS : 1)),
     kernels: addon,
-    info: `${loaded.config} (${loaded.library}), threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else up to ${maxThreads} while cores are free`,
-    maxThreads,
+    info: `${loaded.config} (${loaded.library}), ${describeChoice(core)}, threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else ${BLAS_THREADS} (by shape only: same bytes at any load)`,
+    maxThreads: BLAS_THREADS,
+    core,
+    // LAPACK on one thread, always: dgesdd's result depends on OpenBLAS's thread count (measured:
+    // different bytes on 1 and 2 threads), and the same seed must give the same bytes on any
+    lapack: loaded.lapack ? {
+      orthonormalize(Y, m, k) { setThreads(1); return addon.orthonormalize(Y, m, k); },
+      svd(A, m, n, U, S, VT) { setThreads(1); addon.svd(A, m, n, U, S, VT); },
+    } : null,
+    pinThreads(n) { pinned = Math.max(0, Math.min(BLAS_THREADS, Math.floor(n))); },
   };
   return cached;
 }

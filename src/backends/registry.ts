@@ -34,7 +34,9 @@ export function isBackendName(name: string): name is BackendName {
  *   needed) when the mode is not really available.
  * - gpujs: gpu.js on a real GPU kernel when one works here, else its WebAssembly kernel
  *   (kernelInfo() says which).
- * - auto: the fastest backend that passes a tolerance self-check against the reference.
+ * - auto: the first backend, in AUTO_CANDIDATES' fixed order, that passes a tolerance self-check
+ *   against the reference. The order, not a timing, decides, so the same seed gives the same bytes
+ *   whatever the machine's load (a timed race could pick wasm on one run and gpu.js on the next).
  */
 export async function createBackend(name: string): Promise<Backend> {
   if (!isBackendName(name)) {
@@ -77,7 +79,7 @@ export interface AutoChoice {
   candidates: AutoCandidate[];
 }
 
-/** Candidates tried by 'auto', in order of expected speed on a CPU-only machine. */
+/** Candidates tried by 'auto', in order of expected speed on a CPU-only machine; the first that passes is chosen. */
 const AUTO_CANDIDATES: readonly BackendName[] = ['native', 'wasm', 'gpujs-headlessgl', 'gpujs-webasm', 'reference'];
 
 /**
@@ -110,7 +112,7 @@ export async function selectAuto(): Promise<AutoChoice> {
       }
       const gflops = timeMatmul(backend, 192, 3);
       candidates.push({ name, worstRatio, gflops });
-      if (best === null || gflops > best.gflops) best = { backend, gflops };
+      if (best === null) best = { backend, gflops };
     } catch (e) {
       candidates.push({ name, skipped: `self-check threw: ${(e as Error).message}` });
     }

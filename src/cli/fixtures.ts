@@ -7,7 +7,7 @@ import { checkFixtures, encodeFixture, generateFixture, writeFixtures } from '..
 import { fixtureCases } from '../../oracles/cases.ts';
 import { CUSTOM_ARCHS, DEFAULT_CUSTOM, customCase, customConfig, type CustomFixtureOptions } from '../../oracles/custom.ts';
 import { GROWTH_LIMIT } from '../../oracles/generate.ts';
-import { checkOutputFile } from '../paths.ts';
+import { checkOutputDir, checkOutputFile } from '../paths.ts';
 import { PRESET_NAMES } from '../config.ts';
 import { RULE_NAMES } from '../../reference/rules/rule.ts';
 import { writeFileAtomic } from '../report/atomic.ts';
@@ -144,6 +144,13 @@ export function registerFixturesCommand(
       for (const p of problems) out(`${p.file}: ${p.problem}\n`);
       out(problems.length ? `${problems.length} fixture(s) out of date: run \`npm run fixtures\`\n` : `all ${fixtureCases().length} fixtures match the current reference\n`);
       exit(problems.length ? 1 : 0);
+      return;
+    }
+    try {
+      checkOutputDir('--out', dir);
+    } catch (e) {
+      err(`ldfa fixtures: error: ${(e as Error).message}\n`);
+      exit(2);
       return;
     }
     const entries = writeFixtures(dir, opts.case);

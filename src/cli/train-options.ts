@@ -3,6 +3,7 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_CONFIG, FEEDBACK_COUPLINGS, PRESET_NAMES, defaultHidden, parseRank, resolvedFeedbackInit, validateConfig, type TrainConfig } from '../config.ts';
 import { applyPreset } from '../presets.ts';
+import { BACKEND_NAMES } from '../backends/registry.ts';
 
 /** A commander parser for an integer flag ≥ min ("a positive integer" when min is 1), naming the flag in its error. */
 export const integerFlag = (flag: string, min: number) => (text: string): number => {
@@ -98,7 +99,7 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--clip-linear-grad <c>', 'LDFA: clamp the gradients of W, b, P̂, Q̂ of linear layers to [-c, c] (v4 normative code: 10)', numberFlag('--clip-linear-grad'))
     .option('--clip-conv-feedback-grad <c>', 'LDFA: clamp the gradients of P̂, Q̂ of conv layers to [-c, c] (v4 normative code: 0.1)', numberFlag('--clip-conv-feedback-grad'))
     .option('--seed <S>', 'random seed', numberFlag('--seed'), d.seed)
-    .option('--backend <name>', 'auto | reference | wasm | gpujs | gpujs-cpu | gpujs-webasm | gpujs-webgpu | gpujs-headlessgl', d.backend);
+    .option('--backend <name>', BACKEND_NAMES.join(' | '), d.backend);
 }
 
 /** --usf-scale: init-std, unit, or a number (its range is validateConfig's). */

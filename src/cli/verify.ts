@@ -4,7 +4,7 @@
 // cannot be used (unreadable, truncated or corrupt, unknown version) or the command line is
 // wrong (a missing or unknown flag, a bad value).
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { checkOutputFile } from '../paths.ts';
+import { checkDistinctOutputs, checkOutputFile } from '../paths.ts';
 import { writeFileAtomic } from '../report/atomic.ts';
 import {
   DEFAULT_VERIFY, checkVerifyOptions, formatJunit, formatReport, loadCandidate, loadFixture, sameInputWarning, verifyBundles, type VerifyOptions,
@@ -38,6 +38,7 @@ export function runVerify(cli: VerifyCliOptions, io: Io = processIo): number {
     };
     checkVerifyOptions(options);
     for (const [flag, path] of [['--json', cli.json], ['--junit', cli.junit]] as const) if (path) checkOutputFile(flag, path);
+    checkDistinctOutputs([['--json', cli.json], ['--junit', cli.junit]], [['--fixture', cli.fixture], ['--candidate', cli.candidate]]);
     const fixture = loadFixture(cli.fixture);
     const candidate = loadCandidate(cli.candidate);
     const report = verifyBundles(fixture, candidate, options, { fixture: cli.fixture, candidate: cli.candidate });

@@ -149,6 +149,17 @@ export function finishTrainTest(train: Dataset, test: Dataset, opts: LoadOptions
   return { train: tr, test: te };
 }
 
+/** Refuses splits no training run can use, before it starts: no samples, samples of no values, train and test of different shapes. */
+export function checkSplits(train: Dataset, test: Dataset): void {
+  for (const d of [train, test]) {
+    if (d.n === 0) throw new Error(`data set ${d.name} holds 0 samples: a training run needs at least 1 training and 1 test sample`);
+    if (featureCount(d.shape) === 0) throw new Error(`data set ${d.name}: its samples have shape [${d.shape.join(', ')}], which holds no values; every dimension must be at least 1`);
+  }
+  if (train.shape.join('x') !== test.shape.join('x')) {
+    throw new Error(`data sets ${train.name} and ${test.name} differ in sample shape ([${train.shape.join(', ')}] against [${test.shape.join(', ')}]): the test samples must have the training samples' shape`);
+  }
+}
+
 export interface Batch {
   /** (B, ...shape) */
   x: Tensor;

@@ -1,6 +1,6 @@
 // One entry point for the data sets by name (used by the CLI): trainTest(name, options).
 import { loadCifar, type CifarOptions } from './cifar.ts';
-import type { Dataset, LoadOptions, TrainTest } from './dataset.ts';
+import { checkSplits, type Dataset, type LoadOptions, type TrainTest } from './dataset.ts';
 import type { TrainConfig } from '../config.ts';
 import { classificationTask } from './synthetic.ts';
 import { loadFashionMnist } from './fashion.ts';
@@ -48,8 +48,17 @@ export function dataKey(c: TrainConfig): string {
   return JSON.stringify([c.data, c.dataDir, c.classes, c.grayscale, c.limitTrain, c.limitTest, c.data === 'synthetic' ? c.seed : null]);
 }
 
-/** Loads the data set a TrainConfig names (`--data`, `--data-dir`, `--classes`, `--grayscale`, limits). */
+/**
+ * Loads the data set a TrainConfig names (`--data`, `--data-dir`, `--classes`, `--grayscale`,
+ * limits), refusing splits no training run can use (checkSplits).
+ */
 export function loadData(c: TrainConfig): TrainTest {
+  const data = loadNamed(c);
+  checkSplits(data.train, data.test);
+  return data;
+}
+
+function loadNamed(c: TrainConfig): TrainTest {
   const limits = { limitTrain: c.limitTrain ?? undefined, limitTest: c.limitTest ?? undefined };
   if (c.data === 'synthetic') {
     const task = classificationTask({

@@ -94,6 +94,8 @@ export interface RecipeReport {
   /** Total training time of the runs, in seconds (summed over runs). */
   trainingSeconds: number;
   runs: number;
+  /** The runs that diverged (left out of the statistics): where each did. */
+  diverged?: { id: string; label: string; seed: number; epoch: number | null; step: number; where: string }[];
 }
 
 function markdownTable(t: Table): string {

@@ -5,23 +5,27 @@
 //   DIR/sweep.json              what the sweep is (recipe, scale, seeds, overrides, run ids);
 //                               created exclusively: the first worker's claim of the folder
 //   DIR/claims/ID.claim-G       which worker trains run ID now (src/experiments/claims.ts)
-//   DIR/runs/ID.json            one finished run: the RunResult (+ the recipe's analysis)
+//   DIR/runs/ID.json            one finished run: the RunResult (+ the recipe's analysis), or
+//                               a diverged run: where it diverged (epoch, step, tensor)
 //   DIR/checkpoints/ID.bundle   a started run's state after its last finished epoch (removed
 //                               once the run's result is written)
 //   DIR/summary.json, *.svg …   written by the recipe's summary once every run is finished
 //
 // Every file is written atomically (write, then rename). A resumed sweep skips finished runs,
 // continues a started one from its checkpoint, and ends with results identical to an
-// uninterrupted sweep apart from the timings.
+// uninterrupted sweep apart from the timings. A run that diverges is recorded as diverged and the
+// sweep goes on; a resume keeps it as it is, unless --retry-diverged asks to train it again.
+// Temporary files of ended processes (a kill -9 between writing and renaming or linking) are
+// removed when a sweep starts in the folder.
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sameConfig, validateConfig, withConfigDefaults, type PresetName, type TrainConfig } from '../config.ts';
 import { dataKey, loadData, type TrainTest } from '../data/index.ts';
-import { checkInputDir, checkOutputDir } from '../paths.ts';
-import { createFileExclusive, readJsonChecked, removeOrphanedTemporaries, stableJson, writeFileAtomic } from '../report/atomic.ts';
+import { checkInputDir, checkOutputDir, checkOwnOutputDir } from '../paths.ts';
+import { createFileExclusive, readJsonChecked, removeOrphanedTemporaries, removeStrayTemporaries, stableJson, writeFileAtomic } from '../report/atomic.ts';
 import { backendNamed, runTraining, type RunResult } from '../run.ts';
-import type { Trainer } from '../train.ts';
+import { DivergenceError, type Trainer } from '../train.ts';
 import { Claim, ClaimLostError, DEFAULT_CLAIM_TIMEOUT_SECONDS } from './claims.ts';
 
 export const SCALES = ['tiny', 'quick', 'medium', 'full'] as const;
@@ -49,6 +53,20 @@ export interface FinishedRun extends RunSpec {
   analysis?: unknown;
 }
 
+/** Where a run diverged (train's DivergenceError), as stored in its runs/ID.json. */
+export interface Divergence {
+  epoch: number | null;
+  /** Optimiser step, counted over the whole run. */
+  step: number;
+  /** The first tensor that held a non-finite value, or the reason (e.g. the loss). */
+  where: string;
+}
+
+export interface DivergedRun extends RunSpec {
+  seed: number;
+  diverged: Divergence;
+}
+
 /** Settings a user may change on the command line, applied to every run of the recipe. */
 export interface Overrides {
   data?: TrainConfig['data'];
@@ -72,6 +90,8 @@ export interface SweepOptions {
   shard?: Shard;
   /** A claim without a heartbeat for this long is taken over (--claim-timeout; default 600 s). */
   claimTimeoutSeconds?: number;
+  /** Train the runs recorded as diverged again (--retry-diverged); by default a resume keeps them. */
+  retryDiverged?: boolean;
 }
 
 /** Worker `index` (0-based) of `count`. */
@@ -87,9 +107,13 @@ export function parseShard(text: string): Shard {
   return shard;
 }
 
-/** What a sweep call ends with: every finished run (plan order) and the ids still unfinished (other workers' shares). */
+/**
+ * What a sweep call ends with: every trained run (plan order), the runs that diverged, and the
+ * ids still unfinished (other workers' shares).
+ */
 export interface SweepOutcome {
   runs: FinishedRun[];
+  diverged: DivergedRun[];
   pending: string[];
 }
 
@@ -140,8 +164,10 @@ function claimDirectory(manifest: SweepManifest, options: SweepOptions): void {
     const existing = readJsonChecked<SweepManifest>(path, 'sweep manifest');
     const done = existing.runs?.filter((id) => existsSync(runPath(options.out, id))).length ?? 0;
     const held = `${options.out} already holds a '${existing.recipe}' sweep (${done} of ${existing.runs?.length ?? '?'} runs finished)`;
-    const { runs: _a, ...want } = manifest;
-    const { runs: _b, ...have } = existing;
+    // The backend may change on resume, as for `ldfa train --checkpoint` (the runs say when it does).
+    const { runs: _a, overrides: { backend: _c, ...wantOverrides }, ...wantRest } = manifest;
+    const { runs: _b, overrides: { backend: _d, ...haveOverrides } = {}, ...haveRest } = existing;
+    const want = { ...wantRest, overrides: wantOverrides }, have = { ...haveRest, overrides: haveOverrides };
     if (stableJson(have) !== stableJson(want)) {
       const oneLine = (v: unknown) => stableJson(v).replace(/\s+/g, ' ').trim();
       throw new Error(`${options.resume ? `cannot resume in ${options.out}: it holds a different sweep` : held} (${oneLine(have)}), not ${oneLine(want)}: rerun with the flags it was started with${options.resume ? '' : ' and --resume'}, choose another --out, or remove ${options.out} (rm -r) if nothing in it is worth keeping`);
@@ -153,6 +179,9 @@ function claimDirectory(manifest: SweepManifest, options: SweepOptions): void {
   for (const sub of ['runs', 'checkpoints', 'claims']) mkdirSync(join(options.out, sub), { recursive: true });
 }
 
+/** The entries of a sweep folder before its sweep.json is in place: its sub-folders and temporary files. */
+const isSweepEntry = (entry: string) => ['runs', 'checkpoints', 'claims'].includes(entry) || entry.startsWith('sweep.json.tmp-');
+
 const minutes = (s: number) => (s >= 90 ? `${(s / 60).toFixed(1)} min` : `${Math.round(s)} s`);
 
 /**
@@ -163,15 +192,32 @@ const minutes = (s: number) => (s >= 90 ? `${(s / 60).toFixed(1)} min` : `${Math
  */
 export async function runSweep(recipe: string, plan: SweepPlan, options: SweepOptions): Promise<SweepOutcome> {
   checkOutputDir('--out', options.out);
+  if (!existsSync(join(options.out, 'sweep.json'))) checkOwnOutputDir('--out', options.out, isSweepEntry, 'a sweep\'s');
   const runs = expandSeeds(plan.runs(options.scale, options.overrides), options.seeds);
   // Backends and data directories first: a typo must not leave a sweep folder behind.
   for (const name of new Set(runs.map((r) => r.config.backend))) await backendNamed(name);
   for (const dir of new Set(runs.map((r) => r.config.dataDir))) if (dir !== null) checkInputDir('--data-dir', dir);
+  const mine = runs.filter((_, i) => !options.shard || i % options.shard.count === options.shard.index);
+  const retried = new Set(options.retryDiverged ? mine.filter((r) => divergenceOf(options.out, r.id)).map((r) => r.id) : []);
+  // Every data set this worker's unfinished runs need is opened and parsed before the folder is
+  // created (a missing package or an empty --data-dir must not leave a sweep behind); the first is kept.
+  const cache: { key?: string; data?: TrainTest } = {};
+  const opened = new Set<string>();
+  for (const run of mine) {
+    const key = dataKey(run.config);
+    if (opened.has(key) || (existsSync(runPath(options.out, run.id)) && !retried.has(run.id))) continue;
+    opened.add(key);
+    const data = loadData(run.config);
+    if (cache.key === undefined) Object.assign(cache, { key, data });
+  }
   claimDirectory({ kind: 'ldfa-sweep', recipe, scale: options.scale, seeds: options.seeds, overrides: options.overrides, runs: runs.map((r) => r.id) }, options);
   const log = options.log ?? (() => {});
+  for (const stray of removeStrayTemporaries(options.out)) log(`removed ${stray}, left by a process that ended while writing it`);
   const timeout = options.claimTimeoutSeconds ?? DEFAULT_CLAIM_TIMEOUT_SECONDS;
-  const mine = runs.filter((_, i) => !options.shard || i % options.shard.count === options.shard.index);
-  const cache: { key?: string; data?: TrainTest } = {};
+  for (const id of retried) {
+    rmSync(runPath(options.out, id), { force: true });
+    log(`--retry-diverged: training ${id} again`);
+  }
   const timing = { seconds: 0, trained: 0 };
   let waiting = new Set(mine.map((r) => r.id));
   while (true) {
@@ -187,20 +233,30 @@ export async function runSweep(recipe: string, plan: SweepPlan, options: SweepOp
   return readFinishedRuns(options.out, runs);
 }
 
-/** The sweep's finished runs in `out` (plan order), checked against the plan, and the ids of those unfinished. */
+/** The sweep's finished runs in `out` (plan order), checked against the plan: trained, diverged, and the ids of those unfinished. */
 export function readFinishedRuns(out: string, runs: RunSpec[]): SweepOutcome {
   const finished: FinishedRun[] = [];
+  const diverged: DivergedRun[] = [];
   const pending: string[] = [];
   for (const run of runs) {
     const path = runPath(out, run.id);
     if (!existsSync(path)) { pending.push(run.id); continue; }
-    const stored = readJsonChecked<FinishedRun>(path, `result of run ${run.id}`);
-    if (!sameConfig(withConfigDefaults(stored.config), run.config)) {
+    const stored = readJsonChecked<FinishedRun | DivergedRun>(path, `result of run ${run.id}`);
+    if (!sameConfig({ ...withConfigDefaults(stored.config), backend: run.config.backend }, run.config)) { // the backend may change on resume
       throw new Error(`cannot resume: ${path} was written with a different configuration than this version of the recipe plans for run ${run.id}; delete it (or the whole sweep) to re-run it`);
     }
-    finished.push(stored);
+    if ('diverged' in stored) diverged.push(stored);
+    else finished.push(stored);
   }
-  return { runs: finished, pending };
+  return { runs: finished, diverged, pending };
+}
+
+/** Where run `id` diverged, when its result file records a divergence; else null. */
+function divergenceOf(out: string, id: string): Divergence | null {
+  const path = runPath(out, id);
+  if (!existsSync(path)) return null;
+  const stored = readJsonChecked<Partial<DivergedRun>>(path, `result of run ${id}`);
+  return stored.diverged ?? null;
 }
 
 /**
@@ -240,14 +296,27 @@ async function trainClaimed(
     if (cache.key !== key) Object.assign(cache, { key, data: loadData(run.config) });
     claim.heartbeat();
     let analysis: unknown;
-    const result = await runTraining(run.config, {
-      data: cache.data,
-      checkpoint,
-      resume: true,
-      log: (line) => log(`  ${line}`),
-      onStep: (s) => { claim.heartbeat(); options.onStep?.({ run, ...s }); },
-      onFinish: plan.analyse ? (trainer) => { analysis = plan.analyse!(trainer, run); } : undefined,
-    });
+    let result: RunResult;
+    try {
+      result = await runTraining(run.config, {
+        data: cache.data,
+        checkpoint,
+        resume: true,
+        log: (line) => log(`  ${line}`),
+        onStep: (s) => { claim.heartbeat(); options.onStep?.({ run, ...s }); },
+        onFinish: plan.analyse ? (trainer) => { analysis = plan.analyse!(trainer, run); } : undefined,
+      });
+    } catch (e) {
+      if (!(e instanceof DivergenceError)) throw e;
+      const diverged: Divergence = { epoch: e.epoch, step: e.step ?? 0, where: e.where ?? e.message };
+      claim.heartbeat();
+      writeFileAtomic(path, stableJson({ ...run, diverged }));
+      rmSync(checkpoint, { force: true });
+      log(`${recipe}: run ${run.id} (${run.label}, seed ${run.seed}) diverged in epoch ${diverged.epoch}, step ${diverged.step}: ${diverged.where}. `
+        + `Recorded as diverged in ${path} and left out of the summary's statistics (marked in its tables and plots); the sweep goes on. `
+        + `A --resume keeps it so; --resume --retry-diverged trains it again.`);
+      return true;
+    }
     claim.heartbeat();
     writeFileAtomic(path, stableJson({ ...run, result, ...(analysis === undefined ? {} : { analysis }) }));
     rmSync(checkpoint, { force: true });

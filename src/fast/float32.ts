@@ -16,6 +16,11 @@ export function float32Tensor(shape: readonly number[], data?: ArrayLike<number>
   return ndarray(buf, [...shape]) as unknown as Tensor;
 }
 
+/** A float32 tensor of this shape on existing storage (a reused work array), not copied. */
+export function float32View(data: Float32Array, shape: readonly number[]): Tensor {
+  return ndarray(data, [...shape]) as unknown as Tensor;
+}
+
 export function isFloat32(t: Tensor): boolean {
   return (t.data as ArrayLike<number>) instanceof Float32Array;
 }

@@ -47,6 +47,32 @@ export function removeOrphanedTemporaries(path: string, { anyWriter = false } = 
   return orphans;
 }
 
+/**
+ * Removes the temporary files (`NAME.tmp-<writer>`) that ended processes of this machine left in
+ * `dir` and its sub-folders (one level): a kill -9 between writing a temporary file and renaming
+ * or linking it. Returns their paths.
+ */
+export function removeStrayTemporaries(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const removed: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      for (const inner of readdirSync(path, { withFileTypes: true })) {
+        if (inner.isFile() && isStray(inner.name)) removed.push(join(path, inner.name));
+      }
+    } else if (entry.isFile() && isStray(entry.name)) removed.push(path);
+  }
+  for (const path of removed) rmSync(path, { force: true });
+  return removed;
+}
+
+/** A temporary file name (`NAME.tmp-<writer>`) whose writer is an ended process of this machine. */
+function isStray(name: string): boolean {
+  const at = name.lastIndexOf('.tmp-');
+  return at > 0 && writerGone(name.slice(at + '.tmp-'.length));
+}
+
 function writeAndSync(tmp: string, data: string | Uint8Array): void {
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   const fd = openSync(tmp, 'w');

@@ -216,3 +216,15 @@ export function linePlot(opts: LinePlotOptions): string {
   out.push('</svg>');
   return out.join('\n') + '\n';
 }
+
+/** The plot with text lines added below it (e.g. which runs it leaves out): the canvas grows by a line each. */
+export function withFootnote(svg: string, lines: readonly string[]): string {
+  const m = /^<svg [^>]*width="(\d+(?:\.\d+)?)" height="(\d+(?:\.\d+)?)" viewBox="0 0 [^"]*"/.exec(svg.slice(svg.indexOf('<svg')));
+  if (!m) throw new Error('withFootnote: not an SVG written by this module (no width, height and viewBox on its root)');
+  const width = Number(m[1]), height = Number(m[2]), grown = height + 18 * lines.length + 6;
+  const root = svg.slice(svg.indexOf('<svg')).replace(m[0], m[0].replace(`height="${m[2]}"`, `height="${grown}"`).replace(/viewBox="0 0 [^"]*"/, `viewBox="0 0 ${width} ${grown}"`));
+  const notes = [`<rect x="0" y="${height}" width="${width}" height="${grown - height}" fill="white"/>`,
+    ...lines.map((line, i) => `<text x="10" y="${height + 16 + 18 * i}" fill="#b00020">${escapeXml(line)}</text>`)];
+  const body = root.slice(0, root.lastIndexOf('</svg>'));
+  return `${svg.slice(0, svg.indexOf('<svg'))}${body}${notes.join('')}</svg>${root.slice(root.lastIndexOf('</svg>') + 6)}`;
+}

@@ -17,6 +17,7 @@ import { build, type Plugin } from 'esbuild';
 import { fixtureFileName } from '../../oracles/generate.ts';
 import { FIXTURE_RANK } from '../../oracles/cases.ts';
 import { readIdxPair } from '../data/idx.ts';
+import { checkOutputDir } from '../paths.ts';
 import { mnistFiles } from '../data/mnist.ts';
 import { extractSources } from './sources.ts';
 import { mnistSubsetFiles } from './data.ts';
@@ -101,6 +102,7 @@ export function parseOutFlag(argv: string[], fallback: string): { out: string; r
       out = value;
     } else rest.push(argv[i]);
   }
+  checkOutputDir('--out', out); // before any mkdir: Node's recursive mkdir never returns below /proc
   return { out: resolve(out), rest };
 }
 

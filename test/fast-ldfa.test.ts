@@ -1,0 +1,221 @@
+// LDFA's own work on the float32 path (src/fast/ldfa.ts) against the float64 reference kernels
+// (reference/rules/ldfa.ts), over random shapes: normative E = P̂Q̂ − W and its gradients, Oja's
+// normalised error and gP̂ (C·P̂ reassociated as δ̃ᵀ(δ̃·P̂), bounded against C formed explicitly),
+// the conv channel rows, the SVD factors (exact and randomized, against the reference's), and
+// whole training steps of every mode, the direct variant, conv layers, clamps and Adam on the
+// feedback, float32 against float64. Runs on the native backend (skipped where it is missing) and
+// on wasm (ops() products, no α/β sgemm, reference SVD).
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { multiply, setBackend, withBackend, type Backend } from '../reference/backend.ts';
+import { referenceBackend } from '../reference/kernels.ts';
+import { Rng, normalTensor, uniformTensor } from '../reference/rng.ts';
+import { balancedFactors } from '../reference/linalg.ts';
+import { channelRows, ojaGradient, referenceLdfaKernels, type OjaNormalisation } from '../reference/rules/ldfa.ts';
+import { tensor, type Tensor } from '../reference/tensor.ts';
+import { DEFAULT_CONFIG, type TrainConfig } from '../src/config.ts';
+import { createTrainer } from '../src/train.ts';
+import { createNativeBackend, createNativeBlas, type NativeBlas } from '../src/backends/native.ts';
+import { createWasmBackend } from '../src/backends/wasm.ts';
+import { float32Tensor, isFloat32 } from '../src/fast/float32.ts';
+import { float32LdfaKernels } from '../src/fast/ldfa.ts';
+import { compareArrays } from './helpers/close.ts';
+import { MAY_BE_UNAVAILABLE, requiredHere } from './helpers/backends.ts';
+
+let blas: NativeBlas | null = null;
+let native: Backend | null = null;
+try {
+  blas = createNativeBlas();
+  native = createNativeBackend();
+} catch (e) {
+  if (requiredHere('native')) throw e;
+  console.log(`[fast-ldfa.test] skipping the native tests: ${MAY_BE_UNAVAILABLE.native}: ${(e as Error).message}`);
+}
+const onNative = native !== null ? it : it.skip;
+const f32 = (t: Tensor) => float32Tensor(t.shape, t.data);
+const close = (name: string, got: ArrayLike<number>, want: ArrayLike<number>, atol: number, rtol = 1e-4) => {
+  const c = compareArrays(name, got, want, { atol, rtol });
+  if (!c.ok) expect.fail(c.message);
+};
+const maxAbs = (t: Tensor) => t.data.reduce((a, x) => Math.max(a, Math.abs(x)), 0);
+
+describe('float32 LDFA kernels against the reference kernels', () => {
+  onNative('normative: gP̂ = P̂·(Q̂Q̂ᵀ) − W·Q̂ᵀ, gQ̂ = (P̂ᵀP̂)·Q̂ − P̂ᵀ·W (E never formed) against the reference\'s E = P̂Q̂ − W, E·Q̂ᵀ, P̂ᵀ·E, with and without the addon, random shapes', () => {
+    for (const k of [float32LdfaKernels(blas), float32LdfaKernels(null)]) {
+    // ranks up to 40 on widths from 1: both the reassociated (low rank) and the E-forming (high rank) branch
+    fc.assert(fc.property(fc.integer({ min: 1, max: 70 }), fc.integer({ min: 1, max: 70 }), fc.integer({ min: 1, max: 40 }), fc.nat(1e6), (out, inn, r0, seed) => {
+      const r = Math.min(r0, out, inn);
+      const rng = new Rng(seed);
+      const P = uniformTensor(rng, [out, r], 1), Q = uniformTensor(rng, [r, inn], 1), W = uniformTensor(rng, [out, inn], 1);
+      const gP = tensor([out, r]), gQ = tensor([r, inn]);
+      withBackend(referenceBackend, () => referenceLdfaKernels.normativeGradients(gP, gQ, P, Q, W));
+      const gP32 = float32Tensor([out, r]), gQ32 = float32Tensor([r, inn]);
+      withBackend(native!, () => k.normativeGradients(gP32, gQ32, f32(P), f32(Q), f32(W)));
+      // each entry of gP̂ sums in·(r + 1) products of O(1) values (the reassociation's bound: the two
+      // terms are each of that size, whatever the size of their difference E·Q̂ᵀ)
+      close(`gP out=${out} in=${inn} r=${r}`, gP32.data, gP.data, 1e-5 * inn * (r + 1));
+      close(`gQ out=${out} in=${inn} r=${r}`, gQ32.data, gQ.data, 1e-5 * out * (r + 1));
+    }), { seed: 21, numRuns: 40 });
+    }
+  });
+
+  for (const how of ['max-std', 'max-second-moment', 'none'] as OjaNormalisation[]) {
+    onNative(`oja (${how}): the normalised error and gP̂ = −(C·P̂ − P̂·P̂ᵀ·C·P̂), random shapes`, () => {
+      const k = float32LdfaKernels(blas);
+      fc.assert(fc.property(fc.integer({ min: 1, max: 60 }), fc.integer({ min: 1, max: 50 }), fc.integer({ min: 1, max: 10 }), fc.nat(1e6), (S, out, r0, seed) => {
+        const r = Math.min(r0, out);
+        const rng = new Rng(seed);
+        const dy = uniformTensor(rng, [S, out], 1), P = uniformTensor(rng, [out, r], 1 / Math.sqrt(out));
+        const nRef = referenceLdfaKernels.normaliseError(dy, how, 1e-8);
+        const n32 = k.normaliseError(f32(dy), how, 1e-8);
+        expect(isFloat32(n32)).toBe(true);
+        close(`normalised S=${S} out=${out}`, n32.data, nRef.data, 1e-6);
+        // the JavaScript loop (float32 backends without the addon) computes the same values
+        close(`normalised (no addon) S=${S} out=${out}`, float32LdfaKernels(null).normaliseError(f32(dy), how, 1e-8).data, n32.data, 0, 0);
+        const gP = tensor([out, r]), gP32 = float32Tensor([out, r]);
+        withBackend(referenceBackend, () => ojaGradient(gP, P, nRef));
+        withBackend(native!, () => k.ojaGradient(gP32, f32(P), n32));
+        close(`gP S=${S} out=${out} r=${r}`, gP32.data, gP.data, 1e-5 * S * Math.max(1, maxAbs(nRef)) ** 2);
+      }), { seed: 22, numRuns: 30 });
+    });
+  }
+
+  onNative('oja: C·P̂ as δ̃ᵀ(δ̃·P̂) is (δ̃ᵀδ̃)·P̂ reassociated; the float32 difference from C formed explicitly (float64) is within the rounding bound', () => {
+    const k = float32LdfaKernels(blas);
+    const rng = new Rng(5);
+    const S = 128, out = 256, r = 10;
+    const dy = normalTensor(rng, [S, out], 1), P = uniformTensor(rng, [out, r], 1 / Math.sqrt(out));
+    const n = referenceLdfaKernels.normaliseError(dy, 'max-std', 1e-8);
+    // C formed explicitly, in float64: gP̂ = −(C·P̂ − P̂·(P̂ᵀ·C·P̂))
+    const C = multiply(n, n, true, false), CP = multiply(C, P), want = multiply(P, multiply(P, CP, true, false));
+    for (let i = 0; i < want.data.length; i++) want.data[i] -= CP.data[i];
+    const got = float32Tensor([out, r]);
+    withBackend(native!, () => k.ojaGradient(got, f32(P), f32(n)));
+    // bound: float32 products of S-term and out-term sums: |err| ≤ c·(S + out)·2⁻²⁴·Σ|terms|
+    let worst = 0;
+    const absCP = multiply(multiply(absOf(n), absOf(n), true, false), absOf(P));
+    const bound = (i: number) => 4 * (S + out + r) * 2 ** -24 * (absCP.data[i] * (1 + maxAbs(P) * maxAbs(P) * out)) + 1e-12;
+    for (let i = 0; i < want.data.length; i++) worst = Math.max(worst, Math.abs(got.data[i] - want.data[i]) / bound(i));
+    expect(worst).toBeLessThan(1);
+    expect(worst).toBeGreaterThan(0); // float32 differs from float64: the bound is not vacuous
+  });
+
+  onNative('conv channel rows (N, C, H, W) → (N·H·W, C)', () => {
+    const k = float32LdfaKernels(blas);
+    const t = uniformTensor(new Rng(3), [3, 5, 4, 2], 1);
+    close('channelRows', k.channelRows(f32(t)).data, channelRows(f32(t)).data, 0, 0);
+  });
+
+  onNative('SVD factors: exact (LAPACK dgesdd) equals the reference Jacobi SVD; randomized draws the same Ω and gives P̂Q̂ = the reference\'s', () => {
+    const k = float32LdfaKernels(blas);
+    for (const [m, n, r] of [[40, 30, 3], [30, 50, 30], [7, 1, 1], [200, 180, 10]] as const) {
+      const W = uniformTensor(new Rng(m + n), [m, n], 1);
+      const ref = balancedFactors(W, r, 'exact'), got = k.balancedFactors(f32(W), r, 'exact');
+      close(`exact P ${m}×${n} r=${r}`, got.P.data, ref.P.data, 1e-5, 1e-4);
+      close(`exact Q ${m}×${n} r=${r}`, got.Q.data, ref.Q.data, 1e-5, 1e-4);
+    }
+    for (const [m, n, r, p] of [[300, 200, 10, 5], [150, 260, 4, 0], [64, 64, 64, 5]] as const) {
+      // a matrix with a decaying spectrum, as trained weights have
+      const rng = new Rng(m);
+      const W = multiply(multiply(normalTensor(rng, [m, 40], 1), diag(40, (i) => 0.8 ** i)), normalTensor(rng, [40, n], 1));
+      const a = new Rng(9), b = new Rng(9);
+      const ref = balancedFactors(W, r, { randomized: a, powerIterations: 2, oversample: p });
+      const got = k.balancedFactors(f32(W), r, { randomized: b, powerIterations: 2, oversample: p });
+      expect(b.nextUint32()).toBe(a.nextUint32()); // the generator is in the same state
+      const prod = (f: { P: Tensor; Q: Tensor }) => multiply(f.P, f.Q);
+      close(`randomized P̂Q̂ ${m}×${n} r=${r} p=${p}`, prod(got).data, prod(ref).data, 1e-4 * maxAbs(W), 1e-3);
+      // W has rank 40: σ beyond the 40th are float32 rounding of W (its float32 copy has full rank)
+      close(`randomized σ ${m}×${n} r=${r}`, got.S, ref.S, 1e-5 * ref.S[0], 1e-4);
+    }
+  });
+});
+
+// LAPACK runs on one thread whatever the GEMMs use: dgesdd gave different bytes on 1 and 2 threads.
+// (OpenBLAS 0.3.21's sgemm does too for most shapes, e.g. 128·784·1024: the GEMMs' thread count
+// is the per-call rule's business, src/backends/native.ts.)
+describe('the exact SVD factors do not depend on the GEMMs\' thread count', () => {
+  onNative('exact SVD with 1 and 2 OpenBLAS threads pinned: the same bytes', () => {
+    const k = float32LdfaKernels(blas);
+    const W = f32(uniformTensor(new Rng(12), [300, 260], 1));
+    const run = (threads: number, method: 'exact' | 'randomized') => {
+      blas!.pinThreads(threads);
+      try {
+        return k.balancedFactors(W, method === 'exact' ? 260 : 10, method === 'exact' ? 'exact' : { randomized: new Rng(4), powerIterations: 2, oversample: 5 });
+      } finally {
+        blas!.pinThreads(0);
+      }
+    };
+    for (const method of ['exact'] as const) {
+      const [a, b] = [run(1, method), run(2, method)];
+      expect(Buffer.from(b.P.data.buffer).equals(Buffer.from(a.P.data.buffer)), `${method} P`).toBe(true);
+      expect(Buffer.from(b.Q.data.buffer).equals(Buffer.from(a.Q.data.buffer)), `${method} Q`).toBe(true);
+    }
+  });
+});
+
+function absOf(t: Tensor): Tensor {
+  return tensor(t.shape, Float64Array.from(t.data, Math.abs));
+}
+function diag(n: number, f: (i: number) => number): Tensor {
+  const d = tensor([n, n]);
+  for (let i = 0; i < n; i++) d.data[i * n + i] = f(i);
+  return d;
+}
+
+// Whole training steps: the float32 path (P̂, Q̂ in float32, the kernels above, Adam on the
+// feedback in the native loop) against the float64 path on the same backend, several steps.
+const STEP_CASES: [string, Partial<TrainConfig>][] = [
+  ['normative r=3 (svd init, re-factorised every 2 steps)', { rule: 'ldfa', feedback: 'normative', rank: 3, svdEvery: 2 }],
+  ['normative r=full (random init), clamps', { rule: 'ldfa', feedback: 'normative', rank: 'full', feedbackInit: 'random', clipLinearGrad: 0.05 }],
+  ['oja r=2', { rule: 'ldfa', feedback: 'oja', rank: 2 }],
+  ['oja r=2, output P̂ from the labels', { rule: 'ldfa', feedback: 'oja', rank: 2, ojaOutput: 'labels' }],
+  ['factorised r=4', { rule: 'ldfa', feedback: 'factorised', rank: 4 }],
+  ['direct oja r=3', { rule: 'ldfa', feedback: 'oja', rank: 3, direct: true }],
+  ['fixed r=2', { rule: 'ldfa', feedback: 'fixed', rank: 2 }],
+];
+
+function stepBoth(be: Backend, config: TrainConfig, input: number[], steps: number) {
+  const rng = new Rng(7);
+  const x = normalTensor(rng, [config.batch, ...input], 1);
+  const y = new Int32Array(config.batch).map(() => rng.int(10));
+  const [a, b] = [true, false].map((float32Path) => withBackend(be, () => createTrainer(config, input, 10, { float32Path })));
+  for (let s = 0; s < steps; s++) withBackend(be, () => { a.step(x, y); b.step(x, y); });
+  return { fast: a, slow: b };
+}
+
+describe('LDFA training steps on the float32 path against the float64 path', () => {
+  const backends: [string, () => Backend | null][] = [['native', () => native], ['wasm', () => null]];
+  for (const [name, make] of backends) {
+    for (const [label, rule] of STEP_CASES) {
+      const run = name === 'native' ? onNative : it;
+      run(`${name}: ${label}, MLP, 4 Adam steps`, async () => {
+        const be = make() ?? await createWasmBackend();
+        const config: TrainConfig = { ...DEFAULT_CONFIG, arch: 'mlp', hidden: [24, 16], batch: 12, feedbackLr: 1e-3, ...rule } as TrainConfig;
+        const { fast, slow } = stepBoth(be, config, [1, 6, 6], 4);
+        expect(fast.path).toBe('float32');
+        const feedback = Object.entries(fast.rule.feedbackTensors());
+        expect(feedback.length).toBeGreaterThan(0);
+        for (const [key, t] of feedback) {
+          if (config.feedback !== 'fixed') expect(isFloat32(t), `${key} in float32`).toBe(true);
+          close(`${name} ${label} ${key}`, t.data, slow.rule.feedbackTensors()[key].data, 2e-4, 2e-3);
+        }
+        for (const [i, p] of fast.model.params().entries()) close(`${name} ${label} ${p.name}`, p.value.data, slow.model.params()[i].value.data, 2e-4, 2e-3);
+      });
+    }
+  }
+
+  // SGD here: right after a re-factorisation normative's gP̂ = (W_r − W)·Q̂ᵀ is zero up to rounding,
+  // and Adam would scale that rounding noise up to steps of size lr
+  onNative('native: conv layers (cnn) under normative and oja, SGD', () => {
+    for (const feedback of ['normative', 'oja'] as const) {
+      const config: TrainConfig = { ...DEFAULT_CONFIG, arch: 'cnn', hidden: [4, 6], batch: 6, optimizer: 'sgd', feedbackOptimizer: 'sgd', lr: 0.05, feedbackLr: 0.05, rule: 'ldfa', feedback, rank: 2, svdEvery: 2, clipConvFeedbackGrad: 0.1 } as TrainConfig;
+      const { fast, slow } = stepBoth(native!, config, [1, 8, 8], 3);
+      expect(fast.path).toBe('float32');
+      for (const [key, t] of Object.entries(fast.rule.feedbackTensors())) {
+        expect(isFloat32(t)).toBe(true);
+        close(`cnn ${feedback} ${key}`, t.data, slow.rule.feedbackTensors()[key].data, 2e-4, 2e-3);
+      }
+    }
+    setBackend(referenceBackend);
+  });
+});
