@@ -1,7 +1,7 @@
 import { defineConfig, type ViteUserConfig } from 'vitest/config';
 
 // `npm test`: every suite but the slow end-to-end ones (test/*.e2e.test.ts: processes killed
-// mid-write, several workers on one sweep, the paper-size models), which `npm run test:e2e`
+// mid-write, several workers on one sweep, the paper-size models, the web app in Chromium), which `npm run test:e2e`
 // runs (vitest.e2e.config.ts); .ci/run runs both.
 export const E2E = 'test/**/*.e2e.test.ts';
 

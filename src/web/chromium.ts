@@ -1,5 +1,5 @@
 // Debian's chromium, headless, driven by playwright-core (which downloads no browser): shared
-// by the browser tests (test/web-browser.test.ts) and the page benchmark (bench/web.ts).
+// by the browser tests (test/web-browser.e2e.test.ts) and the page benchmark (bench/web.ts).
 import { existsSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { hiddenReason } from '../hide.ts';

@@ -11,7 +11,7 @@ import type { Page } from 'playwright-core';
 import { browserMissing, PHONE, startWebApp, waitForText, type WebApp } from './helpers/web-page.ts';
 
 const SHOTS = 'out/web-screenshots';
-const missing = browserMissing('web-browser-page.test');
+const missing = browserMissing('web-browser-page.e2e.test');
 
 interface RunResult { id: number; rule: string; status: string; reason: string; steps: number }
 interface Ldfa {

@@ -6,7 +6,7 @@
 // the golden fixtures' (1e-12) for every fixture case it offers; the backend kernel suite on
 // gpu.js WebGL2 in the page against the float64 reference; 20 training steps on WebGL2 in the
 // page's worker against the same 20 on the reference. (The page's behaviour, issue 24, and the
-// screenshots at desktop and phone sizes: test/web-browser-page.test.ts.)
+// screenshots at desktop and phone sizes: test/web-browser-page.e2e.test.ts.)
 // Skipped, with the reason, where chromium is missing (LDFA_REQUIRE=chromium makes that a failure).
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ import { decodeBundle } from '../src/bundle.ts';
 import { compareArrays } from './helpers/close.ts';
 import { browserMissing, startWebApp, waitForText as waitForTextIn, type WebApp } from './helpers/web-page.ts';
 
-const missing = browserMissing('web-browser.test');
+const missing = browserMissing('web-browser.e2e.test');
 
 interface LdfaWindow {
   ldfa: {

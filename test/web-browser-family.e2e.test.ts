@@ -10,7 +10,7 @@ import type { Page } from 'playwright-core';
 import { browserMissing, startWebApp, waitForText, type WebApp } from './helpers/web-page.ts';
 
 const SHOTS = 'out/web-screenshots';
-const missing = browserMissing('web-browser-family.test');
+const missing = browserMissing('web-browser-family.e2e.test');
 
 interface Ldfa { step: { show(s: object): Promise<void> } }
 const ldfa = (page: Page) => page.evaluateHandle(() => (window as unknown as { ldfa: Ldfa }).ldfa);
