@@ -51,7 +51,7 @@ function filesBelow(dir: string): string[] {
     .map((e) => join(e.parentPath, e.name).slice(dir.length + 1)).sort();
 }
 
-/** A JSON document with its timing fields zeroed: seconds, trainingSeconds, and table columns measured in seconds. */
+/** A JSON document with its timing fields zeroed: seconds, trainingSeconds, a verdict's timing, and table columns measured in seconds. */
 function withoutTimings(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutTimings);
   if (value === null || typeof value !== 'object') return value;
@@ -60,7 +60,7 @@ function withoutTimings(value: unknown): unknown {
     const timed = (o.header as string[]).map((h) => /seconds/.test(h));
     return { ...o, rows: (o.rows as unknown[][]).map((row) => row.map((cell, i) => (timed[i] ? 0 : cell))) };
   }
-  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, /^(seconds|trainingSeconds)$/.test(k) ? 0 : withoutTimings(v)]));
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, /^(seconds|trainingSeconds|timing)$/.test(k) ? 0 : withoutTimings(v)]));
 }
 
 const readJson = (path: string) => withoutTimings(JSON.parse(readFileSync(path, 'utf8')));

@@ -75,6 +75,11 @@ export interface Verdict {
   holds: boolean | null;
   /** The measured numbers behind the verdict. */
   evidence: string;
+  /**
+   * Wall-clock numbers behind the verdict, kept apart from `evidence` because they vary with the
+   * machine and its load, while everything else in a summary is the same bytes for the same seed.
+   */
+  timing?: string;
 }
 
 export interface RecipeReport {
@@ -118,7 +123,7 @@ export function reportMarkdown(r: RecipeReport, assets = '.'): string {
     '',
     '**Verdict at this scale.**',
     '',
-    ...r.verdicts.map((v) => `- ${v.claim}: **${VERDICT_WORD(v.holds)}**. ${v.evidence}`),
+    ...r.verdicts.map((v) => `- ${v.claim}: **${VERDICT_WORD(v.holds)}**. ${v.evidence}${v.timing ? ` ${v.timing}` : ''}`),
     '',
   ].join('\n');
 }
