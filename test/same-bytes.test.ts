@@ -15,34 +15,17 @@ import { normalTensor, Rng } from '../reference/rng.ts';
 import { readBundle, encodeBundle } from '../src/bundle.ts';
 import { createBackend } from '../src/backends/registry.ts';
 import { DEFAULT_CONFIG, PRESET_NAMES, type TrainConfig } from '../src/config.ts';
-import type { Dataset } from '../src/data/dataset.ts';
+import { projectionTask } from './helpers/projection-task.ts';
 import { applyPreset, PRESETS } from '../src/presets.ts';
 import { train } from '../src/train.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ldfa-same-bytes-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** n samples of shape `shape`, labelled by the arg-max of a fixed random projection. */
-function task(n: number, seed: number, shape: number[], classes = 4): Dataset {
-  const dim = shape.reduce((a, b) => a * b, 1);
-  const teacher = new Rng(99);
-  const proj = Array.from({ length: classes * dim }, () => teacher.normal());
-  const rng = new Rng(seed);
-  const x = new Float64Array(n * dim).map(() => rng.normal());
-  const y = new Int32Array(n).map((_, i) => {
-    let best = 0, bestScore = -Infinity;
-    for (let c = 0; c < classes; c++) {
-      let s = 0;
-      for (let k = 0; k < dim; k++) s += proj[c * dim + k] * x[i * dim + k];
-      if (s > bestScore) { bestScore = s; best = c; }
-    }
-    return best;
-  });
-  return { name: 'projection-task', x, y, n, shape, classes };
-}
 
-const flat = { train: task(128, 1, [12]), test: task(64, 2, [12]) };
-const image = { train: task(128, 3, [1, 8, 8]), test: task(64, 4, [1, 8, 8]) };
+
+const flat = { train: projectionTask(128, 1, [12]), test: projectionTask(64, 2, [12]) };
+const image = { train: projectionTask(128, 3, [1, 8, 8]), test: projectionTask(64, 4, [1, 8, 8]) };
 // 4 steps per epoch; svdEvery 3 re-factorises at steps 3 and 6 (one in each epoch).
 const base: TrainConfig = { ...DEFAULT_CONFIG, data: 'synthetic', limitTrain: 128, hidden: [10, 9], epochs: 2, batch: 32, lr: 0.01, feedbackLr: 0.01 };
 const randomized = { svd: 'randomized', svdEvery: 3 } as const;

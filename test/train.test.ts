@@ -4,30 +4,14 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { withBackend } from '../reference/backend.ts';
 import { referenceBackend } from '../reference/kernels.ts';
-import { Rng } from '../reference/rng.ts';
 import { createNativeBackend } from '../src/backends/native.ts';
 import { nativeBlasOrSkip, nativeUnavailable } from './helpers/backends.ts';
 import { DEFAULT_CONFIG, validateConfig, type TrainConfig } from '../src/config.ts';
-import type { Dataset } from '../src/data/dataset.ts';
+import { projectionTask } from './helpers/projection-task.ts';
 import { createTrainer, DivergenceError, train, type TrainResult } from '../src/train.ts';
 
-/** A small learnable task: the label is the arg-max of a fixed random projection. */
-function task(n: number, seed: number, dim = 8, classes = 4): Dataset {
-  const teacher = new Rng(99);
-  const proj = Array.from({ length: classes * dim }, () => teacher.normal());
-  const rng = new Rng(seed);
-  const x = new Float64Array(n * dim).map(() => rng.normal());
-  const y = new Int32Array(n).map((_, i) => {
-    let best = 0, bestScore = -Infinity;
-    for (let c = 0; c < classes; c++) {
-      let s = 0;
-      for (let k = 0; k < dim; k++) s += proj[c * dim + k] * x[i * dim + k];
-      if (s > bestScore) { bestScore = s; best = c; }
-    }
-    return best;
-  });
-  return { name: 'projection-task', x, y, n, shape: [dim], classes };
-}
+/** A small learnable task of `dim` features (test/helpers/projection-task.ts). */
+const task = (n: number, seed: number, dim = 8, classes = 4) => projectionTask(n, seed, [dim], classes);
 
 const data = { train: task(256, 1), test: task(128, 2) };
 const base: TrainConfig = { ...DEFAULT_CONFIG, data: 'synthetic', hidden: [12, 10], epochs: 2, batch: 32, backend: 'reference' };
