@@ -367,9 +367,22 @@ export function normaliseError(rows: Tensor, how: OjaNormalisation, eps: number)
   const [n, f] = rows.shape;
   const out = tensor(rows.shape, rows.data);
   if (how === 'none') return out;
+  const { centre, divisor } = errorNormalisation(rows.data, n, f, how, eps);
+  for (let i = 0; i < n; i++) for (let j = 0; j < f; j++) {
+    out.data[i * f + j] = (rows.data[i * f + j] - centre[j]) / divisor;
+  }
+  return out;
+}
+
+/**
+ * normaliseError's statistics of a (n, f) row-major batch error: δ̃ = (δ − centre)/divisor, with
+ * centre = the batch mean (max-std) or 0 (max-second-moment), and divisor = s or √s as above.
+ * Shared with the float32 path (src/fast/ldfa.ts), which sums in float64 the same way.
+ */
+export function errorNormalisation(data: ArrayLike<number>, n: number, f: number, how: Exclude<OjaNormalisation, 'none'>, eps: number): { centre: Float64Array; divisor: number } {
   const mean = new Float64Array(f), second = new Float64Array(f);
   for (let i = 0; i < n; i++) for (let j = 0; j < f; j++) {
-    const v = rows.data[i * f + j];
+    const v = data[i * f + j];
     mean[j] += v / n;
     second[j] += (v * v) / n;
   }
@@ -383,11 +396,8 @@ export function normaliseError(rows: Tensor, how: OjaNormalisation, eps: number)
     throw new Error(`Oja normalisation ${how}: the batch error has no spread in any unit and ε is 0, so normalising it would divide by zero; `
       + 'give ε > 0 (ojaEps, --oja-eps for linear layers; ojaEpsConv, --oja-eps-conv for conv layers: 1e-8 and 1e-6 in the authors\' code)');
   }
-  const divisor = how === 'max-std' ? scale : Math.sqrt(scale);
-  for (let i = 0; i < n; i++) for (let j = 0; j < f; j++) {
-    out.data[i * f + j] = (rows.data[i * f + j] - (how === 'max-std' ? mean[j] : 0)) / divisor;
-  }
-  return out;
+  if (how !== 'max-std') mean.fill(0);
+  return { centre: mean, divisor: how === 'max-std' ? scale : Math.sqrt(scale) };
 }
 
 /** (N, C, H, W) → (N·H·W, C): one row per sample and position (conv Oja covariance). */

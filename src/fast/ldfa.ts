@@ -33,7 +33,7 @@
 import { ops } from '../../reference/backend.ts';
 import { balancedFactors, type BalancedFactors, type SvdMethod } from '../../reference/linalg.ts';
 import { normalTensor } from '../../reference/rng.ts';
-import { referenceLdfaKernels, type LdfaKernels, type LdfaRule, type OjaNormalisation } from '../../reference/rules/ldfa.ts';
+import { errorNormalisation, referenceLdfaKernels, type LdfaKernels, type LdfaRule, type OjaNormalisation } from '../../reference/rules/ldfa.ts';
 import type { Rule } from '../../reference/rules/rule.ts';
 import { tensor, type Tensor } from '../../reference/tensor.ts';
 import type { NativeBlas } from '../backends/native.ts';
@@ -181,26 +181,10 @@ function normaliseErrorFloat32(rows: Tensor, how: OjaNormalisation, eps: number,
   const out = float32View(scratch('normalised', n * f), [n, f]);
   const y = f32(out);
   if (how === 'none') { y.set(x.subarray(0, n * f)); return out; }
-  const mean = new Float64Array(f), second = new Float64Array(f);
+  const { centre, divisor } = errorNormalisation(x, n, f, how, eps);
   for (let i = 0; i < n; i++) {
     const row = i * f;
-    for (let j = 0; j < f; j++) {
-      const v = x[row + j];
-      mean[j] += v / n;
-      second[j] += (v * v) / n;
-    }
-  }
-  let scale = 0;
-  for (let j = 0; j < f; j++) {
-    const s = how === 'max-std' ? Math.sqrt(Math.max(0, (second[j] - mean[j] * mean[j]) * (n / Math.max(1, n - 1)))) : second[j];
-    scale = Math.max(scale, s);
-  }
-  scale += eps;
-  const divisor = how === 'max-std' ? scale : Math.sqrt(scale);
-  if (how !== 'max-std') mean.fill(0);
-  for (let i = 0; i < n; i++) {
-    const row = i * f;
-    for (let j = 0; j < f; j++) y[row + j] = (x[row + j] - mean[j]) / divisor;
+    for (let j = 0; j < f; j++) y[row + j] = (x[row + j] - centre[j]) / divisor;
   }
   return out;
 }
