@@ -24,16 +24,8 @@ import { clone, tensor, type Tensor } from '../reference/tensor.ts';
 import { DEFAULT_CONFIG, validateConfig, type TrainConfig } from '../src/config.ts';
 import { createTrainer } from '../src/train.ts';
 import { expectClose } from './helpers/close.ts';
-import { gradients, randomBatch } from './helpers/nets.ts';
+import { gradients, randomBatch, mlpShapes } from './helpers/nets.ts';
 
-const shapes = fc.record({
-  inputSize: fc.integer({ min: 1, max: 6 }),
-  hidden: fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 3 }),
-  classes: fc.integer({ min: 2, max: 5 }),
-  batch: fc.integer({ min: 1, max: 5 }),
-  activation: fc.constantFrom('relu' as const, 'tanh' as const, 'identity' as const),
-  seed: fc.nat(1e6),
-});
 type Shape = { inputSize: number; hidden: number[]; classes: number; activation: 'relu' | 'tanh' | 'identity'; seed: number };
 
 const mlp = (s: Shape) => buildMlp({ inputSize: s.inputSize, hidden: s.hidden, outputSize: s.classes, activation: s.activation, bias: true, init: 'uniform' }, new Rng(s.seed));
@@ -74,7 +66,7 @@ describe('uSF (family spec §2.3)', () => {
       }
       return model;
     };
-    fc.assert(fc.property(shapes, (s) => {
+    fc.assert(fc.property(mlpShapes, (s) => {
       const { x, y } = randomBatch(s.seed + 1, s.batch, s.inputSize, s.classes);
       const model = signed(mlp(s));
       createRule('usf').attach(model, new Rng(0));
@@ -106,7 +98,7 @@ describe('uSF (family spec §2.3)', () => {
 describe('frSF and brSF (family spec §2.3)', () => {
   // Planted bug checked: frSF's M drawn with 'xavier' instead of the FA initialiser → |M| ≠ |B_FA|.
   it("frSF's magnitudes are |FA's B| (same generator), and with W₀ := |W₀|∘sign(B_FA) frSF is FA bit for bit", () => {
-    fc.assert(fc.property(shapes, (s) => {
+    fc.assert(fc.property(mlpShapes, (s) => {
       const { x, y } = randomBatch(s.seed + 1, s.batch, s.inputSize, s.classes);
       const faModel = mlp(s), faRule = createRule('fa');
       faRule.attach(faModel, new Rng(s.seed + 2));

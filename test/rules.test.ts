@@ -5,16 +5,8 @@ import { Rng } from '../reference/rng.ts';
 import { createRule } from '../reference/rules/index.ts';
 import { clone, type Tensor } from '../reference/tensor.ts';
 import { expectClose } from './helpers/close.ts';
-import { expectBackpropMatchesFiniteDifferences, gradients, randomBatch } from './helpers/nets.ts';
+import { expectBackpropMatchesFiniteDifferences, gradients, randomBatch, mlpShapes } from './helpers/nets.ts';
 
-const shapes = fc.record({
-  inputSize: fc.integer({ min: 1, max: 6 }),
-  hidden: fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 3 }),
-  classes: fc.integer({ min: 2, max: 5 }),
-  batch: fc.integer({ min: 1, max: 5 }),
-  activation: fc.constantFrom('relu' as const, 'tanh' as const, 'identity' as const),
-  seed: fc.nat(1e6),
-});
 
 function mlp(s: { inputSize: number; hidden: number[]; classes: number; activation: 'relu' | 'tanh' | 'identity'; seed: number }) {
   return buildMlp({ inputSize: s.inputSize, hidden: s.hidden, outputSize: s.classes, activation: s.activation, bias: true, init: 'uniform' }, new Rng(s.seed));
@@ -22,7 +14,7 @@ function mlp(s: { inputSize: number; hidden: number[]; classes: number; activati
 
 describe('BP gradients of a whole MLP', () => {
   it('match central finite differences (float64)', () => {
-    fc.assert(fc.property(shapes.filter((s) => s.activation !== 'relu'), (s) => {
+    fc.assert(fc.property(mlpShapes.filter((s) => s.activation !== 'relu'), (s) => {
       const model = mlp(s);
       const { x, y } = randomBatch(s.seed + 1, s.batch, s.inputSize, s.classes);
       expectBackpropMatchesFiniteDifferences(model, x, y);
@@ -32,7 +24,7 @@ describe('BP gradients of a whole MLP', () => {
 
 describe('reductions that must hold exactly', () => {
   it('FA with B_l = W_l equals BP', () => {
-    fc.assert(fc.property(shapes, (s) => {
+    fc.assert(fc.property(mlpShapes, (s) => {
       const { x, y } = randomBatch(s.seed + 1, s.batch, s.inputSize, s.classes);
       const reference = mlp(s);
       createRule('bp').attach(reference, new Rng(0));
@@ -48,7 +40,7 @@ describe('reductions that must hold exactly', () => {
   });
 
   it('DFA on one hidden layer with D = W₂ equals BP', () => {
-    fc.assert(fc.property(shapes.map((s) => ({ ...s, hidden: [s.hidden[0]] })), (s) => {
+    fc.assert(fc.property(mlpShapes.map((s) => ({ ...s, hidden: [s.hidden[0]] })), (s) => {
       const { x, y } = randomBatch(s.seed + 1, s.batch, s.inputSize, s.classes);
       const reference = mlp(s);
       createRule('bp').attach(reference, new Rng(0));

@@ -112,15 +112,17 @@ static napi_value load(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/** A Float32Array argument's data pointer and length (in elements), honouring its byteOffset. */
-static float *f32_arg(napi_env env, napi_value v, size_t *length) {
+/** A typed-array argument's data pointer and length (in elements, honouring its byteOffset); NULL if it is not of `want`. */
+static void *typed_arg(napi_env env, napi_value v, napi_typedarray_type want, size_t *length) {
   napi_typedarray_type type;
   void *data = NULL;
   napi_value buffer;
   size_t offset;
-  if (napi_get_typedarray_info(env, v, &type, length, &data, &buffer, &offset) != napi_ok || type != napi_float32_array) return NULL;
-  return (float *)data;
+  if (napi_get_typedarray_info(env, v, &type, length, &data, &buffer, &offset) != napi_ok || type != want) return NULL;
+  return data;
 }
+
+static float *f32_arg(napi_env env, napi_value v, size_t *length) { return (float *)typed_arg(env, v, napi_float32_array, length); }
 
 static napi_value sgemm_js(napi_env env, napi_callback_info info) {
   size_t argc = 13;
@@ -181,15 +183,7 @@ static napi_value unload_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/** A Float64Array argument's data pointer and length. */
-static double *f64_arg(napi_env env, napi_value v, size_t *length) {
-  napi_typedarray_type type;
-  void *data = NULL;
-  napi_value buffer;
-  size_t offset;
-  if (napi_get_typedarray_info(env, v, &type, length, &data, &buffer, &offset) != napi_ok || type != napi_float64_array) return NULL;
-  return (double *)data;
-}
+static double *f64_arg(napi_env env, napi_value v, size_t *length) { return (double *)typed_arg(env, v, napi_float64_array, length); }
 
 /** Row-major (m, n) → column-major copy (the same matrix, Fortran layout), and back. */
 static void to_col_major(double *dst, const double *src, int m, int n) {

@@ -1,9 +1,20 @@
-// Small shared fixtures for rule tests: a random batch and one gradient evaluation.
+// Small shared fixtures for rule tests: MLP shapes, a random batch and one gradient evaluation.
+import fc from 'fast-check';
 import { softmaxCrossEntropy } from '../../reference/layers/losses.ts';
 import type { Model } from '../../reference/models/network.ts';
 import { Rng, normalTensor } from '../../reference/rng.ts';
 import { clone, tensor, type Tensor } from '../../reference/tensor.ts';
 import { expectClose } from './close.ts';
+
+/** Small MLPs for property tests: widths, classes, batch, activation and seed. */
+export const mlpShapes = fc.record({
+  inputSize: fc.integer({ min: 1, max: 6 }),
+  hidden: fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 3 }),
+  classes: fc.integer({ min: 2, max: 5 }),
+  batch: fc.integer({ min: 1, max: 5 }),
+  activation: fc.constantFrom('relu' as const, 'tanh' as const, 'identity' as const),
+  seed: fc.nat(1e6),
+});
 
 export function randomBatch(seed: number, n: number, inputSize: number, classes: number): { x: Tensor; y: Int32Array } {
   const rng = new Rng(seed);
