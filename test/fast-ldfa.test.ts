@@ -59,6 +59,42 @@ describe('float32 LDFA kernels against the reference kernels', () => {
     }
   });
 
+  onNative('lowRankSides (normative\'s W·Q̂ᵀ, P̂ᵀ·W; factorised\'s dW·Q̂ᵀ, P̂ᵀ·dW in one pass): against float64 products, on shapes that take both threads, cross column blocks and leave odd rows, lanes and ranks; the same bytes on every call', () => {
+    // the shapes: up to 700 wide (column blocks of 256, tails not a multiple of 8), ranks not a
+    // multiple of 4, odd row counts; 4·out·in·r ≥ 4e6 runs the second thread
+    fc.assert(fc.property(fc.integer({ min: 1, max: 600 }), fc.integer({ min: 1, max: 700 }), fc.integer({ min: 1, max: 13 }), fc.nat(1e6), (out, inn, r, seed) => {
+      const rng = new Rng(seed);
+      const A = uniformTensor(rng, [out, inn], 1), P = uniformTensor(rng, [out, r], 1), Q = uniformTensor(rng, [r, inn], 1);
+      const AQ = new Float32Array(out * r), PA = new Float32Array(r * inn).fill(Number.NaN); // PA is overwritten, not added to
+      blas!.kernels.lowRankSides(AQ, PA, f32(A).data as unknown as Float32Array, f32(P).data as unknown as Float32Array, f32(Q).data as unknown as Float32Array, out, inn, r);
+      const A32 = f32(A), P32 = f32(P), Q32 = f32(Q); // the float32-rounded operands, multiplied in float64
+      const wantAQ = withBackend(referenceBackend, () => multiply(tensor(A32.shape, Float64Array.from(A32.data)), tensor(Q32.shape, Float64Array.from(Q32.data)), false, true));
+      const wantPA = withBackend(referenceBackend, () => multiply(tensor(P32.shape, Float64Array.from(P32.data)), tensor(A32.shape, Float64Array.from(A32.data)), true, false));
+      // a float32 sum of n products of values in [−1, 1]: |error| ≤ n·2⁻²⁴·n (γₙ·Σ|terms|), with room
+      close(`A·Q̂ᵀ out=${out} in=${inn} r=${r}`, AQ, wantAQ.data, 2 * inn * inn * 2 ** -24 + 1e-6, 0);
+      close(`P̂ᵀ·A out=${out} in=${inn} r=${r}`, PA, wantPA.data, 2 * out * out * 2 ** -24 + 1e-6, 0);
+      const again = new Float32Array(out * r), againPA = new Float32Array(r * inn);
+      blas!.kernels.lowRankSides(again, againPA, A32.data as unknown as Float32Array, P32.data as unknown as Float32Array, Q32.data as unknown as Float32Array, out, inn, r);
+      expect(Buffer.from(again.buffer).equals(Buffer.from(AQ.buffer)) && Buffer.from(againPA.buffer).equals(Buffer.from(PA.buffer))).toBe(true);
+    }), { seed: 23, numRuns: 40 });
+    expect(() => blas!.kernels.lowRankSides(new Float32Array(3), new Float32Array(4), new Float32Array(4), new Float32Array(4), new Float32Array(4), 2, 2, 2)).toThrow(/lowRankSides: an array is shorter than its shape requires/);
+  });
+
+  onNative('factorised: gP̂ = dW·Q̂ᵀ, gQ̂ = P̂ᵀ·dW on the addon against the reference, random shapes', () => {
+    const k = float32LdfaKernels(blas);
+    fc.assert(fc.property(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 12 }), fc.nat(1e6), (out, inn, r0, seed) => {
+      const r = Math.min(r0, out, inn);
+      const rng = new Rng(seed);
+      const P = uniformTensor(rng, [out, r], 1), Q = uniformTensor(rng, [r, inn], 1), dW = uniformTensor(rng, [out, inn], 1);
+      const gP = tensor([out, r]), gQ = tensor([r, inn]);
+      withBackend(referenceBackend, () => referenceLdfaKernels.factorisedGradients(gP, gQ, P, Q, dW));
+      const gP32 = float32Tensor([out, r]), gQ32 = float32Tensor([r, inn]);
+      withBackend(native!, () => k.factorisedGradients(gP32, gQ32, f32(P), f32(Q), f32(dW)));
+      close(`gP out=${out} in=${inn} r=${r}`, gP32.data, gP.data, 2e-6 * inn);
+      close(`gQ out=${out} in=${inn} r=${r}`, gQ32.data, gQ.data, 2e-6 * out);
+    }), { seed: 24, numRuns: 30 });
+  });
+
   for (const how of ['max-std', 'max-second-moment', 'none'] as OjaNormalisation[]) {
     onNative(`oja (${how}): the normalised error and gP̂ = −(C·P̂ − P̂·P̂ᵀ·C·P̂), random shapes`, () => {
       const k = float32LdfaKernels(blas);

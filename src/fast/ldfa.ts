@@ -6,7 +6,8 @@
 //               formed:  gP̂ = P̂·(Q̂Q̂ᵀ) − W·Q̂ᵀ,  gQ̂ = (P̂ᵀP̂)·Q̂ − P̂ᵀ·W   (sgemm with β = −1 for the
 //               differences). The same math; 4·out·in·r + 4·r²·(in + out) FLOPs instead of 6·out·in·r,
 //               and W is read twice instead of E being written and read three times (on the MLP 1024's
-//               1024×1024 layer at r = 10: 1.5 ms instead of 6.0); at high rank, where that costs more
+//               1024×1024 layer at r = 10: 1.5 ms instead of 6.0; with W·Q̂ᵀ and P̂ᵀ·W taken in one pass
+//               over W by the addon's lowRankSides up to rank 16: 0.6 ms); at high rank, where that costs more
 //               FLOPs (r > out·in / (2·(in + out)), e.g. 'full'), E is formed as the reference does
 //               (one sgemm with β = −1 on a copy of W). It rounds differently: the two
 //               terms nearly cancel where P̂Q̂ ≈ W, so the error is float32 rounding of |W|·|Q̂|-sized
@@ -19,7 +20,8 @@
 //               a reassociation of (δ̃ᵀδ̃)·P̂: equal in exact arithmetic, different in rounding
 //               (test/fast-ldfa.test.ts bounds the difference against C formed explicitly).
 //   oja's gQ̂ = zᵀ·x, z = δ·P̂, and the conv r-channel map z: float32 intermediates (`tensor`)
-//   factorised  gP̂ = dW·Q̂ᵀ, gQ̂ = P̂ᵀ·dW: the reference's two products, already zero-copy here
+//   factorised  gP̂ = dW·Q̂ᵀ, gQ̂ = P̂ᵀ·dW: the reference's two products, in one pass over dW up to
+//               rank 16 (lowRankSides), else two sgemm
 //   SVD init and re-factorisation (balancedFactors): the randomized SVD's products A·Ω, Aᵀ·Y,
 //               A·Z, Yᵀ·A in float32 on the backend; the orthonormalisations (LAPACK QR) and the
 //               small SVD (LAPACK dgesdd) in float64; the exact SVD by dgesdd in float64. The
@@ -35,7 +37,7 @@ import { balancedFactors, type BalancedFactors, type SvdMethod } from '../../ref
 import { normalTensor } from '../../reference/rng.ts';
 import { errorNormalisation, referenceLdfaKernels, type LdfaKernels, type LdfaRule, type OjaNormalisation } from '../../reference/rules/ldfa.ts';
 import type { Rule } from '../../reference/rules/rule.ts';
-import { tensor, type Tensor } from '../../reference/tensor.ts';
+import { assertShape, tensor, type Tensor } from '../../reference/tensor.ts';
 import type { NativeBlas } from '../backends/native.ts';
 import { float32Tensor, float32View, isFloat32, storeAsFloat32 } from './float32.ts';
 
@@ -106,9 +108,8 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
       ops().matmul(QQ, Q, Q, false, true);
       ops().matmul(PP, P, P, true, false);
       if (blas) {
-        blas.sgemm(false, true, out, r, inn, f32(W), f32(Q), f32(gP)); // W·Q̂ᵀ
+        lowRankSides(blas, f32(gP), f32(gQ), f32(W), f32(P), f32(Q), out, inn, r); // W·Q̂ᵀ, P̂ᵀ·W
         blas.sgemm(false, false, out, r, r, f32(P), f32(QQ), f32(gP), 1, -1); // P̂·(Q̂Q̂ᵀ) − W·Q̂ᵀ
-        blas.sgemm(true, false, r, inn, out, f32(P), f32(W), f32(gQ)); // P̂ᵀ·W
         blas.sgemm(false, false, r, inn, r, f32(PP), f32(Q), f32(gQ), 1, -1); // (P̂ᵀP̂)·Q̂ − P̂ᵀ·W
         return;
       }
@@ -122,7 +123,13 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
       for (let i = 0; i < g2.length; i++) g2[i] -= pw[i];
     },
 
-    factorisedGradients: ref.factorisedGradients,
+    /** gP̂ = dW·Q̂ᵀ, gQ̂ = P̂ᵀ·dW (the reference's products) in one pass over dW on the native addon. */
+    factorisedGradients(gP, gQ, P, Q, dW) {
+      if (!blas || !allFloat32(gP, gQ, P, Q, dW)) return ref.factorisedGradients(gP, gQ, P, Q, dW);
+      const [out, r] = P.shape, inn = Q.shape[1];
+      assertShape('factorised dW', dW, [out, inn]);
+      lowRankSides(blas, f32(gP), f32(gQ), f32(dW).subarray(dW.offset), f32(P), f32(Q), out, inn, r);
+    },
 
     /** gP̂ = P̂·(P̂ᵀ·C·P̂) − C·P̂ with C·P̂ = δ̃ᵀ(δ̃·P̂).   gP, P (out, r), normalised δ̃ (S, out) */
     ojaGradient(gP, P, normalised) {
@@ -172,6 +179,20 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
       return lapackBalancedFactors(blas, W, r, method);
     },
   };
+}
+
+/**
+ * The addon's one-pass kernel (native/src/layers.c lowRankSides) beats two cblas_sgemm calls up
+ * to this rank (measured on the MLP 1024's 1024×1024 layer, idle: r = 1: 0.15 against 0.42 ms,
+ * r = 10: 0.61 against 0.76, r = 16: equal, r = 32: 2.3 against 1.1).
+ */
+export const LOW_RANK_SIDES_MAX_RANK = 16;
+
+/** AQ (out, r) = A·Q̂ᵀ and PA (r, in) = P̂ᵀ·A: one pass over A at low rank, else two sgemm. */
+function lowRankSides(blas: NativeBlas, AQ: Float32Array, PA: Float32Array, A: Float32Array, P: Float32Array, Q: Float32Array, out: number, inn: number, r: number): void {
+  if (r <= LOW_RANK_SIDES_MAX_RANK) return blas.kernels.lowRankSides(AQ, PA, A, P, Q, out, inn, r);
+  blas.sgemm(false, true, out, r, inn, A, Q, AQ);
+  blas.sgemm(true, false, r, inn, out, P, A, PA);
 }
 
 /** The reference's normaliseError (reference/rules/ldfa.ts), writing float32; sums in float64 (without the addon). */
