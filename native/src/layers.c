@@ -582,24 +582,11 @@ static napi_value permute_blocks(napi_env env, napi_callback_info info) {
 }
 
 /**
- * LDFA Oja's normalised batch error (reference/rules/ldfa.ts normaliseError), rows x (n, f) → y:
- *   how 0 max-std            y = (x − mean) / (max_j std_j + ε), std unbiased
- *   how 1 max-second-moment  y = x / √(max_j mean_j(x²) + ε)
- *   how 2 none               y = x
- * in double, in the reference's order of operations.
+ * normaliseError's loops; vector loops over j (double divisions and square roots are exactly
+ * rounded, and ISO C mode contracts nothing, so every instruction set gives the same bytes).
  */
-static napi_value normalise_error(napi_env env, napi_callback_info info) {
-  Args a;
-  args_read(env, info, &a, 6);
-  size_t n = (size_t)int_arg(&a, 2), f = (size_t)int_arg(&a, 3);
-  int64_t how = int_arg(&a, 4);
-  double eps = num(&a, 5);
-  float *y = f32(&a, 0, n * f), *x = f32(&a, 1, n * f);
-  if (!a.error && how > 2) a.error = "how must be 0 (max-std), 1 (max-second-moment) or 2 (none)";
-  if (failed(&a, "normaliseError")) return NULL;
-  if (how == 2) { memcpy(y, x, n * f * sizeof(float)); return NULL; }
-  double *mean = calloc(2 * (f ? f : 1), sizeof(double)), *second = mean + f;
-  if (mean == NULL) FAIL("normaliseError: out of memory");
+__attribute__((target_clones("avx2", "default")))
+static void normalise_rows(float *y, const float *x, size_t n, size_t f, int64_t how, double eps, double *mean, double *second) {
   for (size_t i = 0; i < n; i++) {
     const float *row = x + i * f;
     for (size_t j = 0; j < f; j++) {
@@ -618,8 +605,31 @@ static napi_value normalise_error(napi_env env, napi_callback_info info) {
   for (size_t i = 0; i < n; i++) {
     const float *row = x + i * f;
     float *out = y + i * f;
-    for (size_t j = 0; j < f; j++) out[j] = (float)((row[j] - (how == 0 ? mean[j] : 0)) / divisor);
+    if (how == 0) for (size_t j = 0; j < f; j++) out[j] = (float)((row[j] - mean[j]) / divisor);
+    else for (size_t j = 0; j < f; j++) out[j] = (float)((row[j] - 0.0) / divisor);
   }
+}
+
+/**
+ * LDFA Oja's normalised batch error (reference/rules/ldfa.ts normaliseError), rows x (n, f) → y:
+ *   how 0 max-std            y = (x − mean) / (max_j std_j + ε), std unbiased
+ *   how 1 max-second-moment  y = x / √(max_j mean_j(x²) + ε)
+ *   how 2 none               y = x
+ * in double, in the reference's order of operations.
+ */
+static napi_value normalise_error(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 6);
+  size_t n = (size_t)int_arg(&a, 2), f = (size_t)int_arg(&a, 3);
+  int64_t how = int_arg(&a, 4);
+  double eps = num(&a, 5);
+  float *y = f32(&a, 0, n * f), *x = f32(&a, 1, n * f);
+  if (!a.error && how > 2) a.error = "how must be 0 (max-std), 1 (max-second-moment) or 2 (none)";
+  if (failed(&a, "normaliseError")) return NULL;
+  if (how == 2) { memcpy(y, x, n * f * sizeof(float)); return NULL; }
+  double *mean = calloc(2 * (f ? f : 1), sizeof(double)), *second = mean + f;
+  if (mean == NULL) FAIL("normaliseError: out of memory");
+  normalise_rows(y, x, n, f, how, eps, mean, second);
   free(mean);
   return NULL;
 }
