@@ -95,6 +95,32 @@ describe('float32 LDFA kernels against the reference kernels', () => {
     }), { seed: 24, numRuns: 30 });
   });
 
+  onNative('factorised through the batch (linear layers, N·(in + out) < out·in): gP̂ = dyᵀ·(x·Q̂ᵀ), gQ̂ = (dy·P̂)ᵀ·x is dW·Q̂ᵀ, P̂ᵀ·dW with dW = dyᵀ·x reassociated; the float32 difference from the reference is within the rounding bound', () => {
+    let worst = 0, reassociated = 0;
+    for (const k of [float32LdfaKernels(blas), float32LdfaKernels(null)]) {
+      fc.assert(fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 200 }), fc.integer({ min: 1, max: 200 }), fc.integer({ min: 1, max: 12 }), fc.nat(1e6), (N, out, inn, r0, seed) => {
+        const r = Math.min(r0, out, inn);
+        const rng = new Rng(seed);
+        const P = uniformTensor(rng, [out, r], 1), Q = uniformTensor(rng, [r, inn], 1), dy = f32(uniformTensor(rng, [N, out], 1)), x = f32(uniformTensor(rng, [N, inn], 1));
+        const asF64 = (t: Tensor) => tensor(t.shape, Float64Array.from(t.data));
+        const dW = withBackend(referenceBackend, () => multiply(asF64(dy), asF64(x), true, false)); // dyᵀ·x in float64
+        const gP = tensor([out, r]), gQ = tensor([r, inn]);
+        withBackend(referenceBackend, () => referenceLdfaKernels.factorisedGradients(gP, gQ, asF64(f32(P)), asF64(f32(Q)), dW));
+        const gP32 = float32Tensor([out, r]), gQ32 = float32Tensor([r, inn]);
+        withBackend(native!, () => k.factorisedGradients(gP32, gQ32, f32(P), f32(Q), f32(dW), { dy, x }));
+        if (N * (inn + out) < out * inn) reassociated++;
+        // |error| ≤ c·(N + in + out)·2⁻²⁴·Σ|terms|, the terms' magnitudes |dy|ᵀ·|x|·|Q̂|ᵀ and |P̂|ᵀ·|dy|ᵀ·|x|
+        const sizeP = withBackend(referenceBackend, () => multiply(multiply(absOf(dy), absOf(x), true, false), absOf(Q), false, true));
+        const sizeQ = withBackend(referenceBackend, () => multiply(absOf(P), multiply(absOf(dy), absOf(x), true, false), true, false));
+        const unit = 4 * (N + inn + out) * 2 ** -24;
+        gP.data.forEach((v, i) => { worst = Math.max(worst, Math.abs(gP32.data[i] - v) / (unit * sizeP.data[i] + 1e-30)); });
+        gQ.data.forEach((v, i) => { worst = Math.max(worst, Math.abs(gQ32.data[i] - v) / (unit * sizeQ.data[i] + 1e-30)); });
+      }), { seed: 25, numRuns: 30 });
+    }
+    expect(worst).toBeLessThan(1);
+    expect(reassociated).toBeGreaterThan(10); // the batch route was taken, not only the dW one
+  });
+
   for (const how of ['max-std', 'max-second-moment', 'none'] as OjaNormalisation[]) {
     onNative(`oja (${how}): the normalised error and gP̂ = −(C·P̂ − P̂·P̂ᵀ·C·P̂), random shapes`, () => {
       const k = float32LdfaKernels(blas);

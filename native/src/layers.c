@@ -651,6 +651,7 @@ static napi_value normalise_error(napi_env env, napi_callback_info info) {
 #define LANES 8
 static const double LOW_RANK_THREADED_FLOPS = 4e6;
 #define LOW_RANK_BLOCK 256
+#define LOW_RANK_ROWS 32
 
 // 8 float lanes as a GCC vector (one AVX register, two SSE ones); multiplies and adds stay
 // separate operations (ISO C mode does not contract them), so every instruction set rounds alike.
@@ -676,13 +677,15 @@ typedef struct { const float *A, *P, *Q; float *AQ, *PA; size_t i0, i1, in, r; }
 __attribute__((target_clones("avx2", "default")))
 static void low_rank_rows(const LowRankRows *job) {
   const size_t in = job->in, r = job->r;
+  for (size_t rows0 = job->i0; rows0 < job->i1; rows0 += LOW_RANK_ROWS) {
+  const size_t rows1 = job->i1 - rows0 < LOW_RANK_ROWS ? job->i1 : rows0 + LOW_RANK_ROWS;
   for (size_t j0 = 0; j0 < in; j0 += LOW_RANK_BLOCK) {
     const bool first = j0 == 0;
     const size_t width = in - j0 < LOW_RANK_BLOCK ? in - j0 : LOW_RANK_BLOCK, full = width - width % LANES;
     const float *Q = job->Q + j0;
     float *PA = job->PA + j0;
-    size_t i = job->i0;
-    for (; i + 2 <= job->i1; i += 2) {
+    size_t i = rows0;
+    for (; i + 2 <= rows1; i += 2) {
       const float *a0 = job->A + i * in + j0, *a1 = a0 + in, *p0 = job->P + i * job->r, *p1 = p0 + r;
       float *aq0 = job->AQ + i * r, *aq1 = aq0 + r;
       size_t k = 0;
@@ -720,7 +723,7 @@ static void low_rank_rows(const LowRankRows *job) {
         for (; j < width; j++) row[j] = (row[j] + c0 * a0[j]) + c1 * a1[j];
       }
     }
-    for (; i < job->i1; i++) { // an odd last row
+    for (; i < rows1; i++) { // an odd last row
       const float *a = job->A + i * in + j0, *p = job->P + i * r;
       float *aq = job->AQ + i * r;
       for (size_t k = 0; k < r; k++) {
@@ -738,6 +741,7 @@ static void low_rank_rows(const LowRankRows *job) {
         for (; j < width; j++) row[j] += c * a[j];
       }
     }
+  }
   }
 }
 

@@ -20,8 +20,12 @@
 //               a reassociation of (δ̃ᵀδ̃)·P̂: equal in exact arithmetic, different in rounding
 //               (test/fast-ldfa.test.ts bounds the difference against C formed explicitly).
 //   oja's gQ̂ = zᵀ·x, z = δ·P̂, and the conv r-channel map z: float32 intermediates (`tensor`)
-//   factorised  gP̂ = dW·Q̂ᵀ, gQ̂ = P̂ᵀ·dW: the reference's two products, in one pass over dW up to
-//               rank 16 (lowRankSides), else two sgemm
+//   factorised  gP̂ = dW·Q̂ᵀ, gQ̂ = P̂ᵀ·dW. For a linear layer with a batch smaller than that
+//               (N·(in + out) < out·in), through the batch dW = dyᵀ·x was formed from:
+//               gP̂ = dyᵀ·(x·Q̂ᵀ), gQ̂ = (dy·P̂)ᵀ·x, 4·N·r·(in + out) FLOPs instead of 4·out·in·r
+//               (the MLP 1024's 1024×1024 layer, batch 128: a quarter). The same math reassociated;
+//               it rounds differently (test/fast-ldfa.test.ts bounds it). Otherwise the reference's
+//               two products, in one pass over dW up to rank 16 (lowRankSides), else two sgemm.
 //   SVD init and re-factorisation (balancedFactors): the randomized SVD's products A·Ω, Aᵀ·Y,
 //               A·Z, Yᵀ·A in float32 on the backend; the orthonormalisations (LAPACK QR) and the
 //               small SVD (LAPACK dgesdd) in float64; the exact SVD by dgesdd in float64. The
@@ -123,11 +127,26 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
       for (let i = 0; i < g2.length; i++) g2[i] -= pw[i];
     },
 
-    /** gP̂ = dW·Q̂ᵀ, gQ̂ = P̂ᵀ·dW (the reference's products) in one pass over dW on the native addon. */
-    factorisedGradients(gP, gQ, P, Q, dW) {
-      if (!blas || !allFloat32(gP, gQ, P, Q, dW)) return ref.factorisedGradients(gP, gQ, P, Q, dW);
+    /**
+     * gP̂ = dW·Q̂ᵀ, gQ̂ = P̂ᵀ·dW; for a linear layer whose batch is smaller than that (N·(in + out)
+     * < out·in), through the batch: gP̂ = dyᵀ·(x·Q̂ᵀ), gQ̂ = (dy·P̂)ᵀ·x; else in one pass over dW.
+     */
+    factorisedGradients(gP, gQ, P, Q, dW, batch) {
+      if (!allFloat32(gP, gQ, P, Q, dW)) return ref.factorisedGradients(gP, gQ, P, Q, dW);
       const [out, r] = P.shape, inn = Q.shape[1];
       assertShape('factorised dW', dW, [out, inn]);
+      if (batch && allFloat32(batch.dy, batch.x) && batch.dy.shape[0] * (inn + out) < out * inn) {
+        const N = batch.dy.shape[0];
+        assertShape('factorised dy', batch.dy, [N, out]);
+        assertShape('factorised x', batch.x, [N, inn]);
+        const xQ = asTensor(scratch('xQ', N * r), [N, r]), dyP = asTensor(scratch('dyP', N * r), [N, r]);
+        ops().matmul(xQ, batch.x, Q, false, true); // x·Q̂ᵀ (N, r)
+        ops().matmul(gP, batch.dy, xQ, true, false); // dyᵀ·(x·Q̂ᵀ) (out, r)
+        ops().matmul(dyP, batch.dy, P); // dy·P̂ (N, r)
+        ops().matmul(gQ, dyP, batch.x, true, false); // (dy·P̂)ᵀ·x (r, in)
+        return;
+      }
+      if (!blas) return ref.factorisedGradients(gP, gQ, P, Q, dW);
       lowRankSides(blas, f32(gP), f32(gQ), f32(dW).subarray(dW.offset), f32(P), f32(Q), out, inn, r);
     },
 
