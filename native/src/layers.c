@@ -650,98 +650,105 @@ static napi_value normalise_error(napi_env env, napi_callback_info info) {
 
 #define LANES 8
 static const double LOW_RANK_THREADED_FLOPS = 4e6;
-#define LOW_RANK_BLOCK 256
+#define LOW_RANK_BLOCK 1024
 #define LOW_RANK_ROWS 32
 
 // 8 float lanes as a GCC vector (one AVX register, two SSE ones); multiplies and adds stay
 // separate operations (ISO C mode does not contract them), so every instruction set rounds alike.
 typedef float lanes __attribute__((vector_size(LANES * sizeof(float))));
-static inline __attribute__((always_inline)) lanes load_lanes(const float *p) { lanes v; memcpy(&v, p, sizeof v); return v; }
-static inline __attribute__((always_inline)) void store_lanes(float *p, lanes v) { memcpy(p, &v, sizeof v); }
-static inline __attribute__((always_inline)) float lane_sum(lanes v) { float t = 0; for (int l = 0; l < LANES; l++) t += v[l]; return t; }
+#define INLINE static inline __attribute__((always_inline))
+INLINE lanes load_lanes(const float *p) { lanes v; memcpy(&v, p, sizeof v); return v; }
+INLINE void store_lanes(float *p, lanes v) { memcpy(p, &v, sizeof v); }
+INLINE lanes broadcast(float c) { return (lanes){c, c, c, c, c, c, c, c}; }
+/** The lanes' sum as a tree: ((v₀ + v₄) + (v₂ + v₆)) + ((v₁ + v₅) + (v₃ + v₇)). */
+INLINE float lane_sum(lanes v) {
+  const float a0 = v[0] + v[4], a1 = v[1] + v[5], a2 = v[2] + v[6], a3 = v[3] + v[7];
+  return (a0 + a2) + (a1 + a3);
+}
 
 typedef struct { const float *A, *P, *Q; float *AQ, *PA; size_t i0, i1, in, r; } LowRankRows;
 
-/** aq[k] (+)= t: the first column block sets, the later ones add. */
-#define DOT_RESULT(aq, k, t) ((aq)[k] = first ? (t) : (aq)[k] + (t))
+/**
+ * One column block (width values from column j0) of R rows of A, a[ρ] pointing at the block:
+ * the dot products with Q̂'s rows k … k + K − 1 (R·K running sums side by side, so that no
+ * chain of additions waits on the adder), added to AQ (set by the first block).
+ */
+INLINE void block_dots(int R, int K, const float *const *a, const float *Q, size_t in, size_t k, size_t width, float *const *aq, bool first) {
+  const size_t full = width - width % LANES;
+  lanes s[4][4];
+  for (int p = 0; p < R; p++) for (int q = 0; q < K; q++) s[p][q] = broadcast(0);
+  for (size_t j = 0; j < full; j += LANES) {
+    lanes w[4];
+    for (int q = 0; q < K; q++) w[q] = load_lanes(Q + (k + q) * in + j);
+    for (int p = 0; p < R; p++) {
+      const lanes v = load_lanes(a[p] + j);
+      for (int q = 0; q < K; q++) s[p][q] += v * w[q];
+    }
+  }
+  for (int p = 0; p < R; p++) for (int q = 0; q < K; q++) {
+    float t = lane_sum(s[p][q]);
+    for (size_t j = full; j < width; j++) t += a[p][j] * Q[(k + q) * in + j];
+    aq[p][k + q] = first ? t : aq[p][k + q] + t;
+  }
+}
+
+/** The same block's part of PA: PA[k, block] += Σ_ρ P̂[i_ρ, k]·A[i_ρ, block], added row by row in order. */
+INLINE void block_axpys(int R, const float *const *a, const float *const *p, float *PA, size_t in, size_t r, size_t width) {
+  const size_t full = width - width % LANES;
+  for (size_t k = 0; k < r; k++) {
+    lanes b[4];
+    for (int q = 0; q < R; q++) b[q] = broadcast(p[q][k]);
+    float *row = PA + k * in;
+    size_t j = 0;
+    for (; j < full; j += LANES) {
+      lanes t = load_lanes(row + j);
+      for (int q = 0; q < R; q++) t = t + b[q] * load_lanes(a[q] + j);
+      store_lanes(row + j, t);
+    }
+    for (; j < width; j++) {
+      float t = row[j];
+      for (int q = 0; q < R; q++) t = t + p[q][k] * a[q][j];
+      row[j] = t;
+    }
+  }
+}
+
+/** R rows from i, one column block: their dot products (four of Q̂'s rows at a time for one row, two for four) and their PA part. */
+INLINE void block_rows(int R, const LowRankRows *job, size_t i, size_t j0, size_t width) {
+  const size_t in = job->in, r = job->r;
+  const float *a[4], *p[4];
+  float *aq[4];
+  for (int q = 0; q < R; q++) { a[q] = job->A + (i + q) * in + j0; p[q] = job->P + (i + q) * r; aq[q] = job->AQ + (i + q) * r; }
+  const float *Q = job->Q + j0;
+  const bool first = j0 == 0;
+  const int K = R == 4 ? 2 : 4;
+  size_t k = 0;
+  for (; k + K <= r; k += K) block_dots(R, K, a, Q, in, k, width, aq, first);
+  for (; k < r; k++) block_dots(R, 1, a, Q, in, k, width, aq, first);
+  block_axpys(R, a, p, job->PA + j0, in, r, width);
+}
 
 /**
  * Rows i0..i1 of A: AQ's rows, and their part of PA (PA zeroed by the caller). A is taken in
- * column blocks of LOW_RANK_BLOCK values, so that the block's slices of Q̂ and PA (r·BLOCK
- * each) stay in L1 while every row of A passes through them: each value of A is read once from
- * memory. Rows go in pairs, so that eight dot products (two rows × four of Q̂'s rows) run side
- * by side (one chain of additions each would wait on the adder's latency) and each PA value is
- * loaded and stored once per two rows: PA + p₀·a₀ + p₁·a₁, added in that order, as one row at a
- * time would.
+ * blocks of LOW_RANK_ROWS rows (in L2) × LOW_RANK_BLOCK columns, so that the column block's
+ * slices of Q̂ and PA (r·BLOCK values each) stay in L1 while the rows pass through them, and
+ * each value of A comes from memory once. Rows go four at a time: each load of Q̂ and of PA
+ * then serves four rows. The sums' order depends on the shape alone.
  */
 __attribute__((target_clones("avx2", "default")))
 static void low_rank_rows(const LowRankRows *job) {
-  const size_t in = job->in, r = job->r;
   for (size_t rows0 = job->i0; rows0 < job->i1; rows0 += LOW_RANK_ROWS) {
-  const size_t rows1 = job->i1 - rows0 < LOW_RANK_ROWS ? job->i1 : rows0 + LOW_RANK_ROWS;
-  for (size_t j0 = 0; j0 < in; j0 += LOW_RANK_BLOCK) {
-    const bool first = j0 == 0;
-    const size_t width = in - j0 < LOW_RANK_BLOCK ? in - j0 : LOW_RANK_BLOCK, full = width - width % LANES;
-    const float *Q = job->Q + j0;
-    float *PA = job->PA + j0;
-    size_t i = rows0;
-    for (; i + 2 <= rows1; i += 2) {
-      const float *a0 = job->A + i * in + j0, *a1 = a0 + in, *p0 = job->P + i * job->r, *p1 = p0 + r;
-      float *aq0 = job->AQ + i * r, *aq1 = aq0 + r;
-      size_t k = 0;
-      for (; k + 4 <= r; k += 4) {
-        const float *q0 = Q + k * in, *q1 = q0 + in, *q2 = q1 + in, *q3 = q2 + in;
-        lanes s00 = {0}, s01 = {0}, s02 = {0}, s03 = {0}, s10 = {0}, s11 = {0}, s12 = {0}, s13 = {0};
-        for (size_t j = 0; j < full; j += LANES) {
-          const lanes v0 = load_lanes(a0 + j), v1 = load_lanes(a1 + j), w0 = load_lanes(q0 + j), w1 = load_lanes(q1 + j), w2 = load_lanes(q2 + j), w3 = load_lanes(q3 + j);
-          s00 += v0 * w0; s01 += v0 * w1; s02 += v0 * w2; s03 += v0 * w3;
-          s10 += v1 * w0; s11 += v1 * w1; s12 += v1 * w2; s13 += v1 * w3;
-        }
-        float t00 = lane_sum(s00), t01 = lane_sum(s01), t02 = lane_sum(s02), t03 = lane_sum(s03);
-        float t10 = lane_sum(s10), t11 = lane_sum(s11), t12 = lane_sum(s12), t13 = lane_sum(s13);
-        for (size_t j = full; j < width; j++) {
-          t00 += a0[j] * q0[j]; t01 += a0[j] * q1[j]; t02 += a0[j] * q2[j]; t03 += a0[j] * q3[j];
-          t10 += a1[j] * q0[j]; t11 += a1[j] * q1[j]; t12 += a1[j] * q2[j]; t13 += a1[j] * q3[j];
-        }
-        DOT_RESULT(aq0, k, t00); DOT_RESULT(aq0, k + 1, t01); DOT_RESULT(aq0, k + 2, t02); DOT_RESULT(aq0, k + 3, t03);
-        DOT_RESULT(aq1, k, t10); DOT_RESULT(aq1, k + 1, t11); DOT_RESULT(aq1, k + 2, t12); DOT_RESULT(aq1, k + 3, t13);
+    const size_t rows1 = job->i1 - rows0 < LOW_RANK_ROWS ? job->i1 : rows0 + LOW_RANK_ROWS;
+    for (size_t j0 = 0; j0 < job->in; j0 += LOW_RANK_BLOCK) {
+      const size_t width = job->in - j0 < LOW_RANK_BLOCK ? job->in - j0 : LOW_RANK_BLOCK;
+      size_t i = rows0;
+      for (; i + 4 <= rows1; i += 4) {
+        // the next four rows' block, on its way in while these four are worked on
+        if (i + 8 <= job->i1) for (size_t q = 4; q < 8; q++) for (size_t j = 0; j < width; j += 16) __builtin_prefetch(job->A + (i + q) * job->in + j0 + j);
+        block_rows(4, job, i, j0, width);
       }
-      for (; k < r; k++) {
-        const float *q = Q + k * in;
-        lanes s0 = {0}, s1 = {0};
-        for (size_t j = 0; j < full; j += LANES) { const lanes w = load_lanes(q + j); s0 += load_lanes(a0 + j) * w; s1 += load_lanes(a1 + j) * w; }
-        float t0 = lane_sum(s0), t1 = lane_sum(s1);
-        for (size_t j = full; j < width; j++) { t0 += a0[j] * q[j]; t1 += a1[j] * q[j]; }
-        DOT_RESULT(aq0, k, t0); DOT_RESULT(aq1, k, t1);
-      }
-      for (k = 0; k < r; k++) { // PA[k, block] += P̂[i, k]·A[i, block] + P̂[i + 1, k]·A[i + 1, block]
-        const float c0 = p0[k], c1 = p1[k];
-        const lanes b0 = {c0, c0, c0, c0, c0, c0, c0, c0}, b1 = {c1, c1, c1, c1, c1, c1, c1, c1};
-        float *row = PA + k * in;
-        size_t j = 0;
-        for (; j < full; j += LANES) store_lanes(row + j, (load_lanes(row + j) + b0 * load_lanes(a0 + j)) + b1 * load_lanes(a1 + j));
-        for (; j < width; j++) row[j] = (row[j] + c0 * a0[j]) + c1 * a1[j];
-      }
+      for (; i < rows1; i++) block_rows(1, job, i, j0, width);
     }
-    for (; i < rows1; i++) { // an odd last row
-      const float *a = job->A + i * in + j0, *p = job->P + i * r;
-      float *aq = job->AQ + i * r;
-      for (size_t k = 0; k < r; k++) {
-        const float *q = Q + k * in;
-        lanes s = {0};
-        for (size_t j = 0; j < full; j += LANES) s += load_lanes(a + j) * load_lanes(q + j);
-        float t = lane_sum(s);
-        for (size_t j = full; j < width; j++) t += a[j] * q[j];
-        DOT_RESULT(aq, k, t);
-        const float c = p[k];
-        const lanes b = {c, c, c, c, c, c, c, c};
-        float *row = PA + k * in;
-        size_t j = 0;
-        for (; j < full; j += LANES) store_lanes(row + j, load_lanes(row + j) + b * load_lanes(a + j));
-        for (; j < width; j++) row[j] += c * a[j];
-      }
-    }
-  }
   }
 }
 

@@ -205,7 +205,7 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
  * to this rank (measured on the MLP 1024's 1024×1024 layer, idle: r = 1: 0.15 against 0.42 ms,
  * r = 10: 0.61 against 0.76, r = 16: equal, r = 32: 2.3 against 1.1).
  */
-export const LOW_RANK_SIDES_MAX_RANK = 16;
+export const LOW_RANK_SIDES_MAX_RANK = 32;
 
 /** AQ (out, r) = A·Q̂ᵀ and PA (r, in) = P̂ᵀ·A: one pass over A at low rank, else two sgemm. */
 function lowRankSides(blas: NativeBlas, AQ: Float32Array, PA: Float32Array, A: Float32Array, P: Float32Array, Q: Float32Array, out: number, inn: number, r: number): void {
