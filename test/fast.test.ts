@@ -62,6 +62,18 @@ describe('native firstNonFinite (the trainer\'s divergence check)', () => {
     }
     expect(blas!.kernels.firstNonFinite(new Float32Array([3.4e38, -3.4e38, 1e-45]))).toBe(-1);
   });
+
+  test('arrays of 2¹⁸ values and more are searched in two halves on two threads: the first bad value wins, whichever half it is in', () => {
+    const n = 2 ** 18 + 3, half = n >> 1;
+    const x = new Float32Array(n).map((_, i) => Math.cos(i));
+    expect(blas!.kernels.firstNonFinite(x)).toBe(-1);
+    for (const [first, second] of [[5, half + 7], [half - 1, half], [half, n - 1], [half + 9, -1], [n - 1, -1]]) {
+      const y = Float32Array.from(x);
+      y[first] = NaN;
+      if (second >= 0) y[second] = -Infinity;
+      expect(blas!.kernels.firstNonFinite(y)).toBe(first);
+    }
+  });
 });
 
 describe('native conv on float32 storage (one batched GEMM, (channels, positions) layout)', () => {

@@ -21,6 +21,7 @@
 #include <math.h>
 #include <dlfcn.h>
 #include <pthread.h>
+#include "pair.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,7 +268,7 @@ typedef struct {
 } AdamArgs;
 typedef struct { const AdamArgs *a; size_t start, end; } AdamRange;
 
-static void *adam_range(void *range) {
+static void adam_range(void *range) {
   const AdamRange *r = range;
   const AdamArgs *a = r->a;
   float *w = a->w, *g = a->g, *m = a->m, *v = a->v, *vmax = a->vmax;
@@ -281,7 +282,6 @@ static void *adam_range(void *range) {
     if (vmax != NULL) { vi = vmax[i] > vi ? vmax[i] : vi; vmax[i] = vi; }
     w[i] = w[i] * shrink - lr * (mi * inv_c1) / (sqrtf(vi * inv_c2) + eps);
   }
-  return NULL;
 }
 
 /**
@@ -314,12 +314,8 @@ static napi_value adam_js(napi_env env, napi_callback_info info) {
   // Memory-bound (7 arrays of n floats pass through): two threads where the caller asks for them
   if (threads >= 2 && n >= 2) {
     AdamRange halves[2] = {{&args, 0, n / 2}, {&args, n / 2, n}};
-    pthread_t second;
-    if (pthread_create(&second, NULL, adam_range, &halves[1]) == 0) {
-      adam_range(&halves[0]);
-      pthread_join(second, NULL);
-      return NULL;
-    }
+    run_in_pair(adam_range, &halves[0], &halves[1]);
+    return NULL;
   }
   AdamRange all = {&args, 0, n};
   adam_range(&all);

@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <node_api.h>
-#include <pthread.h>
+#include "pair.h"
 
 #define MAX_ARGS 16
 #define FAIL(msg) do { napi_throw_error(env, NULL, "ldfa_blas." msg); return NULL; } while (0)
@@ -752,7 +752,7 @@ static void low_rank_rows(const LowRankRows *job) {
   }
 }
 
-static void *low_rank_rows_thread(void *job) { low_rank_rows(job); return NULL; }
+static void low_rank_rows_task(void *job) { low_rank_rows(job); }
 
 static napi_value low_rank_sides(napi_env env, napi_callback_info info) {
   Args a;
@@ -766,20 +766,39 @@ static napi_value low_rank_sides(napi_env env, napi_callback_info info) {
   float *second_part = calloc(r * in, sizeof(float));
   if (second_part == NULL) FAIL("lowRankSides: out of memory");
   LowRankRows halves[2] = {{A, P, Q, AQ, PA, 0, out / 2, in, r}, {A, P, Q, AQ, second_part, out / 2, out, in, r}};
-  pthread_t second;
-  const bool threaded = pthread_create(&second, NULL, low_rank_rows_thread, &halves[1]) == 0;
-  low_rank_rows(&halves[0]);
-  if (threaded) pthread_join(second, NULL);
-  else low_rank_rows(&halves[1]); // the same halves in turn: the same bytes
+  run_in_pair(low_rank_rows_task, &halves[0], &halves[1]);
   for (size_t j = 0; j < r * in; j++) PA[j] += second_part[j];
   free(second_part);
   return NULL;
 }
 
+/** x's first NaN or ±Infinity in [start, end), or −1. */
+typedef struct { const float *x; size_t start, end; int64_t found; } NonFiniteSearch;
+
+/**
+ * Per block of 256 a branch-free vector loop ORs together "exponent bits all ones" (NaN or
+ * ±Infinity); only a block where that is set is searched.
+ */
+static void search_non_finite(void *job) {
+  NonFiniteSearch *s = job;
+  const uint32_t *bits = (const uint32_t *)s->x;
+  s->found = -1;
+  for (size_t start = s->start; start < s->end && s->found < 0; start += 256) {
+    const size_t end = start + 256 < s->end ? start + 256 : s->end;
+    uint32_t any = 0;
+    for (size_t i = start; i < end; i++) any |= (bits[i] & 0x7f800000u) == 0x7f800000u;
+    if (any) {
+      for (size_t i = start; i < end; i++) if (!isfinite(s->x[i])) { s->found = (int64_t)i; break; }
+    }
+  }
+}
+
+/** Arrays of at least this many values are searched in two halves on two threads (memory-bound). */
+#define NON_FINITE_THREADED (1u << 18)
+
 /**
  * The index of x's first NaN or ±Infinity, or −1 (reference/tensor.ts firstNonFinite, the trainer's
- * divergence check on every gradient): per block of 256 a branch-free vector loop ORs together
- * "exponent bits all ones" (NaN or ±Infinity); only a block where that is set is searched.
+ * divergence check on every gradient); a large array in two halves, the first half's answer first.
  */
 static napi_value first_non_finite(napi_env env, napi_callback_info info) {
   Args a;
@@ -787,16 +806,10 @@ static napi_value first_non_finite(napi_env env, napi_callback_info info) {
   size_t n = 0;
   float *x = typed(&a, 0, napi_float32_array, &n, false);
   if (failed(&a, "firstNonFinite")) return NULL;
-  int64_t found = -1;
-  for (size_t start = 0; start < n && found < 0; start += 256) {
-    const size_t end = start + 256 < n ? start + 256 : n;
-    const uint32_t *bits = (const uint32_t *)x;
-    uint32_t any = 0;
-    for (size_t i = start; i < end; i++) any |= (bits[i] & 0x7f800000u) == 0x7f800000u;
-    if (any) {
-      for (size_t i = start; i < end; i++) if (!isfinite(x[i])) { found = (int64_t)i; break; }
-    }
-  }
+  NonFiniteSearch halves[2] = {{x, 0, n / 2, -1}, {x, n / 2, n, -1}};
+  if (n >= NON_FINITE_THREADED) run_in_pair(search_non_finite, &halves[0], &halves[1]);
+  else { halves[0].end = n; search_non_finite(&halves[0]); }
+  const int64_t found = halves[0].found >= 0 ? halves[0].found : halves[1].found;
   napi_value value;
   if (napi_create_int64(env, found, &value) != napi_ok) FAIL("firstNonFinite: napi_create_int64 failed");
   return value;
