@@ -142,6 +142,37 @@ describe('float32 LDFA kernels against the reference kernels', () => {
     });
   }
 
+  for (const how of ['max-std', 'max-second-moment', 'none'] as OjaNormalisation[]) {
+    onNative(`oja on a linear layer (${how}), fused on the addon (δ̃ never formed; v = dy·P̂ shifted and scaled for u, C·P̂ = (dyᵀ·u − c·1ᵀu)/d): gP̂ and gQ̂ against the reference, random shapes; from the labels it takes the steps one by one`, () => {
+      const k = float32LdfaKernels(blas);
+      fc.assert(fc.property(fc.integer({ min: 2, max: 150 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 12 }), fc.double({ min: -3, max: 3, noNaN: true }), fc.nat(1e6), (N, out, inn, r0, shift, seed) => {
+        const r = Math.min(r0, out);
+        const rng = new Rng(seed);
+        const P = uniformTensor(rng, [out, r], 1 / Math.sqrt(out)), x = uniformTensor(rng, [N, inn], 1);
+        const dy = uniformTensor(rng, [N, out], 1);
+        dy.data.forEach((v, i) => { dy.data[i] = v + shift; }); // a mean to take out
+        const dy32 = f32(dy), asF64 = (t: Tensor) => tensor(t.shape, Float64Array.from(t.data));
+        const gP = tensor([out, r]), gQ = tensor([r, inn]);
+        withBackend(referenceBackend, () => referenceLdfaKernels.ojaLinearGradients(gP, gQ, asF64(f32(P)), asF64(dy32), asF64(dy32), asF64(f32(x)), how, 1e-8, referenceLdfaKernels));
+        const gP32 = float32Tensor([out, r]), gQ32 = float32Tensor([r, inn]);
+        withBackend(native!, () => k.ojaLinearGradients(gP32, gQ32, f32(P), dy32, dy32, f32(x), how, 1e-8, k));
+        const n = referenceLdfaKernels.normaliseError(asF64(dy32), how, 1e-8);
+        close(`gP N=${N} out=${out} r=${r}`, gP32.data, gP.data, 1e-5 * N * Math.max(1, maxAbs(n)) ** 2 * (1 + Math.abs(shift)));
+        close(`gQ N=${N} in=${inn} r=${r}`, gQ32.data, gQ.data, 2e-6 * N * (1 + Math.abs(shift)));
+      }), { seed: 26, numRuns: 25 });
+      // rows other than dy (the one-hot labels): the kernel set's own steps, as the reference composes them
+      const rng = new Rng(9);
+      const P = f32(uniformTensor(rng, [10, 3], 0.3)), x = f32(uniformTensor(rng, [6, 7], 1)), dy = f32(uniformTensor(rng, [6, 10], 1)), labels = f32(uniformTensor(rng, [6, 10], 1));
+      const [a, b] = [float32Tensor([10, 3]), float32Tensor([10, 3])], [qa, qb] = [float32Tensor([3, 7]), float32Tensor([3, 7])];
+      withBackend(native!, () => {
+        k.ojaLinearGradients(a, qa, P, labels, dy, x, how, 1e-8, k);
+        referenceLdfaKernels.ojaLinearGradients(b, qb, P, labels, dy, x, how, 1e-8, k);
+      });
+      close('gP from the labels', a.data, b.data, 0, 0);
+      close('gQ from the labels', qa.data, qb.data, 0, 0);
+    });
+  }
+
   onNative('oja: C·P̂ as δ̃ᵀ(δ̃·P̂) is (δ̃ᵀδ̃)·P̂ reassociated; the float32 difference from C formed explicitly (float64) is within the rounding bound', () => {
     const k = float32LdfaKernels(blas);
     const rng = new Rng(5);

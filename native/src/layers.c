@@ -18,7 +18,8 @@
 //   im2col(cols, x, ...geometry)  col2im(dx, cols, ...geometry)  permuteBlocks(dst, src, A, B, P)
 //   firstNonFinite(x) -> index or −1                                                       tensor.ts
 //   normaliseError(y, x, n, f, how, eps)   LDFA Oja's normalised error                     rules/ldfa.ts
-//   lowRankSides(AQ, PA, A, P, Q, out, in, r)   A·Q̂ᵀ and P̂ᵀ·A in one pass   rules/ldfa.ts (normative, factorised)
+//   lowRankSides(AQ|null, PA|null, A, P|null, Q|null, out, in, r)   A·Q̂ᵀ and P̂ᵀ·A in one pass   rules/ldfa.ts
+//   errorStats(centre, x, n, f, how, eps) -> divisor   normaliseError's statistics alone    rules/ldfa.ts
 // (mean, rstd, runMean, runVar: Float64Array, the reference's caches; winners: Int32Array.)
 #include <math.h>
 #include <stdbool.h>
@@ -582,11 +583,13 @@ static napi_value permute_blocks(napi_env env, napi_callback_info info) {
 }
 
 /**
- * normaliseError's loops; vector loops over j (double divisions and square roots are exactly
- * rounded, and ISO C mode contracts nothing, so every instruction set gives the same bytes).
+ * normaliseError's statistics of rows x (n, f): the column means and second moments (mean,
+ * second: zeroed, f values each, double), and the divisor (how 0: max_j std_j + ε, std unbiased;
+ * how 1: √(max_j mean_j(x²) + ε)). Vector loops over j: double divisions and square roots are
+ * exactly rounded and ISO C mode contracts nothing, so every instruction set gives the same bytes.
  */
 __attribute__((target_clones("avx2", "default")))
-static void normalise_rows(float *y, const float *x, size_t n, size_t f, int64_t how, double eps, double *mean, double *second) {
+static double error_stats(const float *x, size_t n, size_t f, int64_t how, double eps, double *mean, double *second) {
   for (size_t i = 0; i < n; i++) {
     const float *row = x + i * f;
     for (size_t j = 0; j < f; j++) {
@@ -601,7 +604,12 @@ static void normalise_rows(float *y, const float *x, size_t n, size_t f, int64_t
     scale = fmax(scale, s);
   }
   scale += eps;
-  const double divisor = how == 0 ? scale : sqrt(scale);
+  return how == 0 ? scale : sqrt(scale);
+}
+
+/** y = (x − centre) / divisor, row by row (centre: the means for how 0, else none). */
+__attribute__((target_clones("avx2", "default")))
+static void normalise_rows(float *y, const float *x, size_t n, size_t f, int64_t how, const double *mean, double divisor) {
   for (size_t i = 0; i < n; i++) {
     const float *row = x + i * f;
     float *out = y + i * f;
@@ -629,9 +637,38 @@ static napi_value normalise_error(napi_env env, napi_callback_info info) {
   if (how == 2) { memcpy(y, x, n * f * sizeof(float)); return NULL; }
   double *mean = calloc(2 * (f ? f : 1), sizeof(double)), *second = mean + f;
   if (mean == NULL) FAIL("normaliseError: out of memory");
-  normalise_rows(y, x, n, f, how, eps, mean, second);
+  normalise_rows(y, x, n, f, how, mean, error_stats(x, n, f, how, eps, mean, second));
   free(mean);
   return NULL;
+}
+
+/**
+ * normaliseError's statistics alone (LDFA Oja on the float32 path, which never forms the
+ * normalised error): centre (f, Float64Array) ← the column means for how 0, zeros for how 1, 2;
+ * returns the divisor (1 for how 2, none).
+ */
+static napi_value error_stats_js(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 6);
+  size_t n = (size_t)int_arg(&a, 2), f = (size_t)int_arg(&a, 3);
+  int64_t how = int_arg(&a, 4);
+  double eps = num(&a, 5);
+  double *centre = f64(&a, 0, f);
+  float *x = f32(&a, 1, n * f);
+  if (!a.error && how > 2) a.error = "how must be 0 (max-std), 1 (max-second-moment) or 2 (none)";
+  if (failed(&a, "errorStats")) return NULL;
+  double divisor = 1;
+  memset(centre, 0, f * sizeof(double));
+  if (how != 2) {
+    double *mean = calloc(2 * (f ? f : 1), sizeof(double)), *second = mean + f;
+    if (mean == NULL) FAIL("errorStats: out of memory");
+    divisor = error_stats(x, n, f, how, eps, mean, second);
+    if (how == 0) memcpy(centre, mean, f * sizeof(double));
+    free(mean);
+  }
+  napi_value value;
+  if (napi_create_double(env, divisor, &value) != napi_ok) FAIL("errorStats: napi_create_double failed");
+  return value;
 }
 
 // ---- LDFA: A·Q̂ᵀ and P̂ᵀ·A in one pass over A -------------------------------------------------
@@ -718,14 +755,20 @@ INLINE void block_rows(int R, const LowRankRows *job, size_t i, size_t j0, size_
   const size_t in = job->in, r = job->r;
   const float *a[4], *p[4];
   float *aq[4];
-  for (int q = 0; q < R; q++) { a[q] = job->A + (i + q) * in + j0; p[q] = job->P + (i + q) * r; aq[q] = job->AQ + (i + q) * r; }
+  for (int q = 0; q < R; q++) {
+    a[q] = job->A + (i + q) * in + j0;
+    p[q] = job->P == NULL ? NULL : job->P + (i + q) * r;
+    aq[q] = job->AQ == NULL ? NULL : job->AQ + (i + q) * r;
+  }
   const float *Q = job->Q + j0;
   const bool first = j0 == 0;
   const int K = R == 4 ? 2 : 4;
   size_t k = 0;
-  for (; k + K <= r; k += K) block_dots(R, K, a, Q, in, k, width, aq, first);
-  for (; k < r; k++) block_dots(R, 1, a, Q, in, k, width, aq, first);
-  block_axpys(R, a, p, job->PA + j0, in, r, width);
+  if (job->AQ != NULL) {
+    for (; k + K <= r; k += K) block_dots(R, K, a, Q, in, k, width, aq, first);
+    for (; k < r; k++) block_dots(R, 1, a, Q, in, k, width, aq, first);
+  }
+  if (job->PA != NULL) block_axpys(R, a, p, job->PA + j0, in, r, width);
 }
 
 /**
@@ -758,16 +801,19 @@ static napi_value low_rank_sides(napi_env env, napi_callback_info info) {
   Args a;
   args_read(env, info, &a, 8);
   size_t out = (size_t)int_arg(&a, 5), in = (size_t)int_arg(&a, 6), r = (size_t)int_arg(&a, 7);
-  float *AQ = f32(&a, 0, out * r), *PA = f32(&a, 1, r * in), *A = f32(&a, 2, out * in), *P = f32(&a, 3, out * r), *Q = f32(&a, 4, r * in);
+  float *AQ = f32_or_null(&a, 0, out * r), *PA = f32_or_null(&a, 1, r * in), *A = f32(&a, 2, out * in);
+  float *P = f32_or_null(&a, 3, out * r), *Q = f32_or_null(&a, 4, r * in);
+  if (!a.error && ((AQ == NULL) != (Q == NULL) || (PA == NULL) != (P == NULL))) a.error = "AQ needs Q and PA needs P (null skips that side)";
   if (failed(&a, "lowRankSides")) return NULL;
-  memset(PA, 0, r * in * sizeof(float));
+  if (PA != NULL) memset(PA, 0, r * in * sizeof(float));
   LowRankRows all = {A, P, Q, AQ, PA, 0, out, in, r};
-  if (4.0 * (double)out * (double)in * (double)r < LOW_RANK_THREADED_FLOPS || out < 2) { low_rank_rows(&all); return NULL; }
-  float *second_part = calloc(r * in, sizeof(float));
-  if (second_part == NULL) FAIL("lowRankSides: out of memory");
+  const double flops = ((AQ != NULL) + (PA != NULL)) * 2.0 * (double)out * (double)in * (double)r;
+  if (flops < LOW_RANK_THREADED_FLOPS || out < 2) { low_rank_rows(&all); return NULL; }
+  float *second_part = PA == NULL ? NULL : calloc(r * in, sizeof(float));
+  if (PA != NULL && second_part == NULL) FAIL("lowRankSides: out of memory");
   LowRankRows halves[2] = {{A, P, Q, AQ, PA, 0, out / 2, in, r}, {A, P, Q, AQ, second_part, out / 2, out, in, r}};
   run_in_pair(low_rank_rows_task, &halves[0], &halves[1]);
-  for (size_t j = 0; j < r * in; j++) PA[j] += second_part[j];
+  if (PA != NULL) for (size_t j = 0; j < r * in; j++) PA[j] += second_part[j];
   free(second_part);
   return NULL;
 }
@@ -835,6 +881,7 @@ napi_value register_layer_kernels(napi_env env, napi_value exports) {
     {"permuteBlocks", NULL, permute_blocks, NULL, NULL, NULL, napi_default, NULL},
     {"firstNonFinite", NULL, first_non_finite, NULL, NULL, NULL, napi_default, NULL},
     {"normaliseError", NULL, normalise_error, NULL, NULL, NULL, napi_default, NULL},
+    {"errorStats", NULL, error_stats_js, NULL, NULL, NULL, napi_default, NULL},
     {"lowRankSides", NULL, low_rank_sides, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) FAIL("register: napi_define_properties failed");

@@ -137,6 +137,7 @@ export interface LdfaKernels {
   normativeGradients: typeof normativeGradients;
   factorisedGradients: typeof factorisedGradients;
   ojaGradient: typeof ojaGradient;
+  ojaLinearGradients: typeof ojaLinearGradients;
   normaliseError: typeof normaliseError;
   channelRows: typeof channelRows;
   balancedFactors: typeof balancedFactors;
@@ -337,12 +338,9 @@ function ojaGradients(s: LowRankSite, directSignal: Tensor | null, options: Ldfa
   const rows = fromLabels ? oneHot(labels!, dy.shape[1])
     : s.site.kind === 'conv' && !directSignal ? k.channelRows(dy) : dy; // (samples, out)
   const eps = s.site.kind === 'conv' ? options.ojaEpsConv : options.ojaEps;
-  k.ojaGradient(s.gP2, s.P2, k.normaliseError(rows, options.ojaNormalisation, eps));
-  if (s.site.kind === 'linear') {
-    const z = k.tensor([dy.shape[0], s.rank]); // (N, r)
-    ops().matmul(z, dy, s.P2);
-    ops().matmul(s.gQ2, z, x, true, false);
-  } else {
+  if (s.site.kind === 'linear') k.ojaLinearGradients(s.gP2, s.gQ2, s.P2, rows, dy, x, options.ojaNormalisation, eps, k);
+  else {
+    k.ojaGradient(s.gP2, s.P2, k.normaliseError(rows, options.ojaNormalisation, eps));
     const [N, , Ho, Wo] = dy.shape;
     const z = k.tensor([N, s.rank, Ho, Wo]);
     ops().conv2dBackwardInput(z, dy, s.P.value, { stride: 1, padding: 0 });
@@ -350,8 +348,21 @@ function ojaGradients(s: LowRankSite, directSignal: Tensor | null, options: Ldfa
   }
 }
 
+/**
+ * oja for a linear layer: gP̂ by ojaGradient on the normalised rows (dy, or the one-hot labels),
+ * gQ̂ = zᵀ·x with z = dy·P̂.   gP, P: (out, r)  gQ: (r, in)  rows, dy: (N, out)  x: (N, in)
+ * The steps are the kernel set's own (`k`), so a kernel set that replaces them is used here too,
+ * and one that replaces this whole entry may fuse them (src/fast/ldfa.ts).
+ */
+export function ojaLinearGradients(gP: Tensor, gQ: Tensor, P: Tensor, rows: Tensor, dy: Tensor, x: Tensor, how: OjaNormalisation, eps: number, k: LdfaKernels): void {
+  k.ojaGradient(gP, P, k.normaliseError(rows, how, eps));
+  const z = k.tensor([dy.shape[0], P.shape[1]]); // (N, r)
+  ops().matmul(z, dy, P);
+  ops().matmul(gQ, z, x, true, false);
+}
+
 export const referenceLdfaKernels: LdfaKernels = {
-  tensor: (shape) => tensor(shape), normativeGradients, factorisedGradients, ojaGradient, normaliseError, channelRows, balancedFactors,
+  tensor: (shape) => tensor(shape), normativeGradients, factorisedGradients, ojaGradient, ojaLinearGradients, normaliseError, channelRows, balancedFactors,
 };
 
 /** Clamps (v4 normative code): linear layers' W, b, P̂, Q̂ gradients; conv layers' P̂, Q̂ gradients. */

@@ -71,8 +71,10 @@ export interface LayerKernels {
   firstNonFinite(x: F32): number;
   /** y (n, f) ← LDFA Oja's normalised error of x (how: 0 max-std, 1 max-second-moment, 2 none). */
   normaliseError(y: F32, x: F32, n: number, f: number, how: 0 | 1 | 2, eps: number): void;
-  /** AQ (out, r) ← A·Q̂ᵀ and PA (r, in) ← P̂ᵀ·A in one pass over A (out, in); P̂ (out, r), Q̂ (r, in). */
-  lowRankSides(AQ: F32, PA: F32, A: F32, P: F32, Q: F32, out: number, inn: number, r: number): void;
+  /** AQ (out, r) ← A·Q̂ᵀ and PA (r, in) ← P̂ᵀ·A in one pass over A (out, in); P̂ (out, r), Q̂ (r, in); a null AQ (with Q) or PA (with P) skips that side. */
+  lowRankSides(AQ: F32 | null, PA: F32 | null, A: F32, P: F32 | null, Q: F32 | null, out: number, inn: number, r: number): void;
+  /** normaliseError's statistics of x (n, f): centre (f) ← the means (how 0) or zeros; returns the divisor. */
+  errorStats(centre: Float64Array, x: F32, n: number, f: number, how: 0 | 1 | 2, eps: number): number;
 }
 
 export interface NativeBlas {

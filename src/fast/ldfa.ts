@@ -20,6 +20,9 @@
 //               a reassociation of (δ̃ᵀδ̃)·P̂: equal in exact arithmetic, different in rounding
 //               (test/fast-ldfa.test.ts bounds the difference against C formed explicitly).
 //   oja's gQ̂ = zᵀ·x, z = δ·P̂, and the conv r-channel map z: float32 intermediates (`tensor`)
+//   oja on a linear layer learning from its own error (ojaLinearGradients), fused on the addon:
+//               δ̃ never formed, v = δ·P̂ serves as z and, shifted and scaled, as u; C·P̂ from δᵀ·u
+//               (one statistics pass and three one-sided lowRankSides passes over δ and x)
 //   factorised  gP̂ = dW·Q̂ᵀ, gQ̂ = P̂ᵀ·dW. For a linear layer with a batch smaller than that
 //               (N·(in + out) < out·in), through the batch dW = dyᵀ·x was formed from:
 //               gP̂ = dyᵀ·(x·Q̂ᵀ), gQ̂ = (dy·P̂)ᵀ·x, 4·N·r·(in + out) FLOPs instead of 4·out·in·r
@@ -170,6 +173,41 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
       }
     },
 
+    /**
+     * oja on a linear layer whose P̂ learns from its own error (rows = dy), fused on the addon
+     * without forming δ̃ = (dy − 1·cᵀ)/d (c the centre, d the divisor of normaliseError):
+     *   v = dy·P̂ (N, r), which is also z for gQ̂ = vᵀ·x;  u = δ̃·P̂ = (v − 1·(cᵀP̂))/d;
+     *   C·P̂ = δ̃ᵀ·u = (dyᵀ·u − c·(1ᵀu))/d = dyᵀ·u/d, since 1ᵀu = 1ᵀδ̃·P̂ = 0 where c ≠ 0
+     *   (max-std: δ̃'s columns have mean 0);  gP̂ = P̂·(P̂ᵀ·C·P̂) − C·P̂.
+     * The same math reassociated (test/fast-ldfa.test.ts bounds the difference); the products
+     * are lowRankSides' one-sided passes over dy and x. Otherwise the steps one by one.
+     */
+    ojaLinearGradients(gP, gQ, P, rows, dy, x, how, eps, k) {
+      if (!blas || rows !== dy || !allFloat32(gP, gQ, P, dy, x)) return ref.ojaLinearGradients(gP, gQ, P, rows, dy, x, how, eps, k);
+      const [N, out] = dy.shape, r = P.shape[1], inn = x.shape[1];
+      assertShape('oja P', P, [out, r]);
+      assertShape('oja x', x, [N, inn]);
+      const p = f32(P), dyData = f32(dy).subarray(dy.offset), xData = f32(x).subarray(x.offset);
+      const centre = new Float64Array(out);
+      const d = blas.kernels.errorStats(centre, dyData, N, out, NORMALISATION_CODE[how], eps);
+      const Pt = scratch('Pt', r * out); // P̂ᵀ (r, out)
+      for (let j = 0; j < out; j++) for (let c = 0; c < r; c++) Pt[c * out + j] = p[j * r + c];
+      const v = scratch('v', N * r), u = scratch('u', N * r);
+      lowRankSides(blas, v, null, dyData, null, Pt, N, out, r); // v = dy·P̂
+      const cP = new Float64Array(r); // cᵀP̂
+      for (let j = 0; j < out; j++) if (centre[j] !== 0) for (let c = 0; c < r; c++) cP[c] += centre[j] * p[j * r + c];
+      for (let i = 0; i < N * r; i++) u[i] = (v[i] - cP[i % r]) / d;
+      const uTdy = scratch('uTdy', r * out);
+      lowRankSides(blas, null, uTdy, dyData, u, null, N, out, r); // uᵀ·dy (r, out)
+      const CP = asTensor(scratch('CP', out * r), [out, r]), cp = f32(CP);
+      for (let j = 0; j < out; j++) for (let c = 0; c < r; c++) cp[j * r + c] = uTdy[c * out + j] / d;
+      const M = asTensor(scratch('M', r * r), [r, r]);
+      ops().matmul(M, P, CP, true, false); // P̂ᵀ·C·P̂ (r, r)
+      f32(gP).set(cp);
+      blas.sgemm(false, false, out, r, r, p, f32(M), f32(gP), 1, -1); // P̂·M − C·P̂
+      lowRankSides(blas, null, f32(gQ), xData, v, null, N, inn, r); // gQ̂ = vᵀ·x
+    },
+
     normaliseError(rows, how, eps) {
       if (!isFloat32(rows)) return ref.normaliseError(rows, how, eps);
       if (!blas || rows.shape.length !== 2) return normaliseErrorFloat32(rows, how, eps, scratch);
@@ -207,11 +245,14 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
  */
 export const LOW_RANK_SIDES_MAX_RANK = 32;
 
-/** AQ (out, r) = A·Q̂ᵀ and PA (r, in) = P̂ᵀ·A: one pass over A at low rank, else two sgemm. */
-function lowRankSides(blas: NativeBlas, AQ: Float32Array, PA: Float32Array, A: Float32Array, P: Float32Array, Q: Float32Array, out: number, inn: number, r: number): void {
+/**
+ * AQ (out, r) = A·Q̂ᵀ and PA (r, in) = P̂ᵀ·A (a null AQ with Q, or PA with P, skips that side):
+ * one pass over A at low rank, else sgemm.
+ */
+function lowRankSides(blas: NativeBlas, AQ: Float32Array | null, PA: Float32Array | null, A: Float32Array, P: Float32Array | null, Q: Float32Array | null, out: number, inn: number, r: number): void {
   if (r <= LOW_RANK_SIDES_MAX_RANK) return blas.kernels.lowRankSides(AQ, PA, A, P, Q, out, inn, r);
-  blas.sgemm(false, true, out, r, inn, A, Q, AQ);
-  blas.sgemm(true, false, r, inn, out, P, A, PA);
+  if (AQ && Q) blas.sgemm(false, true, out, r, inn, A, Q, AQ);
+  if (PA && P) blas.sgemm(true, false, r, inn, out, P, A, PA);
 }
 
 /** The reference's normaliseError (reference/rules/ldfa.ts), writing float32; sums in float64 (without the addon). */

@@ -16,6 +16,7 @@ export const SOURCE_ANCHORS = {
   normative: { file: 'reference/rules/ldfa.ts', symbol: 'normativeGradients' },
   factorised: { file: 'reference/rules/ldfa.ts', symbol: 'factorisedGradients' },
   ojaGradients: { file: 'reference/rules/ldfa.ts', symbol: 'ojaGradients' },
+  ojaLinearGradients: { file: 'reference/rules/ldfa.ts', symbol: 'ojaLinearGradients' },
   ojaGradient: { file: 'reference/rules/ldfa.ts', symbol: 'ojaGradient' },
   normaliseError: { file: 'reference/rules/ldfa.ts', symbol: 'normaliseError' },
   sgdUpdate: { file: 'reference/optim.ts', symbol: 'update' },

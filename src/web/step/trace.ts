@@ -507,7 +507,7 @@ const FEEDBACK_LEARNING: Record<string, { equation: string; about: string; sourc
   oja: {
     equation: 'δ̃ = (δ − mean δ)/(max std + ε),  C = δ̃ᵀδ̃;   dP̂ = −(C·P̂ − P̂·P̂ᵀ·C·P̂),   dQ̂ = zᵀ·x',
     about: 'Oja’s rule turns P̂ towards the top-r directions of the error’s covariance C, the directions the error actually uses; Q̂ learns from the feedback units’ activity z and the input x, like a forward weight.',
-    sources: ['ojaGradients', 'ojaGradient', 'normaliseError'], highlight: ['ojaGradient(s.gP2', 'ops().matmul(s.gQ2, z, x, true, false)', 'gP.data[i] = -(CP.data[i] - P_PtCP.data[i])'],
+    sources: ['ojaGradients', 'ojaLinearGradients', 'ojaGradient', 'normaliseError'], highlight: ['k.ojaLinearGradients(s.gP2', 'ops().matmul(gQ, z, x, true, false)', 'gP.data[i] = -(CP.data[i] - P_PtCP.data[i])'],
   },
 };
 
