@@ -28,7 +28,7 @@ import { cnnBase } from '../src/experiments/recipes/cnn.ts';
 import { halfEpochSteps, mlpBase } from '../src/experiments/recipes/common.ts';
 import { stepFlops } from '../src/flops.ts';
 import { ldfaOptionsOf } from '../src/config.ts';
-import { createNativeBlas, type NativeBlas } from '../src/backends/native.ts';
+import { createNativeBackend, createNativeBlas, type LayerKernels, type NativeBlas } from '../src/backends/native.ts';
 import { vit } from '../src/experiments/recipes/vit.ts';
 
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
@@ -624,11 +624,72 @@ export function benchSgemmPeak(backendName: string, models = SGEMM_PEAK_MODELS):
   });
 }
 
+// ---- stepProfile: where the time of the MLP 1024 step goes, kernel by kernel ----
+
+export interface StepProfileRow {
+  rule: string; stepMs: number;
+  /** The native calls, by kind (sgemm by transposition and M×N×K), ms per step and calls per step, largest first. */
+  parts: { what: string; ms: number; calls: number }[];
+  /** The sgemm calls' share of the step, and the time outside every native call (JavaScript, allocation). */
+  gemmMs: number; gemmShare: number; otherMs: number;
+}
+
+/**
+ * BP and each LDFA mode at r = 10 on the MLP 784-1024-1024-10, batch 128 (or other widths): `steps` trainer steps
+ * each with every native call timed (sgemm, Adam and the addon's kernels, by wrapping the native
+ * BLAS object's entries for the duration; restored after). The calls are synchronous, so their
+ * times add up; what is left of the step is the JavaScript around them.
+ */
+export function benchStepProfile(steps = 150, hidden = [1024, 1024], batch = 128): StepProfileRow[] {
+  const blas = createNativeBlas() as { -readonly [K in keyof NativeBlas]: NativeBlas[K] };
+  const original = { sgemm: blas.sgemm, adam: blas.adam, kernels: blas.kernels };
+  const spent = new Map<string, { ms: number; calls: number }>();
+  const timed = <A extends unknown[], R>(what: (args: A) => string, f: (...args: A) => R) => (...args: A): R => {
+    const t0 = performance.now();
+    try { return f(...args); } finally {
+      const key = what(args), s = spent.get(key) ?? { ms: 0, calls: 0 };
+      s.ms += performance.now() - t0; s.calls++;
+      spent.set(key, s);
+    }
+  };
+  blas.sgemm = timed(([ta, tb, M, N, K]) => `sgemm ${ta ? 'T' : 'N'}${tb ? 'T' : 'N'} ${M}×${N}×${K}`, original.sgemm);
+  blas.adam = timed(() => 'adam', original.adam);
+  const kernels: Record<string, unknown> = {};
+  for (const name of Object.getOwnPropertyNames(original.kernels)) {
+    const f = (original.kernels as unknown as Record<string, unknown>)[name];
+    kernels[name] = typeof f === 'function' ? timed(() => name, (f as (...a: unknown[]) => unknown).bind(original.kernels)) : f;
+  }
+  blas.kernels = kernels as unknown as LayerKernels;
+  try {
+    const backend = createNativeBackend(); // carries the timed kernels to the float32 layers
+    return withBackend(backend, () => ['bp', ...LDFA_MODES].map((rule) => {
+      const m: LdfaVsBpModel = { model: '', config: { ...DEFAULT_CONFIG, arch: 'mlp', hidden, batch, backend: 'native', ...(rule === 'bp' ? { rule: 'bp' } : { rule: 'ldfa', feedback: rule as TrainConfig['feedback'], rank: 10, svdEvery: 0 }) } as TrainConfig, input: [1, 28, 28], classes: 10 };
+      const { x, y } = modelBatch(m);
+      const trainer = createTrainer(m.config, m.input, m.classes);
+      for (let k = 0; k < 10; k++) trainer.step(x, y);
+      spent.clear();
+      const t0 = performance.now();
+      for (let k = 0; k < steps; k++) trainer.step(x, y);
+      const stepMs = (performance.now() - t0) / steps;
+      const parts = [...spent].map(([what, s]) => ({ what, ms: round(s.ms / steps), calls: round(s.calls / steps) })).sort((a, b) => b.ms - a.ms);
+      const gemmMs = parts.filter((p) => p.what.startsWith('sgemm')).reduce((a, p) => a + p.ms, 0);
+      const row: StepProfileRow = {
+        rule: rule === 'bp' ? 'bp' : `ldfa ${rule} r=10`, stepMs: round(stepMs), parts, gemmMs: round(gemmMs), gemmShare: round(gemmMs / stepMs),
+        otherMs: round(stepMs - parts.reduce((a, p) => a + p.ms, 0)),
+      };
+      log(`stepProfile ${row.rule}: ${row.stepMs} ms, sgemm ${row.gemmMs} ms (${(100 * row.gemmShare).toFixed(0)} %), ${parts.filter((p) => !p.what.startsWith('sgemm')).slice(0, 4).map((p) => `${p.what} ${p.ms}`).join(', ')}, outside native calls ${row.otherMs} ms`);
+      return row;
+    }));
+  } finally {
+    Object.assign(blas, original);
+  }
+}
+
 // ---- main ----
 
 const DEFAULT_BACKENDS: BackendName[] = ['reference', 'native', 'wasm', 'gpujs-webasm', 'gpujs-cpu', 'gpujs-headlessgl', 'gpujs-webgpu'];
 
-export const BENCH_PARTS = ['matmul', 'conv', 'mlpStep', 'ldfaBackwardRatio', 'archStep', 'vsTorch', 'ldfaVsBp', 'sgemmPeak'] as const;
+export const BENCH_PARTS = ['matmul', 'conv', 'mlpStep', 'ldfaBackwardRatio', 'archStep', 'vsTorch', 'ldfaVsBp', 'sgemmPeak', 'stepProfile'] as const;
 export type BenchPart = (typeof BENCH_PARTS)[number];
 
 /** `--backends a,b` (or `--backend a`) and `--only part,part`, checked against what is allowed. */
@@ -679,6 +740,7 @@ async function main(): Promise<void> {
   if (nativeHere) setBackend(await createBackend('native'));
   const ldfaVsBp = runs('ldfaVsBp') ? benchLdfaVsBp(nativeHere ? 'native' : 'auto') : undefined;
   const sgemmPeak = runs('sgemmPeak') && nativeHere ? benchSgemmPeak('native') : undefined;
+  const stepProfile = runs('stepProfile') && nativeHere ? benchStepProfile() : undefined;
   setBackend(referenceBackend);
   let blasCore: unknown = null;
   try { blasCore = createNativeBlas().core; } catch (e) { blasCore = { unavailable: (e as Error).message }; }
@@ -728,6 +790,12 @@ async function main(): Promise<void> {
       sgemmPeak: {
         meaning: 'per MLP: each GEMM of its BP step at 1 and 2 threads (cblas_sgemm, best of up to 30 calls, threads pinned), peakGflops = the step\'s GEMM FLOPs / their time at each shape\'s faster thread count; stepGflops = those FLOPs / the median BP trainer.step time (Adam, batch of random images); fractionOfPeak = the time the GEMMs alone would take at peak / the step time (issue 21 target ≥ 0.5 for the MLP 1024).',
         rows: sgemmPeak,
+      },
+    } : {}),
+    ...(stepProfile ? {
+      stepProfile: {
+        meaning: 'where the time of one trainer.step of the MLP 784-1024-1024-10 (batch 128, Adam, native backend) goes, for BP and each LDFA mode at r = 10: every native call timed (ms and calls per step, largest first); gemmShare = the sgemm calls\' share of the step; otherMs = the step\'s time outside every native call (JavaScript). The calls are timed one by one, which adds a little to each step.',
+        rows: stepProfile,
       },
     } : {}),
     ...(runs('vsTorch') ? {

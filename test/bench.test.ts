@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   BENCH_PARTS, MLP_STEP_RULES, archStepConfigs, benchArchStep, benchConv, benchMatmul, benchMlpStep, benchModelBackwardRatio, benchVsTorch,
-  machine, parseBenchArgs, torchUnavailable, benchLdfaVsBp, LDFA_MODES, LDFA_RANKS,
+  machine, parseBenchArgs, torchUnavailable, benchLdfaVsBp, benchStepProfile, LDFA_MODES, LDFA_RANKS, type StepProfileRow,
 } from '../bench/run.ts';
 import { DEFAULT_CONFIG } from '../src/config.ts';
 import { createBackend } from '../src/backends/registry.ts';
+import { createNativeBlas, type NativeBlas } from '../src/backends/native.ts';
 import { setBackend } from '../reference/backend.ts';
 import { referenceBackend } from '../reference/kernels.ts';
 import { requiredHere } from './helpers/backends.ts';
@@ -81,6 +82,28 @@ describe('bench rows at toy sizes, on the reference backend', () => {
     expect(rows.find((r) => r.mode === 'fixed' && r.rank === 1)!.flopRatio).toBeLessThan(1);
   });
 
+  it('stepProfile: every native call of a step timed, by kind; BP multiplies by W where LDFA goes through P̂, Q̂; the native entries are restored afterwards', (ctx) => {
+    let blas: NativeBlas;
+    try { blas = createNativeBlas(); } catch (e) { if (requiredHere('native')) throw e; ctx.skip(); return; }
+    const before = { sgemm: blas.sgemm, adam: blas.adam, kernels: blas.kernels };
+    const rows = benchStepProfile(3, [32, 32], 8);
+    expect(rows.map((r) => r.rule)).toEqual(['bp', ...LDFA_MODES.map((m) => `ldfa ${m} r=10`)]);
+    const calls = (row: StepProfileRow, what: string) => row.parts.find((p) => p.what === what)?.calls ?? 0;
+    for (const row of rows) {
+      const native = row.parts.reduce((a, p) => a + p.ms, 0);
+      expect(native).toBeLessThanOrEqual(row.stepMs * 1.01);
+      expect(row.otherMs).toBeCloseTo(row.stepMs - native, 1);
+      expect(row.gemmShare).toBeCloseTo(row.gemmMs / row.stepMs, 2);
+      expect(calls(row, 'sgemm NT 8×32×784')).toBe(1); // fc1 forward, every rule
+    }
+    // dx = dy·W of fc2 (8×32, W 32×32) under BP only; LDFA's dx = (dy·P̂)·Q̂ instead
+    expect(calls(rows[0], 'sgemm NN 8×32×32')).toBe(1);
+    for (const row of rows.slice(1)) expect(calls(row, 'sgemm NN 8×32×32')).toBe(0);
+    expect(blas.sgemm).toBe(before.sgemm);
+    expect(blas.adam).toBe(before.adam);
+    expect(blas.kernels).toBe(before.kernels);
+  });
+
   it('machine says what it ran on', () => {
     const m = machine();
     expect(m.cores).toBeGreaterThan(0);
@@ -97,7 +120,7 @@ describe('bench flags', () => {
 
   it('names what was wrong and what is allowed', () => {
     expect(() => parseBenchArgs(['--backend', 'cuda'])).toThrow("unknown backend 'cuda': allowed are auto, reference");
-    expect(() => parseBenchArgs(['--only', 'matmul,speed'])).toThrow("--only 'speed' is not allowed: allowed are matmul, conv, mlpStep, ldfaBackwardRatio, archStep, vsTorch, ldfaVsBp, sgemmPeak");
+    expect(() => parseBenchArgs(['--only', 'matmul,speed'])).toThrow("--only 'speed' is not allowed: allowed are matmul, conv, mlpStep, ldfaBackwardRatio, archStep, vsTorch, ldfaVsBp, sgemmPeak, stepProfile");
     expect(() => parseBenchArgs(['--only'])).toThrow('--only needs a value');
   });
 });
@@ -112,7 +135,7 @@ describe('committed results in bench/results/', () => {
     const r = JSON.parse(readFileSync(join(dir, file), 'utf8'));
     expect(r.machine).toMatchObject({ cores: expect.any(Number), cpuModel: expect.any(String), node: expect.any(String) });
     // `--only` runs write `parts`; a file without it ran everything but the parts added later (vsTorch, archStep)
-    const ran = (part: string) => (r.parts === undefined ? !['vsTorch', 'archStep', 'ldfaVsBp', 'sgemmPeak'].includes(part) : r.parts.includes(part));
+    const ran = (part: string) => (r.parts === undefined ? !['vsTorch', 'archStep', 'ldfaVsBp', 'sgemmPeak', 'stepProfile'].includes(part) : r.parts.includes(part));
     for (const part of BENCH_PARTS) if (ran(part)) expect(r[part], `${file}: part ${part}`).toBeDefined();
     if (ran('matmul')) {
       for (const row of r.matmul) {
@@ -143,6 +166,12 @@ describe('committed results in bench/results/', () => {
     }
     if (r.sgemmPeak !== undefined) {
       for (const row of r.sgemmPeak.rows) expect(row).toMatchObject({ model: expect.any(String), fractionOfPeak: expect.any(Number), core: expect.any(String) });
+    }
+    if (r.stepProfile !== undefined) {
+      for (const row of r.stepProfile.rows) {
+        expect(row).toMatchObject({ rule: expect.any(String), stepMs: expect.any(Number), gemmShare: expect.any(Number), otherMs: expect.any(Number) });
+        for (const part of row.parts) expect(part).toMatchObject({ what: expect.any(String), ms: expect.any(Number), calls: expect.any(Number) });
+      }
     }
     if (r.archStep !== undefined) {
       for (const row of r.archStep) expect(row).toMatchObject({ arch: expect.any(String), backend: expect.any(String), ms: expect.any(Number), path: expect.any(String) });
