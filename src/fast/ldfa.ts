@@ -198,13 +198,12 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
       for (let j = 0; j < out; j++) if (centre[j] !== 0) for (let c = 0; c < r; c++) cP[c] += centre[j] * p[j * r + c];
       for (let i = 0; i < N * r; i++) u[i] = (v[i] - cP[i % r]) / d;
       const uTdy = scratch('uTdy', r * out);
-      lowRankSides(blas, null, uTdy, dyData, u, null, N, out, r); // uᵀ·dy (r, out)
-      const CP = asTensor(scratch('CP', out * r), [out, r]), cp = f32(CP);
-      for (let j = 0; j < out; j++) for (let c = 0; c < r; c++) cp[j * r + c] = uTdy[c * out + j] / d;
-      const M = asTensor(scratch('M', r * r), [r, r]);
-      ops().matmul(M, P, CP, true, false); // P̂ᵀ·C·P̂ (r, r)
-      f32(gP).set(cp);
-      blas.sgemm(false, false, out, r, r, p, f32(M), f32(gP), 1, -1); // P̂·M − C·P̂
+      lowRankSides(blas, null, uTdy, dyData, u, null, N, out, r); // uᵀ·dy = d·(C·P̂)ᵀ (r, out)
+      const M = scratch('M', r * r);
+      blas.sgemm(false, false, r, r, out, uTdy, p, M, 1 / d); // (C·P̂)ᵀ·P̂ = P̂ᵀ·C·P̂ (r, r; symmetric)
+      const g = f32(gP);
+      blas.sgemm(false, false, out, r, r, p, M, g); // P̂·M
+      for (let j = 0; j < out; j++) for (let c = 0; c < r; c++) g[j * r + c] -= uTdy[c * out + j] / d; // − C·P̂
       lowRankSides(blas, null, f32(gQ), xData, v, null, N, inn, r); // gQ̂ = vᵀ·x
     },
 
