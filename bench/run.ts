@@ -514,9 +514,9 @@ export function benchLdfaVsBp(backendName: string, models = ldfaVsBpModels(), re
     // ratio of two adjacent steps is what it disturbs least. The variants' order rotates.
     // Each timed step follows an untimed step of the same trainer, as in training, where a step
     // finds the caches as its own previous step left them: timed right after another trainer's
-    // step, every step found its W, moments and buffers evicted, which costs the memory-bound
-    // work (Adam, LDFA's passes over W) more than the GEMMs (normative r = 10: 0.89 × BP cold,
-    // 0.85 warm, in one run; BP itself 10 % slower cold).
+    // step, every step found its W, moments and buffers evicted, which cost the memory-bound work
+    // (LDFA's passes over W) more than the GEMMs (MLP 1024, r = 10: normative 0.892 × BP timed
+    // cold, 0.861–0.879 in three runs timed so; BP 9.7 ms either way).
     const times: number[][] = variants.map(() => []), ratios: number[][] = variants.map(() => []);
     const timed = (i: number) => { trainers[i].step(x, y); const t0 = performance.now(); trainers[i].step(x, y); return performance.now() - t0; };
     const start = performance.now();
