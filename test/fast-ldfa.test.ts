@@ -170,6 +170,15 @@ describe('float32 LDFA kernels against the reference kernels', () => {
       });
       close('gP from the labels', a.data, b.data, 0, 0);
       close('gQ from the labels', qa.data, qb.data, 0, 0);
+      // above rank 32 (LOW_RANK_SIDES_MAX_RANK): the steps one by one as well
+      const P40 = f32(uniformTensor(rng, [48, 40], 0.2)), dy40 = f32(uniformTensor(rng, [6, 48], 1));
+      const [c, d] = [float32Tensor([48, 40]), float32Tensor([48, 40])], [qc, qd] = [float32Tensor([40, 7]), float32Tensor([40, 7])];
+      withBackend(native!, () => {
+        k.ojaLinearGradients(c, qc, P40, dy40, dy40, x, how, 1e-8, k);
+        referenceLdfaKernels.ojaLinearGradients(d, qd, P40, dy40, dy40, x, how, 1e-8, k);
+      });
+      close('gP at rank 40', c.data, d.data, 0, 0);
+      close('gQ at rank 40', qc.data, qd.data, 0, 0);
     });
   }
 

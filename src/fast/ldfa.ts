@@ -180,10 +180,11 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
      *   C·P̂ = δ̃ᵀ·u = (dyᵀ·u − c·(1ᵀu))/d = dyᵀ·u/d, since 1ᵀu = 1ᵀδ̃·P̂ = 0 where c ≠ 0
      *   (max-std: δ̃'s columns have mean 0);  gP̂ = P̂·(P̂ᵀ·C·P̂) − C·P̂.
      * The same math reassociated (test/fast-ldfa.test.ts bounds the difference); the products
-     * are lowRankSides' one-sided passes over dy and x. Otherwise the steps one by one.
+     * are lowRankSides' one-sided passes over dy and x. Otherwise (and above rank 32, where the
+     * transposes and element loops here would cost more than the products) the steps one by one.
      */
     ojaLinearGradients(gP, gQ, P, rows, dy, x, how, eps, k) {
-      if (!blas || rows !== dy || !allFloat32(gP, gQ, P, dy, x)) return ref.ojaLinearGradients(gP, gQ, P, rows, dy, x, how, eps, k);
+      if (!blas || rows !== dy || P.shape[1] > LOW_RANK_SIDES_MAX_RANK || !allFloat32(gP, gQ, P, dy, x)) return ref.ojaLinearGradients(gP, gQ, P, rows, dy, x, how, eps, k);
       const [N, out] = dy.shape, r = P.shape[1], inn = x.shape[1];
       assertShape('oja P', P, [out, r]);
       assertShape('oja x', x, [N, inn]);
