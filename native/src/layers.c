@@ -20,6 +20,7 @@
 //   normaliseError(y, x, n, f, how, eps)   LDFA Oja's normalised error                     rules/ldfa.ts
 //   lowRankSides(AQ|null, PA|null, A, P|null, Q|null, out, in, r)   A·Q̂ᵀ and P̂ᵀ·A in one pass   rules/ldfa.ts
 //   errorStats(centre, x, n, f, how, eps) -> divisor   normaliseError's statistics alone    rules/ldfa.ts
+//   ojaPasses(v, uTdy, G, dy, x, Pt, cP, d, N, out, in, r)   Oja's passes over the samples   rules/ldfa.ts
 // (mean, rstd, runMean, runVar: Float64Array, the reference's caches; winners: Int32Array.)
 #include <math.h>
 #include <stdbool.h>
@@ -831,6 +832,89 @@ static napi_value low_rank_sides(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/** The samples of LDFA Oja's linear-layer passes (ojaPasses). */
+typedef struct {
+  const float *dy, *x, *Pt;
+  const double *cP;
+  double d;
+  float *v, *uTdy, *G;
+  size_t N, out, in, r;
+} OjaJob;
+
+/**
+ * Samples in groups of four (then one by one): v_i = dy_i·P̂ (the dot products with P̂ᵀ's rows),
+ * u_i = (v_i − cᵀP̂)/d, then uᵀ·dy += u_i ⊗ dy_i and G += v_i ⊗ x_i, while the group's rows of
+ * dy and x are in L1. The sums' order depends on the shape alone.
+ */
+__attribute__((target_clones("avx2", "default")))
+static void oja_samples(const OjaJob *job, size_t i0, size_t i1) {
+  const size_t out = job->out, in = job->in, r = job->r;
+  float vrows[4][64], urows[4][64];
+  size_t i = i0;
+  while (i < i1) {
+    const int R = i1 - i >= 4 ? 4 : 1;
+    const float *dyr[4], *xr[4], *vr[4], *ur[4];
+    float *vw[4];
+    for (int q = 0; q < R; q++) {
+      dyr[q] = job->dy + (i + q) * out; xr[q] = job->x + (i + q) * in;
+      vw[q] = vrows[q]; vr[q] = vrows[q]; ur[q] = urows[q];
+    }
+    size_t k = 0;
+    const int K = R == 4 ? 2 : 4;
+    for (; k + K <= r; k += K) block_dots(R, K, dyr, job->Pt, out, k, out, vw, true);
+    for (; k < r; k++) block_dots(R, 1, dyr, job->Pt, out, k, out, vw, true);
+    for (int q = 0; q < R; q++) for (size_t c = 0; c < r; c++) {
+      job->v[(i + q) * r + c] = vrows[q][c];
+      urows[q][c] = (float)(((double)vrows[q][c] - job->cP[c]) / job->d);
+    }
+    block_axpys(R, dyr, ur, job->uTdy, out, r, out);
+    block_axpys(R, xr, vr, job->G, in, r, in);
+    i += (size_t)R;
+  }
+}
+
+typedef struct { const OjaJob *job; size_t i0, i1; float *uTdy, *G; } OjaHalf;
+
+static void oja_half(void *half) {
+  const OjaHalf *h = half;
+  OjaJob job = *h->job;
+  job.uTdy = h->uTdy;
+  job.G = h->G;
+  oja_samples(&job, h->i0, h->i1);
+}
+
+/**
+ * LDFA Oja on a linear layer, the passes over the samples (src/fast/ldfa.ts ojaLinearGradients):
+ *   v (N, r) ← dy·P̂,  uTdy (r, out) ← uᵀ·dy with u = (v − 1·cP)/d,  G (r, in) ← vᵀ·x
+ * from dy (N, out), x (N, in), P̂ᵀ (r, out), cP = cᵀP̂ (r, Float64Array) and the divisor d;
+ * one call, each row of dy and x read once. r ≤ 64.
+ */
+static napi_value oja_passes(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 12);
+  size_t N = (size_t)int_arg(&a, 8), out = (size_t)int_arg(&a, 9), in = (size_t)int_arg(&a, 10), r = (size_t)int_arg(&a, 11);
+  double d = num(&a, 7);
+  OjaJob job = {
+    .dy = f32(&a, 3, N * out), .x = f32(&a, 4, N * in), .Pt = f32(&a, 5, r * out), .cP = f64(&a, 6, r), .d = d,
+    .v = f32(&a, 0, N * r), .uTdy = f32(&a, 1, r * out), .G = f32(&a, 2, r * in), .N = N, .out = out, .in = in, .r = r,
+  };
+  if (!a.error && (r < 1 || r > 64)) a.error = "r must be 1..64";
+  if (failed(&a, "ojaPasses")) return NULL;
+  memset(job.uTdy, 0, r * out * sizeof(float));
+  memset(job.G, 0, r * in * sizeof(float));
+  if (6.0 * (double)N * (double)(out + in) * (double)r < LOW_RANK_THREADED_FLOPS || N < 8) { oja_samples(&job, 0, N); return NULL; }
+  // two halves of the samples (split at a multiple of 4, by the shape alone), the second half's
+  // sums in their own arrays, added after
+  float *second = calloc(r * (out + in), sizeof(float));
+  if (second == NULL) FAIL("ojaPasses: out of memory");
+  OjaHalf halves[2] = {{&job, 0, N / 8 * 4, job.uTdy, job.G}, {&job, N / 8 * 4, N, second, second + r * out}};
+  run_in_pair(oja_half, &halves[0], &halves[1]);
+  for (size_t j = 0; j < r * out; j++) job.uTdy[j] += second[j];
+  for (size_t j = 0; j < r * in; j++) job.G[j] += second[r * out + j];
+  free(second);
+  return NULL;
+}
+
 /** x's first NaN or ±Infinity in [start, end), or −1. */
 typedef struct { const float *x; size_t start, end; int64_t found; } NonFiniteSearch;
 
@@ -896,6 +980,7 @@ napi_value register_layer_kernels(napi_env env, napi_value exports) {
     {"normaliseError", NULL, normalise_error, NULL, NULL, NULL, napi_default, NULL},
     {"errorStats", NULL, error_stats_js, NULL, NULL, NULL, napi_default, NULL},
     {"lowRankSides", NULL, low_rank_sides, NULL, NULL, NULL, napi_default, NULL},
+    {"ojaPasses", NULL, oja_passes, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) FAIL("register: napi_define_properties failed");
   return exports;

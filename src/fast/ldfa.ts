@@ -22,7 +22,7 @@
 //   oja's gQ̂ = zᵀ·x, z = δ·P̂, and the conv r-channel map z: float32 intermediates (`tensor`)
 //   oja on a linear layer learning from its own error (ojaLinearGradients), fused on the addon:
 //               δ̃ never formed, v = δ·P̂ serves as z and, shifted and scaled, as u; C·P̂ from δᵀ·u
-//               (one statistics pass and three one-sided lowRankSides passes over δ and x)
+//               (one statistics pass, then one pass over the samples' rows of δ and x: ojaPasses)
 //   factorised  gP̂ = dW·Q̂ᵀ, gQ̂ = P̂ᵀ·dW. For a linear layer with a batch smaller than that
 //               (N·(in + out) < out·in), through the batch dW = dyᵀ·x was formed from:
 //               gP̂ = dyᵀ·(x·Q̂ᵀ), gQ̂ = (dy·P̂)ᵀ·x, 4·N·r·(in + out) FLOPs instead of 4·out·in·r
@@ -180,7 +180,7 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
      *   C·P̂ = δ̃ᵀ·u = (dyᵀ·u − c·(1ᵀu))/d = dyᵀ·u/d, since 1ᵀu = 1ᵀδ̃·P̂ = 0 where c ≠ 0
      *   (max-std: δ̃'s columns have mean 0);  gP̂ = P̂·(P̂ᵀ·C·P̂) − C·P̂.
      * The same math reassociated (test/fast-ldfa.test.ts bounds the difference); the products
-     * are lowRankSides' one-sided passes over dy and x. Otherwise (and above rank 32, where the
+     * are one pass over the samples (the addon's ojaPasses). Otherwise (and above rank 32, where the
      * transposes and element loops here would cost more than the products) the steps one by one.
      */
     ojaLinearGradients(gP, gQ, P, rows, dy, x, how, eps, k) {
@@ -193,19 +193,16 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
       const d = blas.kernels.errorStats(centre, dyData, N, out, NORMALISATION_CODE[how], eps);
       const Pt = scratch('Pt', r * out); // P̂ᵀ (r, out)
       for (let j = 0; j < out; j++) for (let c = 0; c < r; c++) Pt[c * out + j] = p[j * r + c];
-      const v = scratch('v', N * r), u = scratch('u', N * r);
-      lowRankSides(blas, v, null, dyData, null, Pt, N, out, r); // v = dy·P̂
       const cP = new Float64Array(r); // cᵀP̂
       for (let j = 0; j < out; j++) if (centre[j] !== 0) for (let c = 0; c < r; c++) cP[c] += centre[j] * p[j * r + c];
-      for (let i = 0; i < N * r; i++) u[i] = (v[i] - cP[i % r]) / d;
-      const uTdy = scratch('uTdy', r * out);
-      lowRankSides(blas, null, uTdy, dyData, u, null, N, out, r); // uᵀ·dy = d·(C·P̂)ᵀ (r, out)
+      // v = dy·P̂ (N, r); uᵀ·dy = d·(C·P̂)ᵀ (r, out); gQ̂ = vᵀ·x (r, in): one pass over the samples
+      const v = scratch('v', N * r), uTdy = scratch('uTdy', r * out);
+      blas.kernels.ojaPasses(v, uTdy, f32(gQ), dyData, xData, Pt, cP, d, N, out, inn, r);
       const M = scratch('M', r * r);
       blas.sgemm(false, false, r, r, out, uTdy, p, M, 1 / d); // (C·P̂)ᵀ·P̂ = P̂ᵀ·C·P̂ (r, r; symmetric)
       const g = f32(gP);
       blas.sgemm(false, false, out, r, r, p, M, g); // P̂·M
       for (let j = 0; j < out; j++) for (let c = 0; c < r; c++) g[j * r + c] -= uTdy[c * out + j] / d; // − C·P̂
-      lowRankSides(blas, null, f32(gQ), xData, v, null, N, inn, r); // gQ̂ = vᵀ·x
     },
 
     normaliseError(rows, how, eps) {
