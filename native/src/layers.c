@@ -20,7 +20,7 @@
 //   normaliseError(y, x, n, f, how, eps)   LDFA Oja's normalised error                     rules/ldfa.ts
 //   lowRankSides(AQ|null, PA|null, A, P|null, Q|null, out, in, r)   A·Q̂ᵀ and P̂ᵀ·A in one pass   rules/ldfa.ts
 //   errorStats(centre, x, n, f, how, eps) -> divisor   normaliseError's statistics alone    rules/ldfa.ts
-//   ojaPasses(v, uTdy, G, dy, x, Pt, cP, d, N, out, in, r)   Oja's passes over the samples   rules/ldfa.ts
+//   ojaPasses(v, CP, G, dy, x, P, cP, d, N, out, in, r)   Oja's passes over the samples   rules/ldfa.ts
 // (mean, rstd, runMean, runVar: Float64Array, the reference's caches; winners: Int32Array.)
 #include <math.h>
 #include <stdbool.h>
@@ -839,7 +839,7 @@ typedef struct {
   double d;
   float *v, *uTdy, *G;
   size_t N, out, in, r;
-} OjaJob;
+} OjaJob; // Pt: P̂ᵀ (r, out); uTdy: uᵀ·dy (r, out)
 
 /**
  * Samples in groups of four (then one by one): v_i = dy_i·P̂ (the dot products with P̂ᵀ's rows),
@@ -885,33 +885,42 @@ static void oja_half(void *half) {
 
 /**
  * LDFA Oja on a linear layer, the passes over the samples (src/fast/ldfa.ts ojaLinearGradients):
- *   v (N, r) ← dy·P̂,  uTdy (r, out) ← uᵀ·dy with u = (v − 1·cP)/d,  G (r, in) ← vᵀ·x
- * from dy (N, out), x (N, in), P̂ᵀ (r, out), cP = cᵀP̂ (r, Float64Array) and the divisor d;
- * one call, each row of dy and x read once. r ≤ 64.
+ *   v (N, r) ← dy·P̂,  CP (out, r) ← (uᵀ·dy)ᵀ/d = δ̃ᵀ·u with u = (v − 1·cP)/d,  G (r, in) ← vᵀ·x
+ * from dy (N, out), x (N, in), P̂ (out, r), cP = cᵀP̂ (r, Float64Array) and the divisor d;
+ * one call, each row of dy and x read once; the samples in two halves on two threads where the
+ * work is large enough (split by the shape alone). r ≤ 64.
  */
 static napi_value oja_passes(napi_env env, napi_callback_info info) {
   Args a;
   args_read(env, info, &a, 12);
   size_t N = (size_t)int_arg(&a, 8), out = (size_t)int_arg(&a, 9), in = (size_t)int_arg(&a, 10), r = (size_t)int_arg(&a, 11);
   double d = num(&a, 7);
+  const float *P = f32(&a, 5, out * r);
+  float *CP = f32(&a, 1, out * r);
   OjaJob job = {
-    .dy = f32(&a, 3, N * out), .x = f32(&a, 4, N * in), .Pt = f32(&a, 5, r * out), .cP = f64(&a, 6, r), .d = d,
-    .v = f32(&a, 0, N * r), .uTdy = f32(&a, 1, r * out), .G = f32(&a, 2, r * in), .N = N, .out = out, .in = in, .r = r,
+    .dy = f32(&a, 3, N * out), .x = f32(&a, 4, N * in), .cP = f64(&a, 6, r), .d = d,
+    .v = f32(&a, 0, N * r), .G = f32(&a, 2, r * in), .N = N, .out = out, .in = in, .r = r,
   };
   if (!a.error && (r < 1 || r > 64)) a.error = "r must be 1..64";
   if (failed(&a, "ojaPasses")) return NULL;
-  memset(job.uTdy, 0, r * out * sizeof(float));
+  // one allocation: P̂ᵀ (r, out), then uᵀ·dy (r, out) for the first half and the second half's sums
+  const bool halves_run = 6.0 * (double)N * (double)(out + in) * (double)r >= LOW_RANK_THREADED_FLOPS && N >= 8;
+  float *work = calloc(2 * r * out + (halves_run ? r * (out + in) : 0), sizeof(float));
+  if (work == NULL) FAIL("ojaPasses: out of memory");
+  float *Pt = work, *second = work + 2 * r * out;
+  for (size_t j = 0; j < out; j++) for (size_t c = 0; c < r; c++) Pt[c * out + j] = P[j * r + c];
+  job.Pt = Pt;
+  job.uTdy = work + r * out;
   memset(job.G, 0, r * in * sizeof(float));
-  if (6.0 * (double)N * (double)(out + in) * (double)r < LOW_RANK_THREADED_FLOPS || N < 8) { oja_samples(&job, 0, N); return NULL; }
-  // two halves of the samples (split at a multiple of 4, by the shape alone), the second half's
-  // sums in their own arrays, added after
-  float *second = calloc(r * (out + in), sizeof(float));
-  if (second == NULL) FAIL("ojaPasses: out of memory");
-  OjaHalf halves[2] = {{&job, 0, N / 8 * 4, job.uTdy, job.G}, {&job, N / 8 * 4, N, second, second + r * out}};
-  run_in_pair(oja_half, &halves[0], &halves[1]);
-  for (size_t j = 0; j < r * out; j++) job.uTdy[j] += second[j];
-  for (size_t j = 0; j < r * in; j++) job.G[j] += second[r * out + j];
-  free(second);
+  if (!halves_run) oja_samples(&job, 0, N);
+  else {
+    OjaHalf halves[2] = {{&job, 0, N / 8 * 4, job.uTdy, job.G}, {&job, N / 8 * 4, N, second, second + r * out}};
+    run_in_pair(oja_half, &halves[0], &halves[1]);
+    for (size_t j = 0; j < r * out; j++) job.uTdy[j] += second[j];
+    for (size_t j = 0; j < r * in; j++) job.G[j] += second[r * out + j];
+  }
+  for (size_t j = 0; j < out; j++) for (size_t c = 0; c < r; c++) CP[j * r + c] = (float)(job.uTdy[c * out + j] / d);
+  free(work);
   return NULL;
 }
 

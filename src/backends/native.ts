@@ -75,8 +75,8 @@ export interface LayerKernels {
   lowRankSides(AQ: F32 | null, PA: F32 | null, A: F32, P: F32 | null, Q: F32 | null, out: number, inn: number, r: number): void;
   /** normaliseError's statistics of x (n, f): centre (f) ← the means (how 0) or zeros; returns the divisor. */
   errorStats(centre: Float64Array, x: F32, n: number, f: number, how: 0 | 1 | 2, eps: number): number;
-  /** LDFA Oja's passes over the samples: v ← dy·P̂, uTdy ← uᵀ·dy with u = (v − 1·cP)/d, G ← vᵀ·x (r ≤ 64). */
-  ojaPasses(v: F32, uTdy: F32, G: F32, dy: F32, x: F32, Pt: F32, cP: Float64Array, d: number, N: number, out: number, inn: number, r: number): void;
+  /** LDFA Oja's passes over the samples: v ← dy·P̂, CP ← (uᵀ·dy)ᵀ/d with u = (v − 1·cP)/d, G ← vᵀ·x (r ≤ 64). */
+  ojaPasses(v: F32, CP: F32, G: F32, dy: F32, x: F32, P: F32, cP: Float64Array, d: number, N: number, out: number, inn: number, r: number): void;
 }
 
 export interface NativeBlas {

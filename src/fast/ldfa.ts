@@ -76,14 +76,8 @@ export function useFloat32Feedback(rule: Rule, kernels: LdfaKernels): boolean {
 /** The float32 kernels; `blas` (the native addon) adds α/β products and LAPACK, else ops() alone. */
 export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
   const ref = referenceLdfaKernels;
-  const buffers = new Map<string, Float32Array>();
-  /** A float32 work array reused from call to call (by slot and size). */
-  const scratch = (slot: string, size: number) => {
-    const key = `${slot} ${size}`;
-    let b = buffers.get(key);
-    if (b === undefined) buffers.set(key, b = new Float32Array(size));
-    return b;
-  };
+  const scratch = workArrays((size) => new Float32Array(size));
+  const scratch64 = workArrays((size) => new Float64Array(size));
   const asTensor = float32View;
 
   return {
@@ -189,20 +183,17 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
       assertShape('oja P', P, [out, r]);
       assertShape('oja x', x, [N, inn]);
       const p = f32(P), dyData = f32(dy).subarray(dy.offset), xData = f32(x).subarray(x.offset);
-      const centre = new Float64Array(out);
+      const centre = scratch64('centre', out);
       const d = blas.kernels.errorStats(centre, dyData, N, out, NORMALISATION_CODE[how], eps);
-      const Pt = scratch('Pt', r * out); // P̂ᵀ (r, out)
-      for (let j = 0; j < out; j++) for (let c = 0; c < r; c++) Pt[c * out + j] = p[j * r + c];
-      const cP = new Float64Array(r); // cᵀP̂
+      const cP = scratch64('cP', r).fill(0); // cᵀP̂
       for (let j = 0; j < out; j++) if (centre[j] !== 0) for (let c = 0; c < r; c++) cP[c] += centre[j] * p[j * r + c];
-      // v = dy·P̂ (N, r); uᵀ·dy = d·(C·P̂)ᵀ (r, out); gQ̂ = vᵀ·x (r, in): one pass over the samples
-      const v = scratch('v', N * r), uTdy = scratch('uTdy', r * out);
-      blas.kernels.ojaPasses(v, uTdy, f32(gQ), dyData, xData, Pt, cP, d, N, out, inn, r);
-      const M = scratch('M', r * r);
-      blas.sgemm(false, false, r, r, out, uTdy, p, M, 1 / d); // (C·P̂)ᵀ·P̂ = P̂ᵀ·C·P̂ (r, r; symmetric)
-      const g = f32(gP);
-      blas.sgemm(false, false, out, r, r, p, M, g); // P̂·M
-      for (let j = 0; j < out; j++) for (let c = 0; c < r; c++) g[j * r + c] -= uTdy[c * out + j] / d; // − C·P̂
+      // v = dy·P̂ (N, r); C·P̂ = δ̃ᵀ·u = dyᵀ·u/d (out, r); gQ̂ = vᵀ·x (r, in): one pass over the samples
+      const CP = asTensor(scratch('CP', out * r), [out, r]);
+      blas.kernels.ojaPasses(scratch('v', N * r), f32(CP), f32(gQ), dyData, xData, p, cP, d, N, out, inn, r);
+      const M = asTensor(scratch('M', r * r), [r, r]);
+      ops().matmul(M, P, CP, true, false); // P̂ᵀ·C·P̂ (r, r)
+      f32(gP).set(f32(CP));
+      blas.sgemm(false, false, out, r, r, p, f32(M), f32(gP), 1, -1); // P̂·M − C·P̂
     },
 
     normaliseError(rows, how, eps) {
@@ -232,6 +223,17 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
       if (!blas?.lapack) return balancedFactors(W, r, method);
       return lapackBalancedFactors(blas, W, r, method);
     },
+  };
+}
+
+/** Work arrays reused from call to call, by slot and size. */
+function workArrays<T>(make: (size: number) => T): (slot: string, size: number) => T {
+  const arrays = new Map<string, T>();
+  return (slot, size) => {
+    const key = `${slot} ${size}`;
+    let a = arrays.get(key);
+    if (a === undefined) arrays.set(key, a = make(size));
+    return a;
   };
 }
 
