@@ -847,12 +847,12 @@ typedef struct {
  * dy and x are in L1. The sums' order depends on the shape alone.
  */
 __attribute__((target_clones("avx2", "default")))
-static void oja_samples(const OjaJob *job, size_t i0, size_t i1) {
+static void oja_samples(const OjaJob *job) {
   const size_t out = job->out, in = job->in, r = job->r;
   float vrows[4][64], urows[4][64];
-  size_t i = i0;
-  while (i < i1) {
-    const int R = i1 - i >= 4 ? 4 : 1;
+  size_t i = 0;
+  while (i < job->N) {
+    const int R = job->N - i >= 4 ? 4 : 1;
     const float *dyr[4], *xr[4], *vr[4], *ur[4];
     float *vw[4];
     for (int q = 0; q < R; q++) {
@@ -873,22 +873,13 @@ static void oja_samples(const OjaJob *job, size_t i0, size_t i1) {
   }
 }
 
-typedef struct { const OjaJob *job; size_t i0, i1; float *uTdy, *G; } OjaHalf;
-
-static void oja_half(void *half) {
-  const OjaHalf *h = half;
-  OjaJob job = *h->job;
-  job.uTdy = h->uTdy;
-  job.G = h->G;
-  oja_samples(&job, h->i0, h->i1);
-}
-
 /**
  * LDFA Oja on a linear layer, the passes over the samples (src/fast/ldfa.ts ojaLinearGradients):
  *   v (N, r) ← dy·P̂,  CP (out, r) ← (uᵀ·dy)ᵀ/d = δ̃ᵀ·u with u = (v − 1·cP)/d,  G (r, in) ← vᵀ·x
  * from dy (N, out), x (N, in), P̂ (out, r), cP = cᵀP̂ (r, Float64Array) and the divisor d;
- * one call, each row of dy and x read once; the samples in two halves on two threads where the
- * work is large enough (split by the shape alone). r ≤ 64.
+ * one call, each row of dy and x read once. On one thread: within a training step a hand-off to
+ * the second thread cost more than it saved here (MLP 1024, batch 128: 0.39 ms for both layers on
+ * two threads, 0.29 on one; the idle second core wakes slowly). r ≤ 64.
  */
 static napi_value oja_passes(napi_env env, napi_callback_info info) {
   Args a;
@@ -903,22 +894,15 @@ static napi_value oja_passes(napi_env env, napi_callback_info info) {
   };
   if (!a.error && (r < 1 || r > 64)) a.error = "r must be 1..64";
   if (failed(&a, "ojaPasses")) return NULL;
-  // one allocation: P̂ᵀ (r, out), then uᵀ·dy (r, out) for the first half and the second half's sums
-  const bool halves_run = 6.0 * (double)N * (double)(out + in) * (double)r >= LOW_RANK_THREADED_FLOPS && N >= 8;
-  float *work = calloc(2 * r * out + (halves_run ? r * (out + in) : 0), sizeof(float));
+  // P̂ᵀ (r, out), then uᵀ·dy (r, out)
+  float *work = calloc(2 * r * out, sizeof(float));
   if (work == NULL) FAIL("ojaPasses: out of memory");
-  float *Pt = work, *second = work + 2 * r * out;
+  float *Pt = work;
   for (size_t j = 0; j < out; j++) for (size_t c = 0; c < r; c++) Pt[c * out + j] = P[j * r + c];
   job.Pt = Pt;
   job.uTdy = work + r * out;
   memset(job.G, 0, r * in * sizeof(float));
-  if (!halves_run) oja_samples(&job, 0, N);
-  else {
-    OjaHalf halves[2] = {{&job, 0, N / 8 * 4, job.uTdy, job.G}, {&job, N / 8 * 4, N, second, second + r * out}};
-    run_in_pair(oja_half, &halves[0], &halves[1]);
-    for (size_t j = 0; j < r * out; j++) job.uTdy[j] += second[j];
-    for (size_t j = 0; j < r * in; j++) job.G[j] += second[r * out + j];
-  }
+  oja_samples(&job);
   for (size_t j = 0; j < out; j++) for (size_t c = 0; c < r; c++) CP[j * r + c] = (float)(job.uTdy[c * out + j] / d);
   free(work);
   return NULL;
