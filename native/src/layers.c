@@ -583,6 +583,13 @@ static napi_value permute_blocks(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/** The normalisation argument: 0 max-std, 1 max-second-moment, 2 none. */
+static int64_t how_arg(Args *a, size_t i) {
+  const int64_t how = int_arg(a, i);
+  if (!a->error && how > 2) a->error = "how must be 0 (max-std), 1 (max-second-moment) or 2 (none)";
+  return how;
+}
+
 /**
  * normaliseError's statistics of rows x (n, f): the column means and second moments (mean,
  * second: zeroed, f values each, double), and the divisor (how 0: max_j std_j + ε, std unbiased;
@@ -642,10 +649,9 @@ static napi_value normalise_error(napi_env env, napi_callback_info info) {
   Args a;
   args_read(env, info, &a, 6);
   size_t n = (size_t)int_arg(&a, 2), f = (size_t)int_arg(&a, 3);
-  int64_t how = int_arg(&a, 4);
+  int64_t how = how_arg(&a, 4);
   double eps = num(&a, 5);
   float *y = f32(&a, 0, n * f), *x = f32(&a, 1, n * f);
-  if (!a.error && how > 2) a.error = "how must be 0 (max-std), 1 (max-second-moment) or 2 (none)";
   if (failed(&a, "normaliseError")) return NULL;
   if (how == 2) { memcpy(y, x, n * f * sizeof(float)); return NULL; }
   double *mean = calloc(2 * (f ? f : 1), sizeof(double)), *second = mean + f;
@@ -665,11 +671,10 @@ static napi_value error_stats_js(napi_env env, napi_callback_info info) {
   Args a;
   args_read(env, info, &a, 6);
   size_t n = (size_t)int_arg(&a, 2), f = (size_t)int_arg(&a, 3);
-  int64_t how = int_arg(&a, 4);
+  int64_t how = how_arg(&a, 4);
   double eps = num(&a, 5);
   double *centre = f64(&a, 0, f);
   float *x = f32(&a, 1, n * f);
-  if (!a.error && how > 2) a.error = "how must be 0 (max-std), 1 (max-second-moment) or 2 (none)";
   if (failed(&a, "errorStats")) return NULL;
   double divisor = 1;
   memset(centre, 0, f * sizeof(double));
