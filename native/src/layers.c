@@ -634,7 +634,7 @@ static void normalise_rows(float *y, const float *x, size_t n, size_t f, int64_t
     const float *row = x + i * f;
     float *out = y + i * f;
     if (how == 0) for (size_t j = 0; j < f; j++) out[j] = (float)((row[j] - mean[j]) / divisor);
-    else for (size_t j = 0; j < f; j++) out[j] = (float)((row[j] - 0.0) / divisor);
+    else for (size_t j = 0; j < f; j++) out[j] = (float)(row[j] / divisor);
   }
 }
 
@@ -699,9 +699,9 @@ static napi_value error_stats_js(napi_env env, napi_callback_info info) {
 // they are memory-bound: cblas_sgemm packs A for each of them (two reads and a copy of a 4 MB
 // W: 0.8 ms, ~50 GFLOP/s, on the MLP 1024 at r = 10), where here each row of A is read once
 // from memory and used from L1 by all 2r dot products and r axpys.
-// The summation order is fixed by the shape alone: dot products in 8 lanes over j, then lanes
-// added in order; PA accumulated over rows i in order, in two halves of the rows when the
-// product is large enough to be worth a second thread (LOW_RANK_THREADED_FLOPS), the halves
+// The summation order is fixed by the shape alone: dot products in 8 lanes over j, the lanes
+// then summed as a fixed tree; PA accumulated over rows i in order, in two halves of the rows when
+// the product is large enough to be worth a second thread (LOW_RANK_THREADED_FLOPS), the halves
 // then added. So the bytes do not depend on the machine's load or thread settings.
 
 #define LANES 8
@@ -748,6 +748,17 @@ INLINE void block_dots(int R, int K, const float *const *a, const float *Q, size
   }
 }
 
+/**
+ * All r dot products of R rows of A (one column block) with Q̂'s rows (row stride `in`): two of
+ * Q̂'s rows at a time for four rows of A, four at a time for one, then one by one.
+ */
+INLINE void rows_dots(int R, const float *const *a, const float *Q, size_t in, size_t r, size_t width, float *const *aq, bool first) {
+  const int K = R == 4 ? 2 : 4;
+  size_t k = 0;
+  for (; k + K <= r; k += K) block_dots(R, K, a, Q, in, k, width, aq, first);
+  for (; k < r; k++) block_dots(R, 1, a, Q, in, k, width, aq, first);
+}
+
 /** The same block's part of PA: PA[k, block] += Σ_ρ P̂[i_ρ, k]·A[i_ρ, block], added row by row in order. */
 INLINE void block_axpys(int R, const float *const *a, const float *const *p, float *PA, size_t in, size_t r, size_t width) {
   const size_t full = width - width % LANES;
@@ -769,7 +780,7 @@ INLINE void block_axpys(int R, const float *const *a, const float *const *p, flo
   }
 }
 
-/** R rows from i, one column block: their dot products (four of Q̂'s rows at a time for one row, two for four) and their PA part. */
+/** R rows from i, one column block: their dot products and their part of PA. */
 INLINE void block_rows(int R, const LowRankRows *job, size_t i, size_t j0, size_t width) {
   const size_t in = job->in, r = job->r;
   const float *a[4], *p[4];
@@ -779,23 +790,16 @@ INLINE void block_rows(int R, const LowRankRows *job, size_t i, size_t j0, size_
     p[q] = job->P == NULL ? NULL : job->P + (i + q) * r;
     aq[q] = job->AQ == NULL ? NULL : job->AQ + (i + q) * r;
   }
-  const float *Q = job->Q + j0;
-  const bool first = j0 == 0;
-  const int K = R == 4 ? 2 : 4;
-  size_t k = 0;
-  if (job->AQ != NULL) {
-    for (; k + K <= r; k += K) block_dots(R, K, a, Q, in, k, width, aq, first);
-    for (; k < r; k++) block_dots(R, 1, a, Q, in, k, width, aq, first);
-  }
+  if (job->AQ != NULL) rows_dots(R, a, job->Q + j0, in, r, width, aq, j0 == 0);
   if (job->PA != NULL) block_axpys(R, a, p, job->PA + j0, in, r, width);
 }
 
 /**
  * Rows i0..i1 of A: AQ's rows, and their part of PA (PA zeroed by the caller). A is taken in
- * blocks of LOW_RANK_ROWS rows (in L2) × LOW_RANK_BLOCK columns, so that the column block's
- * slices of Q̂ and PA (r·BLOCK values each) stay in L1 while the rows pass through them, and
- * each value of A comes from memory once. Rows go four at a time: each load of Q̂ and of PA
- * then serves four rows. The sums' order depends on the shape alone.
+ * blocks of LOW_RANK_ROWS rows × LOW_RANK_BLOCK columns (whole rows up to 1024 wide: narrower
+ * blocks, whose slices of Q̂ and PA would stay in L1, measured slower), so that each value of A
+ * comes from memory once, the next rows prefetched. Rows go four at a time: each load of Q̂ and
+ * of PA then serves four rows. The sums' order depends on the shape alone.
  */
 __attribute__((target_clones("avx2", "default")))
 static void low_rank_rows(const LowRankRows *job) {
@@ -864,10 +868,7 @@ static void oja_samples(const OjaJob *job) {
       dyr[q] = job->dy + (i + q) * out; xr[q] = job->x + (i + q) * in;
       vw[q] = vrows[q]; vr[q] = vrows[q]; ur[q] = urows[q];
     }
-    size_t k = 0;
-    const int K = R == 4 ? 2 : 4;
-    for (; k + K <= r; k += K) block_dots(R, K, dyr, job->Pt, out, k, out, vw, true);
-    for (; k < r; k++) block_dots(R, 1, dyr, job->Pt, out, k, out, vw, true);
+    rows_dots(R, dyr, job->Pt, out, r, out, vw, true);
     for (int q = 0; q < R; q++) for (size_t c = 0; c < r; c++) {
       job->v[(i + q) * r + c] = vrows[q][c];
       urows[q][c] = (float)(((double)vrows[q][c] - job->cP[c]) / job->d);

@@ -1,7 +1,7 @@
 // A second thread for the addon's two-way loops (Adam, lowRankSides, firstNonFinite): one
 // long-lived worker instead of a pthread_create per call (53 µs each on this project's 2-core
 // VM, against 23 µs for a hand-off through a condition variable, and a training step of the
-// MLP 1024 makes four such calls). Between calls the worker sleeps on the condition variable; it
+// MLP 1024 makes four or five such calls). Between calls the worker sleeps on the condition variable; it
 // never spins, since OpenBLAS's threads need the second core between products (see
 // OPENBLAS_THREAD_TIMEOUT in src/backends/native.ts). Results never depend on it: each caller
 // splits its work by shape alone, and if the worker cannot be started both halves run here in turn.

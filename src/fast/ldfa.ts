@@ -7,7 +7,7 @@
 //               differences). The same math; 4·out·in·r + 4·r²·(in + out) FLOPs instead of 6·out·in·r,
 //               and W is read twice instead of E being written and read three times (on the MLP 1024's
 //               1024×1024 layer at r = 10: 1.5 ms instead of 6.0; with W·Q̂ᵀ and P̂ᵀ·W taken in one pass
-//               over W by the addon's lowRankSides up to rank 16: 0.6 ms); at high rank, where that costs more
+//               over W by the addon's lowRankSides up to rank 32: 0.55 ms); at high rank, where that costs more
 //               FLOPs (r > out·in / (2·(in + out)), e.g. 'full'), E is formed as the reference does
 //               (one sgemm with β = −1 on a copy of W). It rounds differently: the two
 //               terms nearly cancel where P̂Q̂ ≈ W, so the error is float32 rounding of |W|·|Q̂|-sized
@@ -28,7 +28,7 @@
 //               gP̂ = dyᵀ·(x·Q̂ᵀ), gQ̂ = (dy·P̂)ᵀ·x, 4·N·r·(in + out) FLOPs instead of 4·out·in·r
 //               (the MLP 1024's 1024×1024 layer, batch 128: a quarter). The same math reassociated;
 //               it rounds differently (test/fast-ldfa.test.ts bounds it). Otherwise the reference's
-//               two products, in one pass over dW up to rank 16 (lowRankSides), else two sgemm.
+//               two products, in one pass over dW up to rank 32 (lowRankSides), else two sgemm.
 //   SVD init and re-factorisation (balancedFactors): the randomized SVD's products A·Ω, Aᵀ·Y,
 //               A·Z, Yᵀ·A in float32 on the backend; the orthonormalisations (LAPACK QR) and the
 //               small SVD (LAPACK dgesdd) in float64; the exact SVD by dgesdd in float64. The
@@ -239,8 +239,8 @@ function workArrays<T>(make: (size: number) => T): (slot: string, size: number) 
 
 /**
  * The addon's one-pass kernel (native/src/layers.c lowRankSides) beats two cblas_sgemm calls up
- * to this rank (measured on the MLP 1024's 1024×1024 layer, idle: r = 1: 0.15 against 0.42 ms,
- * r = 10: 0.61 against 0.76, r = 16: equal, r = 32: 2.3 against 1.1).
+ * to this rank (measured on the MLP 1024's 1024×1024 layer, both warm: r = 1: 0.15 against
+ * 0.45 ms, r = 10: 0.55 against 0.80, r = 16: 0.80 against 0.88, r = 32: 1.14 against 1.23).
  */
 export const LOW_RANK_SIDES_MAX_RANK = 32;
 
