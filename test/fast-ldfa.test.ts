@@ -7,7 +7,7 @@
 // on wasm (ops() products, no α/β sgemm, reference SVD).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { multiply, setBackend, withBackend, type Backend } from '../reference/backend.ts';
+import { multiply, ops, setBackend, withBackend, type Backend } from '../reference/backend.ts';
 import { referenceBackend } from '../reference/kernels.ts';
 import { Rng, normalTensor, uniformTensor } from '../reference/rng.ts';
 import { balancedFactors } from '../reference/linalg.ts';
@@ -57,6 +57,21 @@ describe('float32 LDFA kernels against the reference kernels', () => {
       close(`gQ out=${out} in=${inn} r=${r}`, gQ32.data, gQ.data, 1e-5 * out * (r + 1));
     }), { seed: 21, numRuns: 40 });
     }
+    // shapes that take both threads on the addon (≥ 4e6 FLOPs), odd widths, across a column block; the same bytes on every call
+    const k = float32LdfaKernels(blas);
+    for (const [out, inn, r, seed] of [[301, 310, 12, 1], [257, 1030, 10, 2], [1024, 64, 32, 3]]) {
+      const rng = new Rng(seed);
+      const P = uniformTensor(rng, [out, r], 1), Q = uniformTensor(rng, [r, inn], 1), W = uniformTensor(rng, [out, inn], 1);
+      const gP = tensor([out, r]), gQ = tensor([r, inn]);
+      withBackend(referenceBackend, () => referenceLdfaKernels.normativeGradients(gP, gQ, P, Q, W));
+      const [gP32, gQ32, again, againQ] = [float32Tensor([out, r]), float32Tensor([r, inn]), float32Tensor([out, r]), float32Tensor([r, inn])];
+      withBackend(native!, () => { k.normativeGradients(gP32, gQ32, f32(P), f32(Q), f32(W)); k.normativeGradients(again, againQ, f32(P), f32(Q), f32(W)); });
+      close(`gP out=${out} in=${inn} r=${r}`, gP32.data, gP.data, 1e-5 * inn * (r + 1));
+      close(`gQ out=${out} in=${inn} r=${r}`, gQ32.data, gQ.data, 1e-5 * out * (r + 1));
+      close('gP again', again.data, gP32.data, 0, 0);
+      close('gQ again', againQ.data, gQ32.data, 0, 0);
+    }
+    expect(() => blas!.kernels.normativeLowRank(new Float32Array(4), new Float32Array(4), new Float32Array(4), new Float32Array(4), new Float32Array(3), 2, 2, 2)).toThrow(/normativeLowRank: an array is shorter than its shape requires/);
   });
 
   onNative('lowRankSides (normative\'s W·Q̂ᵀ, P̂ᵀ·W; factorised\'s dW·Q̂ᵀ, P̂ᵀ·dW in one pass): against float64 products, on shapes that take both threads, cross column blocks and leave odd rows, lanes and ranks; the same bytes on every call', () => {
@@ -159,6 +174,19 @@ describe('float32 LDFA kernels against the reference kernels', () => {
         const n = referenceLdfaKernels.normaliseError(asF64(dy32), how, 1e-8);
         close(`gP N=${N} out=${out} r=${r}`, gP32.data, gP.data, 1e-5 * N * Math.max(1, maxAbs(n)) ** 2 * (1 + Math.abs(shift)));
         close(`gQ N=${N} in=${inn} r=${r}`, gQ32.data, gQ.data, 2e-6 * N * (1 + Math.abs(shift)));
+        // with the weight gradient dW = dyᵀ·x at hand: gQ̂ = P̂ᵀ·dW where out < N (else vᵀ·x as before)
+        const dW = float32Tensor([out, inn]);
+        withBackend(native!, () => ops().matmul(dW, dy32, f32(x), true, false));
+        const [gPw, gQw] = [float32Tensor([out, r]), float32Tensor([r, inn])];
+        withBackend(native!, () => k.ojaLinearGradients(gPw, gQw, f32(P), dy32, dy32, f32(x), how, 1e-8, k, dW));
+        close(`gP with dW, N=${N} out=${out}`, gPw.data, gP32.data, 0, 0); // gP̂ never reads dW
+        close(`gQ with dW, N=${N} out=${out} in=${inn} r=${r}`, gQw.data, gQ.data, 2e-6 * Math.max(N, out) * (1 + Math.abs(shift)));
+        if (out >= N) close('gQ with dW where out ≥ N: vᵀ·x as without it', gQw.data, gQ32.data, 0, 0);
+        // the same bytes on every call (the two-thread split is by shape alone)
+        const [gPa, gQa] = [float32Tensor([out, r]), float32Tensor([r, inn])];
+        withBackend(native!, () => k.ojaLinearGradients(gPa, gQa, f32(P), dy32, dy32, f32(x), how, 1e-8, k));
+        close('gP again', gPa.data, gP32.data, 0, 0);
+        close('gQ again', gQa.data, gQ32.data, 0, 0);
       }), { seed: 26, numRuns: 25 });
       // rows other than dy (the one-hot labels): the kernel set's own steps, as the reference composes them
       const rng = new Rng(9);
@@ -179,6 +207,9 @@ describe('float32 LDFA kernels against the reference kernels', () => {
       });
       close('gP at rank 40', c.data, d.data, 0, 0);
       close('gQ at rank 40', qc.data, qd.data, 0, 0);
+      const a4 = () => new Float32Array(4);
+      expect(() => blas!.kernels.ojaLinear(a4(), a4(), a4(), a4(), a4(), new Float32Array(3), 0, 1e-8, 2, 2, 2, 2)).toThrow(/ojaLinear: an array is shorter than its shape requires/);
+      expect(() => blas!.kernels.ojaLinear(a4(), a4(), a4(), a4(), a4(), null, 3 as 0, 1e-8, 2, 2, 2, 2)).toThrow(/ojaLinear: how must be 0/);
     });
   }
 

@@ -268,6 +268,7 @@ typedef struct {
 } AdamArgs;
 typedef struct { const AdamArgs *a; size_t start, end; } AdamRange;
 
+__attribute__((target_clones("avx2", "default")))
 static void adam_range(void *range) {
   const AdamRange *r = range;
   const AdamArgs *a = r->a;

@@ -19,8 +19,8 @@
 //   firstNonFinite(x) -> index or −1                                                       tensor.ts
 //   normaliseError(y, x, n, f, how, eps)   LDFA Oja's normalised error                     rules/ldfa.ts
 //   lowRankSides(AQ|null, PA|null, A, P|null, Q|null, out, in, r)   A·Q̂ᵀ and P̂ᵀ·A in one pass   rules/ldfa.ts
-//   errorStats(centre, x, n, f, how, eps) -> divisor   normaliseError's statistics alone    rules/ldfa.ts
-//   ojaPasses(v, CP, G, dy, x, P, cP, d, N, out, in, r)   Oja's passes over the samples   rules/ldfa.ts
+//   normativeLowRank(gP, gQ, P, Q, W, out, in, r)   normative's gradients at low rank, fused   rules/ldfa.ts
+//   ojaLinear(gP, gQ, P, dy, x, dW|null, how, eps, N, out, in, r)   Oja on a linear layer, fused   rules/ldfa.ts
 // (mean, rstd, runMean, runVar: Float64Array, the reference's caches; winners: Int32Array.)
 #include <math.h>
 #include <stdbool.h>
@@ -30,6 +30,7 @@
 #include <string.h>
 #include <node_api.h>
 #include "pair.h"
+
 
 #define MAX_ARGS 16
 #define FAIL(msg) do { napi_throw_error(env, NULL, "ldfa_blas." msg); return NULL; } while (0)
@@ -111,6 +112,22 @@ static size_t length_of(Args *a, size_t i) {
 }
 
 // ---- elementwise ---------------------------------------------------------------------------
+// The loops are compiled twice (target_clones), for AVX2 and for any x86-64, the one for this
+// CPU chosen at load: the same operations in the same order (no contraction), so the same bytes.
+
+__attribute__((target_clones("avx2", "default")))
+static void activation_loop(int64_t kind, float *y, const float *x, size_t n) {
+  if (kind == 0) for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  else for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+}
+
+__attribute__((target_clones("avx2", "default")))
+static void activation_backward_loop(int64_t kind, float *dx, const float *dy, const float *x, size_t n) {
+  // dy[i] is read whether or not it passes, so the select compiles to a vector blend (a
+  // conditional read is a branch per value: 4.5 ns a value on random signs)
+  if (kind == 0) for (size_t i = 0; i < n; i++) { const float g = dy[i]; dx[i] = x[i] > 0.0f ? g : 0.0f; }
+  else for (size_t i = 0; i < n; i++) { const float t = tanhf(x[i]); dx[i] = (1.0f - t * t) * dy[i]; }
+}
 
 static napi_value activation(napi_env env, napi_callback_info info) {
   Args a;
@@ -120,8 +137,7 @@ static napi_value activation(napi_env env, napi_callback_info info) {
   float *y = f32(&a, 1, n), *x = f32(&a, 2, n);
   if (!a.error && kind > 1) a.error = "kind must be 0 (relu) or 1 (tanh)";
   if (failed(&a, "activation")) return NULL;
-  if (kind == 0) for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
-  else for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+  activation_loop(kind, y, x, n);
   return NULL;
 }
 
@@ -133,10 +149,7 @@ static napi_value activation_backward(napi_env env, napi_callback_info info) {
   float *dx = f32(&a, 1, n), *dy = f32(&a, 2, n), *x = f32(&a, 3, n);
   if (!a.error && kind > 1) a.error = "kind must be 0 (relu) or 1 (tanh)";
   if (failed(&a, "activationBackward")) return NULL;
-  // dy[i] is read whether or not it passes, so the select compiles to a vector blend (a
-  // conditional read is a branch per value: 4.5 ns a value on random signs)
-  if (kind == 0) for (size_t i = 0; i < n; i++) { const float g = dy[i]; dx[i] = x[i] > 0.0f ? g : 0.0f; }
-  else for (size_t i = 0; i < n; i++) { const float t = tanhf(x[i]); dx[i] = (1.0f - t * t) * dy[i]; }
+  activation_backward_loop(kind, dx, dy, x, n);
   return NULL;
 }
 
@@ -164,16 +177,30 @@ static inline float sigmoid_of_twice(float u) {
   return 1.0f / (1.0f + exp_vectorisable(-2.0f * u));
 }
 
+__attribute__((target_clones("avx2", "default")))
+static void gelu_loop(float *y, const float *x, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    const float v = x[i];
+    y[i] = v * sigmoid_of_twice(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v));
+  }
+}
+
+__attribute__((target_clones("avx2", "default")))
+static void gelu_backward_loop(float *dx, const float *dy, const float *x, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    const float v = x[i], s = sigmoid_of_twice(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v));
+    const float local = s + 2.0f * v * s * (1.0f - s) * SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_CUBIC * v * v);
+    dx[i] = dy[i] * local;
+  }
+}
+
 static napi_value gelu(napi_env env, napi_callback_info info) {
   Args a;
   args_read(env, info, &a, 2);
   size_t n = length_of(&a, 1);
   float *y = f32(&a, 0, n), *x = f32(&a, 1, n);
   if (failed(&a, "gelu")) return NULL;
-  for (size_t i = 0; i < n; i++) {
-    const float v = x[i];
-    y[i] = v * sigmoid_of_twice(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v));
-  }
+  gelu_loop(y, x, n);
   return NULL;
 }
 
@@ -183,37 +210,24 @@ static napi_value gelu_backward(napi_env env, napi_callback_info info) {
   size_t n = length_of(&a, 2);
   float *dx = f32(&a, 0, n), *dy = f32(&a, 1, n), *x = f32(&a, 2, n);
   if (failed(&a, "geluBackward")) return NULL;
-  for (size_t i = 0; i < n; i++) {
-    const float v = x[i], s = sigmoid_of_twice(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v));
-    const float local = s + 2.0f * v * s * (1.0f - s) * SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_CUBIC * v * v);
-    dx[i] = dy[i] * local;
-  }
+  gelu_backward_loop(dx, dy, x, n);
   return NULL;
 }
 
 // ---- bias: y (N, O, P) += b[o];  db[o] = Σ_{n,p} dy[n, o, p]  (P = 1 for a linear layer) ----
 
-static napi_value bias_add(napi_env env, napi_callback_info info) {
-  Args a;
-  args_read(env, info, &a, 5);
-  size_t N = (size_t)int_arg(&a, 2), O = (size_t)int_arg(&a, 3), P = (size_t)int_arg(&a, 4);
-  float *y = f32(&a, 0, N * O * P), *b = f32(&a, 1, O);
-  if (failed(&a, "biasAdd")) return NULL;
+__attribute__((target_clones("avx2", "default")))
+static void bias_add_loop(float *y, const float *b, size_t N, size_t O, size_t P) {
   for (size_t n = 0; n < N; n++) {
     float *yn = y + n * O * P;
     if (P == 1) for (size_t o = 0; o < O; o++) yn[o] += b[o]; // a linear layer's row: one vector loop
     else for (size_t o = 0; o < O; o++) for (size_t p = 0; p < P; p++) yn[o * P + p] += b[o];
   }
-  return NULL;
 }
 
-static napi_value bias_grad(napi_env env, napi_callback_info info) {
-  Args a;
-  args_read(env, info, &a, 5);
-  size_t N = (size_t)int_arg(&a, 2), O = (size_t)int_arg(&a, 3), P = (size_t)int_arg(&a, 4);
-  float *db = f32(&a, 0, O), *dy = f32(&a, 1, N * O * P);
-  if (failed(&a, "biasGrad")) return NULL;
-  double sums[O > 0 ? O : 1];
+/** sums (O doubles) is the caller's work array. */
+__attribute__((target_clones("avx2", "default")))
+static void bias_grad_loop(float *db, double *sums, const float *dy, size_t N, size_t O, size_t P) {
   for (size_t o = 0; o < O; o++) sums[o] = 0;
   for (size_t n = 0; n < N; n++) {
     const float *gn = dy + n * O * P;
@@ -225,6 +239,26 @@ static napi_value bias_grad(napi_env env, napi_callback_info info) {
     }
   }
   for (size_t o = 0; o < O; o++) db[o] = (float)sums[o];
+}
+
+static napi_value bias_add(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 5);
+  size_t N = (size_t)int_arg(&a, 2), O = (size_t)int_arg(&a, 3), P = (size_t)int_arg(&a, 4);
+  float *y = f32(&a, 0, N * O * P), *b = f32(&a, 1, O);
+  if (failed(&a, "biasAdd")) return NULL;
+  bias_add_loop(y, b, N, O, P);
+  return NULL;
+}
+
+static napi_value bias_grad(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 5);
+  size_t N = (size_t)int_arg(&a, 2), O = (size_t)int_arg(&a, 3), P = (size_t)int_arg(&a, 4);
+  float *db = f32(&a, 0, O), *dy = f32(&a, 1, N * O * P);
+  if (failed(&a, "biasGrad")) return NULL;
+  double sums[O > 0 ? O : 1];
+  bias_grad_loop(db, sums, dy, N, O, P);
   return NULL;
 }
 
@@ -661,35 +695,6 @@ static napi_value normalise_error(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/**
- * normaliseError's statistics alone (LDFA Oja on the float32 path, which never forms the
- * normalised error): centre (f, Float64Array) ← the column means for how 0, zeros for how 1, 2;
- * returns the divisor (1 for how 2, none). Sums divided once: the same statistics rounded
- * differently from the reference's running quotients (a third of the time).
- */
-static napi_value error_stats_js(napi_env env, napi_callback_info info) {
-  Args a;
-  args_read(env, info, &a, 6);
-  size_t n = (size_t)int_arg(&a, 2), f = (size_t)int_arg(&a, 3);
-  int64_t how = how_arg(&a, 4);
-  double eps = num(&a, 5);
-  double *centre = f64(&a, 0, f);
-  float *x = f32(&a, 1, n * f);
-  if (failed(&a, "errorStats")) return NULL;
-  double divisor = 1;
-  memset(centre, 0, f * sizeof(double));
-  if (how != 2) {
-    double *mean = calloc(2 * (f ? f : 1), sizeof(double)), *second = mean + f;
-    if (mean == NULL) FAIL("errorStats: out of memory");
-    divisor = error_stats(x, n, f, how, eps, mean, second, false);
-    if (how == 0) memcpy(centre, mean, f * sizeof(double));
-    free(mean);
-  }
-  napi_value value;
-  if (napi_create_double(env, divisor, &value) != napi_ok) FAIL("errorStats: napi_create_double failed");
-  return value;
-}
-
 // ---- LDFA: A·Q̂ᵀ and P̂ᵀ·A in one pass over A -------------------------------------------------
 //
 //   AQ (out, r) = A·Q̂ᵀ,   PA (r, in) = P̂ᵀ·A,   A (out, in), P̂ (out, r), Q̂ (r, in)
@@ -820,6 +825,21 @@ static void low_rank_rows(const LowRankRows *job) {
 
 static void low_rank_rows_task(void *job) { low_rank_rows(job); }
 
+/** AQ = A·Q̂ᵀ and PA = P̂ᵀ·A (either may be NULL), in two halves of A's rows from LOW_RANK_THREADED_FLOPS; false when out of memory. */
+static bool low_rank_sides_run(float *AQ, float *PA, const float *A, const float *P, const float *Q, size_t out, size_t in, size_t r) {
+  if (PA != NULL) memset(PA, 0, r * in * sizeof(float));
+  LowRankRows all = {A, P, Q, AQ, PA, 0, out, in, r};
+  const double flops = ((AQ != NULL) + (PA != NULL)) * 2.0 * (double)out * (double)in * (double)r;
+  if (flops < LOW_RANK_THREADED_FLOPS || out < 2) { low_rank_rows(&all); return true; }
+  float *second_part = PA == NULL ? NULL : calloc(r * in, sizeof(float));
+  if (PA != NULL && second_part == NULL) return false;
+  LowRankRows halves[2] = {{A, P, Q, AQ, PA, 0, out / 2, in, r}, {A, P, Q, AQ, second_part, out / 2, out, in, r}};
+  run_in_pair(low_rank_rows_task, &halves[0], &halves[1]);
+  if (PA != NULL) for (size_t j = 0; j < r * in; j++) PA[j] += second_part[j];
+  free(second_part);
+  return true;
+}
+
 static napi_value low_rank_sides(napi_env env, napi_callback_info info) {
   Args a;
   args_read(env, info, &a, 8);
@@ -828,88 +848,243 @@ static napi_value low_rank_sides(napi_env env, napi_callback_info info) {
   float *P = f32_or_null(&a, 3, out * r), *Q = f32_or_null(&a, 4, r * in);
   if (!a.error && ((AQ == NULL) != (Q == NULL) || (PA == NULL) != (P == NULL))) a.error = "AQ needs Q and PA needs P (null skips that side)";
   if (failed(&a, "lowRankSides")) return NULL;
-  if (PA != NULL) memset(PA, 0, r * in * sizeof(float));
-  LowRankRows all = {A, P, Q, AQ, PA, 0, out, in, r};
-  const double flops = ((AQ != NULL) + (PA != NULL)) * 2.0 * (double)out * (double)in * (double)r;
-  if (flops < LOW_RANK_THREADED_FLOPS || out < 2) { low_rank_rows(&all); return NULL; }
-  float *second_part = PA == NULL ? NULL : calloc(r * in, sizeof(float));
-  if (PA != NULL && second_part == NULL) FAIL("lowRankSides: out of memory");
-  LowRankRows halves[2] = {{A, P, Q, AQ, PA, 0, out / 2, in, r}, {A, P, Q, AQ, second_part, out / 2, out, in, r}};
-  run_in_pair(low_rank_rows_task, &halves[0], &halves[1]);
-  if (PA != NULL) for (size_t j = 0; j < r * in; j++) PA[j] += second_part[j];
-  free(second_part);
+  if (!low_rank_sides_run(AQ, PA, A, P, Q, out, in, r)) FAIL("lowRankSides: out of memory");
   return NULL;
 }
 
-/** The samples of LDFA Oja's linear-layer passes (ojaPasses). */
-typedef struct {
-  const float *dy, *x, *Pt;
-  const double *cP;
-  double d;
-  float *v, *uTdy, *G;
-  size_t N, out, in, r;
-} OjaJob; // Pt: P̂ᵀ (r, out); uTdy: uᵀ·dy (r, out)
+/** M (r, r) = A·Bᵀ for A, B (r, width): M[p, c] = the dot product of A's row p and B's row c (rows_dots, four of A's rows at a time). */
+__attribute__((target_clones("avx2", "default")))
+static void gram(float *M, const float *A, const float *B, size_t r, size_t width) {
+  for (size_t p = 0; p < r;) {
+    const int R = p + 4 <= r ? 4 : 1;
+    const float *rows[4];
+    float *m[4];
+    for (int q = 0; q < R; q++) { rows[q] = A + (p + q) * width; m[q] = M + (p + q) * r; }
+    rows_dots(R, rows, B, width, r, width, m, true);
+    p += (size_t)R;
+  }
+}
+
+/** y (width) = Σ_q c[q·stride]·B[q, ·] over B's r rows (width each) in order, 8 lanes over the columns. */
+__attribute__((target_clones("avx2", "default")))
+static void combine_rows(float *y, const float *c, size_t stride, const float *B, size_t r, size_t width) {
+  const size_t full = width - width % LANES;
+  for (size_t j = 0; j < full; j += LANES) {
+    lanes s = broadcast(0);
+    for (size_t q = 0; q < r; q++) s = s + broadcast(c[q * stride]) * load_lanes(B + q * width + j);
+    store_lanes(y + j, s);
+  }
+  for (size_t j = full; j < width; j++) {
+    float s = 0;
+    for (size_t q = 0; q < r; q++) s = s + c[q * stride] * B[q * width + j];
+    y[j] = s;
+  }
+}
+
+/** Pt (r, rows) = P (rows, r) transposed. */
+static void transpose_into(float *Pt, const float *P, size_t rows, size_t r) {
+  for (size_t j = 0; j < rows; j++) for (size_t c = 0; c < r; c++) Pt[c * rows + j] = P[j * r + c];
+}
 
 /**
- * Samples in groups of four (then one by one): v_i = dy_i·P̂ (the dot products with P̂ᵀ's rows),
- * u_i = (v_i − cᵀP̂)/d, then uᵀ·dy += u_i ⊗ dy_i and G += v_i ⊗ x_i, while the group's rows of
- * dy and x are in L1. The sums' order depends on the shape alone.
+ * LDFA normative on one layer at low rank, E = P̂Q̂ − W never formed (src/fast/ldfa.ts
+ * normativeGradients): gP̂ = P̂·(Q̂Q̂ᵀ) − W·Q̂ᵀ (out, r), gQ̂ = (P̂ᵀP̂)·Q̂ − P̂ᵀ·W (r, in) from
+ * P̂ (out, r), Q̂ (r, in), W (out, in). W·Q̂ᵀ and P̂ᵀ·W in one pass over W (lowRankSides, the
+ * worker woken first); Q̂Q̂ᵀ, P̂ᵀP̂ as dot products of rows; P̂·(Q̂Q̂ᵀ) transposed, as sums of P̂ᵀ's rows.
  */
+static napi_value normative_low_rank(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 8);
+  size_t out = (size_t)int_arg(&a, 5), in = (size_t)int_arg(&a, 6), r = (size_t)int_arg(&a, 7);
+  float *gP = f32(&a, 0, out * r), *gQ = f32(&a, 1, r * in);
+  const float *P = f32(&a, 2, out * r), *Q = f32(&a, 3, r * in), *W = f32(&a, 4, out * in);
+  if (failed(&a, "normativeLowRank")) return NULL;
+  // Pt, WQ, PQQt: (r, out) or (out, r) each; QQ, PP: (r, r)
+  float *work = calloc(3 * r * out + 2 * r * r, sizeof(float));
+  if (work == NULL) FAIL("normativeLowRank: out of memory");
+  float *Pt = work, *WQ = Pt + r * out, *PQQt = WQ + r * out, *QQ = PQQt + r * out, *PP = QQ + r * r;
+  if (4.0 * (double)out * (double)in * (double)r >= LOW_RANK_THREADED_FLOPS) pair_wake(); // up by the hand-off
+  transpose_into(Pt, P, out, r);
+  gram(QQ, Q, Q, r, in);
+  gram(PP, Pt, Pt, r, out);
+  if (!low_rank_sides_run(WQ, gQ, W, P, Q, out, in, r)) { free(work); FAIL("normativeLowRank: out of memory"); }
+  for (size_t c = 0; c < r; c++) combine_rows(PQQt + c * out, QQ + c, r, Pt, r, out); // (P̂·Q̂Q̂ᵀ)ᵀ row c
+  for (size_t j = 0; j < out; j++) for (size_t c = 0; c < r; c++) gP[j * r + c] = PQQt[c * out + j] - WQ[j * r + c];
+  float *row = malloc(in * sizeof(float));
+  if (row == NULL) { free(work); FAIL("normativeLowRank: out of memory"); }
+  for (size_t p = 0; p < r; p++) { // row p of (P̂ᵀP̂)·Q̂ − P̂ᵀ·W
+    combine_rows(row, PP + p * r, 1, Q, r, in);
+    for (size_t j = 0; j < in; j++) gQ[p * in + j] = row[j] - gQ[p * in + j];
+  }
+  free(row);
+  free(work);
+  return NULL;
+}
+
+// ---- LDFA Oja on a linear layer, fused ---------------------------------------------------------
+//
+// With c, d the centre and divisor of normaliseError's statistics of δ (N, out) (never forming δ̃):
+//   v = δ·P̂ (N, r)  (also z of gQ̂ = zᵀ·x),   u = δ̃·P̂ = (v − 1·cᵀP̂)/d (N, r),
+//   C·P̂ = δ̃ᵀ·u = δᵀ·u/d (out, r)  (1ᵀu = 0 where c ≠ 0),   gQ̂ = vᵀ·x (r, in),
+//   M = P̂ᵀ·(C·P̂) (r, r),   gP̂ = P̂·M − C·P̂ (out, r).
+// uᵀ·δ and vᵀ·x are sums over the samples of outer products: each tile of K ≤ 6 rows × 16
+// columns of the result is summed over all samples in registers, in sample order, and stored
+// once. Every value is so the same sequential sum, whatever the tiling or thread split; M and gP̂
+// accumulate in double.
+
+typedef struct {
+  const float *dy, *x, *Pt; // Pt: P̂ᵀ (r, out)
+  const double *cP; double d;
+  float *v, *u, *uTdy, *G; // v, u (N, r); uTdy: uᵀ·δ (r, out); G = vᵀ·x (r, in)
+  size_t N, out, in, r;
+} OjaJob;
+
+/** v_i = δ_i·P̂ (the dot products with P̂ᵀ's rows) and u_i = (v_i − cᵀP̂)/d, four samples at a time. */
 __attribute__((target_clones("avx2", "default")))
-static void oja_samples(const OjaJob *job) {
-  const size_t out = job->out, in = job->in, r = job->r;
-  float vrows[4][64], urows[4][64];
-  size_t i = 0;
-  while (i < job->N) {
-    const int R = job->N - i >= 4 ? 4 : 1;
-    const float *dyr[4], *xr[4], *vr[4], *ur[4];
+static void oja_projections(const OjaJob *job, size_t i0, size_t i1) {
+  const size_t out = job->out, r = job->r;
+  for (size_t i = i0; i < i1;) {
+    const int R = i1 - i >= 4 ? 4 : 1;
+    const float *dyr[4];
     float *vw[4];
-    for (int q = 0; q < R; q++) {
-      dyr[q] = job->dy + (i + q) * out; xr[q] = job->x + (i + q) * in;
-      vw[q] = vrows[q]; vr[q] = vrows[q]; ur[q] = urows[q];
-    }
+    for (int q = 0; q < R; q++) { dyr[q] = job->dy + (i + q) * out; vw[q] = job->v + (i + q) * r; }
     rows_dots(R, dyr, job->Pt, out, r, out, vw, true);
-    for (int q = 0; q < R; q++) for (size_t c = 0; c < r; c++) {
-      job->v[(i + q) * r + c] = vrows[q][c];
-      urows[q][c] = (float)(((double)vrows[q][c] - job->cP[c]) / job->d);
-    }
-    block_axpys(R, dyr, ur, job->uTdy, out, r, out);
-    block_axpys(R, xr, vr, job->G, in, r, in);
+    for (size_t e = i * r; e < (i + (size_t)R) * r; e++) job->u[e] = (float)(((double)job->v[e] - job->cP[e % r]) / job->d);
     i += (size_t)R;
   }
 }
 
+/** Samples i0 … i1 of oja_projections, or columns of uᵀ·δ and of G (a0 … a1 and b0 … b1 of outer_sums). */
+typedef struct { const OjaJob *job; size_t i0, i1, a0, a1, b0, b1; } OjaPart;
+
 /**
- * LDFA Oja on a linear layer, the passes over the samples (src/fast/ldfa.ts ojaLinearGradients):
- *   v (N, r) ← dy·P̂,  CP (out, r) ← (uᵀ·dy)ᵀ/d = δ̃ᵀ·u with u = (v − 1·cP)/d,  G (r, in) ← vᵀ·x
- * from dy (N, out), x (N, in), P̂ (out, r), cP = cᵀP̂ (r, Float64Array) and the divisor d;
- * one call, each row of dy and x read once. On one thread: within a training step a hand-off to
- * the second thread cost more than it saved here (MLP 1024, batch 128: 0.39 ms for both layers on
- * two threads, 0.29 on one; the idle second core wakes slowly). r ≤ 64.
+ * C[k + q, j …] = Σ_i a[i, k + q]·b[i, j …] for q < K and `groups` groups of 8 columns (or one
+ * column, groups 0), the sum over the samples i in order; a (N, r), b (N, width), C (r, width).
+ * `next` (or NULL): the next strip of b, fetched towards the cache meanwhile (b's rows lie a row
+ * apart in memory, too far apart for the hardware to fetch them ahead).
  */
-static napi_value oja_passes(napi_env env, napi_callback_info info) {
+INLINE void outer_tile(int K, int groups, float *C, const float *a, const float *b, size_t N, size_t r, size_t width, size_t k, size_t j, const float *next) {
+  if (groups == 0) {
+    for (int q = 0; q < K; q++) {
+      float s = 0;
+      for (size_t i = 0; i < N; i++) s = s + a[i * r + k + q] * b[i * width + j];
+      C[(k + q) * width + j] = s;
+    }
+    return;
+  }
+  lanes s[6][2];
+  for (int q = 0; q < K; q++) for (int g = 0; g < groups; g++) s[q][g] = broadcast(0);
+  for (size_t i = 0; i < N; i++) {
+    if (next != NULL) __builtin_prefetch(next + i * width, 0, 2);
+    lanes x[2];
+    for (int g = 0; g < groups; g++) x[g] = load_lanes(b + i * width + j + 8 * (size_t)g);
+    for (int q = 0; q < K; q++) {
+      const lanes c = broadcast(a[i * r + k + q]);
+      for (int g = 0; g < groups; g++) s[q][g] = s[q][g] + c * x[g];
+    }
+  }
+  for (int q = 0; q < K; q++) for (int g = 0; g < groups; g++) store_lanes(C + (k + q) * width + j + 8 * (size_t)g, s[q][g]);
+}
+
+/** All of C's rows for one strip of columns (j, `groups` as outer_tile): six rows at a time, the strip then in L1. */
+INLINE void outer_strip(int groups, float *C, const float *a, const float *b, size_t N, size_t r, size_t width, size_t j, const float *next) {
+  size_t k = 0;
+  for (; k + 6 <= r; k += 6, next = NULL) outer_tile(6, groups, C, a, b, N, r, width, k, j, next);
+  switch (r - k) {
+    case 5: outer_tile(5, groups, C, a, b, N, r, width, k, j, next); break;
+    case 4: outer_tile(4, groups, C, a, b, N, r, width, k, j, next); break;
+    case 3: outer_tile(3, groups, C, a, b, N, r, width, k, j, next); break;
+    case 2: outer_tile(2, groups, C, a, b, N, r, width, k, j, next); break;
+    case 1: outer_tile(1, groups, C, a, b, N, r, width, k, j, next); break;
+    default: break;
+  }
+}
+
+/** Columns j0 … j1 of C (r, width) = aᵀ·b, a (N, r), b (N, width): strips of 16 columns, then 8, then 1. */
+__attribute__((target_clones("avx2", "default")))
+static void outer_sums(float *C, const float *a, const float *b, size_t N, size_t r, size_t width, size_t j0, size_t j1) {
+  size_t j = j0;
+  for (; j + 16 <= j1; j += 16) outer_strip(2, C, a, b, N, r, width, j, j + 32 <= j1 ? b + j + 16 : NULL);
+  for (; j + 8 <= j1; j += 8) outer_strip(1, C, a, b, N, r, width, j, NULL);
+  for (; j < j1; j++) outer_strip(0, C, a, b, N, r, width, j, NULL);
+}
+
+static void oja_projections_task(void *part) {
+  const OjaPart *p = part;
+  oja_projections(p->job, p->i0, p->i1);
+}
+
+static void oja_outer_sums_task(void *part) {
+  const OjaPart *p = part;
+  const OjaJob *job = p->job;
+  outer_sums(job->uTdy, job->u, job->dy, job->N, job->r, job->out, p->a0, p->a1);
+  outer_sums(job->G, job->v, job->x, job->N, job->r, job->in, p->b0, p->b1);
+}
+
+/** The fused Oja call takes both threads from this many FLOPs (3 products of 2·N·r·width). */
+static const double OJA_THREADED_FLOPS = 1e6;
+
+/**
+ * C·P̂ = (uᵀ·δ)ᵀ/d (out, r), M = P̂ᵀ·(C·P̂) = (P̂ᵀ·(uᵀ·δ)ᵀ)/d (r, r) and gP̂ = P̂·M − C·P̂ (out, r),
+ * from P̂ᵀ (r, out) and uᵀ·δ (r, out): M's entries are dot products of their rows, and gP̂'s
+ * columns sums of P̂ᵀ's rows (8 lanes over P̂'s rows j, M's rows p in order; gPt (r, out) holds
+ * them transposed).
+ */
+static void oja_small_products(float *gP, float *CP, float *M, float *gPt, const float *Pt, const float *uTdy, double d, size_t out, size_t r) {
+  for (size_t j = 0; j < out; j++) for (size_t c = 0; c < r; c++) CP[j * r + c] = (float)(uTdy[c * out + j] / d);
+  gram(M, Pt, uTdy, r, out);
+  for (size_t e = 0; e < r * r; e++) M[e] = (float)(M[e] / d);
+  for (size_t c = 0; c < r; c++) combine_rows(gPt + c * out, M + c, r, Pt, r, out);
+  for (size_t j = 0; j < out; j++) for (size_t c = 0; c < r; c++) gP[j * r + c] = gPt[c * out + j] - CP[j * r + c];
+}
+
+/**
+ * LDFA Oja on a linear layer whose P̂ learns from its own error (src/fast/ldfa.ts
+ * ojaLinearGradients): gP (out, r), gQ (r, in) from P̂ (out, r), δ (N, out), x (N, in), the
+ * normalisation `how` and ε (normaliseError, its statistics' sums divided once). r ≤ 64.
+ * With dW = δᵀ·x (out, in), gQ̂ = P̂ᵀ·dW (lowRankSides' pass) instead of vᵀ·x.
+ * From OJA_THREADED_FLOPS on two threads (samples, then columns, split by shape alone; every
+ * value is the same sum either way), the worker woken before the statistics pass so that it is
+ * up by the hand-off.
+ */
+static napi_value oja_linear(napi_env env, napi_callback_info info) {
   Args a;
   args_read(env, info, &a, 12);
   size_t N = (size_t)int_arg(&a, 8), out = (size_t)int_arg(&a, 9), in = (size_t)int_arg(&a, 10), r = (size_t)int_arg(&a, 11);
-  double d = num(&a, 7);
-  const float *P = f32(&a, 5, out * r);
-  float *CP = f32(&a, 1, out * r);
-  OjaJob job = {
-    .dy = f32(&a, 3, N * out), .x = f32(&a, 4, N * in), .cP = f64(&a, 6, r), .d = d,
-    .v = f32(&a, 0, N * r), .G = f32(&a, 2, r * in), .N = N, .out = out, .in = in, .r = r,
-  };
+  int64_t how = how_arg(&a, 6);
+  double eps = num(&a, 7);
+  float *gP = f32(&a, 0, out * r), *gQ = f32(&a, 1, r * in);
+  const float *P = f32(&a, 2, out * r), *dy = f32(&a, 3, N * out), *x = f32(&a, 4, N * in), *dW = f32_or_null(&a, 5, out * in);
   if (!a.error && (r < 1 || r > 64)) a.error = "r must be 1..64";
-  if (failed(&a, "ojaPasses")) return NULL;
-  // P̂ᵀ (r, out), then uᵀ·dy (r, out)
-  float *work = calloc(2 * r * out, sizeof(float));
-  if (work == NULL) FAIL("ojaPasses: out of memory");
-  float *Pt = work;
-  for (size_t j = 0; j < out; j++) for (size_t c = 0; c < r; c++) Pt[c * out + j] = P[j * r + c];
-  job.Pt = Pt;
-  job.uTdy = work + r * out;
-  memset(job.G, 0, r * in * sizeof(float));
-  oja_samples(&job);
-  for (size_t j = 0; j < out; j++) for (size_t c = 0; c < r; c++) CP[j * r + c] = (float)(job.uTdy[c * out + j] / d);
+  if (failed(&a, "ojaLinear")) return NULL;
+  // doubles: mean, second (out each), cP (r); floats: Pt, uTdy, CP, gPt (r·out each), v, u (N·r each), M (r²)
+  const size_t doubles = 2 * out + r, floats = 4 * r * out + 2 * N * r + r * r;
+  double *work = calloc(doubles + (floats + 1) / 2, sizeof(double));
+  if (work == NULL) FAIL("ojaLinear: out of memory");
+  double *mean = work, *second = mean + out, *cP = second + out;
+  float *Pt = (float *)(cP + r), *uTdy = Pt + r * out, *CP = uTdy + r * out, *gPt = CP + r * out, *v = gPt + r * out, *u = v + N * r, *M = u + N * r;
+  // the statistics (how 2: none, d = 1), and cᵀP̂ (c the means for how 0, else 0)
+  const bool threaded = 2.0 * (double)N * (double)r * (double)(2 * out + (dW == NULL ? in : 0)) >= OJA_THREADED_FLOPS;
+  if (threaded) pair_wake(); // awake by the time the statistics are done
+  const double d = how == 2 ? 1 : error_stats(dy, N, out, how, eps, mean, second, false);
+  if (how == 0) for (size_t j = 0; j < out; j++) for (size_t c = 0; c < r; c++) cP[c] += mean[j] * P[j * r + c];
+  transpose_into(Pt, P, out, r);
+  const OjaJob job = {.dy = dy, .x = x, .Pt = Pt, .cP = cP, .d = d, .v = v, .u = u, .uTdy = uTdy, .G = gQ, .N = N, .out = out, .in = in, .r = r};
+  // without dW, gQ̂ = vᵀ·x (r, in) beside uᵀ·δ (r, out); else gQ̂ = P̂ᵀ·dW
+  const size_t gColumns = dW == NULL ? in : 0, half = N / 2, outHalf = out / 2 - out / 2 % 16, gHalf = gColumns / 2 - gColumns / 2 % 16;
+  OjaPart parts[2] = {{&job, 0, half, 0, outHalf, 0, gHalf}, {&job, half, N, outHalf, out, gHalf, gColumns}};
+  if (threaded) {
+    run_in_pair(oja_projections_task, &parts[0], &parts[1]);
+    run_in_pair(oja_outer_sums_task, &parts[0], &parts[1]);
+  } else {
+    oja_projections(&job, 0, N);
+    oja_outer_sums_task(&(OjaPart){&job, 0, N, 0, out, 0, gColumns});
+  }
+  if (dW != NULL) {
+    memset(gQ, 0, r * in * sizeof(float));
+    low_rank_rows(&(LowRankRows){dW, P, NULL, NULL, gQ, 0, out, in, r});
+  }
+  oja_small_products(gP, CP, M, gPt, Pt, uTdy, d, out, r);
   free(work);
   return NULL;
 }
@@ -921,6 +1096,7 @@ typedef struct { const float *x; size_t start, end; int64_t found; } NonFiniteSe
  * Per block of 256 a branch-free vector loop ORs together "exponent bits all ones" (NaN or
  * ±Infinity); only a block where that is set is searched.
  */
+__attribute__((target_clones("avx2", "default")))
 static void search_non_finite(void *job) {
   NonFiniteSearch *s = job;
   const uint32_t *bits = (const uint32_t *)s->x;
@@ -977,9 +1153,9 @@ napi_value register_layer_kernels(napi_env env, napi_value exports) {
     {"permuteBlocks", NULL, permute_blocks, NULL, NULL, NULL, napi_default, NULL},
     {"firstNonFinite", NULL, first_non_finite, NULL, NULL, NULL, napi_default, NULL},
     {"normaliseError", NULL, normalise_error, NULL, NULL, NULL, napi_default, NULL},
-    {"errorStats", NULL, error_stats_js, NULL, NULL, NULL, napi_default, NULL},
     {"lowRankSides", NULL, low_rank_sides, NULL, NULL, NULL, napi_default, NULL},
-    {"ojaPasses", NULL, oja_passes, NULL, NULL, NULL, napi_default, NULL},
+    {"normativeLowRank", NULL, normative_low_rank, NULL, NULL, NULL, napi_default, NULL},
+    {"ojaLinear", NULL, oja_linear, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) FAIL("register: napi_define_properties failed");
   return exports;

@@ -338,7 +338,8 @@ function ojaGradients(s: LowRankSite, directSignal: Tensor | null, options: Ldfa
   const rows = fromLabels ? oneHot(labels!, dy.shape[1])
     : s.site.kind === 'conv' && !directSignal ? k.channelRows(dy) : dy; // (samples, out)
   const eps = s.site.kind === 'conv' ? options.ojaEpsConv : options.ojaEps;
-  if (s.site.kind === 'linear') k.ojaLinearGradients(s.gP2, s.gQ2, s.P2, rows, dy, x, options.ojaNormalisation, eps, k);
+  // dW = dyᵀ·x where δ is the layer's own dy (not the direct variant's E)
+  if (s.site.kind === 'linear') k.ojaLinearGradients(s.gP2, s.gQ2, s.P2, rows, dy, x, options.ojaNormalisation, eps, k, directSignal ? undefined : s.site.weight.grad);
   else {
     k.ojaGradient(s.gP2, s.P2, k.normaliseError(rows, options.ojaNormalisation, eps));
     const [N, , Ho, Wo] = dy.shape;
@@ -353,8 +354,11 @@ function ojaGradients(s: LowRankSite, directSignal: Tensor | null, options: Ldfa
  * gQ̂ = zᵀ·x with z = dy·P̂.   gP, P: (out, r)  gQ: (r, in)  rows, dy: (N, out)  x: (N, in)
  * The steps are the kernel set's own (`k`), so a kernel set that replaces them is used here too,
  * and one that replaces this whole entry may fuse them (src/fast/ldfa.ts).
+ * `dW` (out, in), where given, is the layer's weight gradient dyᵀ·x; these equations ignore it. A
+ * faster kernel may take gQ̂ = zᵀ·x = P̂ᵀ·(dyᵀ·x) = P̂ᵀ·dW from it instead where out < N: the same
+ * math reassociated, 2·out·r·in FLOPs instead of 2·N·r·in (an output layer of 10 classes).
  */
-export function ojaLinearGradients(gP: Tensor, gQ: Tensor, P: Tensor, rows: Tensor, dy: Tensor, x: Tensor, how: OjaNormalisation, eps: number, k: LdfaKernels): void {
+export function ojaLinearGradients(gP: Tensor, gQ: Tensor, P: Tensor, rows: Tensor, dy: Tensor, x: Tensor, how: OjaNormalisation, eps: number, k: LdfaKernels, _dW?: Tensor): void {
   k.ojaGradient(gP, P, k.normaliseError(rows, how, eps));
   const z = k.tensor([dy.shape[0], P.shape[1]]); // (N, r)
   ops().matmul(z, dy, P);

@@ -73,10 +73,14 @@ export interface LayerKernels {
   normaliseError(y: F32, x: F32, n: number, f: number, how: 0 | 1 | 2, eps: number): void;
   /** AQ (out, r) ← A·Q̂ᵀ and PA (r, in) ← P̂ᵀ·A in one pass over A (out, in); P̂ (out, r), Q̂ (r, in); a null AQ (with Q) or PA (with P) skips that side. */
   lowRankSides(AQ: F32 | null, PA: F32 | null, A: F32, P: F32 | null, Q: F32 | null, out: number, inn: number, r: number): void;
-  /** normaliseError's statistics of x (n, f): centre (f) ← the means (how 0) or zeros; returns the divisor. */
-  errorStats(centre: Float64Array, x: F32, n: number, f: number, how: 0 | 1 | 2, eps: number): number;
-  /** LDFA Oja's passes over the samples: v ← dy·P̂, CP ← (uᵀ·dy)ᵀ/d with u = (v − 1·cP)/d, G ← vᵀ·x (r ≤ 64). */
-  ojaPasses(v: F32, CP: F32, G: F32, dy: F32, x: F32, P: F32, cP: Float64Array, d: number, N: number, out: number, inn: number, r: number): void;
+  /** LDFA normative at low rank, E never formed: gP (out, r) ← P̂·(Q̂Q̂ᵀ) − W·Q̂ᵀ, gQ (r, in) ← (P̂ᵀP̂)·Q̂ − P̂ᵀ·W; P̂ (out, r), Q̂ (r, in), W (out, in). */
+  normativeLowRank(gP: F32, gQ: F32, P: F32, Q: F32, W: F32, out: number, inn: number, r: number): void;
+  /**
+   * LDFA Oja on a linear layer learning from its own error dy (N, out), fused: gP (out, r) ← P̂·(P̂ᵀ·C·P̂) − C·P̂ with
+   * C·P̂ = δ̃ᵀ(δ̃·P̂), δ̃ dy normalised by `how`, and gQ (r, in) ← (dy·P̂)ᵀ·x, or P̂ᵀ·dW from the weight gradient
+   * dW = dyᵀ·x (out, in) where given; P̂ (out, r), x (N, in), r ≤ 64.
+   */
+  ojaLinear(gP: F32, gQ: F32, P: F32, dy: F32, x: F32, dW: F32 | null, how: 0 | 1 | 2, eps: number, N: number, out: number, inn: number, r: number): void;
 }
 
 export interface NativeBlas {

@@ -22,7 +22,7 @@
 //   oja's gQ̂ = zᵀ·x, z = δ·P̂, and the conv r-channel map z: float32 intermediates (`tensor`)
 //   oja on a linear layer learning from its own error (ojaLinearGradients), fused on the addon:
 //               δ̃ never formed, v = δ·P̂ serves as z and, shifted and scaled, as u; C·P̂ from δᵀ·u
-//               (one statistics pass, then one pass over the samples' rows of δ and x: ojaPasses)
+//               (one call, ojaLinear: a statistics pass, v and u, then δᵀ·u and vᵀ·x in register tiles)
 //   factorised  gP̂ = dW·Q̂ᵀ, gQ̂ = P̂ᵀ·dW. For a linear layer with a batch smaller than that
 //               (N·(in + out) < out·in), through the batch dW = dyᵀ·x was formed from:
 //               gP̂ = dyᵀ·(x·Q̂ᵀ), gQ̂ = (dy·P̂)ᵀ·x, 4·N·r·(in + out) FLOPs instead of 4·out·in·r
@@ -77,7 +77,6 @@ export function useFloat32Feedback(rule: Rule, kernels: LdfaKernels): boolean {
 export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
   const ref = referenceLdfaKernels;
   const scratch = workArrays((size) => new Float32Array(size));
-  const scratch64 = workArrays((size) => new Float64Array(size));
   const asTensor = float32View;
 
   return {
@@ -105,11 +104,13 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
         ops().matmul(gQ, P, E, true, false);
         return;
       }
+      // up to rank 32, all of it in one call to the addon, W·Q̂ᵀ and P̂ᵀ·W in one pass over W
+      if (blas && r <= LOW_RANK_SIDES_MAX_RANK) return blas.kernels.normativeLowRank(f32(gP), f32(gQ), f32(P), f32(Q), f32(W), out, inn, r);
       const QQ = asTensor(scratch('QQ', r * r), [r, r]), PP = asTensor(scratch('PP', r * r), [r, r]);
       ops().matmul(QQ, Q, Q, false, true);
       ops().matmul(PP, P, P, true, false);
       if (blas) {
-        lowRankSides(blas, f32(gP), f32(gQ), f32(W), f32(P), f32(Q), out, inn, r); // W·Q̂ᵀ, P̂ᵀ·W
+        lowRankSides(blas, f32(gP), f32(gQ), f32(W), f32(P), f32(Q), out, inn, r); // W·Q̂ᵀ, P̂ᵀ·W (sgemm above rank 32)
         blas.sgemm(false, false, out, r, r, f32(P), f32(QQ), f32(gP), 1, -1); // P̂·(Q̂Q̂ᵀ) − W·Q̂ᵀ
         blas.sgemm(false, false, r, inn, r, f32(PP), f32(Q), f32(gQ), 1, -1); // (P̂ᵀP̂)·Q̂ − P̂ᵀ·W
         return;
@@ -173,27 +174,22 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
      *   v = dy·P̂ (N, r), which is also z for gQ̂ = vᵀ·x;  u = δ̃·P̂ = (v − 1·(cᵀP̂))/d;
      *   C·P̂ = δ̃ᵀ·u = (dyᵀ·u − c·(1ᵀu))/d = dyᵀ·u/d, since 1ᵀu = 1ᵀδ̃·P̂ = 0 where c ≠ 0
      *   (max-std: δ̃'s columns have mean 0);  gP̂ = P̂·(P̂ᵀ·C·P̂) − C·P̂.
-     * The same math reassociated (test/fast-ldfa.test.ts bounds the difference); the products
-     * are one pass over the samples (the addon's ojaPasses). Otherwise (and above rank 32, where the
-     * transposes and element loops here would cost more than the products) the steps one by one.
+     * The same math reassociated (test/fast-ldfa.test.ts bounds the difference), in one call to
+     * the addon (ojaLinear): the statistics, v and u four samples at a time, then dyᵀ·u and vᵀ·x
+     * as sums of outer products over the samples, tile by tile in registers (vᵀ·x as P̂ᵀ·dW where
+     * out < N), two threads from 1 MFLOP; then M = P̂ᵀ·C·P̂ and gP̂.
+     * Otherwise (and above rank 32, where the transposes and element loops there would cost more
+     * than the products) the steps one by one.
      */
-    ojaLinearGradients(gP, gQ, P, rows, dy, x, how, eps, k) {
+    ojaLinearGradients(gP, gQ, P, rows, dy, x, how, eps, k, dW) {
       if (!blas || rows !== dy || P.shape[1] > LOW_RANK_SIDES_MAX_RANK || !allFloat32(gP, gQ, P, dy, x)) return ref.ojaLinearGradients(gP, gQ, P, rows, dy, x, how, eps, k);
       const [N, out] = dy.shape, r = P.shape[1], inn = x.shape[1];
       assertShape('oja P', P, [out, r]);
       assertShape('oja x', x, [N, inn]);
-      const p = f32(P), dyData = f32(dy).subarray(dy.offset), xData = f32(x).subarray(x.offset);
-      const centre = scratch64('centre', out);
-      const d = blas.kernels.errorStats(centre, dyData, N, out, NORMALISATION_CODE[how], eps);
-      const cP = scratch64('cP', r).fill(0); // cᵀP̂
-      for (let j = 0; j < out; j++) if (centre[j] !== 0) for (let c = 0; c < r; c++) cP[c] += centre[j] * p[j * r + c];
-      // v = dy·P̂ (N, r); C·P̂ = δ̃ᵀ·u = dyᵀ·u/d (out, r); gQ̂ = vᵀ·x (r, in): one pass over the samples
-      const CP = asTensor(scratch('CP', out * r), [out, r]);
-      blas.kernels.ojaPasses(scratch('v', N * r), f32(CP), f32(gQ), dyData, xData, p, cP, d, N, out, inn, r);
-      const M = asTensor(scratch('M', r * r), [r, r]);
-      ops().matmul(M, P, CP, true, false); // P̂ᵀ·C·P̂ (r, r)
-      f32(gP).set(f32(CP));
-      blas.sgemm(false, false, out, r, r, p, f32(M), f32(gP), 1, -1); // P̂·M − C·P̂
+      // gQ̂ = P̂ᵀ·dW where that is fewer FLOPs (out < N) and dW is at hand
+      const fromDW = dW !== undefined && isFloat32(dW) && out < N;
+      if (fromDW) assertShape('oja dW', dW, [out, inn]);
+      blas.kernels.ojaLinear(f32(gP), f32(gQ), f32(P), f32(dy).subarray(dy.offset), f32(x).subarray(x.offset), fromDW ? f32(dW).subarray(dW.offset) : null, NORMALISATION_CODE[how], eps, N, out, inn, r);
     },
 
     normaliseError(rows, how, eps) {
