@@ -78,6 +78,18 @@ describe.each(created)('backend $row.name', ({ row, backend, skip }) => {
       referenceBackend.matmul(ref, A, B, ta, tb);
       expectMatch(`matmul K=1100 tA=${ta} tB=${tb}`, got, ref, f32Tol(K, 1, 1));
     }
+    // thin products at a training step's sizes (a rank-10 feedback, a 10-class layer) and around
+    // 32, in every transposed form
+    for (const [M, N, K] of [[128, 1030, 10], [128, 10, 1030], [10, 1030, 128], [130, 32, 67], [33, 130, 67], [130, 70, 33]]) {
+      for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+        const rng = new Rng(M + N + K);
+        const A = uniformTensor(rng, ta ? [K, M] : [M, K], 1), B = uniformTensor(rng, tb ? [N, K] : [K, N], 1);
+        const got = fill(tensor([M, N]), NaN), ref = tensor([M, N]);
+        be().matmul(got, A, B, ta, tb);
+        referenceBackend.matmul(ref, A, B, ta, tb);
+        expectMatch(`matmul M=${M} N=${N} K=${K} tA=${ta} tB=${tb}`, got, ref, f32Tol(K, 1, 1));
+      }
+    }
   });
 
   test('matmul on slices of a batch (non-zero offsets) leaves the other slices alone', () => {

@@ -853,8 +853,7 @@ static napi_value low_rank_sides(napi_env env, napi_callback_info info) {
 }
 
 /** M (r, r) = A·Bᵀ for A, B (r, width): M[p, c] = the dot product of A's row p and B's row c (rows_dots, four of A's rows at a time). */
-__attribute__((target_clones("avx2", "default")))
-static void gram(float *M, const float *A, const float *B, size_t r, size_t width) {
+INLINE void gram(float *M, const float *A, const float *B, size_t r, size_t width) {
   for (size_t p = 0; p < r;) {
     const int R = p + 4 <= r ? 4 : 1;
     const float *rows[4];
@@ -865,16 +864,28 @@ static void gram(float *M, const float *A, const float *B, size_t r, size_t widt
   }
 }
 
-/** y (width) = Σ_q c[q·stride]·B[q, ·] over B's r rows (width each) in order, 8 lanes over the columns. */
-__attribute__((target_clones("avx2", "default")))
-static void combine_rows(float *y, const float *c, size_t stride, const float *B, size_t r, size_t width) {
-  const size_t full = width - width % LANES;
-  for (size_t j = 0; j < full; j += LANES) {
+/**
+ * y (width) = Σ_q c[q·stride]·B[q, ·] over B's r rows (width each) in order, 8 lanes over the
+ * columns, 64 columns at a time (each coefficient loaded once for eight vectors, eight sums
+ * side by side so that none waits on the adder).
+ */
+INLINE void combine_rows(float *y, const float *c, size_t stride, const float *B, size_t r, size_t width) {
+  size_t j = 0;
+  for (; j + 8 * LANES <= width; j += 8 * LANES) {
+    lanes s[8];
+    for (int g = 0; g < 8; g++) s[g] = broadcast(0);
+    for (size_t q = 0; q < r; q++) {
+      const lanes cq = broadcast(c[q * stride]);
+      for (int g = 0; g < 8; g++) s[g] = s[g] + cq * load_lanes(B + q * width + j + LANES * (size_t)g);
+    }
+    for (int g = 0; g < 8; g++) store_lanes(y + j + LANES * (size_t)g, s[g]);
+  }
+  for (; j + LANES <= width; j += LANES) {
     lanes s = broadcast(0);
     for (size_t q = 0; q < r; q++) s = s + broadcast(c[q * stride]) * load_lanes(B + q * width + j);
     store_lanes(y + j, s);
   }
-  for (size_t j = full; j < width; j++) {
+  for (; j < width; j++) {
     float s = 0;
     for (size_t q = 0; q < r; q++) s = s + c[q * stride] * B[q * width + j];
     y[j] = s;
@@ -884,6 +895,27 @@ static void combine_rows(float *y, const float *c, size_t stride, const float *B
 /** Pt (r, rows) = P (rows, r) transposed. */
 static void transpose_into(float *Pt, const float *P, size_t rows, size_t r) {
   for (size_t j = 0; j < rows; j++) for (size_t c = 0; c < r; c++) Pt[c * rows + j] = P[j * r + c];
+}
+
+/** QQ = Q̂Q̂ᵀ and PP = P̂ᵀP̂ (r, r) from Q̂ (r, in) and P̂ᵀ (r, out). */
+__attribute__((target_clones("avx2", "default")))
+static void normative_grams(float *QQ, float *PP, const float *Q, const float *Pt, size_t out, size_t in, size_t r) {
+  gram(QQ, Q, Q, r, in);
+  gram(PP, Pt, Pt, r, out);
+}
+
+/**
+ * gP̂ = P̂·(Q̂Q̂ᵀ) − W·Q̂ᵀ from WQ = W·Q̂ᵀ (out, r), its first term formed transposed (PQQt (r, out));
+ * gQ̂ = (P̂ᵀP̂)·Q̂ − P̂ᵀ·W in place over gQ = P̂ᵀ·W (r, in), row by row (row: in values of work).
+ */
+__attribute__((target_clones("avx2", "default")))
+static void normative_differences(float *gP, float *gQ, float *PQQt, float *row, const float *WQ, const float *QQ, const float *PP, const float *Pt, const float *Q, size_t out, size_t in, size_t r) {
+  for (size_t c = 0; c < r; c++) combine_rows(PQQt + c * out, QQ + c, r, Pt, r, out);
+  for (size_t j = 0; j < out; j++) for (size_t c = 0; c < r; c++) gP[j * r + c] = PQQt[c * out + j] - WQ[j * r + c];
+  for (size_t p = 0; p < r; p++) {
+    combine_rows(row, PP + p * r, 1, Q, r, in);
+    for (size_t j = 0; j < in; j++) gQ[p * in + j] = row[j] - gQ[p * in + j];
+  }
 }
 
 /**
@@ -899,24 +931,15 @@ static napi_value normative_low_rank(napi_env env, napi_callback_info info) {
   float *gP = f32(&a, 0, out * r), *gQ = f32(&a, 1, r * in);
   const float *P = f32(&a, 2, out * r), *Q = f32(&a, 3, r * in), *W = f32(&a, 4, out * in);
   if (failed(&a, "normativeLowRank")) return NULL;
-  // Pt, WQ, PQQt: (r, out) or (out, r) each; QQ, PP: (r, r)
-  float *work = calloc(3 * r * out + 2 * r * r, sizeof(float));
+  // Pt, WQ, PQQt: (r, out) or (out, r) each; QQ, PP: (r, r); a row of in values
+  float *work = calloc(3 * r * out + 2 * r * r + in, sizeof(float));
   if (work == NULL) FAIL("normativeLowRank: out of memory");
-  float *Pt = work, *WQ = Pt + r * out, *PQQt = WQ + r * out, *QQ = PQQt + r * out, *PP = QQ + r * r;
+  float *Pt = work, *WQ = Pt + r * out, *PQQt = WQ + r * out, *QQ = PQQt + r * out, *PP = QQ + r * r, *row = PP + r * r;
   if (4.0 * (double)out * (double)in * (double)r >= LOW_RANK_THREADED_FLOPS) pair_wake(); // up by the hand-off
   transpose_into(Pt, P, out, r);
-  gram(QQ, Q, Q, r, in);
-  gram(PP, Pt, Pt, r, out);
+  normative_grams(QQ, PP, Q, Pt, out, in, r);
   if (!low_rank_sides_run(WQ, gQ, W, P, Q, out, in, r)) { free(work); FAIL("normativeLowRank: out of memory"); }
-  for (size_t c = 0; c < r; c++) combine_rows(PQQt + c * out, QQ + c, r, Pt, r, out); // (P̂·Q̂Q̂ᵀ)ᵀ row c
-  for (size_t j = 0; j < out; j++) for (size_t c = 0; c < r; c++) gP[j * r + c] = PQQt[c * out + j] - WQ[j * r + c];
-  float *row = malloc(in * sizeof(float));
-  if (row == NULL) { free(work); FAIL("normativeLowRank: out of memory"); }
-  for (size_t p = 0; p < r; p++) { // row p of (P̂ᵀP̂)·Q̂ − P̂ᵀ·W
-    combine_rows(row, PP + p * r, 1, Q, r, in);
-    for (size_t j = 0; j < in; j++) gQ[p * in + j] = row[j] - gQ[p * in + j];
-  }
-  free(row);
+  normative_differences(gP, gQ, PQQt, row, WQ, QQ, PP, Pt, Q, out, in, r);
   free(work);
   return NULL;
 }
@@ -1030,6 +1053,7 @@ static const double OJA_THREADED_FLOPS = 1e6;
  * columns sums of P̂ᵀ's rows (8 lanes over P̂'s rows j, M's rows p in order; gPt (r, out) holds
  * them transposed).
  */
+__attribute__((target_clones("avx2", "default")))
 static void oja_small_products(float *gP, float *CP, float *M, float *gPt, const float *Pt, const float *uTdy, double d, size_t out, size_t r) {
   for (size_t j = 0; j < out; j++) for (size_t c = 0; c < r; c++) CP[j * r + c] = (float)(uTdy[c * out + j] / d);
   gram(M, Pt, uTdy, r, out);
