@@ -74,6 +74,27 @@ describe('float32 LDFA kernels against the reference kernels', () => {
     expect(() => blas!.kernels.normativeLowRank(new Float32Array(4), new Float32Array(4), new Float32Array(4), new Float32Array(4), new Float32Array(3), 2, 2, 2)).toThrow(/normativeLowRank: an array is shorter than its shape requires/);
   });
 
+  onNative('the feedback dx = (dy·P̂)·Q̂ on the addon (lowRankFeedback, one call, two threads over the samples from 1 MFLOP) against the reference\'s two products, random shapes; the same bytes on every call; float64 operands take the reference\'s products', () => {
+    const k = float32LdfaKernels(blas);
+    fc.assert(fc.property(fc.integer({ min: 1, max: 140 }), fc.integer({ min: 1, max: 1100 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 32 }), fc.nat(1e6), (N, out, inn, r, seed) => {
+      const rng = new Rng(seed);
+      const P = uniformTensor(rng, [out, r], 1), Q = uniformTensor(rng, [r, inn], 1), dy = uniformTensor(rng, [N, out], 1);
+      const want = tensor([N, inn]);
+      withBackend(referenceBackend, () => referenceLdfaKernels.throughLowRank(P, Q)(want, dy));
+      const [got, again] = [float32Tensor([N, inn]), float32Tensor([N, inn])];
+      const feedback = k.throughLowRank(f32(P), f32(Q));
+      withBackend(native!, () => { feedback(got, f32(dy)); feedback(again, f32(dy)); });
+      close(`dx N=${N} out=${out} in=${inn} r=${r}`, got.data, want.data, 2e-6 * (out + r) * r, 1e-4);
+      close('dx again', again.data, got.data, 0, 0);
+    }), { seed: 27, numRuns: 30 });
+    const rng = new Rng(3);
+    const P = uniformTensor(rng, [7, 3], 1), Q = uniformTensor(rng, [3, 5], 1), dy = uniformTensor(rng, [4, 7], 1);
+    const [a, b] = [tensor([4, 5]), tensor([4, 5])];
+    withBackend(native!, () => { k.throughLowRank(P, Q)(a, dy); referenceLdfaKernels.throughLowRank(P, Q)(b, dy); });
+    close('float64 operands', a.data, b.data, 0, 0);
+    expect(() => blas!.kernels.lowRankFeedback(new Float32Array(3), new Float32Array(4), new Float32Array(4), new Float32Array(4), 2, 2, 2, 2)).toThrow(/lowRankFeedback: an array is shorter than its shape requires/);
+  });
+
   onNative('lowRankSides (normative\'s W·Q̂ᵀ, P̂ᵀ·W; factorised\'s dW·Q̂ᵀ, P̂ᵀ·dW in one pass): against float64 products, on shapes that take both threads, cross column blocks and leave odd rows, lanes and ranks; the same bytes on every call', () => {
     // the shapes: up to 700 wide (column blocks of 256, tails not a multiple of 8), ranks not a
     // multiple of 4, odd row counts; 4·out·in·r ≥ 4e6 runs the second thread

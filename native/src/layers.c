@@ -19,6 +19,7 @@
 //   firstNonFinite(x) -> index or −1                                                       tensor.ts
 //   normaliseError(y, x, n, f, how, eps)   LDFA Oja's normalised error                     rules/ldfa.ts
 //   lowRankSides(AQ|null, PA|null, A, P|null, Q|null, out, in, r)   A·Q̂ᵀ and P̂ᵀ·A in one pass   rules/ldfa.ts
+//   lowRankFeedback(dx, dy, P, Q, N, out, in, r)   LDFA's feedback dx = (dy·P̂)·Q̂, fused      feedback.ts
 //   normativeLowRank(gP, gQ, P, Q, W, out, in, r)   normative's gradients at low rank, fused   rules/ldfa.ts
 //   ojaLinear(gP, gQ, P, dy, x, dW|null, how, eps, N, out, in, r)   Oja on a linear layer, fused   rules/ldfa.ts
 // (mean, rstd, runMean, runVar: Float64Array, the reference's caches; winners: Int32Array.)
@@ -944,6 +945,58 @@ static napi_value normative_low_rank(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// ---- LDFA's feedback on a linear layer: dx = (dy·P̂)·Q̂ -----------------------------------------
+
+typedef struct { float *dx, *z; const float *dy, *Pt, *Q; size_t i0, i1, out, in, r; } FeedbackRows;
+
+/**
+ * Samples i0 … i1: z_i = dy_i·P̂ (dot products with P̂ᵀ's rows, four samples at a time), then
+ * dx_i = z_i·Q̂ (a combination of Q̂'s rows). Every value of a sample's row from that sample alone.
+ */
+__attribute__((target_clones("avx2", "default")))
+static void feedback_rows(const FeedbackRows *job) {
+  const size_t out = job->out, in = job->in, r = job->r;
+  for (size_t i = job->i0; i < job->i1;) {
+    const int R = job->i1 - i >= 4 ? 4 : 1;
+    const float *dyr[4];
+    float *zr[4];
+    for (int q = 0; q < R; q++) { dyr[q] = job->dy + (i + q) * out; zr[q] = job->z + (i + q) * r; }
+    rows_dots(R, dyr, job->Pt, out, r, out, zr, true);
+    for (int q = 0; q < R; q++) combine_rows(job->dx + (i + q) * in, zr[q], 1, job->Q, r, in);
+    i += (size_t)R;
+  }
+}
+
+static void feedback_rows_task(void *job) { feedback_rows(job); }
+
+/** The fused feedback takes both threads from this many FLOPs (2·N·r·(out + in)). */
+static const double FEEDBACK_THREADED_FLOPS = 1e6;
+
+/**
+ * LDFA's feedback operator on a linear layer (src/fast/ldfa.ts throughLowRank):
+ * dx (N, in) = (dy·P̂)·Q̂ from dy (N, out), P̂ (out, r), Q̂ (r, in); r ≤ 64. Two threads over
+ * halves of the samples from FEEDBACK_THREADED_FLOPS, the worker woken while P̂ is transposed.
+ */
+static napi_value low_rank_feedback(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 8);
+  size_t N = (size_t)int_arg(&a, 4), out = (size_t)int_arg(&a, 5), in = (size_t)int_arg(&a, 6), r = (size_t)int_arg(&a, 7);
+  float *dx = f32(&a, 0, N * in);
+  const float *dy = f32(&a, 1, N * out), *P = f32(&a, 2, out * r), *Q = f32(&a, 3, r * in);
+  if (!a.error && (r < 1 || r > 64)) a.error = "r must be 1..64";
+  if (failed(&a, "lowRankFeedback")) return NULL;
+  const bool threaded = 2.0 * (double)N * (double)r * (double)(out + in) >= FEEDBACK_THREADED_FLOPS && N >= 2;
+  if (threaded) pair_wake();
+  float *work = malloc((r * out + N * r) * sizeof(float)); // P̂ᵀ (r, out), z (N, r)
+  if (work == NULL) FAIL("lowRankFeedback: out of memory");
+  transpose_into(work, P, out, r);
+  FeedbackRows halves[2] = {{dx, work + r * out, dy, work, Q, 0, threaded ? N / 2 : N, out, in, r}, {dx, work + r * out, dy, work, Q, N / 2, N, out, in, r}};
+  if (threaded) run_in_pair(feedback_rows_task, &halves[0], &halves[1]);
+  else feedback_rows(&halves[0]);
+  free(work);
+  return NULL;
+}
+
 // ---- LDFA Oja on a linear layer, fused ---------------------------------------------------------
 //
 // With c, d the centre and divisor of normaliseError's statistics of δ (N, out) (never forming δ̃):
@@ -1178,6 +1231,7 @@ napi_value register_layer_kernels(napi_env env, napi_value exports) {
     {"firstNonFinite", NULL, first_non_finite, NULL, NULL, NULL, napi_default, NULL},
     {"normaliseError", NULL, normalise_error, NULL, NULL, NULL, napi_default, NULL},
     {"lowRankSides", NULL, low_rank_sides, NULL, NULL, NULL, napi_default, NULL},
+    {"lowRankFeedback", NULL, low_rank_feedback, NULL, NULL, NULL, napi_default, NULL},
     {"normativeLowRank", NULL, normative_low_rank, NULL, NULL, NULL, napi_default, NULL},
     {"ojaLinear", NULL, oja_linear, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -134,6 +134,8 @@ export function defaultInit(mode: FeedbackMode): 'svd' | 'random' {
 export interface LdfaKernels {
   /** A zero tensor for the rule's intermediates (z, the r-channel map). */
   tensor(shape: readonly number[]): Tensor;
+  /** The feedback operator of a linear layer, dx = (dy·P̂)·Q̂ (reference/feedback.ts). */
+  throughLowRank: typeof throughLowRank;
   normativeGradients: typeof normativeGradients;
   factorisedGradients: typeof factorisedGradients;
   ojaGradient: typeof ojaGradient;
@@ -181,10 +183,10 @@ export function ldfa(options: LdfaOptions): LdfaRule {
 
   const feedbackFor = (s: LowRankSite): Feedback => {
     if (s.fedByOutputInput) {
-      const lowRank = throughLowRank(s.P.value, s.Q.value); // (rows, r), (r, cols): already matrices
+      const lowRank = k.throughLowRank(s.P.value, s.Q.value); // (rows, r), (r, cols): already matrices
       return (dx) => lowRank(dx, outputInputError());
     }
-    return s.site.kind === 'linear' ? throughLowRank(s.P.value, s.Q.value) : throughLowRankKernel(s.P.value, s.Q.value, s.site.conv!);
+    return s.site.kind === 'linear' ? k.throughLowRank(s.P.value, s.Q.value) : throughLowRankKernel(s.P.value, s.Q.value, s.site.conv!);
   };
 
   let svdRng: Rng | null = null;
@@ -260,11 +262,7 @@ export function ldfa(options: LdfaOptions): LdfaRule {
 
     useKernels(kernels) {
       k = kernels;
-      // The matrix views share their tensor's storage: follow it if it was moved (float32).
-      for (const s of layers) {
-        s.P2.data = s.P.value.data; s.Q2.data = s.Q.value.data;
-        s.gP2.data = s.P.grad.data; s.gQ2.data = s.Q.grad.data;
-      }
+      for (const s of layers) s.site.feedback = feedbackFor(s); // the kernels' feedback operator
     },
 
     feedbackTensors() {
@@ -366,7 +364,7 @@ export function ojaLinearGradients(gP: Tensor, gQ: Tensor, P: Tensor, rows: Tens
 }
 
 export const referenceLdfaKernels: LdfaKernels = {
-  tensor: (shape) => tensor(shape), normativeGradients, factorisedGradients, ojaGradient, ojaLinearGradients, normaliseError, channelRows, balancedFactors,
+  tensor: (shape) => tensor(shape), throughLowRank, normativeGradients, factorisedGradients, ojaGradient, ojaLinearGradients, normaliseError, channelRows, balancedFactors,
 };
 
 /** Clamps (v4 normative code): linear layers' W, b, P̂, Q̂ gradients; conv layers' P̂, Q̂ gradients. */

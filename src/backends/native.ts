@@ -73,6 +73,8 @@ export interface LayerKernels {
   normaliseError(y: F32, x: F32, n: number, f: number, how: 0 | 1 | 2, eps: number): void;
   /** AQ (out, r) ← A·Q̂ᵀ and PA (r, in) ← P̂ᵀ·A in one pass over A (out, in); P̂ (out, r), Q̂ (r, in); a null AQ (with Q) or PA (with P) skips that side. */
   lowRankSides(AQ: F32 | null, PA: F32 | null, A: F32, P: F32 | null, Q: F32 | null, out: number, inn: number, r: number): void;
+  /** LDFA's feedback on a linear layer: dx (N, in) ← (dy·P̂)·Q̂, dy (N, out), P̂ (out, r), Q̂ (r, in), r ≤ 64. */
+  lowRankFeedback(dx: F32, dy: F32, P: F32, Q: F32, N: number, out: number, inn: number, r: number): void;
   /** LDFA normative at low rank, E never formed: gP (out, r) ← P̂·(Q̂Q̂ᵀ) − W·Q̂ᵀ, gQ (r, in) ← (P̂ᵀP̂)·Q̂ − P̂ᵀ·W; P̂ (out, r), Q̂ (r, in), W (out, in). */
   normativeLowRank(gP: F32, gQ: F32, P: F32, Q: F32, W: F32, out: number, inn: number, r: number): void;
   /**

@@ -83,6 +83,23 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
     tensor: (shape) => float32Tensor(shape),
 
     /**
+     * dx = (dy·P̂)·Q̂: up to rank 32, on the addon in one call (z = dy·P̂ and dx = z·Q̂ row by row,
+     * two threads over the samples), else the reference's two products on the backend.
+     */
+    throughLowRank(P, Q) {
+      const products = ref.throughLowRank(P, Q);
+      const r = P.shape[1];
+      if (!blas || r > LOW_RANK_SIDES_MAX_RANK || P.shape.length !== 2) return products;
+      return (dx, dy) => {
+        if (!allFloat32(dx, dy, P, Q) || dx.shape.length !== 2) return products(dx, dy);
+        const [N, out] = dy.shape, inn = dx.shape[1];
+        assertShape('feedback P', P, [out, r]);
+        assertShape('feedback Q', Q, [r, inn]);
+        blas.kernels.lowRankFeedback(f32(dx).subarray(dx.offset), f32(dy).subarray(dy.offset), f32(P), f32(Q), N, out, inn, r);
+      };
+    },
+
+    /**
      * gP̂ = E·Q̂ᵀ = P̂·(Q̂Q̂ᵀ) − W·Q̂ᵀ,  gQ̂ = P̂ᵀ·E = (P̂ᵀP̂)·Q̂ − P̂ᵀ·W,  E = P̂Q̂ − W never formed.
      * P̂ (out, r), Q̂ (r, in), W (out, in); Q̂Q̂ᵀ, P̂ᵀP̂ (r, r).
      */
