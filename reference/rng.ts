@@ -98,6 +98,23 @@ export class Rng {
     return radius * Math.cos(angle);
   }
 
+  /**
+   * Moves on as `count` calls of normal() would, without computing the normals: the uniforms
+   * are drawn (u = 0 redrawn alike), the logarithms and sines skipped but for the spare an odd
+   * count leaves. For a caller that must keep the generator in step with one that draws values
+   * it does not need (src/fast/ldfa.ts: a randomized SVD that is computed exactly).
+   */
+  skipNormals(count: number): void {
+    if (!Number.isInteger(count) || count < 0) throw new Error(`skipNormals: count must be a non-negative integer, got ${count}`);
+    let left = count;
+    if (left > 0 && this.spareNormal !== null) { this.spareNormal = null; left--; }
+    for (; left >= 2; left -= 2) { // a pair: both of a Box–Muller draw
+      while (this.uniform() === 0) { /* redrawn, as normal() does */ }
+      this.uniform();
+    }
+    if (left === 1) this.normal(); // the last one, whose pair's second value stays as the spare
+  }
+
   /** Integer in [0, n). */
   int(n: number): number {
     return Math.floor(this.uniform() * n);

@@ -48,6 +48,21 @@ describe('derived draws', () => {
     for (const c of counts) expect(Math.abs(c - n / 7)).toBeLessThan(5 * Math.sqrt(n / 7));
   });
 
+  it('skipNormals(n) leaves the generator exactly where n calls of normal() do (words and spare), from a fresh or a half-used pair; a bad count is refused', () => {
+    for (const spareFirst of [false, true]) {
+      for (const n of [0, 1, 2, 3, 6, 7, 1001, 65536]) {
+        const [drawn, skipped] = [new Rng(42), new Rng(42)];
+        if (spareFirst) { drawn.normal(); skipped.normal(); } // a spare waiting
+        for (let i = 0; i < n; i++) drawn.normal();
+        skipped.skipNormals(n);
+        expect(skipped.snapshot(), `n = ${n}, spare first: ${spareFirst}`).toEqual(drawn.snapshot());
+        expect([skipped.normal(), skipped.normal(), skipped.uniform()]).toEqual([drawn.normal(), drawn.normal(), drawn.uniform()]);
+      }
+    }
+    expect(() => new Rng(1).skipNormals(-1)).toThrow(/skipNormals: count must be a non-negative integer, got -1/);
+    expect(() => new Rng(1).skipNormals(2.5)).toThrow(/non-negative integer/);
+  });
+
   it('normal() has mean 0 and variance 1', () => {
     const z = draw(new Rng(3), n, (r) => r.normal());
     expect(Math.abs(mean(z))).toBeLessThan(5 / Math.sqrt(n));

@@ -303,20 +303,28 @@ function lapackBalancedFactors(blas: NativeBlas, W: Tensor, r: number, method: S
   if (method === 'exact') svd = exact();
   else {
     const k = Math.min(r + (method.oversample ?? 5), m, n);
-    const omega = normalTensor(method.randomized, [n, k], 1); // drawn as the reference draws it
-    method.onSketch?.(omega);
-    const A = isFloat32(W) ? f32(W).subarray(W.offset, W.offset + m * n) : Float32Array.from(W.data.subarray(W.offset, W.offset + m * n));
-    svd = k === Math.min(m, n) ? exact() : randomizedSvdProducts(blas, A, m, n, k, Float32Array.from(omega.data), method.powerIterations ?? 2) ?? exact();
+    if (k === Math.min(m, n) && !method.onSketch) {
+      // the sample spans the whole space: the exact SVD, with the generator moved on as drawing Ω would
+      method.randomized.skipNormals(n * k);
+      svd = exact();
+    } else {
+      const omega = normalTensor(method.randomized, [n, k], 1); // drawn as the reference draws it
+      method.onSketch?.(omega);
+      const A = isFloat32(W) ? f32(W).subarray(W.offset, W.offset + m * n) : Float32Array.from(W.data.subarray(W.offset, W.offset + m * n));
+      svd = k === Math.min(m, n) ? exact() : randomizedSvdProducts(blas, A, m, n, k, Float32Array.from(omega.data), method.powerIterations ?? 2) ?? exact();
+    }
   }
   const { U, S, Vt, k } = svd;
-  const P = tensor([m, r]), Q = tensor([r, n]);
-  for (let j = 0; j < r; j++) {
-    let best = 0, sign = 1;
-    for (let i = 0; i < m; i++) if (Math.abs(U[i * k + j]) > best) { best = Math.abs(U[i * k + j]); sign = U[i * k + j] < 0 ? -1 : 1; }
-    const root = Math.sqrt(S[j]);
-    for (let i = 0; i < m; i++) P.data[i * r + j] = sign * U[i * k + j] * root;
-    for (let i = 0; i < n; i++) Q.data[j * n + i] = sign * Vt[j * n + i] * root;
+  // column j's sign: that of its entry of largest magnitude (the first such), as the reference's
+  const best = new Float64Array(r), sign = new Float64Array(r).fill(1), root = new Float64Array(r);
+  for (let i = 0; i < m; i++) for (let j = 0; j < r; j++) {
+    const u = U[i * k + j];
+    if (Math.abs(u) > best[j]) { best[j] = Math.abs(u); sign[j] = u < 0 ? -1 : 1; }
   }
+  for (let j = 0; j < r; j++) root[j] = Math.sqrt(S[j]);
+  const P = tensor([m, r]), Q = tensor([r, n]);
+  for (let i = 0; i < m; i++) for (let j = 0; j < r; j++) P.data[i * r + j] = sign[j] * U[i * k + j] * root[j];
+  for (let j = 0; j < r; j++) for (let i = 0; i < n; i++) Q.data[j * n + i] = sign[j] * Vt[j * n + i] * root[j];
   return { P, Q, S: S.slice(0, r) };
 }
 
