@@ -1005,8 +1005,8 @@ static napi_value low_rank_feedback(napi_env env, napi_callback_info info) {
 //   M = P̂ᵀ·(C·P̂) (r, r),   gP̂ = P̂·M − C·P̂ (out, r).
 // uᵀ·δ and vᵀ·x are sums over the samples of outer products: each tile of K ≤ 6 rows × 16
 // columns of the result is summed over all samples in registers, in sample order, and stored
-// once. Every value is so the same sequential sum, whatever the tiling or thread split; M and gP̂
-// accumulate in double.
+// once. Every value is so the same sequential sum, whatever the tiling or thread split. M and gP̂
+// from dot products and combinations of rows (oja_small_products).
 
 typedef struct {
   const float *dy, *x, *Pt; // Pt: P̂ᵀ (r, out)
