@@ -769,7 +769,7 @@ INLINE void rows_dots(int R, const float *const *a, const float *Q, size_t in, s
 INLINE void block_axpys(int R, const float *const *a, const float *const *p, float *PA, size_t in, size_t r, size_t width) {
   const size_t full = width - width % LANES;
   for (size_t k = 0; k < r; k++) {
-    lanes b[4];
+    lanes b[8];
     for (int q = 0; q < R; q++) b[q] = broadcast(p[q][k]);
     float *row = PA + k * in;
     size_t j = 0;
@@ -789,14 +789,17 @@ INLINE void block_axpys(int R, const float *const *a, const float *const *p, flo
 /** R rows from i, one column block: their dot products and their part of PA. */
 INLINE void block_rows(int R, const LowRankRows *job, size_t i, size_t j0, size_t width) {
   const size_t in = job->in, r = job->r;
-  const float *a[4], *p[4];
-  float *aq[4];
+  const float *a[8], *p[8];
+  float *aq[8];
   for (int q = 0; q < R; q++) {
     a[q] = job->A + (i + q) * in + j0;
     p[q] = job->P == NULL ? NULL : job->P + (i + q) * r;
     aq[q] = job->AQ == NULL ? NULL : job->AQ + (i + q) * r;
   }
-  if (job->AQ != NULL) rows_dots(R, a, job->Q + j0, in, r, width, aq, j0 == 0);
+  if (job->AQ != NULL) {
+    if (R == 8) { rows_dots(4, a, job->Q + j0, in, r, width, aq, j0 == 0); rows_dots(4, a + 4, job->Q + j0, in, r, width, aq + 4, j0 == 0); }
+    else rows_dots(R, a, job->Q + j0, in, r, width, aq, j0 == 0);
+  }
   if (job->PA != NULL) block_axpys(R, a, p, job->PA + j0, in, r, width);
 }
 
@@ -804,8 +807,8 @@ INLINE void block_rows(int R, const LowRankRows *job, size_t i, size_t j0, size_
  * Rows i0..i1 of A: AQ's rows, and their part of PA (PA zeroed by the caller). A is taken in
  * blocks of LOW_RANK_ROWS rows × LOW_RANK_BLOCK columns (whole rows up to 1024 wide: narrower
  * blocks, whose slices of Q̂ and PA would stay in L1, measured slower), so that each value of A
- * comes from memory once, the next rows prefetched. Rows go four at a time: each load of Q̂ and
- * of PA then serves four rows. The sums' order depends on the shape alone.
+ * comes from memory once, the next rows prefetched. Rows go eight at a time: each load of PA then
+ * serves eight rows, each load of Q̂ four. The sums' order depends on the shape alone.
  */
 __attribute__((target_clones("avx2", "default")))
 static void low_rank_rows(const LowRankRows *job) {
@@ -814,11 +817,12 @@ static void low_rank_rows(const LowRankRows *job) {
     for (size_t j0 = 0; j0 < job->in; j0 += LOW_RANK_BLOCK) {
       const size_t width = job->in - j0 < LOW_RANK_BLOCK ? job->in - j0 : LOW_RANK_BLOCK;
       size_t i = rows0;
-      for (; i + 4 <= rows1; i += 4) {
-        // the next four rows' block, on its way in while these four are worked on
-        if (i + 8 <= job->i1) for (size_t q = 4; q < 8; q++) for (size_t j = 0; j < width; j += 16) __builtin_prefetch(job->A + (i + q) * job->in + j0 + j);
-        block_rows(4, job, i, j0, width);
+      for (; i + 8 <= rows1; i += 8) {
+        // the next eight rows' block, on its way in while these eight are worked on
+        if (i + 16 <= job->i1) for (size_t q = 8; q < 16; q++) for (size_t j = 0; j < width; j += 16) __builtin_prefetch(job->A + (i + q) * job->in + j0 + j);
+        block_rows(8, job, i, j0, width);
       }
+      for (; i + 4 <= rows1; i += 4) block_rows(4, job, i, j0, width);
       for (; i < rows1; i++) block_rows(1, job, i, j0, width);
     }
   }
