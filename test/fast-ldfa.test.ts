@@ -11,7 +11,7 @@ import { multiply, ops, setBackend, withBackend, type Backend } from '../referen
 import { referenceBackend } from '../reference/kernels.ts';
 import { Rng, normalTensor, uniformTensor } from '../reference/rng.ts';
 import { balancedFactors } from '../reference/linalg.ts';
-import { channelRows, ojaGradient, referenceLdfaKernels, type OjaNormalisation } from '../reference/rules/ldfa.ts';
+import { channelRows, ojaGradient, referenceLdfaKernels, type LdfaKernels, type OjaNormalisation } from '../reference/rules/ldfa.ts';
 import { tensor, type Tensor } from '../reference/tensor.ts';
 import { DEFAULT_CONFIG, type TrainConfig } from '../src/config.ts';
 import { createTrainer } from '../src/train.ts';
@@ -39,18 +39,33 @@ const close = (name: string, got: ArrayLike<number>, want: ArrayLike<number>, at
 };
 const maxAbs = (t: Tensor) => t.data.reduce((a, x) => Math.max(a, Math.abs(x)), 0);
 
+type SidesKernel = (k: LdfaKernels, gP: Tensor, gQ: Tensor, P: Tensor, Q: Tensor, A: Tensor) => void;
+/**
+ * A kernel of P̂ (out, r), Q̂ (r, in) and an (out, in) matrix A (W or dW), all uniform in ±1 from
+ * `seed`: its gP̂, gQ̂ by the reference kernels in float64, and by `k` in float32 on the native
+ * backend (`calls` times into fresh arrays, for checking that the bytes repeat).
+ */
+function sidesBoth(run: SidesKernel, k: LdfaKernels, out: number, inn: number, r: number, seed: number, calls = 1) {
+  const rng = new Rng(seed);
+  const P = uniformTensor(rng, [out, r], 1), Q = uniformTensor(rng, [r, inn], 1), A = uniformTensor(rng, [out, inn], 1);
+  const gP = tensor([out, r]), gQ = tensor([r, inn]);
+  withBackend(referenceBackend, () => run(referenceLdfaKernels, gP, gQ, P, Q, A));
+  const fast = Array.from({ length: calls }, () => {
+    const [gP32, gQ32] = [float32Tensor([out, r]), float32Tensor([r, inn])];
+    withBackend(native!, () => run(k, gP32, gQ32, f32(P), f32(Q), f32(A)));
+    return { gP: gP32, gQ: gQ32 };
+  });
+  return { gP, gQ, fast };
+}
+const normative: SidesKernel = (k, gP, gQ, P, Q, W) => k.normativeGradients(gP, gQ, P, Q, W);
+
 describe('float32 LDFA kernels against the reference kernels', () => {
   onNative('normative: gP̂ = P̂·(Q̂Q̂ᵀ) − W·Q̂ᵀ, gQ̂ = (P̂ᵀP̂)·Q̂ − P̂ᵀ·W (E never formed) against the reference\'s E = P̂Q̂ − W, E·Q̂ᵀ, P̂ᵀ·E, with and without the addon, random shapes', () => {
     for (const k of [float32LdfaKernels(blas), float32LdfaKernels(null)]) {
     // ranks up to 40 on widths from 1: both the reassociated (low rank) and the E-forming (high rank) branch
     fc.assert(fc.property(fc.integer({ min: 1, max: 70 }), fc.integer({ min: 1, max: 70 }), fc.integer({ min: 1, max: 40 }), fc.nat(1e6), (out, inn, r0, seed) => {
       const r = Math.min(r0, out, inn);
-      const rng = new Rng(seed);
-      const P = uniformTensor(rng, [out, r], 1), Q = uniformTensor(rng, [r, inn], 1), W = uniformTensor(rng, [out, inn], 1);
-      const gP = tensor([out, r]), gQ = tensor([r, inn]);
-      withBackend(referenceBackend, () => referenceLdfaKernels.normativeGradients(gP, gQ, P, Q, W));
-      const gP32 = float32Tensor([out, r]), gQ32 = float32Tensor([r, inn]);
-      withBackend(native!, () => k.normativeGradients(gP32, gQ32, f32(P), f32(Q), f32(W)));
+      const { gP, gQ, fast: [{ gP: gP32, gQ: gQ32 }] } = sidesBoth(normative, k, out, inn, r, seed);
       // each entry of gP̂ sums in·(r + 1) products of O(1) values (the reassociation's bound: the two
       // terms are each of that size, whatever the size of their difference E·Q̂ᵀ)
       close(`gP out=${out} in=${inn} r=${r}`, gP32.data, gP.data, 1e-5 * inn * (r + 1));
@@ -60,16 +75,11 @@ describe('float32 LDFA kernels against the reference kernels', () => {
     // shapes that take both threads on the addon (≥ 4e6 FLOPs), odd widths, across a column block; the same bytes on every call
     const k = float32LdfaKernels(blas);
     for (const [out, inn, r, seed] of [[301, 310, 12, 1], [257, 1030, 10, 2], [1024, 64, 32, 3]]) {
-      const rng = new Rng(seed);
-      const P = uniformTensor(rng, [out, r], 1), Q = uniformTensor(rng, [r, inn], 1), W = uniformTensor(rng, [out, inn], 1);
-      const gP = tensor([out, r]), gQ = tensor([r, inn]);
-      withBackend(referenceBackend, () => referenceLdfaKernels.normativeGradients(gP, gQ, P, Q, W));
-      const [gP32, gQ32, again, againQ] = [float32Tensor([out, r]), float32Tensor([r, inn]), float32Tensor([out, r]), float32Tensor([r, inn])];
-      withBackend(native!, () => { k.normativeGradients(gP32, gQ32, f32(P), f32(Q), f32(W)); k.normativeGradients(again, againQ, f32(P), f32(Q), f32(W)); });
-      close(`gP out=${out} in=${inn} r=${r}`, gP32.data, gP.data, 1e-5 * inn * (r + 1));
-      close(`gQ out=${out} in=${inn} r=${r}`, gQ32.data, gQ.data, 1e-5 * out * (r + 1));
-      close('gP again', again.data, gP32.data, 0, 0);
-      close('gQ again', againQ.data, gQ32.data, 0, 0);
+      const { gP, gQ, fast: [first, again] } = sidesBoth(normative, k, out, inn, r, seed, 2);
+      close(`gP out=${out} in=${inn} r=${r}`, first.gP.data, gP.data, 1e-5 * inn * (r + 1));
+      close(`gQ out=${out} in=${inn} r=${r}`, first.gQ.data, gQ.data, 1e-5 * out * (r + 1));
+      close('gP again', again.gP.data, first.gP.data, 0, 0);
+      close('gQ again', again.gQ.data, first.gQ.data, 0, 0);
     }
     expect(() => blas!.kernels.normativeLowRank(new Float32Array(4), new Float32Array(4), new Float32Array(4), new Float32Array(4), new Float32Array(3), 2, 2, 2)).toThrow(/normativeLowRank: an array is shorter than its shape requires/);
   });
@@ -120,12 +130,7 @@ describe('float32 LDFA kernels against the reference kernels', () => {
     const k = float32LdfaKernels(blas);
     fc.assert(fc.property(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 12 }), fc.nat(1e6), (out, inn, r0, seed) => {
       const r = Math.min(r0, out, inn);
-      const rng = new Rng(seed);
-      const P = uniformTensor(rng, [out, r], 1), Q = uniformTensor(rng, [r, inn], 1), dW = uniformTensor(rng, [out, inn], 1);
-      const gP = tensor([out, r]), gQ = tensor([r, inn]);
-      withBackend(referenceBackend, () => referenceLdfaKernels.factorisedGradients(gP, gQ, P, Q, dW));
-      const gP32 = float32Tensor([out, r]), gQ32 = float32Tensor([r, inn]);
-      withBackend(native!, () => k.factorisedGradients(gP32, gQ32, f32(P), f32(Q), f32(dW)));
+      const { gP, gQ, fast: [{ gP: gP32, gQ: gQ32 }] } = sidesBoth((kernels, ...args) => kernels.factorisedGradients(...args), k, out, inn, r, seed);
       close(`gP out=${out} in=${inn} r=${r}`, gP32.data, gP.data, 2e-6 * inn);
       close(`gQ out=${out} in=${inn} r=${r}`, gQ32.data, gQ.data, 2e-6 * out);
     }), { seed: 24, numRuns: 30 });
@@ -209,25 +214,22 @@ describe('float32 LDFA kernels against the reference kernels', () => {
         close('gP again', gPa.data, gP32.data, 0, 0);
         close('gQ again', gQa.data, gQ32.data, 0, 0);
       }), { seed: 26, numRuns: 25 });
-      // rows other than dy (the one-hot labels): the kernel set's own steps, as the reference composes them
+      // where the fused entry does not apply, the kernel set's own steps, as the reference composes them
+      const composed = (label: string, P: Tensor, rows: Tensor, dy: Tensor, x: Tensor) => {
+        const [out, r] = P.shape, inn = x.shape[1];
+        const [a, b] = [float32Tensor([out, r]), float32Tensor([out, r])], [qa, qb] = [float32Tensor([r, inn]), float32Tensor([r, inn])];
+        withBackend(native!, () => {
+          k.ojaLinearGradients(a, qa, P, rows, dy, x, how, 1e-8, k);
+          referenceLdfaKernels.ojaLinearGradients(b, qb, P, rows, dy, x, how, 1e-8, k);
+        });
+        close(`gP ${label}`, a.data, b.data, 0, 0);
+        close(`gQ ${label}`, qa.data, qb.data, 0, 0);
+      };
       const rng = new Rng(9);
       const P = f32(uniformTensor(rng, [10, 3], 0.3)), x = f32(uniformTensor(rng, [6, 7], 1)), dy = f32(uniformTensor(rng, [6, 10], 1)), labels = f32(uniformTensor(rng, [6, 10], 1));
-      const [a, b] = [float32Tensor([10, 3]), float32Tensor([10, 3])], [qa, qb] = [float32Tensor([3, 7]), float32Tensor([3, 7])];
-      withBackend(native!, () => {
-        k.ojaLinearGradients(a, qa, P, labels, dy, x, how, 1e-8, k);
-        referenceLdfaKernels.ojaLinearGradients(b, qb, P, labels, dy, x, how, 1e-8, k);
-      });
-      close('gP from the labels', a.data, b.data, 0, 0);
-      close('gQ from the labels', qa.data, qb.data, 0, 0);
-      // above rank 32 (LOW_RANK_SIDES_MAX_RANK): the steps one by one as well
+      composed('from the labels (rows other than dy)', P, labels, dy, x);
       const P40 = f32(uniformTensor(rng, [48, 40], 0.2)), dy40 = f32(uniformTensor(rng, [6, 48], 1));
-      const [c, d] = [float32Tensor([48, 40]), float32Tensor([48, 40])], [qc, qd] = [float32Tensor([40, 7]), float32Tensor([40, 7])];
-      withBackend(native!, () => {
-        k.ojaLinearGradients(c, qc, P40, dy40, dy40, x, how, 1e-8, k);
-        referenceLdfaKernels.ojaLinearGradients(d, qd, P40, dy40, dy40, x, how, 1e-8, k);
-      });
-      close('gP at rank 40', c.data, d.data, 0, 0);
-      close('gQ at rank 40', qc.data, qd.data, 0, 0);
+      composed('at rank 40 (above LOW_RANK_SIDES_MAX_RANK)', P40, dy40, dy40, x);
       const a4 = () => new Float32Array(4);
       expect(() => blas!.kernels.ojaLinear(a4(), a4(), a4(), a4(), a4(), new Float32Array(3), 0, 1e-8, 2, 2, 2, 2)).toThrow(/ojaLinear: an array is shorter than its shape requires/);
       expect(() => blas!.kernels.ojaLinear(a4(), a4(), a4(), a4(), a4(), null, 3 as 0, 1e-8, 2, 2, 2, 2)).toThrow(/ojaLinear: how must be 0/);

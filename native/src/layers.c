@@ -830,12 +830,16 @@ static void low_rank_rows(const LowRankRows *job) {
 
 static void low_rank_rows_task(void *job) { low_rank_rows(job); }
 
+/** Whether low_rank_sides_run takes two threads for `sides` (1 or 2) of an (out, in) A at rank r. */
+static bool low_rank_sides_threaded(int sides, size_t out, size_t in, size_t r) {
+  return sides * 2.0 * (double)out * (double)in * (double)r >= LOW_RANK_THREADED_FLOPS && out >= 2;
+}
+
 /** AQ = A·Q̂ᵀ and PA = P̂ᵀ·A (either may be NULL), in two halves of A's rows from LOW_RANK_THREADED_FLOPS; false when out of memory. */
 static bool low_rank_sides_run(float *AQ, float *PA, const float *A, const float *P, const float *Q, size_t out, size_t in, size_t r) {
   if (PA != NULL) memset(PA, 0, r * in * sizeof(float));
   LowRankRows all = {A, P, Q, AQ, PA, 0, out, in, r};
-  const double flops = ((AQ != NULL) + (PA != NULL)) * 2.0 * (double)out * (double)in * (double)r;
-  if (flops < LOW_RANK_THREADED_FLOPS || out < 2) { low_rank_rows(&all); return true; }
+  if (!low_rank_sides_threaded((AQ != NULL) + (PA != NULL), out, in, r)) { low_rank_rows(&all); return true; }
   float *second_part = PA == NULL ? NULL : calloc(r * in, sizeof(float));
   if (PA != NULL && second_part == NULL) return false;
   LowRankRows halves[2] = {{A, P, Q, AQ, PA, 0, out / 2, in, r}, {A, P, Q, AQ, second_part, out / 2, out, in, r}};
@@ -897,6 +901,15 @@ INLINE void combine_rows(float *y, const float *c, size_t stride, const float *B
   }
 }
 
+/**
+ * G (out, r) = P̂·M − Y from P̂ᵀ (r, out), M (r, r) and Y (out, r): P̂·M's columns as combinations
+ * of P̂ᵀ's rows (8 lanes over P̂'s rows, M's rows in order), formed transposed in Gt (r, out).
+ */
+INLINE void low_rank_times_minus(float *G, float *Gt, const float *Pt, const float *M, const float *Y, size_t out, size_t r) {
+  for (size_t c = 0; c < r; c++) combine_rows(Gt + c * out, M + c, r, Pt, r, out);
+  for (size_t j = 0; j < out; j++) for (size_t c = 0; c < r; c++) G[j * r + c] = Gt[c * out + j] - Y[j * r + c];
+}
+
 /** Pt (r, rows) = P (rows, r) transposed. */
 static void transpose_into(float *Pt, const float *P, size_t rows, size_t r) {
   for (size_t j = 0; j < rows; j++) for (size_t c = 0; c < r; c++) Pt[c * rows + j] = P[j * r + c];
@@ -915,8 +928,7 @@ static void normative_grams(float *QQ, float *PP, const float *Q, const float *P
  */
 __attribute__((target_clones("avx2", "default")))
 static void normative_differences(float *gP, float *gQ, float *PQQt, float *row, const float *WQ, const float *QQ, const float *PP, const float *Pt, const float *Q, size_t out, size_t in, size_t r) {
-  for (size_t c = 0; c < r; c++) combine_rows(PQQt + c * out, QQ + c, r, Pt, r, out);
-  for (size_t j = 0; j < out; j++) for (size_t c = 0; c < r; c++) gP[j * r + c] = PQQt[c * out + j] - WQ[j * r + c];
+  low_rank_times_minus(gP, PQQt, Pt, QQ, WQ, out, r);
   for (size_t p = 0; p < r; p++) {
     combine_rows(row, PP + p * r, 1, Q, r, in);
     for (size_t j = 0; j < in; j++) gQ[p * in + j] = row[j] - gQ[p * in + j];
@@ -940,7 +952,7 @@ static napi_value normative_low_rank(napi_env env, napi_callback_info info) {
   float *work = calloc(3 * r * out + 2 * r * r + in, sizeof(float));
   if (work == NULL) FAIL("normativeLowRank: out of memory");
   float *Pt = work, *WQ = Pt + r * out, *PQQt = WQ + r * out, *QQ = PQQt + r * out, *PP = QQ + r * r, *row = PP + r * r;
-  if (4.0 * (double)out * (double)in * (double)r >= LOW_RANK_THREADED_FLOPS) pair_wake(); // up by the hand-off
+  if (low_rank_sides_threaded(2, out, in, r)) pair_wake(); // up by the hand-off
   transpose_into(Pt, P, out, r);
   normative_grams(QQ, PP, Q, Pt, out, in, r);
   if (!low_rank_sides_run(WQ, gQ, W, P, Q, out, in, r)) { free(work); FAIL("normativeLowRank: out of memory"); }
@@ -1115,8 +1127,7 @@ static void oja_small_products(float *gP, float *CP, float *M, float *gPt, const
   for (size_t j = 0; j < out; j++) for (size_t c = 0; c < r; c++) CP[j * r + c] = (float)(uTdy[c * out + j] / d);
   gram(M, Pt, uTdy, r, out);
   for (size_t e = 0; e < r * r; e++) M[e] = (float)(M[e] / d);
-  for (size_t c = 0; c < r; c++) combine_rows(gPt + c * out, M + c, r, Pt, r, out);
-  for (size_t j = 0; j < out; j++) for (size_t c = 0; c < r; c++) gP[j * r + c] = gPt[c * out + j] - CP[j * r + c];
+  low_rank_times_minus(gP, gPt, Pt, M, CP, out, r);
 }
 
 /**
@@ -1161,10 +1172,7 @@ static napi_value oja_linear(napi_env env, napi_callback_info info) {
     oja_projections(&job, 0, N);
     oja_outer_sums_task(&(OjaPart){&job, 0, N, 0, out, 0, gColumns});
   }
-  if (dW != NULL) {
-    memset(gQ, 0, r * in * sizeof(float));
-    low_rank_rows(&(LowRankRows){dW, P, NULL, NULL, gQ, 0, out, in, r});
-  }
+  if (dW != NULL && !low_rank_sides_run(NULL, gQ, dW, P, NULL, out, in, r)) { free(work); FAIL("ojaLinear: out of memory"); }
   oja_small_products(gP, CP, M, gPt, Pt, uTdy, d, out, r);
   free(work);
   return NULL;

@@ -6,8 +6,8 @@
 //               formed:  gP̂ = P̂·(Q̂Q̂ᵀ) − W·Q̂ᵀ,  gQ̂ = (P̂ᵀP̂)·Q̂ − P̂ᵀ·W   (sgemm with β = −1 for the
 //               differences). The same math; 4·out·in·r + 4·r²·(in + out) FLOPs instead of 6·out·in·r,
 //               and W is read twice instead of E being written and read three times (on the MLP 1024's
-//               1024×1024 layer at r = 10: 1.5 ms instead of 6.0; with W·Q̂ᵀ and P̂ᵀ·W taken in one pass
-//               over W by the addon's lowRankSides up to rank 32: 0.55 ms); at high rank, where that costs more
+//               1024×1024 layer at r = 10: 1.5 ms instead of 6.0; up to rank 32 all of it one call to
+//               the addon, normativeLowRank, W·Q̂ᵀ and P̂ᵀ·W in one pass over W: 0.4–0.5 ms); at high rank, where that costs more
 //               FLOPs (r > out·in / (2·(in + out)), e.g. 'full'), E is formed as the reference does
 //               (one sgemm with β = −1 on a copy of W). It rounds differently: the two
 //               terms nearly cancel where P̂Q̂ ≈ W, so the error is float32 rounding of |W|·|Q̂|-sized
@@ -76,7 +76,7 @@ export function useFloat32Feedback(rule: Rule, kernels: LdfaKernels): boolean {
 /** The float32 kernels; `blas` (the native addon) adds α/β products and LAPACK, else ops() alone. */
 export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
   const ref = referenceLdfaKernels;
-  const scratch = workArrays((size) => new Float32Array(size));
+  const scratch = workArrays();
   const asTensor = float32View;
 
   return {
@@ -239,13 +239,13 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
   };
 }
 
-/** Work arrays reused from call to call, by slot and size. */
-function workArrays<T>(make: (size: number) => T): (slot: string, size: number) => T {
-  const arrays = new Map<string, T>();
+/** Float32 work arrays reused from call to call, by slot and size. */
+function workArrays(): (slot: string, size: number) => Float32Array {
+  const arrays = new Map<string, Float32Array>();
   return (slot, size) => {
     const key = `${slot} ${size}`;
     let a = arrays.get(key);
-    if (a === undefined) arrays.set(key, a = make(size));
+    if (a === undefined) arrays.set(key, a = new Float32Array(size));
     return a;
   };
 }
@@ -303,15 +303,18 @@ function lapackBalancedFactors(blas: NativeBlas, W: Tensor, r: number, method: S
   if (method === 'exact') svd = exact();
   else {
     const k = Math.min(r + (method.oversample ?? 5), m, n);
-    if (k === Math.min(m, n) && !method.onSketch) {
-      // the sample spans the whole space: the exact SVD, with the generator moved on as drawing Ω would
-      method.randomized.skipNormals(n * k);
+    const spansAll = k === Math.min(m, n); // the sample spans the whole space: the exact SVD
+    if (spansAll && !method.onSketch) {
+      method.randomized.skipNormals(n * k); // the generator moved on as drawing Ω would
       svd = exact();
     } else {
       const omega = normalTensor(method.randomized, [n, k], 1); // drawn as the reference draws it
       method.onSketch?.(omega);
-      const A = isFloat32(W) ? f32(W).subarray(W.offset, W.offset + m * n) : Float32Array.from(W.data.subarray(W.offset, W.offset + m * n));
-      svd = k === Math.min(m, n) ? exact() : randomizedSvdProducts(blas, A, m, n, k, Float32Array.from(omega.data), method.powerIterations ?? 2) ?? exact();
+      if (spansAll) svd = exact();
+      else {
+        const A = isFloat32(W) ? f32(W).subarray(W.offset, W.offset + m * n) : Float32Array.from(W.data.subarray(W.offset, W.offset + m * n));
+        svd = randomizedSvdProducts(blas, A, m, n, k, Float32Array.from(omega.data), method.powerIterations ?? 2) ?? exact();
+      }
     }
   }
   const { U, S, Vt, k } = svd;
