@@ -1,0 +1,129 @@
+// The addon's lane kernels, written once for a vector width: layers.c includes this file twice,
+// with LANES 8 (one AVX register, two SSE ones; compiled for AVX2 and any x86-64) and LANES 16
+// (one AVX-512 register: the pass over W, where the CPU has AVX-512). Before each inclusion it
+// defines LANES, V(name) (the names of that width: name itself for 8, name_16 for 16), DOTS_K
+// (how many of Q̂'s rows block_dots takes beside four rows of A: 2 in AVX2's 16 registers, 4 in
+// AVX-512's 32) and LANES_TARGET (the instruction sets low_rank_rows is compiled for).
+//
+// Multiplies and adds stay separate operations (ISO C mode does not contract them), so every
+// instruction set that runs one width rounds alike. The two widths sum a dot product's lanes in
+// different groups (j mod 8, j mod 16), so their AQ differ in the last bits; a CPU always runs the
+// same width, chosen by its features, never by load. PA's sums (over rows, per column) do not
+// depend on the width.
+
+typedef float V(lanes) __attribute__((vector_size(LANES * sizeof(float))));
+INLINE V(lanes) V(load_lanes)(const float *p) { V(lanes) v; memcpy(&v, p, sizeof v); return v; }
+INLINE void V(store_lanes)(float *p, V(lanes) v) { memcpy(p, &v, sizeof v); }
+INLINE V(lanes) V(broadcast)(float c) {
+  V(lanes) v;
+  for (int l = 0; l < LANES; l++) v[l] = c;
+  return v;
+}
+/**
+ * The lanes' sum as a tree: for 8, ((v₀ + v₄) + (v₂ + v₆)) + ((v₁ + v₅) + (v₃ + v₇)); 16 lanes
+ * are first folded to 8 (v_l + v_{l+8}).
+ */
+INLINE float V(lane_sum)(V(lanes) v) {
+  float h[8];
+  for (int l = 0; l < 8; l++) h[l] = LANES == 16 ? v[l] + v[(l + 8) % LANES] : v[l];
+  const float a0 = h[0] + h[4], a1 = h[1] + h[5], a2 = h[2] + h[6], a3 = h[3] + h[7];
+  return (a0 + a2) + (a1 + a3);
+}
+
+/**
+ * One column block (width values from column j0) of R rows of A, a[ρ] pointing at the block:
+ * the dot products with Q̂'s rows k … k + K − 1 (R·K running sums side by side, so that no
+ * chain of additions waits on the adder), added to AQ (set by the first block).
+ */
+INLINE void V(block_dots)(int R, int K, const float *const *a, const float *Q, size_t in, size_t k, size_t width, float *const *aq, bool first) {
+  const size_t full = width - width % LANES;
+  V(lanes) s[4][4];
+  for (int p = 0; p < R; p++) for (int q = 0; q < K; q++) s[p][q] = V(broadcast)(0);
+  for (size_t j = 0; j < full; j += LANES) {
+    V(lanes) w[4];
+    for (int q = 0; q < K; q++) w[q] = V(load_lanes)(Q + (k + q) * in + j);
+    for (int p = 0; p < R; p++) {
+      const V(lanes) v = V(load_lanes)(a[p] + j);
+      for (int q = 0; q < K; q++) s[p][q] += v * w[q];
+    }
+  }
+  for (int p = 0; p < R; p++) for (int q = 0; q < K; q++) {
+    float t = V(lane_sum)(s[p][q]);
+    for (size_t j = full; j < width; j++) t += a[p][j] * Q[(k + q) * in + j];
+    aq[p][k + q] = first ? t : aq[p][k + q] + t;
+  }
+}
+
+/**
+ * All r dot products of R rows of A (one column block) with Q̂'s rows (row stride `in`): two of
+ * Q̂'s rows at a time for four rows of A, four at a time for one, then one by one.
+ */
+INLINE void V(rows_dots)(int R, const float *const *a, const float *Q, size_t in, size_t r, size_t width, float *const *aq, bool first) {
+  const int K = R == 4 ? DOTS_K : 4;
+  size_t k = 0;
+  for (; k + K <= r; k += K) V(block_dots)(R, K, a, Q, in, k, width, aq, first);
+  for (; k < r; k++) V(block_dots)(R, 1, a, Q, in, k, width, aq, first);
+}
+
+/** The same block's part of PA: PA[k, block] += Σ_ρ P̂[i_ρ, k]·A[i_ρ, block], added row by row in order. */
+INLINE void V(block_axpys)(int R, const float *const *a, const float *const *p, float *PA, size_t in, size_t r, size_t width) {
+  const size_t full = width - width % LANES;
+  for (size_t k = 0; k < r; k++) {
+    V(lanes) b[8];
+    for (int q = 0; q < R; q++) b[q] = V(broadcast)(p[q][k]);
+    float *row = PA + k * in;
+    size_t j = 0;
+    for (; j < full; j += LANES) {
+      V(lanes) t = V(load_lanes)(row + j);
+      for (int q = 0; q < R; q++) t = t + b[q] * V(load_lanes)(a[q] + j);
+      V(store_lanes)(row + j, t);
+    }
+    for (; j < width; j++) {
+      float t = row[j];
+      for (int q = 0; q < R; q++) t = t + p[q][k] * a[q][j];
+      row[j] = t;
+    }
+  }
+}
+
+/** R rows from i, one column block: their dot products and their part of PA. */
+INLINE void V(block_rows)(int R, const LowRankRows *job, size_t i, size_t j0, size_t width) {
+  const size_t in = job->in, r = job->r;
+  const float *a[8], *p[8];
+  float *aq[8];
+  for (int q = 0; q < R; q++) {
+    a[q] = job->A + (i + q) * in + j0;
+    p[q] = job->P == NULL ? NULL : job->P + (i + q) * r;
+    aq[q] = job->AQ == NULL ? NULL : job->AQ + (i + q) * r;
+  }
+  if (job->AQ != NULL) {
+    if (R == 8) { V(rows_dots)(4, a, job->Q + j0, in, r, width, aq, j0 == 0); V(rows_dots)(4, a + 4, job->Q + j0, in, r, width, aq + 4, j0 == 0); }
+    else V(rows_dots)(R, a, job->Q + j0, in, r, width, aq, j0 == 0);
+  }
+  if (job->PA != NULL) V(block_axpys)(R, a, p, job->PA + j0, in, r, width);
+}
+
+/**
+ * Rows i0..i1 of A: AQ's rows, and their part of PA (PA zeroed by the caller). A is taken in
+ * blocks of LOW_RANK_ROWS rows × LOW_RANK_BLOCK columns (whole rows up to 1024 wide: narrower
+ * blocks, whose slices of Q̂ and PA would stay in L1, measured slower), so that each value of A
+ * comes from memory once, the next rows prefetched. Rows go eight at a time: each load of PA then
+ * serves eight rows, each load of Q̂ four. The sums' order depends on the shape alone.
+ */
+LANES_TARGET
+static void V(low_rank_rows)(const LowRankRows *job) {
+  for (size_t rows0 = job->i0; rows0 < job->i1; rows0 += LOW_RANK_ROWS) {
+    const size_t rows1 = job->i1 - rows0 < LOW_RANK_ROWS ? job->i1 : rows0 + LOW_RANK_ROWS;
+    for (size_t j0 = 0; j0 < job->in; j0 += LOW_RANK_BLOCK) {
+      const size_t width = job->in - j0 < LOW_RANK_BLOCK ? job->in - j0 : LOW_RANK_BLOCK;
+      size_t i = rows0;
+      for (; i + 8 <= rows1; i += 8) {
+        // the next eight rows' block, on its way in while these eight are worked on
+        if (i + 16 <= job->i1) for (size_t q = 8; q < 16; q++) for (size_t j = 0; j < width; j += 16) __builtin_prefetch(job->A + (i + q) * job->in + j0 + j);
+        V(block_rows)(8, job, i, j0, width);
+      }
+      for (; i + 4 <= rows1; i += 4) V(block_rows)(4, job, i, j0, width);
+      for (; i < rows1; i++) V(block_rows)(1, job, i, j0, width);
+    }
+  }
+}
