@@ -105,24 +105,51 @@ describe('float32 LDFA kernels against the reference kernels', () => {
     expect(() => blas!.kernels.lowRankFeedback(new Float32Array(3), new Float32Array(4), new Float32Array(4), new Float32Array(4), 2, 2, 2, 2)).toThrow(/lowRankFeedback: an array is shorter than its shape requires/);
   });
 
-  onNative('lowRankSides (normative\'s W·Q̂ᵀ, P̂ᵀ·W; factorised\'s dW·Q̂ᵀ, P̂ᵀ·dW in one pass): against float64 products, on shapes that take both threads, cross column blocks and leave odd rows, lanes and ranks; the same bytes on every call', () => {
-    // the shapes: up to 1100 wide (column blocks of 1024, tails not a multiple of 8 or 16), ranks not a
-    // multiple of 4, odd row counts; 4·out·in·r ≥ 4e6 runs the second thread
-    fc.assert(fc.property(fc.integer({ min: 1, max: 600 }), fc.integer({ min: 1, max: 1100 }), fc.integer({ min: 1, max: 13 }), fc.nat(1e6), (out, inn, r, seed) => {
-      const rng = new Rng(seed);
-      const A = uniformTensor(rng, [out, inn], 1), P = uniformTensor(rng, [out, r], 1), Q = uniformTensor(rng, [r, inn], 1);
-      const AQ = new Float32Array(out * r), PA = new Float32Array(r * inn).fill(Number.NaN); // PA is overwritten, not added to
-      blas!.kernels.lowRankSides(AQ, PA, f32(A).data as unknown as Float32Array, f32(P).data as unknown as Float32Array, f32(Q).data as unknown as Float32Array, out, inn, r);
-      const A32 = f32(A), P32 = f32(P), Q32 = f32(Q); // the float32-rounded operands, multiplied in float64
-      const wantAQ = withBackend(referenceBackend, () => multiply(tensor(A32.shape, Float64Array.from(A32.data)), tensor(Q32.shape, Float64Array.from(Q32.data)), false, true));
-      const wantPA = withBackend(referenceBackend, () => multiply(tensor(P32.shape, Float64Array.from(P32.data)), tensor(A32.shape, Float64Array.from(A32.data)), true, false));
-      // a float32 sum of n products of values in [−1, 1]: |error| ≤ n·2⁻²⁴·n (γₙ·Σ|terms|), with room
-      close(`A·Q̂ᵀ out=${out} in=${inn} r=${r}`, AQ, wantAQ.data, 2 * inn * inn * 2 ** -24 + 1e-6, 0);
-      close(`P̂ᵀ·A out=${out} in=${inn} r=${r}`, PA, wantPA.data, 2 * out * out * 2 ** -24 + 1e-6, 0);
-      const again = new Float32Array(out * r), againPA = new Float32Array(r * inn);
-      blas!.kernels.lowRankSides(again, againPA, A32.data as unknown as Float32Array, P32.data as unknown as Float32Array, Q32.data as unknown as Float32Array, out, inn, r);
-      expect(Buffer.from(again.buffer).equals(Buffer.from(AQ.buffer)) && Buffer.from(againPA.buffer).equals(Buffer.from(PA.buffer))).toBe(true);
-    }), { seed: 23, numRuns: 40 });
+  onNative('lowRankSides (normative\'s W·Q̂ᵀ, P̂ᵀ·W; factorised\'s dW·Q̂ᵀ, P̂ᵀ·dW in one pass), at 8 lanes and (with AVX-512) 16: against float64 products, on shapes that take both threads, cross column blocks and leave odd rows, lanes and ranks; the same bytes on every call', () => {
+    const kernels = blas!.kernels, chosen = kernels.laneWidth(0);
+    expect([8, 16]).toContain(chosen);
+    const widths = chosen === 16 ? [8, 16] : [8];
+    if (chosen === 8) expect(() => kernels.laneWidth(16)).toThrow(/laneWidth: 16 lanes need AVX-512/);
+    expect(() => kernels.laneWidth(12 as 8)).toThrow(/laneWidth: the width must be 0 \(ask\), 8 or 16/);
+    try {
+      for (const width of widths) {
+        expect(kernels.laneWidth(width as 8 | 16)).toBe(width);
+        // the shapes: up to 1100 wide (column blocks of 1024, tails not a multiple of 8 or 16), ranks not a
+        // multiple of 4, odd row counts; 4·out·in·r ≥ 4e6 runs the second thread
+        fc.assert(fc.property(fc.integer({ min: 1, max: 600 }), fc.integer({ min: 1, max: 1100 }), fc.integer({ min: 1, max: 13 }), fc.nat(1e6), (out, inn, r, seed) => {
+          const rng = new Rng(seed);
+          const A = uniformTensor(rng, [out, inn], 1), P = uniformTensor(rng, [out, r], 1), Q = uniformTensor(rng, [r, inn], 1);
+          const AQ = new Float32Array(out * r), PA = new Float32Array(r * inn).fill(Number.NaN); // PA is overwritten, not added to
+          blas!.kernels.lowRankSides(AQ, PA, f32(A).data as unknown as Float32Array, f32(P).data as unknown as Float32Array, f32(Q).data as unknown as Float32Array, out, inn, r);
+          const A32 = f32(A), P32 = f32(P), Q32 = f32(Q); // the float32-rounded operands, multiplied in float64
+          const wantAQ = withBackend(referenceBackend, () => multiply(tensor(A32.shape, Float64Array.from(A32.data)), tensor(Q32.shape, Float64Array.from(Q32.data)), false, true));
+          const wantPA = withBackend(referenceBackend, () => multiply(tensor(P32.shape, Float64Array.from(P32.data)), tensor(A32.shape, Float64Array.from(A32.data)), true, false));
+          // a float32 sum of n products of values in [−1, 1]: |error| ≤ n·2⁻²⁴·n (γₙ·Σ|terms|), with room
+          close(`A·Q̂ᵀ out=${out} in=${inn} r=${r}`, AQ, wantAQ.data, 2 * inn * inn * 2 ** -24 + 1e-6, 0);
+          close(`P̂ᵀ·A out=${out} in=${inn} r=${r}`, PA, wantPA.data, 2 * out * out * 2 ** -24 + 1e-6, 0);
+          const again = new Float32Array(out * r), againPA = new Float32Array(r * inn);
+          blas!.kernels.lowRankSides(again, againPA, A32.data as unknown as Float32Array, P32.data as unknown as Float32Array, Q32.data as unknown as Float32Array, out, inn, r);
+          expect(Buffer.from(again.buffer).equals(Buffer.from(AQ.buffer)) && Buffer.from(againPA.buffer).equals(Buffer.from(PA.buffer))).toBe(true);
+        }), { seed: 23, numRuns: 40 });
+      }
+      if (widths.length === 2) {
+        // P̂ᵀ·A sums each column over the rows in order at either width: the same bytes; A·Q̂ᵀ's lanes are grouped differently
+        const rng = new Rng(8), [out, inn, r] = [300, 1037, 10];
+        const [A, P, Q] = [[out, inn], [out, r], [r, inn]].map((shape) => f32(uniformTensor(rng, shape, 1)).data as unknown as Float32Array);
+        const at = (width: 8 | 16) => {
+          kernels.laneWidth(width);
+          const AQ = new Float32Array(out * r), PA = new Float32Array(r * inn);
+          kernels.lowRankSides(AQ, PA, A, P, Q, out, inn, r);
+          return { AQ, PA };
+        };
+        const [narrow, wide] = [at(8), at(16)];
+        expect(Buffer.from(narrow.PA.buffer).equals(Buffer.from(wide.PA.buffer))).toBe(true);
+        expect(Buffer.from(narrow.AQ.buffer).equals(Buffer.from(wide.AQ.buffer))).toBe(false);
+        close('A·Q̂ᵀ at 8 against 16 lanes', narrow.AQ, wide.AQ, 2 * inn * 2 ** -24 * 8, 0);
+      }
+    } finally {
+      kernels.laneWidth(chosen as 8 | 16);
+    }
     expect(() => blas!.kernels.lowRankSides(new Float32Array(3), new Float32Array(4), new Float32Array(4), new Float32Array(4), new Float32Array(4), 2, 2, 2)).toThrow(/lowRankSides: an array is shorter than its shape requires/);
   });
 

@@ -743,10 +743,36 @@ typedef struct { const float *A, *P, *Q; float *AQ, *PA; size_t i0, i1, in, r; }
 #undef LANES_TARGET
 #define LANES 8
 
-/** Rows i0..i1 of A: AQ's rows and their part of PA, 16 lanes wide where the CPU has AVX-512. */
+/** The width of the pass over W: 16 where the CPU has AVX-512, else 8 (0 until first asked); laneWidth sets it. */
+static int low_rank_lanes = 0;
+
+static int low_rank_lanes_in_use(void) {
+  if (low_rank_lanes == 0) low_rank_lanes = __builtin_cpu_supports("avx512f") ? 16 : 8;
+  return low_rank_lanes;
+}
+
+/** Rows i0..i1 of A: AQ's rows and their part of PA, at low_rank_lanes_in_use's width. */
 static void low_rank_pass(const LowRankRows *job) {
-  if (__builtin_cpu_supports("avx512f")) low_rank_rows_16(job);
+  if (low_rank_lanes_in_use() == 16) low_rank_rows_16(job);
   else low_rank_rows(job);
+}
+
+/**
+ * laneWidth(n): the width of the pass over W (lowRankSides and the kernels built on it): n = 0
+ * asks, 8 or 16 sets it (16 only where the CPU has AVX-512), so that the tests run both widths
+ * on one machine. Returns the width in use. Not to be called while a kernel runs.
+ */
+static napi_value lane_width(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 1);
+  const int64_t want = int_arg(&a, 0);
+  if (!a.error && want != 0 && want != 8 && want != 16) a.error = "the width must be 0 (ask), 8 or 16";
+  if (!a.error && want == 16 && !__builtin_cpu_supports("avx512f")) a.error = "16 lanes need AVX-512, which this CPU lacks";
+  if (failed(&a, "laneWidth")) return NULL;
+  if (want != 0) low_rank_lanes = (int)want;
+  napi_value value;
+  if (napi_create_int64(env, low_rank_lanes_in_use(), &value) != napi_ok) FAIL("laneWidth: napi_create_int64 failed");
+  return value;
 }
 
 static void low_rank_rows_task(void *job) { low_rank_pass(job); }
@@ -1162,6 +1188,7 @@ napi_value register_layer_kernels(napi_env env, napi_value exports) {
     {"col2im", NULL, col2im, NULL, NULL, NULL, napi_default, NULL},
     {"permuteBlocks", NULL, permute_blocks, NULL, NULL, NULL, napi_default, NULL},
     {"firstNonFinite", NULL, first_non_finite, NULL, NULL, NULL, napi_default, NULL},
+    {"laneWidth", NULL, lane_width, NULL, NULL, NULL, napi_default, NULL},
     {"normaliseError", NULL, normalise_error, NULL, NULL, NULL, napi_default, NULL},
     {"lowRankSides", NULL, low_rank_sides, NULL, NULL, NULL, napi_default, NULL},
     {"lowRankFeedback", NULL, low_rank_feedback, NULL, NULL, NULL, napi_default, NULL},

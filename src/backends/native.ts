@@ -69,6 +69,8 @@ export interface LayerKernels {
   permuteBlocks(dst: F32, src: F32, A: number, B: number, P: number): void;
   /** The index of the first NaN or ±Infinity, or −1 (reference/tensor.ts firstNonFinite). */
   firstNonFinite(x: F32): number;
+  /** The vector width of the pass over W (lowRankSides and the kernels on it): 0 asks; 8, or 16 where the CPU has AVX-512, sets it. Returns the width in use. */
+  laneWidth(width: 0 | 8 | 16): number;
   /** y (n, f) ← LDFA Oja's normalised error of x (how: 0 max-std, 1 max-second-moment, 2 none). */
   normaliseError(y: F32, x: F32, n: number, f: number, how: 0 | 1 | 2, eps: number): void;
   /** AQ (out, r) ← A·Q̂ᵀ and PA (r, in) ← P̂ᵀ·A in one pass over A (out, in); P̂ (out, r), Q̂ (r, in); a null AQ (with Q) or PA (with P) skips that side. */
@@ -160,6 +162,9 @@ export function createNativeBlas(): NativeBlas {
   if (typeof addon.unload !== 'function') {
     throw new Error(`native backend: the addon ${path} predates the core self-test; rebuild it with 'node native/build.mjs'`);
   }
+  if (typeof addon.laneWidth !== 'function') {
+    throw new Error(`native backend: the addon ${path} predates the AVX-512 pass over W; rebuild it with 'node native/build.mjs'`);
+  }
   let loaded: ReturnType<Addon['load']>;
   let core: CoreChoice;
   const threadTimeout = threadTimeoutSetting();
@@ -185,7 +190,7 @@ export function createNativeBlas(): NativeBlas {
     },
     adam: (w, ...rest) => addon.adam(w, ...rest, threadsNow(w.length >= THREADED_MIN_ADAM ? BLAS_THREADS : 1)),
     kernels: addon,
-    info: `${loaded.config} (${loaded.library}), ${describeChoice(core)}, threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else ${BLAS_THREADS} (by shape only: same bytes at any load), ${threadTimeout}`,
+    info: `${loaded.config} (${loaded.library}), ${describeChoice(core)}, threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else ${BLAS_THREADS} (by shape only: same bytes at any load), ${threadTimeout}, LDFA's pass over W ${addon.laneWidth(0)} lanes wide${addon.laneWidth(0) === 16 ? ' (AVX-512)' : ''}`,
     maxThreads: BLAS_THREADS,
     core,
     // LAPACK on one thread, always: dgesdd's result depends on OpenBLAS's thread count (measured:
