@@ -32,7 +32,6 @@
 #include <node_api.h>
 #include "pair.h"
 
-
 #define MAX_ARGS 16
 #define FAIL(msg) do { napi_throw_error(env, NULL, "ldfa_blas." msg); return NULL; } while (0)
 
@@ -746,8 +745,10 @@ typedef struct { const float *A, *P, *Q; float *AQ, *PA; size_t i0, i1, in, r; }
 /** The width of the pass over W: 16 where the CPU has AVX-512, else 8 (0 until first asked); laneWidth sets it. */
 static int low_rank_lanes = 0;
 
+static bool cpu_has_avx512(void) { return __builtin_cpu_supports("avx512f"); }
+
 static int low_rank_lanes_in_use(void) {
-  if (low_rank_lanes == 0) low_rank_lanes = __builtin_cpu_supports("avx512f") ? 16 : 8;
+  if (low_rank_lanes == 0) low_rank_lanes = cpu_has_avx512() ? 16 : 8;
   return low_rank_lanes;
 }
 
@@ -767,7 +768,7 @@ static napi_value lane_width(napi_env env, napi_callback_info info) {
   args_read(env, info, &a, 1);
   const int64_t want = int_arg(&a, 0);
   if (!a.error && want != 0 && want != 8 && want != 16) a.error = "the width must be 0 (ask), 8 or 16";
-  if (!a.error && want == 16 && !__builtin_cpu_supports("avx512f")) a.error = "16 lanes need AVX-512, which this CPU lacks";
+  if (!a.error && want == 16 && !cpu_has_avx512()) a.error = "16 lanes need AVX-512, which this CPU lacks";
   if (failed(&a, "laneWidth")) return NULL;
   if (want != 0) low_rank_lanes = (int)want;
   napi_value value;

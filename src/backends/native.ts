@@ -168,6 +168,7 @@ export function createNativeBlas(): NativeBlas {
   let loaded: ReturnType<Addon['load']>;
   let core: CoreChoice;
   const threadTimeout = threadTimeoutSetting();
+  const laneWidth = addon.laneWidth(0); // the width of the pass over W, chosen by the CPU
   try {
     ({ loaded, choice: core } = loadWithVerifiedCore(addon, blasLibraries()) as { loaded: ReturnType<Addon['load']>; choice: CoreChoice });
   } catch (e) {
@@ -190,7 +191,7 @@ export function createNativeBlas(): NativeBlas {
     },
     adam: (w, ...rest) => addon.adam(w, ...rest, threadsNow(w.length >= THREADED_MIN_ADAM ? BLAS_THREADS : 1)),
     kernels: addon,
-    info: `${loaded.config} (${loaded.library}), ${describeChoice(core)}, threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else ${BLAS_THREADS} (by shape only: same bytes at any load), ${threadTimeout}, LDFA's pass over W ${addon.laneWidth(0)} lanes wide${addon.laneWidth(0) === 16 ? ' (AVX-512)' : ''}`,
+    info: `${loaded.config} (${loaded.library}), ${describeChoice(core)}, threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else ${BLAS_THREADS} (by shape only: same bytes at any load), ${threadTimeout}, LDFA's pass over W ${laneWidth} lanes wide${laneWidth === 16 ? ' (AVX-512)' : ''}`,
     maxThreads: BLAS_THREADS,
     core,
     // LAPACK on one thread, always: dgesdd's result depends on OpenBLAS's thread count (measured:
