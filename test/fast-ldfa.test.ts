@@ -163,30 +163,43 @@ describe('float32 LDFA kernels against the reference kernels', () => {
     }), { seed: 24, numRuns: 30 });
   });
 
-  onNative('factorised through the batch (linear layers, N·(in + out) < out·in): gP̂ = dyᵀ·(x·Q̂ᵀ), gQ̂ = (dy·P̂)ᵀ·x is dW·Q̂ᵀ, P̂ᵀ·dW with dW = dyᵀ·x reassociated; the float32 difference from the reference is within the rounding bound', () => {
-    let worst = 0, reassociated = 0;
-    for (const k of [float32LdfaKernels(blas), float32LdfaKernels(null)]) {
-      fc.assert(fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 200 }), fc.integer({ min: 1, max: 200 }), fc.integer({ min: 1, max: 12 }), fc.nat(1e6), (N, out, inn, r0, seed) => {
-        const r = Math.min(r0, out, inn);
-        const rng = new Rng(seed);
-        const P = uniformTensor(rng, [out, r], 1), Q = uniformTensor(rng, [r, inn], 1), dy = f32(uniformTensor(rng, [N, out], 1)), x = f32(uniformTensor(rng, [N, inn], 1));
-        const asF64 = (t: Tensor) => tensor(t.shape, Float64Array.from(t.data));
-        const dW = withBackend(referenceBackend, () => multiply(asF64(dy), asF64(x), true, false)); // dyᵀ·x in float64
-        const gP = tensor([out, r]), gQ = tensor([r, inn]);
-        withBackend(referenceBackend, () => referenceLdfaKernels.factorisedGradients(gP, gQ, asF64(f32(P)), asF64(f32(Q)), dW));
-        const gP32 = float32Tensor([out, r]), gQ32 = float32Tensor([r, inn]);
-        withBackend(native!, () => k.factorisedGradients(gP32, gQ32, f32(P), f32(Q), f32(dW), { dy, x }));
-        if (N * (inn + out) < out * inn) reassociated++;
-        // |error| ≤ c·(N + in + out)·2⁻²⁴·Σ|terms|, the terms' magnitudes |dy|ᵀ·|x|·|Q̂|ᵀ and |P̂|ᵀ·|dy|ᵀ·|x|
-        const sizeP = withBackend(referenceBackend, () => multiply(multiply(absOf(dy), absOf(x), true, false), absOf(Q), false, true));
-        const sizeQ = withBackend(referenceBackend, () => multiply(absOf(P), multiply(absOf(dy), absOf(x), true, false), true, false));
-        const unit = 4 * (N + inn + out) * 2 ** -24;
-        gP.data.forEach((v, i) => { worst = Math.max(worst, Math.abs(gP32.data[i] - v) / (unit * sizeP.data[i] + 1e-30)); });
-        gQ.data.forEach((v, i) => { worst = Math.max(worst, Math.abs(gQ32.data[i] - v) / (unit * sizeQ.data[i] + 1e-30)); });
-      }), { seed: 25, numRuns: 30 });
+  onNative('factorised through the batch (linear layers, N·(in + out) < out·in): gP̂ = dyᵀ·(x·Q̂ᵀ), gQ̂ = (dy·P̂)ᵀ·x is dW·Q̂ᵀ, P̂ᵀ·dW with dW = dyᵀ·x reassociated, on the addon\'s fused call (one thread and two) and through ops(); the float32 difference from the reference is within the rounding bound, the same bytes on every call', () => {
+    let worst = 0, reassociated = 0, threaded = 0;
+    const shapes = (maxN: number, maxWidth: number, minN = 1, minWidth = 1) => [fc.integer({ min: minN, max: maxN }), fc.integer({ min: minWidth, max: maxWidth }), fc.integer({ min: minWidth, max: maxWidth }), fc.integer({ min: 1, max: 12 }), fc.nat(1e6)] as const;
+    for (const [k, fused] of [[float32LdfaKernels(blas), true], [float32LdfaKernels(null), false]] as const) {
+      // small shapes (one thread), and on the addon shapes whose 4·N·r·(in + out) FLOPs take both threads
+      for (const [gen, runs] of [[shapes(40, 200), 30], ...(fused ? [[shapes(160, 420, 60, 150), 8] as const] : [])] as const) {
+        fc.assert(fc.property(...gen, (N, out, inn, r0, seed) => {
+          const r = Math.min(r0, out, inn);
+          const rng = new Rng(seed);
+          const P = uniformTensor(rng, [out, r], 1), Q = uniformTensor(rng, [r, inn], 1), dy = f32(uniformTensor(rng, [N, out], 1)), x = f32(uniformTensor(rng, [N, inn], 1));
+          const asF64 = (t: Tensor) => tensor(t.shape, Float64Array.from(t.data));
+          const dW = withBackend(referenceBackend, () => multiply(asF64(dy), asF64(x), true, false)); // dyᵀ·x in float64
+          const gP = tensor([out, r]), gQ = tensor([r, inn]);
+          withBackend(referenceBackend, () => referenceLdfaKernels.factorisedGradients(gP, gQ, asF64(f32(P)), asF64(f32(Q)), dW));
+          const gP32 = float32Tensor([out, r]), gQ32 = float32Tensor([r, inn]);
+          withBackend(native!, () => k.factorisedGradients(gP32, gQ32, f32(P), f32(Q), f32(dW), { dy, x }));
+          if (N * (inn + out) < out * inn) {
+            reassociated++;
+            if (fused && 4 * N * r * (inn + out) >= 1e6) threaded++;
+            const again = float32Tensor([out, r]), againQ = float32Tensor([r, inn]);
+            withBackend(native!, () => k.factorisedGradients(again, againQ, f32(P), f32(Q), f32(dW), { dy, x }));
+            expect(Buffer.from(again.data.buffer).equals(Buffer.from(gP32.data.buffer)) && Buffer.from(againQ.data.buffer).equals(Buffer.from(gQ32.data.buffer))).toBe(true);
+          }
+          // |error| ≤ c·(N + in + out)·2⁻²⁴·Σ|terms|, the terms' magnitudes |dy|ᵀ·|x|·|Q̂|ᵀ and |P̂|ᵀ·|dy|ᵀ·|x|
+          const sizeP = withBackend(referenceBackend, () => multiply(multiply(absOf(dy), absOf(x), true, false), absOf(Q), false, true));
+          const sizeQ = withBackend(referenceBackend, () => multiply(absOf(P), multiply(absOf(dy), absOf(x), true, false), true, false));
+          const unit = 4 * (N + inn + out) * 2 ** -24;
+          gP.data.forEach((v, i) => { worst = Math.max(worst, Math.abs(gP32.data[i] - v) / (unit * sizeP.data[i] + 1e-30)); });
+          gQ.data.forEach((v, i) => { worst = Math.max(worst, Math.abs(gQ32.data[i] - v) / (unit * sizeQ.data[i] + 1e-30)); });
+        }), { seed: 25, numRuns: runs });
+      }
     }
     expect(worst).toBeLessThan(1);
     expect(reassociated).toBeGreaterThan(10); // the batch route was taken, not only the dW one
+    expect(threaded).toBeGreaterThan(2); // and the fused call's two-thread split
+    expect(() => blas!.kernels.factorisedLinear(new Float32Array(3), new Float32Array(4), new Float32Array(4), new Float32Array(4), new Float32Array(4), new Float32Array(4), 2, 2, 2, 2)).toThrow(/factorisedLinear: an array is shorter than its shape requires/);
+    expect(() => blas!.kernels.factorisedLinear(new Float32Array(4), new Float32Array(4), new Float32Array(4), new Float32Array(4), new Float32Array(4), new Float32Array(4), 2, 2, 2, 65)).toThrow(/factorisedLinear/);
   });
 
   for (const how of ['max-std', 'max-second-moment', 'none'] as OjaNormalisation[]) {

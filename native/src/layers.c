@@ -961,41 +961,45 @@ static napi_value low_rank_feedback(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// ---- LDFA Oja on a linear layer, fused ---------------------------------------------------------
+// ---- LDFA Oja and factorised on a linear layer, fused, through the batch -----------------------
 //
-// With c, d the centre and divisor of normaliseError's statistics of δ (N, out) (never forming δ̃):
+// Oja: with c, d the centre and divisor of normaliseError's statistics of δ (N, out) (never forming δ̃):
 //   v = δ·P̂ (N, r)  (also z of gQ̂ = zᵀ·x),   u = δ̃·P̂ = (v − 1·cᵀP̂)/d (N, r),
 //   C·P̂ = δ̃ᵀ·u = δᵀ·u/d (out, r)  (1ᵀu = 0 where c ≠ 0),   gQ̂ = vᵀ·x (r, in),
 //   M = P̂ᵀ·(C·P̂) (r, r),   gP̂ = P̂·M − C·P̂ (out, r).
+// Factorised (gP̂ = dW·Q̂ᵀ, gQ̂ = P̂ᵀ·dW with dW = δᵀ·x): the same two passes with u = x·Q̂ᵀ:
+//   v = δ·P̂,  u = x·Q̂ᵀ (N, r);   gP̂ᵀ = uᵀ·δ (r, out),   gQ̂ = vᵀ·x (r, in).
 // uᵀ·δ and vᵀ·x are sums over the samples of outer products: each tile of K ≤ 6 rows × 16
 // columns of the result is summed over all samples in registers, in sample order, and stored
-// once. Every value is so the same sequential sum, whatever the tiling or thread split. M and gP̂
-// from dot products and combinations of rows (oja_small_products).
+// once. Every value is so the same sequential sum, whatever the tiling or thread split. Oja's M
+// and gP̂ from dot products and combinations of rows (oja_small_products).
 
 typedef struct {
   const float *dy, *x, *Pt; // Pt: P̂ᵀ (r, out)
+  const float *Q;           // factorised: Q̂ (r, in), u = x·Q̂ᵀ; NULL for Oja, u = (v − cᵀP̂)/d
   const double *cP; double d;
   float *v, *u, *uTdy, *G; // v, u (N, r); uTdy: uᵀ·δ (r, out); G = vᵀ·x (r, in)
   size_t N, out, in, r;
-} OjaJob;
+} BatchJob;
 
-/** v_i = δ_i·P̂ (the dot products with P̂ᵀ's rows) and u_i = (v_i − cᵀP̂)/d, four samples at a time. */
+/** v_i = δ_i·P̂ (the dot products with P̂ᵀ's rows) and u_i (Oja's or factorised's), four samples at a time. */
 __attribute__((target_clones("avx2", "default")))
-static void oja_projections(const OjaJob *job, size_t i0, size_t i1) {
-  const size_t out = job->out, r = job->r;
+static void batch_projections(const BatchJob *job, size_t i0, size_t i1) {
+  const size_t out = job->out, in = job->in, r = job->r;
   for (size_t i = i0; i < i1;) {
     const int R = i1 - i >= 4 ? 4 : 1;
-    const float *dyr[4];
-    float *vw[4];
-    for (int q = 0; q < R; q++) { dyr[q] = job->dy + (i + q) * out; vw[q] = job->v + (i + q) * r; }
+    const float *dyr[4], *xr[4];
+    float *vw[4], *uw[4];
+    for (int q = 0; q < R; q++) { dyr[q] = job->dy + (i + q) * out; xr[q] = job->x + (i + q) * in; vw[q] = job->v + (i + q) * r; uw[q] = job->u + (i + q) * r; }
     rows_dots(R, dyr, job->Pt, out, r, out, vw, true);
-    for (size_t e = i * r; e < (i + (size_t)R) * r; e++) job->u[e] = (float)(((double)job->v[e] - job->cP[e % r]) / job->d);
+    if (job->Q != NULL) rows_dots(R, xr, job->Q, in, r, in, uw, true);
+    else for (size_t e = i * r; e < (i + (size_t)R) * r; e++) job->u[e] = (float)(((double)job->v[e] - job->cP[e % r]) / job->d);
     i += (size_t)R;
   }
 }
 
-/** Samples i0 … i1 of oja_projections, or columns of uᵀ·δ and of G (a0 … a1 and b0 … b1 of outer_sums). */
-typedef struct { const OjaJob *job; size_t i0, i1, a0, a1, b0, b1; } OjaPart;
+/** Samples i0 … i1 of batch_projections, or columns of uᵀ·δ and of G (a0 … a1 and b0 … b1 of outer_sums). */
+typedef struct { const BatchJob *job; size_t i0, i1, a0, a1, b0, b1; } BatchPart;
 
 /**
  * C[k + q, j …] = Σ_i a[i, k + q]·b[i, j …] for q < K and `groups` groups of 8 columns (or one
@@ -1049,20 +1053,38 @@ static void outer_sums(float *C, const float *a, const float *b, size_t N, size_
   for (; j < j1; j++) outer_strip(0, C, a, b, N, r, width, j, NULL);
 }
 
-static void oja_projections_task(void *part) {
-  const OjaPart *p = part;
-  oja_projections(p->job, p->i0, p->i1);
+static void batch_projections_task(void *part) {
+  const BatchPart *p = part;
+  batch_projections(p->job, p->i0, p->i1);
 }
 
-static void oja_outer_sums_task(void *part) {
-  const OjaPart *p = part;
-  const OjaJob *job = p->job;
+static void batch_outer_sums_task(void *part) {
+  const BatchPart *p = part;
+  const BatchJob *job = p->job;
   outer_sums(job->uTdy, job->u, job->dy, job->N, job->r, job->out, p->a0, p->a1);
   outer_sums(job->G, job->v, job->x, job->N, job->r, job->in, p->b0, p->b1);
 }
 
-/** The fused Oja call takes both threads from this many FLOPs (3 products of 2·N·r·width). */
-static const double OJA_THREADED_FLOPS = 1e6;
+/** The fused Oja and factorised calls take both threads from this many FLOPs (their products' 2·N·r·width). */
+static const double BATCH_THREADED_FLOPS = 1e6;
+
+/**
+ * The two passes over the samples: v and u (split by samples), then uᵀ·δ and, over gColumns
+ * columns (0: none), G = vᵀ·x (split by columns, at multiples of 16); on two threads where
+ * `threaded`, the split by shape alone (every value is the same sum either way).
+ */
+static void batch_passes(const BatchJob *job, bool threaded, size_t gColumns) {
+  const size_t N = job->N, out = job->out;
+  if (!threaded) {
+    batch_projections(job, 0, N);
+    batch_outer_sums_task(&(BatchPart){job, 0, N, 0, out, 0, gColumns});
+    return;
+  }
+  const size_t half = N / 2, outHalf = out / 2 - out / 2 % 16, gHalf = gColumns / 2 - gColumns / 2 % 16;
+  BatchPart parts[2] = {{job, 0, half, 0, outHalf, 0, gHalf}, {job, half, N, outHalf, out, gHalf, gColumns}};
+  run_in_pair(batch_projections_task, &parts[0], &parts[1]);
+  run_in_pair(batch_outer_sums_task, &parts[0], &parts[1]);
+}
 
 /**
  * C·P̂ = (uᵀ·δ)ᵀ/d (out, r), M = P̂ᵀ·(C·P̂) = (P̂ᵀ·(uᵀ·δ)ᵀ)/d (r, r) and gP̂ = P̂·M − C·P̂ (out, r),
@@ -1083,7 +1105,7 @@ static void oja_small_products(float *gP, float *CP, float *M, float *gPt, const
  * ojaLinearGradients): gP (out, r), gQ (r, in) from P̂ (out, r), δ (N, out), x (N, in), the
  * normalisation `how` and ε (normaliseError, its statistics' sums divided once). r ≤ 64.
  * With dW = δᵀ·x (out, in), gQ̂ = P̂ᵀ·dW (lowRankSides' pass) instead of vᵀ·x.
- * From OJA_THREADED_FLOPS on two threads (samples, then columns, split by shape alone; every
+ * From BATCH_THREADED_FLOPS on two threads (samples, then columns, split by shape alone; every
  * value is the same sum either way), the worker woken before the statistics pass so that it is
  * up by the hand-off.
  */
@@ -1104,24 +1126,43 @@ static napi_value oja_linear(napi_env env, napi_callback_info info) {
   double *mean = work, *second = mean + out, *cP = second + out;
   float *Pt = (float *)(cP + r), *uTdy = Pt + r * out, *CP = uTdy + r * out, *gPt = CP + r * out, *v = gPt + r * out, *u = v + N * r, *M = u + N * r;
   // the statistics (how 2: none, d = 1), and cᵀP̂ (c the means for how 0, else 0)
-  const bool threaded = 2.0 * (double)N * (double)r * (double)(2 * out + (dW == NULL ? in : 0)) >= OJA_THREADED_FLOPS;
+  const bool threaded = 2.0 * (double)N * (double)r * (double)(2 * out + (dW == NULL ? in : 0)) >= BATCH_THREADED_FLOPS;
   if (threaded) pair_wake(); // awake by the time the statistics are done
   const double d = how == 2 ? 1 : error_stats(dy, N, out, how, eps, mean, second, false);
   if (how == 0) for (size_t j = 0; j < out; j++) for (size_t c = 0; c < r; c++) cP[c] += mean[j] * P[j * r + c];
   transpose_into(Pt, P, out, r);
-  const OjaJob job = {.dy = dy, .x = x, .Pt = Pt, .cP = cP, .d = d, .v = v, .u = u, .uTdy = uTdy, .G = gQ, .N = N, .out = out, .in = in, .r = r};
-  // without dW, gQ̂ = vᵀ·x (r, in) beside uᵀ·δ (r, out); else gQ̂ = P̂ᵀ·dW
-  const size_t gColumns = dW == NULL ? in : 0, half = N / 2, outHalf = out / 2 - out / 2 % 16, gHalf = gColumns / 2 - gColumns / 2 % 16;
-  OjaPart parts[2] = {{&job, 0, half, 0, outHalf, 0, gHalf}, {&job, half, N, outHalf, out, gHalf, gColumns}};
-  if (threaded) {
-    run_in_pair(oja_projections_task, &parts[0], &parts[1]);
-    run_in_pair(oja_outer_sums_task, &parts[0], &parts[1]);
-  } else {
-    oja_projections(&job, 0, N);
-    oja_outer_sums_task(&(OjaPart){&job, 0, N, 0, out, 0, gColumns});
-  }
+  const BatchJob job = {.dy = dy, .x = x, .Pt = Pt, .Q = NULL, .cP = cP, .d = d, .v = v, .u = u, .uTdy = uTdy, .G = gQ, .N = N, .out = out, .in = in, .r = r};
+  batch_passes(&job, threaded, dW == NULL ? in : 0); // without dW, gQ̂ = vᵀ·x beside uᵀ·δ; else gQ̂ = P̂ᵀ·dW
   if (dW != NULL && !low_rank_sides_run(NULL, gQ, dW, P, NULL, out, in, r)) { free(work); FAIL("ojaLinear: out of memory"); }
   oja_small_products(gP, CP, M, gPt, Pt, uTdy, d, out, r);
+  free(work);
+  return NULL;
+}
+
+/**
+ * LDFA factorised on a linear layer through the batch (src/fast/ldfa.ts factorisedGradients):
+ * gP (out, r) = dW·Q̂ᵀ = δᵀ·(x·Q̂ᵀ), gQ (r, in) = P̂ᵀ·dW = (δ·P̂)ᵀ·x from P̂ (out, r), Q̂ (r, in),
+ * δ (N, out), x (N, in); r ≤ 64. The two passes of batch_passes (u = x·Q̂ᵀ), on two threads from
+ * BATCH_THREADED_FLOPS, the worker woken while P̂ is transposed; gP̂ formed transposed.
+ */
+static napi_value factorised_linear(napi_env env, napi_callback_info info) {
+  Args a;
+  args_read(env, info, &a, 10);
+  size_t N = (size_t)int_arg(&a, 6), out = (size_t)int_arg(&a, 7), in = (size_t)int_arg(&a, 8), r = (size_t)int_arg(&a, 9);
+  float *gP = f32(&a, 0, out * r), *gQ = f32(&a, 1, r * in);
+  const float *P = f32(&a, 2, out * r), *Q = f32(&a, 3, r * in), *dy = f32(&a, 4, N * out), *x = f32(&a, 5, N * in);
+  if (!a.error && (r < 1 || r > 64)) a.error = "r must be 1..64";
+  if (failed(&a, "factorisedLinear")) return NULL;
+  const bool threaded = 4.0 * (double)N * (double)r * (double)(out + in) >= BATCH_THREADED_FLOPS;
+  if (threaded) pair_wake(); // awake by the hand-off
+  // Pt, gPt (r, out each); v, u (N, r each)
+  float *work = malloc((2 * r * out + 2 * N * r) * sizeof(float));
+  if (work == NULL) FAIL("factorisedLinear: out of memory");
+  float *Pt = work, *gPt = Pt + r * out, *v = gPt + r * out, *u = v + N * r;
+  transpose_into(Pt, P, out, r);
+  const BatchJob job = {.dy = dy, .x = x, .Pt = Pt, .Q = Q, .v = v, .u = u, .uTdy = gPt, .G = gQ, .N = N, .out = out, .in = in, .r = r};
+  batch_passes(&job, threaded, in);
+  transpose_into(gP, gPt, r, out);
   free(work);
   return NULL;
 }
@@ -1195,6 +1236,7 @@ napi_value register_layer_kernels(napi_env env, napi_value exports) {
     {"lowRankFeedback", NULL, low_rank_feedback, NULL, NULL, NULL, napi_default, NULL},
     {"normativeLowRank", NULL, normative_low_rank, NULL, NULL, NULL, napi_default, NULL},
     {"ojaLinear", NULL, oja_linear, NULL, NULL, NULL, napi_default, NULL},
+    {"factorisedLinear", NULL, factorised_linear, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) FAIL("register: napi_define_properties failed");
   return exports;

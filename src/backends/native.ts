@@ -85,6 +85,11 @@ export interface LayerKernels {
    * dW = dyᵀ·x (out, in) where given; P̂ (out, r), x (N, in), r ≤ 64.
    */
   ojaLinear(gP: F32, gQ: F32, P: F32, dy: F32, x: F32, dW: F32 | null, how: 0 | 1 | 2, eps: number, N: number, out: number, inn: number, r: number): void;
+  /**
+   * LDFA factorised on a linear layer through the batch it learnt from: gP (out, r) ← dyᵀ·(x·Q̂ᵀ), gQ (r, in) ←
+   * (dy·P̂)ᵀ·x (= dW·Q̂ᵀ and P̂ᵀ·dW for dW = dyᵀ·x, reassociated); P̂ (out, r), Q̂ (r, in), dy (N, out), x (N, in), r ≤ 64.
+   */
+  factorisedLinear(gP: F32, gQ: F32, P: F32, Q: F32, dy: F32, x: F32, N: number, out: number, inn: number, r: number): void;
 }
 
 export interface NativeBlas {
@@ -164,6 +169,9 @@ export function createNativeBlas(): NativeBlas {
   }
   if (typeof addon.laneWidth !== 'function') {
     throw new Error(`native backend: the addon ${path} predates the AVX-512 pass over W; rebuild it with 'node native/build.mjs'`);
+  }
+  if (typeof addon.factorisedLinear !== 'function') {
+    throw new Error(`native backend: the addon ${path} predates the fused factorised kernel; rebuild it with 'node native/build.mjs'`);
   }
   let loaded: ReturnType<Addon['load']>;
   let core: CoreChoice;

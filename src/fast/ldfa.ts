@@ -26,7 +26,9 @@
 //   factorised  gP̂ = dW·Q̂ᵀ, gQ̂ = P̂ᵀ·dW. For a linear layer with a batch smaller than that
 //               (N·(in + out) < out·in), through the batch dW = dyᵀ·x was formed from:
 //               gP̂ = dyᵀ·(x·Q̂ᵀ), gQ̂ = (dy·P̂)ᵀ·x, 4·N·r·(in + out) FLOPs instead of 4·out·in·r
-//               (the MLP 1024's 1024×1024 layer, batch 128: a quarter). The same math reassociated;
+//               (the MLP 1024's 1024×1024 layer, batch 128: a quarter), up to rank 32 in one call to
+//               the addon (factorisedLinear: both projections, then both sums over the samples, in
+//               place of four thin sgemm calls). The same math reassociated;
 //               it rounds differently (test/fast-ldfa.test.ts bounds it). Otherwise the reference's
 //               two products, in one pass over dW up to rank 32 (lowRankSides), else two sgemm.
 //   SVD init and re-factorisation (balancedFactors): the randomized SVD's products A·Ω, Aᵀ·Y,
@@ -154,6 +156,11 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
         const N = batch.dy.shape[0];
         assertShape('factorised dy', batch.dy, [N, out]);
         assertShape('factorised x', batch.x, [N, inn]);
+        if (blas && r <= LOW_RANK_SIDES_MAX_RANK) {
+          // one call: v = dy·P̂ and u = x·Q̂ᵀ, then uᵀ·dy and vᵀ·x as sums over the samples (native/src/layers.c)
+          blas.kernels.factorisedLinear(f32(gP), f32(gQ), f32(P), f32(Q), f32(batch.dy).subarray(batch.dy.offset), f32(batch.x).subarray(batch.x.offset), N, out, inn, r);
+          return;
+        }
         const xQ = asTensor(scratch('xQ', N * r), [N, r]), dyP = asTensor(scratch('dyP', N * r), [N, r]);
         ops().matmul(xQ, batch.x, Q, false, true); // x·Q̂ᵀ (N, r)
         ops().matmul(gP, batch.dy, xQ, true, false); // dyᵀ·(x·Q̂ᵀ) (out, r)
