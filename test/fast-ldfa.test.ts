@@ -84,7 +84,7 @@ describe('float32 LDFA kernels against the reference kernels', () => {
     expect(() => blas!.kernels.normativeLowRank(new Float32Array(4), new Float32Array(4), new Float32Array(4), new Float32Array(4), new Float32Array(3), 2, 2, 2)).toThrow(/normativeLowRank: an array is shorter than its shape requires/);
   });
 
-  onNative('the feedback dx = (dy·P̂)·Q̂ on the addon (lowRankFeedback, one call, two threads over the samples from 1 MFLOP) against the reference\'s two products, random shapes; the same bytes on every call; float64 operands take the reference\'s products', () => {
+  onNative('the feedback dx = (dy·P̂)·Q̂ on the addon (lowRankFeedback, one call, two threads over the samples from 4 MFLOP) against the reference\'s two products, random shapes; the same bytes on every call; float64 operands take the reference\'s products', () => {
     const k = float32LdfaKernels(blas);
     fc.assert(fc.property(fc.integer({ min: 1, max: 140 }), fc.integer({ min: 1, max: 1100 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 32 }), fc.nat(1e6), (N, out, inn, r, seed) => {
       const rng = new Rng(seed);

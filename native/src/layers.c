@@ -933,8 +933,13 @@ static void feedback_rows(const FeedbackRows *job) {
 
 static void feedback_rows_task(void *job) { feedback_rows(job); }
 
-/** The fused feedback takes both threads from this many FLOPs (2·N·r·(out + in)). */
-static const double FEEDBACK_THREADED_FLOPS = 1e6;
+/**
+ * The fused feedback takes both threads from this many FLOPs (2·N·r·(out + in)): where half the
+ * work outlasts waking the second thread, asleep after OpenBLAS's products (20–35 µs on this
+ * project's VM). Below it, e.g. the MLP 1024's 10-class output layer at batch 128 (2.6 MFLOP),
+ * one thread took 71–82 µs in the step against 80–90 µs on two. The values do not depend on it.
+ */
+static const double FEEDBACK_THREADED_FLOPS = 4e6;
 
 /**
  * LDFA's feedback operator on a linear layer (src/fast/ldfa.ts throughLowRank):
