@@ -45,8 +45,11 @@ export const throughLowRankKernel = (P: Tensor, Q: Tensor, spec: Conv2dSpec): Fe
   ops().conv2dBackwardInput(dx, z, Q, spec);
 };
 
-/** The signal sent down, clamped elementwise to [−c, c] (the v1 code's hook, spec §2.4). */
-export const clipFeedback = (feedback: Feedback, c: number): Feedback => (dx, dy) => {
+/**
+ * The signal sent down, clamped elementwise to [−c, c] (the v1 code's hook, spec §2.4); `clamp`
+ * does it in place (the float32 path passes the addon's, the same values).
+ */
+export const clipFeedback = (feedback: Feedback, c: number, clamp = clampInPlace): Feedback => (dx, dy) => {
   feedback(dx, dy);
-  clampInPlace(dx, c);
+  clamp(dx, c);
 };

@@ -8,7 +8,7 @@ import { Optimizer, DEFAULT_OPTIMIZER, type OptimizerConfig } from '../reference
 import { param } from '../reference/params.ts';
 import { referenceBackend } from '../reference/kernels.ts';
 import { Rng, uniformTensor } from '../reference/rng.ts';
-import { firstNonFinite, tensor } from '../reference/tensor.ts';
+import { clampInPlace, firstNonFinite, tensor } from '../reference/tensor.ts';
 import { createNativeBackend, type NativeBlas } from '../src/backends/native.ts';
 import { float32Tensor, storeAsFloat32 } from '../src/fast/float32.ts';
 import { Float32Adam } from '../src/fast/optim.ts';
@@ -73,6 +73,35 @@ describe('native firstNonFinite (the trainer\'s divergence check)', () => {
       if (second >= 0) y[second] = -Infinity;
       expect(blas!.kernels.firstNonFinite(y)).toBe(first);
     }
+  });
+});
+
+describe('native clamp (the signal and gradient clamps on float32 storage)', () => {
+  // the JavaScript loop it replaces, on float32 storage: clampInPlace
+  const jsClamp = (x: Float32Array, c: number) => { const t = float32Tensor([x.length], x); clampInPlace(t, c); return t.data as unknown as Float32Array; };
+  // the same value at every index, ±0 told apart; a NaN stays a NaN (V8's Math.min returns the CPU's default NaN, whose sign bit differs)
+  const sameValues = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+
+  test('the values of clampInPlace: NaN, ±Infinity, ±0 (told apart), values at and beside ±c, c not a float32 (0.1), 0 and huge; one thread and two (from 2¹⁸ values)', () => {
+    const special = [NaN, Infinity, -Infinity, 0, -0, 1e-45, -1e-45, 3.4e38, -3.4e38];
+    fc.assert(fc.property(fc.constantFrom(0, 1, 7, 255, 1000, 2 ** 18 - 1, 2 ** 18, 2 ** 18 + 5), fc.constantFrom(0, 1e-30, 0.1, 1, 10, 3.4e38), fc.nat(1e6), (n, c, seed) => {
+      const rng = new Rng(seed);
+      const cf = Math.fround(c), next = (v: number) => v + Math.abs(v) * 2 ** -23 + 1e-45;
+      const x = new Float32Array(n).map(() => {
+        const u = rng.uniform();
+        if (u < 0.05) return special[Math.floor(rng.uniform() * special.length)];
+        if (u < 0.2) return [c, -c, cf, -cf, next(cf), -next(cf)][Math.floor(rng.uniform() * 6)];
+        return (rng.uniform() - 0.5) * 4 * (c || 1);
+      });
+      const want = jsClamp(Float32Array.from(x), c), got = Float32Array.from(x);
+      blas!.kernels.clamp(got, c);
+      expect(sameValues(got, want)).toBe(true);
+    }), { seed: 31, numRuns: 40 });
+  });
+
+  test('refuses a c that is not a finite number ≥ 0, and an x that is not a Float32Array', () => {
+    for (const c of [NaN, -1, Infinity]) expect(() => blas!.kernels.clamp(new Float32Array(2), c)).toThrow(/clamp: c must be a finite number ≥ 0/);
+    expect(() => blas!.kernels.clamp(new Float64Array(2) as unknown as Float32Array, 1)).toThrow(/clamp/);
   });
 });
 

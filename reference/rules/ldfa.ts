@@ -143,6 +143,8 @@ export interface LdfaKernels {
   normaliseError: typeof normaliseError;
   channelRows: typeof channelRows;
   balancedFactors: typeof balancedFactors;
+  /** The gradient clamps: t ← min(c, max(−c, t)) in place (reference/tensor.ts clampInPlace). */
+  clamp: typeof clampInPlace;
 }
 
 interface LowRankSite {
@@ -248,7 +250,7 @@ export function ldfa(options: LdfaOptions): LdfaRule {
         }
         if (options.learn === 'q') s.P.grad.data.fill(0);
       }
-      for (const s of layers) clampSiteGradients(s, options);
+      for (const s of layers) clampSiteGradients(s, options, k);
     },
 
     afterStep(step: number) {
@@ -365,15 +367,16 @@ export function ojaLinearGradients(gP: Tensor, gQ: Tensor, P: Tensor, rows: Tens
 
 export const referenceLdfaKernels: LdfaKernels = {
   tensor: (shape) => tensor(shape), throughLowRank, normativeGradients, factorisedGradients, ojaGradient, ojaLinearGradients, normaliseError, channelRows, balancedFactors,
+  clamp: clampInPlace,
 };
 
 /** Clamps (v4 normative code): linear layers' W, b, P̂, Q̂ gradients; conv layers' P̂, Q̂ gradients. */
-function clampSiteGradients(s: LowRankSite, options: LdfaOptions): void {
+function clampSiteGradients(s: LowRankSite, options: LdfaOptions, k: LdfaKernels): void {
   const c = s.site.kind === 'linear' ? options.clipLinearGrad : options.clipConvFeedbackGrad;
   if (c === null) return;
   const grads = [s.P.grad, s.Q.grad];
   if (s.site.kind === 'linear') grads.push(s.site.weight.grad, ...(s.site.bias ? [s.site.bias.grad] : []));
-  for (const g of grads) clampInPlace(g, c);
+  for (const g of grads) k.clamp(g, c);
 }
 
 /** labels (N) → one-hot rows (N, classes). */

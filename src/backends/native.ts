@@ -69,6 +69,8 @@ export interface LayerKernels {
   permuteBlocks(dst: F32, src: F32, A: number, B: number, P: number): void;
   /** The index of the first NaN or ±Infinity, or −1 (reference/tensor.ts firstNonFinite). */
   firstNonFinite(x: F32): number;
+  /** x ← min(c, max(−c, x)) in place, c ≥ 0 as float32: reference/tensor.ts clampInPlace's values (±0 told apart; a NaN stays a NaN). */
+  clamp(x: F32, c: number): void;
   /** The vector width of the pass over W (lowRankSides and the kernels on it): 0 asks; 8, or 16 where the CPU has AVX-512, sets it. Returns the width in use. */
   laneWidth(width: 0 | 8 | 16): number;
   /** y (n, f) ← LDFA Oja's normalised error of x (how: 0 max-std, 1 max-second-moment, 2 none). */
@@ -170,8 +172,8 @@ export function createNativeBlas(): NativeBlas {
   if (typeof addon.laneWidth !== 'function') {
     throw new Error(`native backend: the addon ${path} predates the AVX-512 pass over W; rebuild it with 'node native/build.mjs'`);
   }
-  if (typeof addon.factorisedLinear !== 'function') {
-    throw new Error(`native backend: the addon ${path} predates the fused factorised kernel; rebuild it with 'node native/build.mjs'`);
+  if (typeof addon.factorisedLinear !== 'function' || typeof addon.clamp !== 'function') {
+    throw new Error(`native backend: the addon ${path} predates the fused factorised kernel and the native clamp; rebuild it with 'node native/build.mjs'`);
   }
   let loaded: ReturnType<Addon['load']>;
   let core: CoreChoice;

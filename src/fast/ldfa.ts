@@ -38,8 +38,8 @@
 //               Where the sample covers the whole space (k = min(out, in), e.g. rank 'full'), the
 //               randomized SVD is the exact one: computed so, without the power iterations.
 //               Without LAPACK (not OpenBLAS), the reference's float64 SVD runs.
-// The clamps, and the feedback optimiser (native Adam on float32, src/fast/optim.ts, chosen by
-// the trainer) need nothing else: they are elementwise on the float32 arrays.
+// The clamps: elementwise, on the addon for float32 storage (`clamp`, the reference loop's
+// values). The feedback optimiser: native Adam on float32 (src/fast/optim.ts, chosen by the trainer).
 // Any operand not in float32 storage falls back to the reference kernel.
 import { ops } from '../../reference/backend.ts';
 import { balancedFactors, type BalancedFactors, type SvdMethod } from '../../reference/linalg.ts';
@@ -236,6 +236,12 @@ export function float32LdfaKernels(blas: NativeBlas | null): LdfaKernels {
         for (let p = 0; p < P; p++) dst[(n * P + p) * C + c] = src[s + p];
       }
       return out;
+    },
+
+    /** The gradient clamps: on the addon where t is float32 (the JavaScript loop's values, ~10× faster). */
+    clamp(t, c) {
+      if (blas && isFloat32(t)) blas.kernels.clamp(f32(t), c);
+      else ref.clamp(t, c);
     },
 
     // W in any storage: the SVD initialisation runs before the weights move to float32
