@@ -71,9 +71,10 @@ describe('the tarball', () => {
     // The fixtures are what `npm run fixtures` writes; everything else (stated in the README's
     // package section) stays small, so an accidental inclusion shows up here (1.50 MB with the
     // feedback-alignment family's rules, cases and docs, issue 25; 1.61 MB with the float32 LDFA
-    // kernels, the BLAS core self-test and docs/backends.md's measurements, issue 21).
+    // kernels, the BLAS core self-test and docs/backends.md's measurements, issue 21; 1.70 MB after
+    // its fifth round). An accidental inclusion (a bench result, a build folder) adds far more.
     const unpackedBesidesFixtures = packed.files.filter((f) => !f.path.startsWith('oracles/fixtures/')).reduce((sum, f) => sum + f.size, 0);
-    expect(unpackedBesidesFixtures).toBeLessThan(1.7e6);
+    expect(unpackedBesidesFixtures).toBeLessThan(1.8e6);
   });
 
   it('imports, in code and in declarations, only Node built-ins and declared dependencies that bring their types', () => {
