@@ -17,11 +17,14 @@
 //   attentionBackward(dq, dk, dv, dS, dout, q, k, v, probs, B, T, A, heads)
 //   im2col(cols, x, ...geometry)  col2im(dx, cols, ...geometry)  permuteBlocks(dst, src, A, B, P)
 //   firstNonFinite(x) -> index or −1                                                       tensor.ts
+//   clamp(x, c)   x ← min(c, max(−c, x)) in place (clampInPlace's values)                   tensor.ts
+//   laneWidth(n) -> 8 or 16   asks (0) or sets the width of the pass over W                 (tests)
 //   normaliseError(y, x, n, f, how, eps)   LDFA Oja's normalised error                     rules/ldfa.ts
 //   lowRankSides(AQ|null, PA|null, A, P|null, Q|null, out, in, r)   A·Q̂ᵀ and P̂ᵀ·A in one pass   rules/ldfa.ts
 //   lowRankFeedback(dx, dy, P, Q, N, out, in, r)   LDFA's feedback dx = (dy·P̂)·Q̂, fused      feedback.ts
 //   normativeLowRank(gP, gQ, P, Q, W, out, in, r)   normative's gradients at low rank, fused   rules/ldfa.ts
 //   ojaLinear(gP, gQ, P, dy, x, dW|null, how, eps, N, out, in, r)   Oja on a linear layer, fused   rules/ldfa.ts
+//   factorisedLinear(gP, gQ, P, Q, dy, x, N, out, in, r)   factorised through the batch, fused   rules/ldfa.ts
 // (mean, rstd, runMean, runVar: Float64Array, the reference's caches; winners: Int32Array.)
 #include <math.h>
 #include <stdbool.h>
@@ -1195,7 +1198,7 @@ static void search_non_finite(void *job) {
 }
 
 /** Arrays of at least this many values are searched (or clamped) in two halves on two threads (memory-bound). */
-#define NON_FINITE_THREADED (1u << 18)
+#define SCAN_THREADED (1u << 18)
 
 /**
  * The index of x's first NaN or ±Infinity, or −1 (reference/tensor.ts firstNonFinite, the trainer's
@@ -1208,7 +1211,7 @@ static napi_value first_non_finite(napi_env env, napi_callback_info info) {
   float *x = typed(&a, 0, napi_float32_array, &n, false);
   if (failed(&a, "firstNonFinite")) return NULL;
   NonFiniteSearch halves[2] = {{x, 0, n / 2, -1}, {x, n / 2, n, -1}};
-  if (n >= NON_FINITE_THREADED) run_in_pair(search_non_finite, &halves[0], &halves[1]);
+  if (n >= SCAN_THREADED) run_in_pair(search_non_finite, &halves[0], &halves[1]);
   else { halves[0].end = n; search_non_finite(&halves[0]); }
   const int64_t found = halves[0].found >= 0 ? halves[0].found : halves[1].found;
   napi_value value;
@@ -1247,7 +1250,7 @@ static napi_value clamp(napi_env env, napi_callback_info info) {
   if (failed(&a, "clamp")) return NULL;
   const float hi = (float)c;
   ClampRange halves[2] = {{x, 0, n / 2, -hi, hi}, {x, n / 2, n, -hi, hi}};
-  if (n >= NON_FINITE_THREADED) run_in_pair(clamp_range, &halves[0], &halves[1]);
+  if (n >= SCAN_THREADED) run_in_pair(clamp_range, &halves[0], &halves[1]);
   else { halves[0].end = n; clamp_range(&halves[0]); }
   return NULL;
 }
