@@ -38,6 +38,22 @@ const close = (name: string, got: ArrayLike<number>, want: ArrayLike<number>, at
   if (!c.ok) expect.fail(c.message);
 };
 const maxAbs = (t: Tensor) => t.data.reduce((a, x) => Math.max(a, Math.abs(x)), 0);
+/**
+ * Runs `check` at each width of the addon's lane kernels (8, and 16 where the CPU has AVX-512):
+ * the feedback's and the batch passes' dot products group their lanes by the width, the widths'
+ * bytes differing in the last bits. The CPU's own width is restored afterwards.
+ */
+function atEachLaneWidth(check: (width: 8 | 16) => void): void {
+  const kernels = blas!.kernels, chosen = kernels.laneWidth(0);
+  try {
+    for (const width of chosen === 16 ? [8, 16] as const : [8] as const) {
+      expect(kernels.laneWidth(width)).toBe(width);
+      check(width);
+    }
+  } finally {
+    kernels.laneWidth(chosen as 8 | 16);
+  }
+}
 
 type SidesKernel = (k: LdfaKernels, gP: Tensor, gQ: Tensor, P: Tensor, Q: Tensor, A: Tensor) => void;
 /**
@@ -84,9 +100,9 @@ describe('float32 LDFA kernels against the reference kernels', () => {
     expect(() => blas!.kernels.normativeLowRank(new Float32Array(4), new Float32Array(4), new Float32Array(4), new Float32Array(4), new Float32Array(3), 2, 2, 2)).toThrow(/normativeLowRank: an array is shorter than its shape requires/);
   });
 
-  onNative('the feedback dx = (dy·P̂)·Q̂ on the addon (lowRankFeedback, one call, two threads over the samples from 4 MFLOP) against the reference\'s two products, random shapes; the same bytes on every call; float64 operands take the reference\'s products', () => {
+  onNative('the feedback dx = (dy·P̂)·Q̂ on the addon (lowRankFeedback, one call, two threads over the samples from 4 MFLOP, at 8 lanes and (with AVX-512) 16) against the reference\'s two products, random shapes; the same bytes on every call; float64 operands take the reference\'s products', () => {
     const k = float32LdfaKernels(blas);
-    fc.assert(fc.property(fc.integer({ min: 1, max: 140 }), fc.integer({ min: 1, max: 1100 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 32 }), fc.nat(1e6), (N, out, inn, r, seed) => {
+    atEachLaneWidth((width) => fc.assert(fc.property(fc.integer({ min: 1, max: 140 }), fc.integer({ min: 1, max: 1100 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 32 }), fc.nat(1e6), (N, out, inn, r, seed) => {
       const rng = new Rng(seed);
       const P = uniformTensor(rng, [out, r], 1), Q = uniformTensor(rng, [r, inn], 1), dy = uniformTensor(rng, [N, out], 1);
       const want = tensor([N, inn]);
@@ -94,9 +110,9 @@ describe('float32 LDFA kernels against the reference kernels', () => {
       const [got, again] = [float32Tensor([N, inn]), float32Tensor([N, inn])];
       const feedback = k.throughLowRank(f32(P), f32(Q));
       withBackend(native!, () => { feedback(got, f32(dy)); feedback(again, f32(dy)); });
-      close(`dx N=${N} out=${out} in=${inn} r=${r}`, got.data, want.data, 2e-6 * (out + r) * r, 1e-4);
+      close(`dx N=${N} out=${out} in=${inn} r=${r}, ${width} lanes`, got.data, want.data, 2e-6 * (out + r) * r, 1e-4);
       close('dx again', again.data, got.data, 0, 0);
-    }), { seed: 27, numRuns: 30 });
+    }), { seed: 27, numRuns: 30 }));
     const rng = new Rng(3);
     const P = uniformTensor(rng, [7, 3], 1), Q = uniformTensor(rng, [3, 5], 1), dy = uniformTensor(rng, [4, 7], 1);
     const [a, b] = [tensor([4, 5]), tensor([4, 5])];
@@ -163,12 +179,12 @@ describe('float32 LDFA kernels against the reference kernels', () => {
     }), { seed: 24, numRuns: 30 });
   });
 
-  onNative('factorised through the batch (linear layers, N·(in + out) < out·in): gP̂ = dyᵀ·(x·Q̂ᵀ), gQ̂ = (dy·P̂)ᵀ·x is dW·Q̂ᵀ, P̂ᵀ·dW with dW = dyᵀ·x reassociated, on the addon\'s fused call (one thread and two) and through ops(); the float32 difference from the reference is within the rounding bound, the same bytes on every call', () => {
+  onNative('factorised through the batch (linear layers, N·(in + out) < out·in): gP̂ = dyᵀ·(x·Q̂ᵀ), gQ̂ = (dy·P̂)ᵀ·x is dW·Q̂ᵀ, P̂ᵀ·dW with dW = dyᵀ·x reassociated, on the addon\'s fused call (one thread and two; 8 lanes and, with AVX-512, 16) and through ops(); the float32 difference from the reference is within the rounding bound, the same bytes on every call', () => {
     let worst = 0, reassociated = 0, threaded = 0;
     const shapes = (maxN: number, maxWidth: number, minN = 1, minWidth = 1) => [fc.integer({ min: minN, max: maxN }), fc.integer({ min: minWidth, max: maxWidth }), fc.integer({ min: minWidth, max: maxWidth }), fc.integer({ min: 1, max: 12 }), fc.nat(1e6)] as const;
     for (const [k, fused] of [[float32LdfaKernels(blas), true], [float32LdfaKernels(null), false]] as const) {
       // small shapes (one thread), and on the addon shapes whose 4·N·r·(in + out) FLOPs take both threads
-      for (const [gen, runs] of [[shapes(40, 200), 30], ...(fused ? [[shapes(160, 420, 60, 150), 8] as const] : [])] as const) {
+      const checks = () => { for (const [gen, runs] of [[shapes(40, 200), 30], ...(fused ? [[shapes(160, 420, 60, 150), 8] as const] : [])] as const) {
         fc.assert(fc.property(...gen, (N, out, inn, r0, seed) => {
           const r = Math.min(r0, out, inn);
           const rng = new Rng(seed);
@@ -193,7 +209,9 @@ describe('float32 LDFA kernels against the reference kernels', () => {
           gP.data.forEach((v, i) => { worst = Math.max(worst, Math.abs(gP32.data[i] - v) / (unit * sizeP.data[i] + 1e-30)); });
           gQ.data.forEach((v, i) => { worst = Math.max(worst, Math.abs(gQ32.data[i] - v) / (unit * sizeQ.data[i] + 1e-30)); });
         }), { seed: 25, numRuns: runs });
-      }
+      } };
+      if (fused) atEachLaneWidth(checks); // the fused call's passes at each width
+      else checks();
     }
     expect(worst).toBeLessThan(1);
     expect(reassociated).toBeGreaterThan(10); // the batch route was taken, not only the dW one
@@ -224,9 +242,9 @@ describe('float32 LDFA kernels against the reference kernels', () => {
   }
 
   for (const how of ['max-std', 'max-second-moment', 'none'] as OjaNormalisation[]) {
-    onNative(`oja on a linear layer (${how}), fused on the addon (δ̃ never formed; v = dy·P̂ shifted and scaled for u, C·P̂ = (dyᵀ·u − c·1ᵀu)/d): gP̂ and gQ̂ against the reference, random shapes; from the labels it takes the steps one by one`, () => {
+    onNative(`oja on a linear layer (${how}), fused on the addon (δ̃ never formed; v = dy·P̂ shifted and scaled for u, C·P̂ = (dyᵀ·u − c·1ᵀu)/d): gP̂ and gQ̂ against the reference, random shapes, at 8 lanes and (with AVX-512) 16; from the labels it takes the steps one by one`, () => {
       const k = float32LdfaKernels(blas);
-      fc.assert(fc.property(fc.integer({ min: 2, max: 150 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 12 }), fc.double({ min: -3, max: 3, noNaN: true }), fc.nat(1e6), (N, out, inn, r0, shift, seed) => {
+      atEachLaneWidth(() => fc.assert(fc.property(fc.integer({ min: 2, max: 150 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 12 }), fc.double({ min: -3, max: 3, noNaN: true }), fc.nat(1e6), (N, out, inn, r0, shift, seed) => {
         const r = Math.min(r0, out);
         const rng = new Rng(seed);
         const P = uniformTensor(rng, [out, r], 1 / Math.sqrt(out)), x = uniformTensor(rng, [N, inn], 1);
@@ -253,7 +271,7 @@ describe('float32 LDFA kernels against the reference kernels', () => {
         withBackend(native!, () => k.ojaLinearGradients(gPa, gQa, f32(P), dy32, dy32, f32(x), how, 1e-8, k));
         close('gP again', gPa.data, gP32.data, 0, 0);
         close('gQ again', gQa.data, gQ32.data, 0, 0);
-      }), { seed: 26, numRuns: 25 });
+      }), { seed: 26, numRuns: 25 }));
       // where the fused entry does not apply, the kernel set's own steps, as the reference composes them
       const composed = (label: string, P: Tensor, rows: Tensor, dy: Tensor, x: Tensor) => {
         const [out, r] = P.shape, inn = x.shape[1];

@@ -720,29 +720,49 @@ static const double LOW_RANK_THREADED_FLOPS = 4e6;
 
 #define INLINE static inline __attribute__((always_inline))
 typedef struct { const float *A, *P, *Q; float *AQ, *PA; size_t i0, i1, in, r; } LowRankRows;
+/** LDFA's feedback on samples i0 … i1 (lowRankFeedback): dx = z·Q̂ with z = dy·P̂, Pt = P̂ᵀ (r, out). */
+typedef struct { float *dx, *z; const float *dy, *Pt, *Q; size_t i0, i1, out, in, r; } FeedbackRows;
+/** Oja's and factorised's passes over the batch (ojaLinear, factorisedLinear; see their section). */
+typedef struct {
+  const float *dy, *x, *Pt; // Pt: P̂ᵀ (r, out)
+  const float *Q;           // factorised: Q̂ (r, in), u = x·Q̂ᵀ; NULL for Oja, u = (v − cᵀP̂)/d
+  const double *cP; double d;
+  float *v, *u, *uTdy, *G; // v, u (N, r); uTdy: uᵀ·δ (r, out); G = vᵀ·x (r, in)
+  size_t N, out, in, r;
+} BatchJob;
 
 // 8 lanes: every kernel below (lanes, load_lanes, rows_dots, …), and the pass over W without AVX-512
 #define LANES 8
 #define V(name) name
 #define DOTS_K 2
+#define OUTER_K 6
 #define LANES_TARGET __attribute__((target_clones("avx2", "default")))
+#define LANES_INLINE INLINE
 #include "lanes.h"
 #undef LANES
 #undef V
 #undef DOTS_K
+#undef OUTER_K
 #undef LANES_TARGET
+#undef LANES_INLINE
 
 // 16 lanes: the pass over W where the CPU has AVX-512 (1.6× the 8-lane pass on this project's
 // Zen 4 VM, one thread: the same FLOPs in half the instructions, four of Q̂'s rows per four of A)
 #define LANES 16
 #define V(name) name##_16
 #define DOTS_K 4
+#define OUTER_K 10
 #define LANES_TARGET __attribute__((target("avx512f")))
+// the helpers too: built for the default target, their 16-lane vectors were split into SSE pieces
+// before they were inlined (a broadcast through memory in every step of the outer sums)
+#define LANES_INLINE static inline __attribute__((always_inline, target("avx512f")))
 #include "lanes.h"
 #undef LANES
 #undef V
 #undef DOTS_K
+#undef OUTER_K
 #undef LANES_TARGET
+#undef LANES_INLINE
 #define LANES 8
 
 /** The width of the pass over W: 16 where the CPU has AVX-512, else 8 (0 until first asked); laneWidth sets it. */
@@ -824,33 +844,6 @@ INLINE void gram(float *M, const float *A, const float *B, size_t r, size_t widt
   }
 }
 
-/**
- * y (width) = Σ_q c[q·stride]·B[q, ·] over B's r rows (width each) in order, 8 lanes over the
- * columns, 64 columns at a time (each coefficient loaded once for eight vectors, eight sums
- * side by side so that none waits on the adder).
- */
-INLINE void combine_rows(float *y, const float *c, size_t stride, const float *B, size_t r, size_t width) {
-  size_t j = 0;
-  for (; j + 8 * LANES <= width; j += 8 * LANES) {
-    lanes s[8];
-    for (int g = 0; g < 8; g++) s[g] = broadcast(0);
-    for (size_t q = 0; q < r; q++) {
-      const lanes cq = broadcast(c[q * stride]);
-      for (int g = 0; g < 8; g++) s[g] = s[g] + cq * load_lanes(B + q * width + j + LANES * (size_t)g);
-    }
-    for (int g = 0; g < 8; g++) store_lanes(y + j + LANES * (size_t)g, s[g]);
-  }
-  for (; j + LANES <= width; j += LANES) {
-    lanes s = broadcast(0);
-    for (size_t q = 0; q < r; q++) s = s + broadcast(c[q * stride]) * load_lanes(B + q * width + j);
-    store_lanes(y + j, s);
-  }
-  for (; j < width; j++) {
-    float s = 0;
-    for (size_t q = 0; q < r; q++) s = s + c[q * stride] * B[q * width + j];
-    y[j] = s;
-  }
-}
 
 /**
  * G (out, r) = P̂·M − Y from P̂ᵀ (r, out), M (r, r) and Y (out, r): P̂·M's columns as combinations
@@ -913,28 +906,14 @@ static napi_value normative_low_rank(napi_env env, napi_callback_info info) {
 }
 
 // ---- LDFA's feedback on a linear layer: dx = (dy·P̂)·Q̂ -----------------------------------------
+//
+// At the width of the pass over W (lanes.h feedback_rows): z's dot products differ in the last
+// bits between the widths, a CPU always running the same one.
 
-typedef struct { float *dx, *z; const float *dy, *Pt, *Q; size_t i0, i1, out, in, r; } FeedbackRows;
-
-/**
- * Samples i0 … i1: z_i = dy_i·P̂ (dot products with P̂ᵀ's rows, four samples at a time), then
- * dx_i = z_i·Q̂ (a combination of Q̂'s rows). Every value of a sample's row from that sample alone.
- */
-__attribute__((target_clones("avx2", "default")))
-static void feedback_rows(const FeedbackRows *job) {
-  const size_t out = job->out, in = job->in, r = job->r;
-  for (size_t i = job->i0; i < job->i1;) {
-    const int R = job->i1 - i >= 4 ? 4 : 1;
-    const float *dyr[4];
-    float *zr[4];
-    for (int q = 0; q < R; q++) { dyr[q] = job->dy + (i + q) * out; zr[q] = job->z + (i + q) * r; }
-    rows_dots(R, dyr, job->Pt, out, r, out, zr, true);
-    for (int q = 0; q < R; q++) combine_rows(job->dx + (i + q) * in, zr[q], 1, job->Q, r, in);
-    i += (size_t)R;
-  }
+static void feedback_rows_task(void *job) {
+  if (low_rank_lanes_in_use() == 16) feedback_rows_16(job);
+  else feedback_rows(job);
 }
-
-static void feedback_rows_task(void *job) { feedback_rows(job); }
 
 /**
  * The fused feedback takes both threads from this many FLOPs (2·N·r·(out + in)): where half the
@@ -964,7 +943,7 @@ static napi_value low_rank_feedback(napi_env env, napi_callback_info info) {
   transpose_into(work, P, out, r);
   FeedbackRows halves[2] = {{dx, work + r * out, dy, work, Q, 0, threaded ? N / 2 : N, out, in, r}, {dx, work + r * out, dy, work, Q, N / 2, N, out, in, r}};
   if (threaded) run_in_pair(feedback_rows_task, &halves[0], &halves[1]);
-  else feedback_rows(&halves[0]);
+  else feedback_rows_task(&halves[0]);
   free(work);
   return NULL;
 }
@@ -978,99 +957,28 @@ static napi_value low_rank_feedback(napi_env env, napi_callback_info info) {
 // Factorised (gP̂ = dW·Q̂ᵀ, gQ̂ = P̂ᵀ·dW with dW = δᵀ·x): the same two passes with u = x·Q̂ᵀ:
 //   v = δ·P̂,  u = x·Q̂ᵀ (N, r);   gP̂ᵀ = uᵀ·δ (r, out),   gQ̂ = vᵀ·x (r, in).
 // uᵀ·δ and vᵀ·x are sums over the samples of outer products: each tile of K ≤ 6 rows × 16
-// columns of the result is summed over all samples in registers, in sample order, and stored
-// once. Every value is so the same sequential sum, whatever the tiling or thread split. Oja's M
-// and gP̂ from dot products and combinations of rows (oja_small_products).
-
-typedef struct {
-  const float *dy, *x, *Pt; // Pt: P̂ᵀ (r, out)
-  const float *Q;           // factorised: Q̂ (r, in), u = x·Q̂ᵀ; NULL for Oja, u = (v − cᵀP̂)/d
-  const double *cP; double d;
-  float *v, *u, *uTdy, *G; // v, u (N, r); uTdy: uᵀ·δ (r, out); G = vᵀ·x (r, in)
-  size_t N, out, in, r;
-} BatchJob;
-
-/** v_i = δ_i·P̂ (the dot products with P̂ᵀ's rows) and u_i (Oja's or factorised's), four samples at a time. */
-__attribute__((target_clones("avx2", "default")))
-static void batch_projections(const BatchJob *job, size_t i0, size_t i1) {
-  const size_t out = job->out, in = job->in, r = job->r;
-  for (size_t i = i0; i < i1;) {
-    const int R = i1 - i >= 4 ? 4 : 1;
-    const float *dyr[4], *xr[4];
-    float *vw[4], *uw[4];
-    for (int q = 0; q < R; q++) { dyr[q] = job->dy + (i + q) * out; xr[q] = job->x + (i + q) * in; vw[q] = job->v + (i + q) * r; uw[q] = job->u + (i + q) * r; }
-    rows_dots(R, dyr, job->Pt, out, r, out, vw, true);
-    if (job->Q != NULL) rows_dots(R, xr, job->Q, in, r, in, uw, true);
-    else for (size_t e = i * r; e < (i + (size_t)R) * r; e++) job->u[e] = (float)(((double)job->v[e] - job->cP[e % r]) / job->d);
-    i += (size_t)R;
-  }
-}
+// columns (10 rows × 32 columns at 16 lanes) of the result is summed over all samples in
+// registers, in sample order, and stored once. Every value is so the same sequential sum,
+// whatever the tiling, width or thread split. Oja's M and gP̂ from dot products and combinations
+// of rows (oja_small_products).
+// The passes (lanes.h) run at the width of the pass over W: v and u's dot products then differ in
+// the last bits between the widths; uᵀ·δ and vᵀ·x do not.
 
 /** Samples i0 … i1 of batch_projections, or columns of uᵀ·δ and of G (a0 … a1 and b0 … b1 of outer_sums). */
 typedef struct { const BatchJob *job; size_t i0, i1, a0, a1, b0, b1; } BatchPart;
 
-/**
- * C[k + q, j …] = Σ_i a[i, k + q]·b[i, j …] for q < K and `groups` groups of 8 columns (or one
- * column, groups 0), the sum over the samples i in order; a (N, r), b (N, width), C (r, width).
- * `next` (or NULL): the next strip of b, fetched towards the cache meanwhile (b's rows lie a row
- * apart in memory, too far apart for the hardware to fetch them ahead).
- */
-INLINE void outer_tile(int K, int groups, float *C, const float *a, const float *b, size_t N, size_t r, size_t width, size_t k, size_t j, const float *next) {
-  if (groups == 0) {
-    for (int q = 0; q < K; q++) {
-      float s = 0;
-      for (size_t i = 0; i < N; i++) s = s + a[i * r + k + q] * b[i * width + j];
-      C[(k + q) * width + j] = s;
-    }
-    return;
-  }
-  lanes s[6][2];
-  for (int q = 0; q < K; q++) for (int g = 0; g < groups; g++) s[q][g] = broadcast(0);
-  for (size_t i = 0; i < N; i++) {
-    if (next != NULL) __builtin_prefetch(next + i * width, 0, 2);
-    lanes x[2];
-    for (int g = 0; g < groups; g++) x[g] = load_lanes(b + i * width + j + 8 * (size_t)g);
-    for (int q = 0; q < K; q++) {
-      const lanes c = broadcast(a[i * r + k + q]);
-      for (int g = 0; g < groups; g++) s[q][g] = s[q][g] + c * x[g];
-    }
-  }
-  for (int q = 0; q < K; q++) for (int g = 0; g < groups; g++) store_lanes(C + (k + q) * width + j + 8 * (size_t)g, s[q][g]);
-}
-
-/** All of C's rows for one strip of columns (j, `groups` as outer_tile): six rows at a time, the strip then in L1. */
-INLINE void outer_strip(int groups, float *C, const float *a, const float *b, size_t N, size_t r, size_t width, size_t j, const float *next) {
-  size_t k = 0;
-  for (; k + 6 <= r; k += 6, next = NULL) outer_tile(6, groups, C, a, b, N, r, width, k, j, next);
-  switch (r - k) {
-    case 5: outer_tile(5, groups, C, a, b, N, r, width, k, j, next); break;
-    case 4: outer_tile(4, groups, C, a, b, N, r, width, k, j, next); break;
-    case 3: outer_tile(3, groups, C, a, b, N, r, width, k, j, next); break;
-    case 2: outer_tile(2, groups, C, a, b, N, r, width, k, j, next); break;
-    case 1: outer_tile(1, groups, C, a, b, N, r, width, k, j, next); break;
-    default: break;
-  }
-}
-
-/** Columns j0 … j1 of C (r, width) = aᵀ·b, a (N, r), b (N, width): strips of 16 columns, then 8, then 1. */
-__attribute__((target_clones("avx2", "default")))
-static void outer_sums(float *C, const float *a, const float *b, size_t N, size_t r, size_t width, size_t j0, size_t j1) {
-  size_t j = j0;
-  for (; j + 16 <= j1; j += 16) outer_strip(2, C, a, b, N, r, width, j, j + 32 <= j1 ? b + j + 16 : NULL);
-  for (; j + 8 <= j1; j += 8) outer_strip(1, C, a, b, N, r, width, j, NULL);
-  for (; j < j1; j++) outer_strip(0, C, a, b, N, r, width, j, NULL);
-}
-
 static void batch_projections_task(void *part) {
   const BatchPart *p = part;
-  batch_projections(p->job, p->i0, p->i1);
+  if (low_rank_lanes_in_use() == 16) batch_projections_16(p->job, p->i0, p->i1);
+  else batch_projections(p->job, p->i0, p->i1);
 }
 
 static void batch_outer_sums_task(void *part) {
   const BatchPart *p = part;
   const BatchJob *job = p->job;
-  outer_sums(job->uTdy, job->u, job->dy, job->N, job->r, job->out, p->a0, p->a1);
-  outer_sums(job->G, job->v, job->x, job->N, job->r, job->in, p->b0, p->b1);
+  void (*sums)(float *, const float *, const float *, size_t, size_t, size_t, size_t, size_t) = low_rank_lanes_in_use() == 16 ? outer_sums_16 : outer_sums;
+  sums(job->uTdy, job->u, job->dy, job->N, job->r, job->out, p->a0, p->a1);
+  sums(job->G, job->v, job->x, job->N, job->r, job->in, p->b0, p->b1);
 }
 
 /** The fused Oja and factorised calls take both threads from this many FLOPs (their products' 2·N·r·width). */
@@ -1084,8 +992,9 @@ static const double BATCH_THREADED_FLOPS = 1e6;
 static void batch_passes(const BatchJob *job, bool threaded, size_t gColumns) {
   const size_t N = job->N, out = job->out;
   if (!threaded) {
-    batch_projections(job, 0, N);
-    batch_outer_sums_task(&(BatchPart){job, 0, N, 0, out, 0, gColumns});
+    BatchPart all = {job, 0, N, 0, out, 0, gColumns};
+    batch_projections_task(&all);
+    batch_outer_sums_task(&all);
     return;
   }
   const size_t half = N / 2, outHalf = out / 2 - out / 2 % 16, gHalf = gColumns / 2 - gColumns / 2 % 16;
