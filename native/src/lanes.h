@@ -1,9 +1,11 @@
 // The addon's lane kernels, written once for a vector width: layers.c includes this file twice,
 // with LANES 8 (one AVX register, two SSE ones; compiled for AVX2 and any x86-64) and LANES 16
-// (one AVX-512 register: the pass over W, where the CPU has AVX-512). Before each inclusion it
-// defines LANES, V(name) (the names of that width: name itself for 8, name_16 for 16), DOTS_K
-// (how many of Q̂'s rows block_dots takes beside four rows of A: 2 in AVX2's 16 registers, 4 in
-// AVX-512's 32) and LANES_TARGET (the instruction sets low_rank_rows is compiled for).
+// (one AVX-512 register, where the CPU has AVX-512): the pass over W, the feedback and the passes
+// over the batch. Before each inclusion it defines LANES, V(name) (the names of that width: name
+// itself for 8, name_16 for 16), DOTS_K (how many of Q̂'s rows block_dots takes beside four rows
+// of A: 2 in AVX2's 16 registers, 4 in AVX-512's 32), OUTER_K (rows of a tile of the outer sums:
+// 6 and 10), LANES_TARGET (the instruction sets the entry points are compiled for) and
+// LANES_INLINE (how the helpers are declared).
 //
 // Multiplies and adds stay separate operations (ISO C mode does not contract them), so every
 // instruction set that runs one width rounds alike. The two widths sum a dot product's lanes in

@@ -18,7 +18,7 @@
 //   im2col(cols, x, ...geometry)  col2im(dx, cols, ...geometry)  permuteBlocks(dst, src, A, B, P)
 //   firstNonFinite(x) -> index or −1                                                       tensor.ts
 //   clamp(x, c)   x ← min(c, max(−c, x)) in place (clampInPlace's values)                   tensor.ts
-//   laneWidth(n) -> 8 or 16   asks (0) or sets the width of the pass over W                 (tests)
+//   laneWidth(n) -> 8 or 16   asks (0) or sets the width of LDFA's lane kernels             (tests)
 //   normaliseError(y, x, n, f, how, eps)   LDFA Oja's normalised error                     rules/ldfa.ts
 //   lowRankSides(AQ|null, PA|null, A, P|null, Q|null, out, in, r)   A·Q̂ᵀ and P̂ᵀ·A in one pass   rules/ldfa.ts
 //   lowRankFeedback(dx, dy, P, Q, N, out, in, r)   LDFA's feedback dx = (dy·P̂)·Q̂, fused      feedback.ts
@@ -731,7 +731,7 @@ typedef struct {
   size_t N, out, in, r;
 } BatchJob;
 
-// 8 lanes: every kernel below (lanes, load_lanes, rows_dots, …), and the pass over W without AVX-512
+// 8 lanes: every kernel below (lanes, load_lanes, rows_dots, …), and the lane kernels without AVX-512
 #define LANES 8
 #define V(name) name
 #define DOTS_K 2
@@ -746,8 +746,9 @@ typedef struct {
 #undef LANES_TARGET
 #undef LANES_INLINE
 
-// 16 lanes: the pass over W where the CPU has AVX-512 (1.6× the 8-lane pass on this project's
-// Zen 4 VM, one thread: the same FLOPs in half the instructions, four of Q̂'s rows per four of A)
+// 16 lanes: the lane kernels where the CPU has AVX-512 (the pass over W 1.6× the 8-lane pass on
+// this project's Zen 4 VM, one thread: the same FLOPs in half the instructions, four of Q̂'s rows
+// per four of A; the outer sums ten rows of the result per strip in 32 registers)
 #define LANES 16
 #define V(name) name##_16
 #define DOTS_K 4
@@ -765,7 +766,7 @@ typedef struct {
 #undef LANES_INLINE
 #define LANES 8
 
-/** The width of the pass over W: 16 where the CPU has AVX-512, else 8 (0 until first asked); laneWidth sets it. */
+/** The width of LDFA's lane kernels (lanes.h): 16 where the CPU has AVX-512, else 8 (0 until first asked); laneWidth sets it. */
 static int low_rank_lanes = 0;
 
 static bool cpu_has_avx512(void) { return __builtin_cpu_supports("avx512f"); }
@@ -782,8 +783,8 @@ static void low_rank_pass(const LowRankRows *job) {
 }
 
 /**
- * laneWidth(n): the width of the pass over W (lowRankSides and the kernels built on it): n = 0
- * asks, 8 or 16 sets it (16 only where the CPU has AVX-512), so that the tests run both widths
+ * laneWidth(n): the width of LDFA's lane kernels (the pass over W of lowRankSides and the kernels
+ * built on it, the feedback, Oja's and factorised's passes over the batch): n = 0 asks, 8 or 16 sets it (16 only where the CPU has AVX-512), so that the tests run both widths
  * on one machine. Returns the width in use. Not to be called while a kernel runs.
  */
 static napi_value lane_width(napi_env env, napi_callback_info info) {

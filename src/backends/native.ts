@@ -71,7 +71,7 @@ export interface LayerKernels {
   firstNonFinite(x: F32): number;
   /** x ← min(c, max(−c, x)) in place, c ≥ 0 as float32: reference/tensor.ts clampInPlace's values (±0 told apart; a NaN stays a NaN). */
   clamp(x: F32, c: number): void;
-  /** The vector width of the pass over W (lowRankSides and the kernels on it): 0 asks; 8, or 16 where the CPU has AVX-512, sets it. Returns the width in use. */
+  /** The vector width of LDFA's lane kernels (the pass over W, the feedback, Oja's and factorised's passes over the batch): 0 asks; 8, or 16 where the CPU has AVX-512, sets it. Returns the width in use. */
   laneWidth(width: 0 | 8 | 16): number;
   /** y (n, f) ← LDFA Oja's normalised error of x (how: 0 max-std, 1 max-second-moment, 2 none). */
   normaliseError(y: F32, x: F32, n: number, f: number, how: 0 | 1 | 2, eps: number): void;
@@ -178,7 +178,7 @@ export function createNativeBlas(): NativeBlas {
   let loaded: ReturnType<Addon['load']>;
   let core: CoreChoice;
   const threadTimeout = threadTimeoutSetting();
-  const laneWidth = addon.laneWidth(0); // the width of the pass over W, chosen by the CPU
+  const laneWidth = addon.laneWidth(0); // the width of LDFA's lane kernels, chosen by the CPU
   try {
     ({ loaded, choice: core } = loadWithVerifiedCore(addon, blasLibraries()) as { loaded: ReturnType<Addon['load']>; choice: CoreChoice });
   } catch (e) {
@@ -201,7 +201,7 @@ export function createNativeBlas(): NativeBlas {
     },
     adam: (w, ...rest) => addon.adam(w, ...rest, threadsNow(w.length >= THREADED_MIN_ADAM ? BLAS_THREADS : 1)),
     kernels: addon,
-    info: `${loaded.config} (${loaded.library}), ${describeChoice(core)}, threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else ${BLAS_THREADS} (by shape only: same bytes at any load), ${threadTimeout}, LDFA's pass over W ${laneWidth} lanes wide${laneWidth === 16 ? ' (AVX-512)' : ''}`,
+    info: `${loaded.config} (${loaded.library}), ${describeChoice(core)}, threads: 1 below 2·M·N·K = ${THREADED_MIN_FLOPS.toExponential(0)} FLOPs, else ${BLAS_THREADS} (by shape only: same bytes at any load), ${threadTimeout}, LDFA's lane kernels ${laneWidth} lanes wide${laneWidth === 16 ? ' (AVX-512)' : ''}`,
     maxThreads: BLAS_THREADS,
     core,
     // LAPACK on one thread, always: dgesdd's result depends on OpenBLAS's thread count (measured:
