@@ -784,8 +784,9 @@ static void low_rank_pass(const LowRankRows *job) {
 
 /**
  * laneWidth(n): the width of LDFA's lane kernels (the pass over W of lowRankSides and the kernels
- * built on it, the feedback, Oja's and factorised's passes over the batch): n = 0 asks, 8 or 16 sets it (16 only where the CPU has AVX-512), so that the tests run both widths
- * on one machine. Returns the width in use. Not to be called while a kernel runs.
+ * built on it, the feedback, Oja's and factorised's passes over the batch): n = 0 asks, 8 or 16
+ * sets it (16 only where the CPU has AVX-512), so that the tests run both widths on one machine.
+ * Returns the width in use. Not to be called while a kernel runs.
  */
 static napi_value lane_width(napi_env env, napi_callback_info info) {
   Args a;
@@ -844,7 +845,6 @@ INLINE void gram(float *M, const float *A, const float *B, size_t r, size_t widt
     p += (size_t)R;
   }
 }
-
 
 /**
  * G (out, r) = P̂·M − Y from P̂ᵀ (r, out), M (r, r) and Y (out, r): P̂·M's columns as combinations
