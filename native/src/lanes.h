@@ -5,7 +5,7 @@
 // itself for 8, name_16 for 16), DOTS_K (how many of Q̂'s rows block_dots takes beside four rows
 // of A: 2 in AVX2's 16 registers, 4 in AVX-512's 32), OUTER_K (rows of a tile of the outer sums:
 // 6 and 10), LANES_TARGET (the instruction sets the entry points are compiled for) and
-// LANES_INLINE (how the helpers are declared).
+// LANES_INLINE (how the helpers are declared); the file undefines them at its end.
 //
 // Multiplies and adds stay separate operations (ISO C mode does not contract them), so every
 // instruction set that runs one width rounds alike. The two widths sum a dot product's lanes in
@@ -16,7 +16,7 @@
 typedef float V(lanes) __attribute__((vector_size(LANES * sizeof(float))));
 LANES_INLINE V(lanes) V(load_lanes)(const float *p) { V(lanes) v; memcpy(&v, p, sizeof v); return v; }
 LANES_INLINE void V(store_lanes)(float *p, V(lanes) v) { memcpy(p, &v, sizeof v); }
-/** c in every lane (an initialiser: GCC turned a loop over the 16 lanes into masked stores through memory). */
+/** c in every lane, as an initialiser (one broadcast instruction). */
 LANES_INLINE V(lanes) V(broadcast)(float c) {
 #if LANES == 16
   return (V(lanes)){c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c};
@@ -256,3 +256,10 @@ static void V(outer_sums)(float *C, const float *a, const float *b, size_t N, si
   for (; j + LANES <= j1; j += LANES) V(outer_strip)(1, C, a, b, N, r, width, j, NULL);
   for (; j < j1; j++) V(outer_strip)(0, C, a, b, N, r, width, j, NULL);
 }
+
+#undef LANES
+#undef V
+#undef DOTS_K
+#undef OUTER_K
+#undef LANES_TARGET
+#undef LANES_INLINE

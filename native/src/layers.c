@@ -738,13 +738,7 @@ typedef struct {
 #define OUTER_K 6
 #define LANES_TARGET __attribute__((target_clones("avx2", "default")))
 #define LANES_INLINE INLINE
-#include "lanes.h"
-#undef LANES
-#undef V
-#undef DOTS_K
-#undef OUTER_K
-#undef LANES_TARGET
-#undef LANES_INLINE
+#include "lanes.h" // which undefines these parameters at its end
 
 // 16 lanes: the lane kernels where the CPU has AVX-512 (the pass over W 1.6× the 8-lane pass on
 // this project's Zen 4 VM, one thread: the same FLOPs in half the instructions, four of Q̂'s rows
@@ -757,14 +751,7 @@ typedef struct {
 // the helpers too: built for the default target, their 16-lane vectors were split into SSE pieces
 // before they were inlined (a broadcast through memory in every step of the outer sums)
 #define LANES_INLINE static inline __attribute__((always_inline, target("avx512f")))
-#include "lanes.h"
-#undef LANES
-#undef V
-#undef DOTS_K
-#undef OUTER_K
-#undef LANES_TARGET
-#undef LANES_INLINE
-#define LANES 8
+#include "lanes.h" // which undefines these parameters at its end
 
 /** The width of LDFA's lane kernels (lanes.h): 16 where the CPU has AVX-512, else 8 (0 until first asked); laneWidth sets it. */
 static int low_rank_lanes = 0;
